@@ -1,0 +1,60 @@
+"""The one interface every chat platform implements (console, slack, telegram, discord, ...).
+
+Inbound: the platform turns its events into ``Incoming`` and passes them to a
+``CommandHandler``; it renders the ``Response``. Outbound: ``deliver`` sends one queued
+``Delivery`` (a job's report or a notice) to a channel/thread, raising ``DeliveryError`` when it
+could not (with ``retry_after`` when the platform said when to try again).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from bot.commands import CommandHandler
+from chatops.report import Report
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, retry_after: float | None = None, permanent: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    platform: str
+    channel: str | None
+    thread: str | None
+    message: str | None  # the request message, for reactions
+    is_direct: bool
+    payload: dict[str, Any]
+    attempts: int
+    job_id: int | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Delivery:
+        return cls(id=row.id, platform=row.platform, channel=row.channel, thread=row.thread,
+                   message=row.message, is_direct=bool(row.is_direct),
+                   payload=json.loads(row.payload), attempts=row.attempts, job_id=row.job_id)
+
+    @property
+    def report(self) -> Report | None:
+        return Report.from_payload(self.payload) if self.payload.get("kind") == "report" else None
+
+
+class Platform(ABC):
+    name: ClassVar[str]
+
+    @abstractmethod
+    def deliver(self, delivery: Delivery) -> None:
+        """Send one report or notice; raise DeliveryError if it did not arrive."""
+
+    def serve(self, handler: CommandHandler, stop: threading.Event) -> None:
+        """Receive commands until ``stop`` is set (platforms served over HTTP need not)."""
+        stop.wait()

@@ -1,0 +1,21 @@
+"""The chat platforms this service knows: name -> where its Platform class lives.
+
+Adding a platform is one module in ``bot/`` and one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+PLATFORMS = {
+    "console": "bot.console:ConsolePlatform",
+}
+
+
+def platform_class(name: str) -> type:
+    try:
+        module_name, _, class_name = PLATFORMS[name].partition(":")
+    except KeyError:
+        known = ", ".join(sorted(PLATFORMS))
+        raise SystemExit(f"unknown platform {name!r}; known platforms: {known}") from None
+    return getattr(importlib.import_module(module_name), class_name)

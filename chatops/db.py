@@ -1,0 +1,146 @@
+"""The queue database: tables and the engine.
+
+Times are stored as UNIX seconds (floats) so that both SQLite and PostgreSQL compare them as
+numbers. The schema itself is created by the Alembic migrations in ``migrations/``; the tables
+here describe it for queries and must stay in step with them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
+
+metadata = MetaData()
+
+# Job states: queued -> running -> succeeded | failed | cancelled | timed_out | lost.
+# A queued job can also go straight to cancelled.
+ACTIVE_STATES = ("queued", "running")
+END_STATES = ("succeeded", "failed", "cancelled", "timed_out", "lost")
+
+jobs = Table(
+    "jobs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("namespace", String(100), nullable=False),
+    Column("job_type", String(200), nullable=False),
+    Column("args", Text, nullable=False, default="{}"),  # canonical JSON: the dedupe key
+    Column("state", String(20), nullable=False, default="queued"),
+    Column("concurrency", Integer, nullable=False, default=1),
+    Column("timeout", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("start_after", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("platform", String(40)),
+    Column("channel", String(200)),
+    Column("thread", String(200)),
+    Column("requested_by", String(200)),
+    Column("message", String(200)),
+    Column("claimed_by", String(200)),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("exit_code", Integer),
+    Column("log_dir", Text),
+    Column("summary", Text),
+    Column("delivery_error", Text),
+    Index("ix_jobs_claim", "state", "start_after", "id"),
+    Index("ix_jobs_type_state", "job_type", "state"),
+    # One pending job per (type, args): a second request joins it instead of queueing again.
+    Index("ux_jobs_pending", "job_type", "args", unique=True,
+          sqlite_where=text("state = 'queued'"), postgresql_where=text("state = 'queued'")),
+)
+
+subscribers = Table(
+    "subscribers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=False, index=True),
+    Column("platform", String(40), nullable=False),
+    Column("channel", String(200)),
+    Column("thread", String(200)),
+    Column("user", String(200)),
+    Column("message", String(200)),
+    Column("is_direct", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+suppressions = Table(
+    "suppressions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_type", String(200), nullable=False, index=True),
+    Column("start_at", Float, nullable=False),
+    Column("end_at", Float, nullable=False),
+    Column("created_by", String(200)),
+    Column("created_at", Float, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id"), index=True),
+    Column("platform", String(40), nullable=False),
+    Column("channel", String(200)),
+    Column("thread", String(200)),
+    Column("message", String(200)),
+    Column("is_direct", Boolean, nullable=False, default=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(20), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float),
+    Index("ix_deliveries_pending", "platform", "state", "next_attempt_at"),
+)
+
+dispatchers = Table(
+    "dispatchers", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("stopped_at", Float),
+)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings a queue needs: WAL, a busy timeout, serialised writers."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn, _record):  # noqa: ANN001
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode across crashes
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # noqa: ANN001
+            # IMMEDIATE takes the write lock up front: no deadlock upgrading a read to a write.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_pre_ping=True, pool_size=10)
+
+
+def schema_is_current(engine: Engine) -> bool:
+    return inspect(engine).has_table("jobs")

@@ -1,0 +1,347 @@
+"""The job-config model: ``raw_config`` in ebmbot/bennettbot's format, validated into typed specs.
+
+``build_config`` never mutates its input and reports every error at once, each naming the
+namespace, the job or command, and the key. Loading a config file runs that module and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+import runpy
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ACTIONS = ("schedule_job", "cancel_job", "schedule_suppression", "cancel_suppression")
+REPORT_FORMATS = ("text", "blocks", "code", "file")
+RESERVED_NAMESPACES = ("help", "status", "cancel", "logs")
+DEFAULT_TIMEOUT = 3600.0
+
+NAMESPACE_KEYS = {
+    "jobs", "slack", "description", "restricted", "fabfile", "default_channel", "allowed_users",
+}
+JOB_KEYS = {
+    "run_args_template", "report_stdout", "report_format", "report_success",
+    "timeout", "concurrency", "env",
+}
+COMMAND_KEYS = {"command", "help", "action", "type", "job_type", "delay_seconds"}
+_PARAM = re.compile(r"^\[(\w+)\]$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ConfigError(Exception):
+    """Every problem found in a config, one line each."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("\n".join(errors))
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    is_param: bool
+
+    def __str__(self) -> str:
+        return f"[{self.text}]" if self.is_param else self.text
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    namespace: str
+    name: str
+    run_args_template: str
+    report_stdout: bool = False
+    report_format: str = "text"
+    report_success: bool = True
+    timeout: float = DEFAULT_TIMEOUT
+    concurrency: int = 1
+    env: tuple[str, ...] = ()
+
+    @property
+    def type(self) -> str:
+        """The job type, as stored in the queue: ``<namespace>_<job>``."""
+        return f"{self.namespace}_{self.name}"
+
+    @property
+    def params(self) -> set[str]:
+        return template_fields(self.run_args_template)
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    namespace: str
+    pattern: str
+    help: str
+    action: str
+    job_type: str  # the job's name within the namespace
+    delay_seconds: float = 0
+    words: tuple[Word, ...] = ()
+
+    @property
+    def params(self) -> list[str]:
+        return [w.text for w in self.words if w.is_param]
+
+    @property
+    def literal_count(self) -> int:
+        return sum(not w.is_param for w in self.words)
+
+
+@dataclass(frozen=True)
+class NamespaceSpec:
+    name: str
+    description: str = ""
+    restricted: bool = False
+    default_channel: str | None = None
+    fabfile: str | None = None
+    allowed_users: tuple[str, ...] = ()
+    jobs: Mapping[str, JobSpec] = field(default_factory=dict)
+    commands: tuple[CommandSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    namespaces: Mapping[str, NamespaceSpec]
+
+    def job(self, job_type: str) -> JobSpec | None:
+        namespace, _, name = job_type.partition("_")
+        ns = self.namespaces.get(namespace)
+        return ns.jobs.get(name) if ns else None
+
+    def namespace_of(self, job_type: str) -> NamespaceSpec | None:
+        return self.namespaces.get(job_type.partition("_")[0])
+
+
+def template_fields(template: str) -> set[str]:
+    """The ``{names}`` a run_args_template fills in."""
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    except ValueError:
+        return set()
+
+
+def split_pattern(pattern: str) -> tuple[Word, ...]:
+    words = []
+    for token in pattern.split():
+        m = _PARAM.match(token)
+        words.append(Word(m.group(1), True) if m else Word(token, False))
+    return tuple(words)
+
+
+def patterns_overlap(a: tuple[Word, ...], b: tuple[Word, ...]) -> bool:
+    """Whether some text could match both patterns (a last parameter takes the rest)."""
+    if not a or not b:
+        return not a and not b
+    if len(a) == 1 and a[0].is_param or len(b) == 1 and b[0].is_param:
+        return True  # a last parameter swallows whatever the other pattern still needs
+    head_a, head_b = a[0], b[0]
+    if not head_a.is_param and not head_b.is_param and head_a.text.lower() != head_b.text.lower():
+        return False
+    return patterns_overlap(a[1:], b[1:])
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def error(self, where: str, message: str) -> None:
+        self.errors.append(f"{where}: {message}")
+
+    def unknown_keys(self, where: str, item: Mapping[str, Any], allowed: set[str]) -> None:
+        for key in sorted(set(item) - allowed):
+            self.error(where, f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
+
+    def typed(self, where: str, item: Mapping[str, Any], key: str, kind: type | tuple,
+              default: Any) -> Any:
+        value = item.get(key, default)
+        if value is default:
+            return default
+        if isinstance(value, bool) and kind in (int, float, (int, float)):
+            self.error(where, f"{key!r} must be a number, not {value!r}")
+            return default
+        if not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            self.error(where, f"{key!r} must be {names}, not {type(value).__name__} {value!r}")
+            return default
+        return value
+
+
+def build_config(raw_config: Mapping[str, Any]) -> Config:
+    """Validate ``raw_config`` into the typed model; ConfigError lists every problem."""
+    check = _Checker()
+    namespaces: dict[str, NamespaceSpec] = {}
+    if not isinstance(raw_config, Mapping):
+        kind = type(raw_config).__name__
+        raise ConfigError([f"raw_config must be a dict of namespaces, not {kind}"])
+    for ns_name, raw_ns in raw_config.items():
+        where = f"namespace {ns_name!r}"
+        if not isinstance(ns_name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", ns_name):
+            check.error(where, "a namespace name is letters, digits and '-' only "
+                        "(no '_', no spaces)")
+            continue
+        if ns_name.lower() in RESERVED_NAMESPACES:
+            check.error(where, f"{ns_name!r} is a built-in command and cannot name a namespace")
+            continue
+        if not isinstance(raw_ns, Mapping):
+            check.error(where, f"must be a dict, not {type(raw_ns).__name__}")
+            continue
+        namespaces[ns_name] = _build_namespace(check, ns_name, raw_ns)
+    if check.errors:
+        raise ConfigError(check.errors)
+    return Config(namespaces=namespaces)
+
+
+def _build_namespace(check: _Checker, ns: str, raw: Mapping[str, Any]) -> NamespaceSpec:
+    where = f"namespace {ns!r}"
+    check.unknown_keys(where, raw, NAMESPACE_KEYS)
+    jobs: dict[str, JobSpec] = {}
+    raw_jobs = check.typed(where, raw, "jobs", Mapping, {})
+    for job_name, raw_job in raw_jobs.items():
+        job_where = f"{where}, job {job_name!r}"
+        if not isinstance(raw_job, Mapping):
+            check.error(job_where, f"must be a dict, not {type(raw_job).__name__}")
+            continue
+        job = _build_job(check, job_where, ns, job_name, raw_job)
+        if job:
+            jobs[job_name] = job
+    commands = []
+    raw_commands = check.typed(where, raw, "slack", list, [])
+    for index, raw_command in enumerate(raw_commands):
+        label = raw_command.get("command") if isinstance(raw_command, Mapping) else index
+        command_where = f"{where}, command {label!r}"
+        if not isinstance(raw_command, Mapping):
+            check.error(command_where, f"must be a dict, not {type(raw_command).__name__}")
+            continue
+        command = _build_command(check, command_where, ns, raw_command, raw_jobs)
+        if command:
+            commands.append(command)
+    _check_patterns(check, where, commands)
+    allowed_users = check.typed(where, raw, "allowed_users", (list, tuple), ())
+    if not all(isinstance(u, str) for u in allowed_users):
+        check.error(where, "'allowed_users' must be a list of user ids or names (strings)")
+        allowed_users = ()
+    return NamespaceSpec(
+        name=ns,
+        description=check.typed(where, raw, "description", str, ""),
+        restricted=check.typed(where, raw, "restricted", bool, False),
+        default_channel=check.typed(where, raw, "default_channel", str, None),
+        fabfile=check.typed(where, raw, "fabfile", str, None),
+        allowed_users=tuple(allowed_users),
+        jobs=jobs,
+        commands=tuple(commands),
+    )
+
+
+def _build_job(check: _Checker, where: str, ns: str, name: str,
+               raw: Mapping[str, Any]) -> JobSpec | None:
+    check.unknown_keys(where, raw, JOB_KEYS)
+    template = raw.get("run_args_template")
+    if not isinstance(template, str) or not template.strip():
+        check.error(where, "'run_args_template' is required (the command line to run)")
+        return None
+    try:
+        list(string.Formatter().parse(template))
+    except ValueError as exc:
+        check.error(where, f"'run_args_template' is not a valid template: {exc}")
+    report_format = raw.get("report_format", "text")
+    if report_format not in REPORT_FORMATS:
+        check.error(where, f"'report_format' is {report_format!r}; use one of "
+                    f"{', '.join(REPORT_FORMATS)}")
+        report_format = "text"
+    timeout = check.typed(where, raw, "timeout", (int, float), DEFAULT_TIMEOUT)
+    if timeout <= 0:
+        check.error(where, f"'timeout' must be a positive number of seconds, not {timeout!r}")
+    concurrency = check.typed(where, raw, "concurrency", int, 1)
+    if concurrency < 1:
+        check.error(where, f"'concurrency' must be at least 1, not {concurrency!r}")
+    env = check.typed(where, raw, "env", (list, tuple), ())
+    for env_name in env:
+        if not isinstance(env_name, str) or not _ENV_NAME.match(env_name):
+            check.error(where, f"'env' lists variable names; {env_name!r} is not one")
+    return JobSpec(
+        namespace=ns,
+        name=name,
+        run_args_template=template,
+        report_stdout=check.typed(where, raw, "report_stdout", bool, False),
+        report_format=report_format,
+        report_success=check.typed(where, raw, "report_success", bool, True),
+        timeout=float(timeout),
+        concurrency=concurrency,
+        env=tuple(e for e in env if isinstance(e, str)),
+    )
+
+
+def _build_command(check: _Checker, where: str, ns: str, raw: Mapping[str, Any],
+                   raw_jobs: Mapping[str, Any]) -> CommandSpec | None:
+    check.unknown_keys(where, raw, COMMAND_KEYS)
+    if "action" in raw and "type" in raw and raw["action"] != raw["type"]:
+        check.error(where, "'type' is the old name of 'action'; give only one of them")
+    action = raw.get("action", raw.get("type"))
+    pattern = raw.get("command")
+    ok = True
+    if not isinstance(pattern, str) or not pattern.split():
+        check.error(where, "'command' is required (the words a user types)")
+        ok = False
+    if not isinstance(raw.get("help"), str):
+        check.error(where, "'help' is required (one line shown by `help`)")
+    if action not in ACTIONS:
+        check.error(where, f"'action' is {action!r}; use one of {', '.join(ACTIONS)}")
+        ok = False
+    job_type = raw.get("job_type")
+    if not isinstance(job_type, str) or job_type not in raw_jobs:
+        known = ", ".join(sorted(raw_jobs)) or "none defined"
+        check.error(where, f"'job_type' {job_type!r} is not a job of namespace {ns!r} ({known})")
+        ok = False
+    delay = check.typed(where, raw, "delay_seconds", (int, float), 0)
+    if delay < 0:
+        check.error(where, f"'delay_seconds' must not be negative, not {delay!r}")
+    if not ok:
+        return None
+    words = split_pattern(pattern)
+    params = [w.text for w in words if w.is_param]
+    if len(set(params)) != len(params):
+        check.error(where, f"a parameter appears twice in {pattern!r}")
+    if action == "schedule_job" and isinstance(raw_jobs[job_type], Mapping):
+        template = raw_jobs[job_type].get("run_args_template")
+        wanted = template_fields(template) if isinstance(template, str) else set()
+        if set(params) != wanted:
+            check.error(where, f"parameters {sorted(params)} do not match the template "
+                        f"fields {sorted(wanted)} of job {job_type!r}")
+    if action == "schedule_suppression" and set(params) != {"start_at", "end_at"}:
+        check.error(where, "a schedule_suppression command takes [start_at] and [end_at]")
+    if action in ("cancel_job", "cancel_suppression") and params:
+        check.error(where, f"a {action} command takes no parameters")
+    return CommandSpec(
+        namespace=ns, pattern=pattern, help=raw.get("help") or "", action=action,
+        job_type=job_type, delay_seconds=float(delay), words=words,
+    )
+
+
+def _check_patterns(check: _Checker, where: str, commands: list[CommandSpec]) -> None:
+    for i, first in enumerate(commands):
+        for second in commands[i + 1:]:
+            shape_a = [w.is_param or w.text.lower() for w in first.words]
+            shape_b = [w.is_param or w.text.lower() for w in second.words]
+            if shape_a == shape_b:
+                check.error(where, f"commands {first.pattern!r} and {second.pattern!r} are the "
+                            "same pattern")
+            elif (first.literal_count == second.literal_count
+                  and patterns_overlap(first.words, second.words)):
+                check.error(where, f"commands {first.pattern!r} and {second.pattern!r} can match "
+                            "the same text: one shadows the other; make their words differ")
+
+
+def load_config(path: str | Path) -> Config:
+    """Run the config module at ``path`` and validate its ``raw_config``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"{path}: no such config file (set CHATOPS_CONFIG or pass a path)"])
+    try:
+        module = runpy.run_path(str(path), run_name="job_configs")
+    except Exception as exc:  # the file is the admin's Python: report, don't crash
+        raise ConfigError([f"{path}: cannot be loaded: {type(exc).__name__}: {exc}"]) from exc
+    if "raw_config" not in module:
+        raise ConfigError([f"{path}: defines no 'raw_config' dict"])
+    return build_config(module["raw_config"])

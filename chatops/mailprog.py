@@ -1,0 +1,380 @@
+"""Slurm's MailProg: ``chatops-mailprog -s SUBJECT MAIL_USER``.
+
+slurmctld runs this as the ``slurm`` user, in /var/log/slurm, with an environment of only
+``SLURM_*`` variables (no PATH, no HOME), an empty stdin, and ignores the exit status. Calls for one
+job can run at the same time and in any order. So this is the hot path, and it does as little as
+possible: it records argv and the ``SLURM_*`` environment as one event and hands it over,
+
+* to ``CHATOPS_EVENTS_URL`` with an HTTP POST (``Authorization: Bearer CHATOPS_EVENTS_TOKEN``,
+  a hard deadline of ``CHATOPS_EVENTS_TIMEOUT`` seconds, 2 by default), or
+* when no URL is set, or the POST fails in any way or answers non-2xx, into the spool directory:
+  a ``.<name>.tmp`` file in that directory, fsync, rename to ``<time_ns>-<pid>-<random>.json``
+  (mode 0660), fsync of the directory. Readers take only names that match ``[0-9]*.json``.
+
+It never calls sacct, always exits 0, and reports its own failures on stderr and to syslog (the
+token is never logged; an event it could not spool is logged whole, so nothing is lost silently).
+
+Standard library only, and only ``os``/``sys``/``time`` on the spool path: one call must cost at
+most 1.5x a bare ``/usr/bin/python3 -I -S -c pass`` (see bench/mailprog.py). ``re`` and ``json``
+would double that, hence the small JSON encoder below. Run it through ``scripts/chatops-mailprog``
+(``#!/usr/bin/python3 -IS``), not a console-script wrapper (a venv's site import costs more).
+
+Settings, since Slurm strips the environment: ``CHATOPS_SPOOL_DIR``, ``CHATOPS_HOME``,
+``CHATOPS_EVENTS_URL``, ``CHATOPS_EVENTS_TOKEN``, ``CHATOPS_EVENTS_TIMEOUT`` from the environment,
+else from a KEY=VALUE file: ``$CHATOPS_MAILPROG_CONF``, else ``/etc/chatops/mailprog.conf``, else
+``<repo root>/var/mailprog.conf``. The spool defaults to ``$CHATOPS_HOME/spool`` and
+``CHATOPS_HOME`` to ``<repo root>/var``; relative paths are taken from the repo root.
+
+Event (JSON, UTF-8; argv bytes that are not UTF-8 arrive as ``\\udcXX`` escapes)::
+
+    {"version": 1, "argv": [...], "subject": str|null, "mail_user": str|null,
+     "env": {"SLURM_...": ...}, "received_at": "2026-11-24T00:08:14.038585+00:00", "host": str}
+"""
+
+import os
+import sys
+import time
+
+TYPE_CHECKING = False  # typing itself costs an import on the hot path
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+EVENT_VERSION = 1
+SETTING_KEYS = (
+    "CHATOPS_SPOOL_DIR",
+    "CHATOPS_HOME",
+    "CHATOPS_EVENTS_URL",
+    "CHATOPS_EVENTS_TOKEN",
+    "CHATOPS_EVENTS_TIMEOUT",
+)
+DEFAULT_TIMEOUT = 2.0
+MAX_TIMEOUT = 10.0
+SYSTEM_CONF = "/etc/chatops/mailprog.conf"
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FILE_MODE = 0o660
+DIR_MODE = 0o2770
+
+_PROG = "chatops-mailprog"
+
+
+def _log(message: str) -> None:
+    """Report a failure on stderr and to syslog; never raise."""
+    try:
+        sys.stderr.write(f"{_PROG}: {message}\n")
+        sys.stderr.flush()
+    except Exception:
+        pass
+    try:
+        import syslog
+
+        syslog.openlog(_PROG, syslog.LOG_PID, syslog.LOG_USER)
+        syslog.syslog(syslog.LOG_ERR, message)
+        syslog.closelog()
+    except Exception:
+        pass
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def read_conf(path: str) -> dict[str, str]:
+    """Parse a KEY=VALUE file (``#`` comments, optional ``export``, optional quotes)."""
+    values: dict[str, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            if line.startswith("export "):
+                line = line[7:].lstrip()
+            key, _, value = line.partition("=")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            values[key.strip()] = value
+    return values
+
+
+def _absolute(path: str) -> str:
+    # slurmctld's cwd (/var/log/slurm) is no anchor for a relative path; the repo root is.
+    return os.path.normpath(os.path.join(REPO_ROOT, os.path.expanduser(path)))
+
+
+def load_settings(environ: "Mapping[str, str] | None" = None) -> dict[str, str]:
+    """The settings: environment first, then the first conf file found, then defaults.
+
+    Returns a dict with ``spool_dir``, ``events_url``, ``events_token``, ``timeout`` (as text),
+    and ``conf`` (the file read, or "").
+    """
+    env = os.environ if environ is None else environ
+    explicit = env.get("CHATOPS_MAILPROG_CONF")
+    if explicit:
+        candidates = [explicit]
+    else:
+        candidates = [SYSTEM_CONF, os.path.join(REPO_ROOT, "var", "mailprog.conf")]
+    values: dict[str, str] = {}
+    conf = ""
+    for path in candidates:
+        try:
+            values = read_conf(path)
+            conf = path
+            break
+        except FileNotFoundError:
+            if explicit:
+                _log(f"CHATOPS_MAILPROG_CONF={path}: no such file")
+        except (OSError, UnicodeDecodeError) as exc:
+            # Present but unreadable: say so, and do not silently pick another file.
+            _log(f"cannot read {path}: {exc.__class__.__name__}: {exc}")
+            break
+    for key in SETTING_KEYS:
+        if key in env:
+            values[key] = env[key]
+    home = values.get("CHATOPS_HOME") or os.path.join(REPO_ROOT, "var")
+    spool = values.get("CHATOPS_SPOOL_DIR") or os.path.join(_absolute(home), "spool")
+    return {
+        "spool_dir": _absolute(spool),
+        "events_url": values.get("CHATOPS_EVENTS_URL", "").strip(),
+        "events_token": values.get("CHATOPS_EVENTS_TOKEN", "").strip(),
+        "timeout": values.get("CHATOPS_EVENTS_TIMEOUT", "").strip(),
+        "conf": conf,
+    }
+
+
+# --- the event ---------------------------------------------------------------------------------
+
+
+def split_argv(args: list[str]) -> tuple[str | None, str | None]:
+    """(subject, mail_user) from ``-s SUBJECT MAIL_USER``, leniently.
+
+    ``-sSUBJECT`` is accepted; several positional arguments are joined with commas (mail(1)
+    style); anything unexpected is still kept in the event's ``argv``.
+    """
+    subject: str | None = None
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if subject is None and arg == "-s" and i + 1 < len(args):
+            subject = args[i + 1]
+            i += 2
+            continue
+        if subject is None and arg.startswith("-s") and len(arg) > 2:
+            subject = arg[2:]
+        elif arg not in ("-s", "--") and arg != "":
+            rest.append(arg)
+        i += 1
+    return subject, (",".join(rest) if rest else None)
+
+
+def _iso_utc(ns: int) -> str:
+    seconds, rest = divmod(ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{stamp}.{rest // 1000:06d}+00:00"
+
+
+def build_event(args: list[str], environ: "Mapping[str, str]", now_ns: int) -> dict[str, object]:
+    """The event for one call: argv, subject, mail user, the SLURM_* environment, time, host."""
+    subject, mail_user = split_argv(args)
+    env = {key: environ[key] for key in sorted(environ) if key.startswith("SLURM_")}
+    return {
+        "version": EVENT_VERSION,
+        "argv": list(args),
+        "subject": subject,
+        "mail_user": mail_user,
+        "env": env,
+        "received_at": _iso_utc(now_ns),
+        "host": os.uname().nodename,
+    }
+
+
+_ESCAPES = {i: f"\\u{i:04x}" for i in range(32)}
+_ESCAPES.update({0x22: '\\"', 0x5C: "\\\\", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n"})
+_ESCAPES.update({0x0C: "\\f", 0x0D: "\\r"})
+
+
+def _json(value: object) -> str:
+    if isinstance(value, str):
+        return '"' + value.translate(_ESCAPES) + '"'
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(_json(str(k)) + ":" + _json(v) for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_json(v) for v in value) + "]"
+    return _json(str(value))
+
+
+def encode_event(event: dict[str, object]) -> bytes:
+    """JSON bytes, the same as ``json.dumps(event, ensure_ascii=False)`` would decode to.
+
+    Lone surrogates (argv bytes that were not UTF-8) become ``\\udcXX`` escapes, as with json.
+    """
+    return (_json(event) + "\n").encode("utf-8", "backslashreplace")
+
+
+# --- delivery --------------------------------------------------------------------------------
+
+
+def _make_spool_dir(spool_dir: str) -> None:
+    parent = os.path.dirname(spool_dir)
+    if parent and not os.path.isdir(parent):
+        os.makedirs(parent, exist_ok=True)
+    try:
+        os.mkdir(spool_dir, 0o770)
+    except FileExistsError:
+        return
+    os.chmod(spool_dir, DIR_MODE)  # mkdir drops the setgid bit; set it (and beat the umask)
+
+
+def spool_event(data: bytes, spool_dir: str, now_ns: int) -> str:
+    """Write one event file atomically; return its path. Raises OSError."""
+    name = f"{now_ns}-{os.getpid()}-{os.urandom(4).hex()}.json"
+    final = os.path.join(spool_dir, name)
+    tmp = os.path.join(spool_dir, f".{name}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        fd = os.open(tmp, flags, FILE_MODE)
+    except FileNotFoundError:
+        _make_spool_dir(spool_dir)
+        fd = os.open(tmp, flags, FILE_MODE)
+    try:
+        try:
+            os.fchmod(fd, FILE_MODE)  # whatever slurmctld's umask: the service reads and deletes
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, final)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(spool_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return final
+
+
+class _Deadline(Exception):
+    pass
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise _Deadline("deadline exceeded")
+
+
+def safe_url(url: str) -> str:
+    """The URL without user info or query, for logs."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"
+    except ValueError:
+        return "<invalid URL>"
+
+
+def post_event(url: str, token: str, data: bytes, timeout: float) -> int:
+    """POST the event; return the HTTP status. Raises on any failure or a non-2xx answer.
+
+    ``timeout`` bounds the whole exchange (connect, send, answer), not each socket operation.
+    """
+    import http.client
+    import signal
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("CHATOPS_EVENTS_URL must be an http:// or https:// URL")
+    if token and not all(" " < ch < "\x7f" for ch in token):
+        raise ValueError("CHATOPS_EVENTS_TOKEN holds characters a header cannot carry")
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = cls(parts.hostname, parts.port, timeout=timeout)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"{_PROG}/{EVENT_VERSION}",
+        "Connection": "close",
+    }
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        conn.request("POST", path, body=data, headers=headers)
+        response = conn.getresponse()
+        response.read(65536)
+        status = response.status
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        conn.close()
+    if not 200 <= status < 300:
+        raise RuntimeError(f"HTTP {status}")
+    return status
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text) if text else DEFAULT_TIMEOUT
+    except ValueError:
+        _log(f"CHATOPS_EVENTS_TIMEOUT={text!r} is not a number; using {DEFAULT_TIMEOUT}")
+        return DEFAULT_TIMEOUT
+    return min(max(value, 0.1), MAX_TIMEOUT) if value == value else DEFAULT_TIMEOUT
+
+
+def deliver(args: list[str], environ: "Mapping[str, str]") -> str:
+    """Record one call: POST it, or spool it. Returns "posted", "spooled" or "lost" (logged)."""
+    settings = load_settings(environ)
+    now_ns = time.time_ns()
+    data = encode_event(build_event(args, environ, now_ns))
+    url = settings["events_url"]
+    token = settings["events_token"]
+    if url:
+        try:
+            post_event(url, token, data, _timeout(settings["timeout"]))
+            return "posted"
+        except BaseException as exc:  # noqa: B036 - whatever happens, fall back to the spool
+            reason = f"{exc.__class__.__name__}: {exc}"
+            if token:
+                reason = reason.replace(token, "***")
+            _log(f"POST to {safe_url(url)} failed ({reason}); spooling")
+    try:
+        spool_event(data, settings["spool_dir"], now_ns)
+        return "spooled"
+    except OSError as exc:
+        event = data.decode("utf-8", "replace").rstrip("\n")
+        _log(f"cannot spool into {settings['spool_dir']}: {exc}; event: {event}")
+        return "lost"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point. Always returns 0: slurmctld ignores the status anyway."""
+    try:
+        deliver(list(sys.argv[1:] if argv is None else argv), os.environ)
+    except BaseException as exc:  # noqa: B036 - never fail in front of slurmctld
+        _log(f"unexpected error: {exc.__class__.__name__}: {exc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+"""Queue operations: enqueue, claim, finish, cancel, suppress — each one short transaction.
+
+A claim is one ``UPDATE … RETURNING`` that also enforces the per-type concurrency limit and
+suppressions, so several dispatchers never run a job twice. On PostgreSQL the candidate row is
+taken ``FOR UPDATE SKIP LOCKED`` and claims are serialised by a transaction-level advisory lock,
+because counting the running jobs of a type is not safe under READ COMMITTED otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, Row, delete, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from chatops.db import deliveries, dispatchers, jobs, subscribers, suppressions
+from chatops.events import Requester
+
+_CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
+
+_CLAIM_SQL = """
+UPDATE jobs SET state = 'running', started_at = :now, claimed_by = :worker
+WHERE id = (
+    SELECT j.id FROM jobs j
+    WHERE j.state = 'queued' AND j.start_after <= :now
+      AND (SELECT count(*) FROM jobs r
+           WHERE r.job_type = j.job_type AND r.state = 'running') < j.concurrency
+      AND NOT EXISTS (SELECT 1 FROM suppressions s
+                      WHERE s.job_type = j.job_type AND s.start_at <= :now AND s.end_at > :now)
+    ORDER BY j.start_after, j.id
+    LIMIT 1 {lock}
+)
+RETURNING *
+"""
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    job_id: int
+    joined: bool  # True when the request joined an equal pending job
+    start_after: float
+    running_ahead: int  # jobs of this type running now (the new one waits for them)
+
+
+def canonical_args(args: Mapping[str, Any]) -> str:
+    return json.dumps(dict(args), sort_keys=True, separators=(",", ":"))
+
+
+class Queue:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.is_postgres = engine.dialect.name == "postgresql"
+        lock = "FOR UPDATE SKIP LOCKED" if self.is_postgres else ""
+        self._claim = text(_CLAIM_SQL.format(lock=lock))
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def enqueue(self, job_type: str, args: Mapping[str, Any], requester: Requester, *,
+                timeout: float, concurrency: int = 1, delay: float = 0,
+                now: float | None = None) -> Enqueued:
+        """Queue a job, or join the pending one with the same type and args."""
+        now = time.time() if now is None else now
+        key = canonical_args(args)
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    existing = conn.execute(
+                        select(jobs.c.id, jobs.c.start_after)
+                        .where(jobs.c.job_type == job_type, jobs.c.args == key,
+                               jobs.c.state == "queued")
+                    ).first()
+                    if existing:
+                        job_id, start_after, joined = existing.id, existing.start_after, True
+                    else:
+                        start_after, joined = now + delay, False
+                        job_id = conn.execute(insert(jobs).values(
+                            namespace=job_type.partition("_")[0], job_type=job_type, args=key,
+                            state="queued", concurrency=concurrency, timeout=timeout,
+                            created_at=now, start_after=start_after,
+                            platform=requester.platform, channel=requester.channel,
+                            thread=requester.thread, requested_by=requester.user,
+                            message=requester.message, cancel_requested=False,
+                        )).inserted_primary_key[0]
+                    conn.execute(insert(subscribers).values(
+                        job_id=job_id, platform=requester.platform, channel=requester.channel,
+                        thread=requester.thread, user=requester.user,
+                        message=requester.message, is_direct=requester.is_direct,
+                        created_at=now,
+                    ))
+                    running = conn.execute(
+                        select(func.count()).select_from(jobs)
+                        .where(jobs.c.job_type == job_type, jobs.c.state == "running")
+                    ).scalar_one()
+                return Enqueued(job_id, joined, start_after, running)
+            except IntegrityError:
+                if attempt == 2:  # another writer keeps winning the race: give up loudly
+                    raise
+        raise AssertionError("unreachable")
+
+    def claim(self, worker: str, now: float | None = None) -> Row | None:
+        """Take the next runnable job for ``worker``, or None."""
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            if self.is_postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
+            return conn.execute(self._claim, {"now": now, "worker": worker}).first()
+
+    def finish(self, job_id: int, state: str, *, exit_code: int | None = None,
+               summary: str | None = None, payload: Mapping[str, Any] | None = None,
+               log_dir: str | None = None, only_from: tuple[str, ...] = ("queued", "running"),
+               now: float | None = None) -> int:
+        """Move a job to its end state and queue its report to every subscriber.
+
+        Returns the number of reports queued (0 when the job had already ended).
+        """
+        now = time.time() if now is None else now
+        values: dict[str, Any] = dict(state=state, finished_at=now, exit_code=exit_code,
+                                      summary=summary)
+        if log_dir is not None:
+            values["log_dir"] = log_dir
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(only_from))
+                .values(**values)
+            ).rowcount
+            if not changed or payload is None:
+                return 0
+            body = json.dumps(payload)
+            return conn.execute(insert(deliveries).from_select(
+                ["job_id", "platform", "channel", "thread", "message", "is_direct", "payload",
+                 "state", "attempts", "next_attempt_at", "created_at"],
+                select(subscribers.c.job_id, subscribers.c.platform, subscribers.c.channel,
+                       subscribers.c.thread, subscribers.c.message, subscribers.c.is_direct,
+                       text(":body"), text("'pending'"), text("0"), text(":now"),
+                       text(":now")).where(subscribers.c.job_id == job_id)
+            ), {"body": body, "now": now}).rowcount
+
+    def request_cancel(self, job_id: int) -> str | None:
+        """Flag a running job for its dispatcher to kill; return the job's state (None: no job).
+
+        A queued job is ended by the caller with ``finish(..., only_from=("queued",))`` so
+        that its report says who cancelled it.
+        """
+        with self.engine.begin() as conn:
+            state = conn.execute(select(jobs.c.state).where(jobs.c.id == job_id)).scalar()
+            if state == "running":
+                conn.execute(update(jobs).where(jobs.c.id == job_id)
+                             .values(cancel_requested=True))
+            return state
+
+    def cancel_requested(self, worker: str) -> list[int]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(jobs.c.id).where(
+                jobs.c.claimed_by == worker, jobs.c.state == "running",
+                jobs.c.cancel_requested.is_(True))).scalars())
+
+    def pending_of_type(self, job_type: str) -> list[int]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(jobs.c.id).where(
+                jobs.c.job_type == job_type, jobs.c.state == "queued")).scalars())
+
+    def get(self, job_id: int) -> Row | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+
+    def jobs_in(self, states: tuple[str, ...]) -> list[Row]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(jobs).where(jobs.c.state.in_(states))
+                                     .order_by(jobs.c.start_after, jobs.c.id)))
+
+    def history(self, limit: int = 50, *, namespace: str | None = None,
+                state: str | None = None, user: str | None = None) -> list[Row]:
+        query = select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+        if namespace:
+            query = query.where(jobs.c.namespace == namespace)
+        if state:
+            query = query.where(jobs.c.state == state)
+        if user:
+            query = query.where(jobs.c.requested_by == user)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def subscribers_of(self, job_id: int) -> list[Row]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(subscribers).where(subscribers.c.job_id == job_id)
+                                     .order_by(subscribers.c.id)))
+
+    def next_start(self, now: float) -> float | None:
+        """When the next queued job becomes due (or a suppression ends), for the dispatcher."""
+        with self.engine.connect() as conn:
+            due = conn.execute(select(func.min(jobs.c.start_after))
+                               .where(jobs.c.state == "queued", jobs.c.start_after > now)).scalar()
+            ends = conn.execute(select(func.min(suppressions.c.end_at))
+                                .where(suppressions.c.end_at > now)).scalar()
+        times = [t for t in (due, ends) if t is not None]
+        return min(times) if times else None
+
+    # -- suppressions -----------------------------------------------------------------------
+
+    def suppress(self, job_type: str, start_at: float, end_at: float, by: str,
+                 now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            return conn.execute(insert(suppressions).values(
+                job_type=job_type, start_at=start_at, end_at=end_at, created_by=by,
+                created_at=now)).inserted_primary_key[0]
+
+    def unsuppress(self, job_type: str) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(delete(suppressions)
+                                .where(suppressions.c.job_type == job_type)).rowcount
+
+    def suppressions(self, now: float | None = None) -> list[Row]:
+        """Current and future suppressions; expired ones are removed."""
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            conn.execute(delete(suppressions).where(suppressions.c.end_at <= now))
+            return list(conn.execute(select(suppressions).order_by(suppressions.c.start_at)))
+
+    # -- dispatchers ------------------------------------------------------------------------
+
+    def register_dispatcher(self, worker: str, host: str, pid: int, now: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(dispatchers).values(id=worker, host=host, pid=pid,
+                                                    started_at=now, heartbeat_at=now))
+
+    def heartbeat(self, worker: str, now: float | None = None, stopped: bool = False) -> None:
+        now = time.time() if now is None else now
+        values: dict[str, Any] = {"heartbeat_at": now}
+        if stopped:
+            values["stopped_at"] = now
+        with self.engine.begin() as conn:
+            conn.execute(update(dispatchers).where(dispatchers.c.id == worker).values(**values))
+
+    def dispatchers(self) -> list[Row]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(dispatchers).where(dispatchers.c.stopped_at.is_(None))
+                                     .order_by(dispatchers.c.heartbeat_at.desc())))
+
+    def orphaned_jobs(self, dead_workers: list[str]) -> list[Row]:
+        if not dead_workers:
+            return []
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(jobs).where(jobs.c.state == "running",
+                                                        jobs.c.claimed_by.in_(dead_workers))))
+
+    def retire_dispatchers(self, workers: list[str], now: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(dispatchers).where(dispatchers.c.id.in_(workers))
+                         .values(stopped_at=now))
+
+    # -- deliveries -------------------------------------------------------------------------
+
+    def add_delivery(self, platform: str, payload: Mapping[str, Any], *, channel: str | None,
+                     thread: str | None = None, message: str | None = None,
+                     is_direct: bool = False, job_id: int | None = None,
+                     now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            return conn.execute(insert(deliveries).values(
+                job_id=job_id, platform=platform, channel=channel, thread=thread,
+                message=message, is_direct=is_direct, payload=json.dumps(payload),
+                state="pending", attempts=0, next_attempt_at=now, created_at=now,
+            )).inserted_primary_key[0]
+
+    def claim_delivery(self, platform: str, now: float | None = None) -> Row | None:
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            candidate = conn.execute(
+                select(deliveries.c.id).where(deliveries.c.platform == platform,
+                                              deliveries.c.state == "pending",
+                                              deliveries.c.next_attempt_at <= now)
+                .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(1)
+                .with_for_update(skip_locked=True)
+            ).scalar()
+            if candidate is None:
+                return None
+            return conn.execute(
+                update(deliveries).where(deliveries.c.id == candidate,
+                                         deliveries.c.state == "pending")
+                .values(state="sending", attempts=deliveries.c.attempts + 1)
+                .returning(*deliveries.c)
+            ).first()
+
+    def next_delivery_due(self, platform: str) -> float | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.min(deliveries.c.next_attempt_at)).where(
+                deliveries.c.platform == platform, deliveries.c.state == "pending")).scalar()
+
+    def delivered(self, delivery_id: int, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
+                         .values(state="delivered", delivered_at=now))
+
+    def retry_delivery(self, delivery_id: int, when: float, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
+                         .values(state="pending", next_attempt_at=when, last_error=error))
+
+    def fail_delivery(self, delivery_id: int, error: str) -> Row | None:
+        """Give up on a delivery and record why on its job (the job itself is unaffected)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
+                               .values(state="failed", last_error=error)
+                               .returning(*deliveries.c)).first()
+            if row is not None and row.job_id is not None:
+                conn.execute(update(jobs).where(jobs.c.id == row.job_id)
+                             .values(delivery_error=error[:2000]))
+            return row
+
+    def take_channel_deliveries(self, platform: str, channel: str) -> list[Row]:
+        """Pending deliveries for one channel, marked delivered (the console reads them)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            rows = list(conn.execute(select(deliveries).where(
+                deliveries.c.platform == platform, deliveries.c.channel == channel,
+                deliveries.c.state == "pending").order_by(deliveries.c.id)))
+            if rows:
+                conn.execute(update(deliveries)
+                             .where(deliveries.c.id.in_([r.id for r in rows]))
+                             .values(state="delivered", delivered_at=now, attempts=1))
+            return rows

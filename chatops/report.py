@@ -1,0 +1,98 @@
+"""What a job's end looks like to the people who asked: a platform-neutral report.
+
+The dispatcher makes reports; each platform in ``bot/`` renders them (splitting, uploading,
+fencing) to its own limits. A report travels through the deliveries table as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MAX_BLOCKS = 50  # Slack's limit for one message
+
+
+@dataclass
+class Report:
+    job_id: int
+    job_type: str
+    namespace: str
+    outcome: str  # succeeded | failed | timed_out | cancelled | lost
+    format: str = "text"  # text | blocks | code | file
+    text: str = ""  # the message (stdout, "succeeded", or the failure explanation)
+    blocks: list[dict[str, Any]] | None = None
+    file_path: str | None = None
+    file_name: str | None = None
+    note: str | None = None  # e.g. why blocks fell back to code
+    silent: bool = False  # report_success is false: react, say nothing
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == "succeeded"
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"kind": "report", **asdict(self)}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Report:
+        data = {k: v for k, v in payload.items() if k != "kind"}
+        return cls(**data)
+
+
+def notice(text: str) -> dict[str, Any]:
+    """A plain message payload (for notices that are not a job's report)."""
+    return {"kind": "notice", "text": text}
+
+
+def validate_blocks(raw: str) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """Parse Block Kit JSON; return (blocks, None) or (None, why it cannot be used)."""
+    if not raw.strip():
+        return None, "the job printed no blocks"
+    try:
+        blocks = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return None, f"the job's output is not valid JSON ({exc.msg} at line {exc.lineno})"
+    if not isinstance(blocks, list) or not all(isinstance(b, dict) and "type" in b
+                                               for b in blocks):
+        return None, "the job's output is not a list of blocks (objects with a 'type')"
+    if not blocks:
+        return None, "the job printed an empty list of blocks"
+    if len(blocks) > MAX_BLOCKS:
+        return None, f"the job printed {len(blocks)} blocks; at most {MAX_BLOCKS} fit a message"
+    return blocks, None
+
+
+def blocks_as_text(blocks: list[dict[str, Any]]) -> str:
+    """A readable plain-text rendering of Block Kit blocks (for fallbacks and other platforms)."""
+    lines: list[str] = []
+
+    def text_of(obj: Any) -> str:
+        if isinstance(obj, dict):
+            if isinstance(obj.get("text"), str):
+                return obj["text"]
+            if "text" in obj:
+                return text_of(obj["text"])
+            if "elements" in obj:
+                return "".join(text_of(e) for e in obj["elements"])
+        if isinstance(obj, list):
+            return " ".join(text_of(o) for o in obj)
+        return ""
+
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "divider":
+            lines.append("———")
+        elif kind in ("header", "section", "context", "rich_text"):
+            body = text_of(block.get("text") or block.get("elements") or "")
+            fields = block.get("fields") or []
+            parts = [body] + [text_of(f) for f in fields]
+            lines.append("\n".join(p for p in parts if p))
+        elif kind == "image":
+            lines.append(f"[image: {block.get('alt_text') or block.get('image_url', '')}]")
+        else:
+            body = text_of(block)
+            if body:
+                lines.append(body)
+    return "\n".join(line for line in lines if line)

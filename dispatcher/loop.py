@@ -1,0 +1,255 @@
+"""The dispatcher: claim due jobs, run them, stop them on timeout or cancel, report the end.
+
+One thread, one selector: it sleeps until a wake-up (a new job, a cancel), a job's end (its
+pidfd), or the next deadline — never in a fixed poll loop. An exception while preparing or
+finishing one job fails that job, never the dispatcher.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chatops import wakeup
+from chatops.job_config import Config, JobSpec
+from chatops.queue import Queue
+from chatops.settings import Settings
+from dispatcher.local import LocalExecutor, LocalRun, PrepareError, kill_orphan
+from dispatcher.reports import describe_end, failure_report, success_report
+
+log = logging.getLogger("chatops.dispatcher")
+
+HEARTBEAT_SECONDS = 2.0
+STALE_AFTER_SECONDS = 30.0  # a dispatcher silent this long is dead
+
+
+@dataclass
+class Active:
+    run: LocalRun
+    job_type: str
+    spec: JobSpec
+    log_dir: Path
+    deadline: float
+    stop_reason: str | None = None  # "timed_out" | "cancelled" | "shutdown"
+    kill_at: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, config: Config, queue: Queue):
+        self.settings = settings
+        self.config = config
+        self.queue = queue
+        self.host = socket.gethostname()
+        self.worker = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.local = LocalExecutor(settings)
+        self.active: dict[int, Active] = {}
+        self.stopping = threading.Event()
+        self._selector = selectors.DefaultSelector()
+        self._listener: wakeup.Listener | None = None
+        self._next_heartbeat = 0.0
+        self._next_recovery = 0.0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self.stopping.set()
+        wakeup.notify(self.settings.run_dir, "dispatcher")
+
+    def run(self) -> None:
+        now = time.time()
+        self.queue.register_dispatcher(self.worker, self.host, os.getpid(), now)
+        self._listener = wakeup.Listener(self.settings.run_dir, "dispatcher")
+        self._selector.register(self._listener, selectors.EVENT_READ, None)
+        log.info("dispatcher %s started (max %d jobs at once)", self.worker,
+                 self.settings.max_concurrency)
+        try:
+            self.recover()
+            while not self.stopping.is_set():
+                self.step()
+            self._shutdown()
+        finally:
+            self._selector.unregister(self._listener)
+            self._listener.close()
+            self.queue.heartbeat(self.worker, stopped=True)
+
+    def step(self) -> None:
+        """One turn of the loop: start what is due, enforce deadlines, sleep until needed."""
+        now = time.time()
+        self._start_due(now)
+        if now >= self._next_heartbeat:
+            self.queue.heartbeat(self.worker, now)
+            self._next_heartbeat = now + HEARTBEAT_SECONDS
+        if now >= self._next_recovery:
+            self.recover()
+        timeout = self._sleep_time(time.time())
+        for key, _ in self._selector.select(timeout):
+            if key.data is None:
+                self._listener.drain()
+                self._handle_cancels()
+            else:
+                self._reap(key.data)
+        self._enforce_deadlines(time.time())
+
+    def _sleep_time(self, now: float) -> float:
+        wake = [now + self.settings.poll_interval, self._next_heartbeat, self._next_recovery]
+        for active in self.active.values():
+            wake.append(active.kill_at or active.deadline)
+        if len(self.active) < self.settings.max_concurrency:
+            due = self.queue.next_start(now)
+            if due is not None:
+                wake.append(due)
+        return max(0.0, min(wake) - now)
+
+    # -- starting ---------------------------------------------------------------------------
+
+    def _start_due(self, now: float) -> None:
+        while len(self.active) < self.settings.max_concurrency and not self.stopping.is_set():
+            row = self.queue.claim(self.worker, now)
+            if row is None:
+                return
+            try:
+                self._start(row, now)
+            except Exception as exc:  # one bad job must not stop the others
+                log.exception("job %s could not be started", row.id)
+                what = (f"could not be started: {exc}" if isinstance(exc, PrepareError)
+                        else f"could not be started: {type(exc).__name__}: {exc}")
+                self._finish_unstarted(row, what)
+
+    def _start(self, row, now: float) -> None:  # noqa: ANN001
+        spec = self.config.job(row.job_type)
+        if spec is None:
+            raise PrepareError(f"job type {row.job_type!r} is no longer in job_configs.py")
+        namespace = self.config.namespaces[spec.namespace]
+        log_dir = self.settings.job_log_dir(row.namespace, row.job_type, row.id)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        args = json.loads(row.args)
+        run = self.local.start(row.id, spec, args, log_dir, has_fabfile=bool(namespace.fabfile))
+        self.active[row.id] = Active(run=run, job_type=row.job_type, spec=spec, log_dir=log_dir,
+                                     deadline=now + row.timeout)
+        self._selector.register(run, selectors.EVENT_READ, row.id)
+        log.info("job %s (%s) started, pid %s", row.id, row.job_type, run.process.pid)
+
+    def _finish_unstarted(self, row, what: str) -> None:  # noqa: ANN001
+        report = failure_report(row.id, row.job_type, row.namespace, "failed", what, None)
+        self.queue.finish(row.id, "failed", summary=what, payload=report.to_payload())
+        wakeup.notify(self.settings.run_dir, "outbox")
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def _handle_cancels(self) -> None:
+        if not self.active:
+            return
+        for job_id in self.queue.cancel_requested(self.worker):
+            active = self.active.get(job_id)
+            if active and active.stop_reason is None:
+                self._terminate(active, "cancelled", time.time())
+
+    def _terminate(self, active: Active, reason: str, now: float) -> None:
+        active.stop_reason = reason
+        active.kill_at = now + self.settings.kill_grace_seconds
+        active.run.signal(signal.SIGTERM)
+        log.info("job %s: %s, SIGTERM sent to its process group", active.run.job_id, reason)
+
+    def _enforce_deadlines(self, now: float) -> None:
+        for active in list(self.active.values()):
+            if active.kill_at is not None and now >= active.kill_at:
+                active.run.signal(signal.SIGKILL)
+                active.kill_at = now + 60  # wait for the kernel; don't spin
+            elif active.stop_reason is None and now >= active.deadline:
+                self._terminate(active, "timed_out", now)
+
+    # -- finishing --------------------------------------------------------------------------
+
+    def _reap(self, job_id: int) -> None:
+        active = self.active.pop(job_id)
+        self._selector.unregister(active.run)
+        exit_code = active.run.process.wait()
+        active.run.close()
+        if active.stop_reason is not None:
+            active.run.signal(signal.SIGKILL)  # whatever the job left behind in its group
+        try:
+            self._report(job_id, active, exit_code)
+        except Exception:  # the job ran; record what we can and carry on
+            log.exception("job %s: could not record its end", job_id)
+            self.queue.finish(job_id, "failed", exit_code=exit_code,
+                              summary="ended, but its report could not be built")
+
+    def _report(self, job_id: int, active: Active, exit_code: int) -> None:
+        spec = active.spec
+        if active.stop_reason in ("timed_out", "cancelled", "shutdown"):
+            outcome = "failed" if active.stop_reason == "shutdown" else active.stop_reason
+        else:
+            outcome = "succeeded" if exit_code == 0 else "failed"
+        if outcome == "succeeded":
+            report = success_report(job_id, spec, active.log_dir)
+            summary = "succeeded"
+        else:
+            what = describe_end(outcome, exit_code, spec.timeout)
+            if active.stop_reason == "shutdown":
+                what = "was stopped because the dispatcher shut down"
+            report = failure_report(job_id, spec.type, spec.namespace, outcome, what,
+                                    active.log_dir)
+            summary = what
+        self.queue.finish(job_id, outcome, exit_code=exit_code, summary=summary,
+                          payload=report.to_payload(), log_dir=str(active.log_dir))
+        wakeup.notify(self.settings.run_dir, "outbox")
+        log.info("job %s (%s) %s", job_id, active.job_type, summary)
+
+    def _shutdown(self) -> None:
+        """Give running jobs a grace period, then stop them and say so."""
+        deadline = time.time() + self.settings.kill_grace_seconds
+        for active in self.active.values():
+            self._terminate(active, "shutdown", time.time())
+        while self.active and time.time() < deadline + self.settings.kill_grace_seconds:
+            for key, _ in self._selector.select(0.1):
+                if key.data is not None:
+                    self._reap(key.data)
+            self._enforce_deadlines(time.time())
+
+    # -- recovery ---------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Mark jobs of dead dispatchers lost (and stop their leftovers on this host)."""
+        now = time.time()
+        self._next_recovery = now + STALE_AFTER_SECONDS / 2
+        dead = []
+        for row in self.queue.dispatchers():
+            if row.id == self.worker:
+                continue
+            same_host_dead = row.host == self.host and not _pid_alive(row.pid)
+            if same_host_dead or row.heartbeat_at < now - STALE_AFTER_SECONDS:
+                dead.append(row)
+        if not dead:
+            return
+        local_dead = {d.id for d in dead if d.host == self.host}
+        for job in self.queue.orphaned_jobs([d.id for d in dead]):
+            log_dir = self.settings.job_log_dir(job.namespace, job.job_type, job.id)
+            if job.claimed_by in local_dead:
+                kill_orphan(log_dir)
+            what = describe_end("lost", None, job.timeout)
+            report = failure_report(job.id, job.job_type, job.namespace, "lost", what,
+                                    log_dir if log_dir.is_dir() else None)
+            self.queue.finish(job.id, "lost", summary=what, payload=report.to_payload(),
+                              log_dir=str(log_dir), only_from=("running",))
+            log.warning("job %s (%s) was lost with dispatcher %s", job.id, job.job_type,
+                        job.claimed_by)
+        self.queue.retire_dispatchers([d.id for d in dead], now)
+        wakeup.notify(self.settings.run_dir, "outbox")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,115 @@
+"""What this service can do: namespaces, their jobs, and the commands that run them.
+
+The format is ebmbot/bennettbot's ``raw_config``, unchanged; extensions are extra keys
+(``timeout``, ``concurrency``, ``env``, ``allowed_users``). Secrets never live here: a job that
+needs one lists the environment variable's name under ``env``.
+Check it with ``chatops config check``.
+"""
+
+raw_config = {
+    "example": {
+        "description": "Example jobs that show every report format",
+        "default_channel": "#chatops",
+        "jobs": {
+            "hello": {
+                "run_args_template": "echo Hello {name}",
+                "report_stdout": True,
+            },
+            "blocks": {
+                "run_args_template": "python3 blocks.py {title}",
+                "report_stdout": True,
+                "report_format": "blocks",
+            },
+            "table": {
+                "run_args_template": "bash table.sh",
+                "report_stdout": True,
+                "report_format": "code",
+            },
+            "report": {
+                "run_args_template": "bash report.sh",
+                "report_format": "file",
+            },
+            "sleep": {
+                "run_args_template": "sleep {seconds}; echo slept {seconds} s",
+                "report_stdout": True,
+                "timeout": 600,
+            },
+            "fail": {
+                "run_args_template": "bash fail.sh",
+            },
+            "quiet": {
+                "run_args_template": "true",
+                "report_success": False,
+            },
+        },
+        "slack": [
+            {
+                "command": "say hello [name]",
+                "help": "say hello to someone",
+                "action": "schedule_job",
+                "job_type": "hello",
+            },
+            {
+                "command": "show blocks [title]",
+                "help": "a Block Kit report with the given title",
+                "action": "schedule_job",
+                "job_type": "blocks",
+            },
+            {
+                "command": "show table",
+                "help": "a report as a code block",
+                "action": "schedule_job",
+                "job_type": "table",
+            },
+            {
+                "command": "show report",
+                "help": "a report uploaded as a file",
+                "action": "schedule_job",
+                "job_type": "report",
+            },
+            {
+                "command": "sleep [seconds]",
+                "help": "sleep for a while (try `cancel <job id>`)",
+                "action": "schedule_job",
+                "job_type": "sleep",
+            },
+            {
+                "command": "sleep later [seconds]",
+                "help": "the same, starting in a minute",
+                "action": "schedule_job",
+                "job_type": "sleep",
+                "delay_seconds": 60,
+            },
+            {
+                "command": "cancel sleeps",
+                "help": "cancel scheduled sleeps",
+                "action": "cancel_job",
+                "job_type": "sleep",
+            },
+            {
+                "command": "suppress sleeps from [start_at] to [end_at]",
+                "help": "hold sleep jobs during a window (HH:MM, UTC)",
+                "action": "schedule_suppression",
+                "job_type": "sleep",
+            },
+            {
+                "command": "cancel suppression",
+                "help": "let sleep jobs run again",
+                "action": "cancel_suppression",
+                "job_type": "sleep",
+            },
+            {
+                "command": "fail",
+                "help": "a job that fails (to see a failure report)",
+                "action": "schedule_job",
+                "job_type": "fail",
+            },
+            {
+                "command": "quiet",
+                "help": "a job that reports nothing when it succeeds",
+                "action": "schedule_job",
+                "job_type": "quiet",
+            },
+        ],
+    },
+}
