@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
     inspect,
@@ -113,6 +114,43 @@ dispatchers = Table(
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
     Column("stopped_at", Float),
+)
+
+# A person on a chat platform, later bound to a cluster user.
+identities = Table(
+    "identities", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(40), nullable=False),
+    Column("user_id", String(200), nullable=False),
+    Column("display_name", String(200)),
+    Column("cluster_user", String(100), index=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("platform", "user_id", name="uq_identities_platform_user"),
+)
+
+# A chat that asked for Slurm notifications (Telegram /start, Discord /mailuser, ...).
+notification_targets = Table(
+    "notification_targets", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("connector", String(40), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("user_id", String(200)),
+    Column("cluster_user", String(100)),
+    Column("opted_in_at", Float, nullable=False),
+    Column("opted_out_at", Float),  # set when withdrawn (/stop)
+    UniqueConstraint("connector", "target", name="uq_targets_connector_target"),
+)
+
+# X-GitHub-Delivery ids already handled: a redelivery schedules nothing twice.
+webhook_deliveries = Table(
+    "webhook_deliveries", metadata,
+    Column("delivery_id", String(100), primary_key=True),
+    Column("namespace", String(100), nullable=False),
+    Column("event", String(100), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("outcome", String(40), nullable=False),
+    Column("job_id", Integer, ForeignKey("jobs.id")),
 )
 
 
