@@ -64,7 +64,11 @@ def process_start_time(pid: int) -> str | None:
 
 
 class LocalRun:
-    """A started job; ``fileno()`` becomes readable when it ends."""
+    """A started job; ``fileno()`` becomes readable when it ends.
+
+    Every executor's run has this shape: ``job_id``, ``label``, ``fileno()``, ``wait()``,
+    ``signal(sig)`` (to the job's whole process group) and ``close()``.
+    """
 
     def __init__(self, job_id: int, process: subprocess.Popen):
         self.job_id = job_id
@@ -74,8 +78,13 @@ class LocalRun:
     def fileno(self) -> int:
         return self._pidfd
 
-    def poll(self) -> int | None:
-        return self.process.poll()
+    @property
+    def label(self) -> str:
+        return f"pid {self.process.pid}"
+
+    def wait(self) -> int:
+        """The exit code (negative: killed by that signal); call once fileno() is readable."""
+        return self.process.wait()
 
     def signal(self, sig: int) -> None:
         try:

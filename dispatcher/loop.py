@@ -34,7 +34,7 @@ STALE_AFTER_SECONDS = 30.0  # a dispatcher silent this long is dead
 
 @dataclass
 class Active:
-    run: LocalRun
+    run: LocalRun  # or any executor's run of the same shape
     job_type: str
     spec: JobSpec
     log_dir: Path
@@ -133,11 +133,16 @@ class Dispatcher:
         log_dir = self.settings.job_log_dir(row.namespace, row.job_type, row.id)
         log_dir.mkdir(parents=True, exist_ok=True)
         args = json.loads(row.args)
-        run = self.local.start(row.id, spec, args, log_dir, has_fabfile=bool(namespace.fabfile))
+        run = self.executor_for(spec).start(row.id, spec, args, log_dir,
+                                            has_fabfile=bool(namespace.fabfile))
         self.active[row.id] = Active(run=run, job_type=row.job_type, spec=spec, log_dir=log_dir,
                                      deadline=now + row.timeout)
         self._selector.register(run, selectors.EVENT_READ, row.id)
-        log.info("job %s (%s) started, pid %s", row.id, row.job_type, run.process.pid)
+        log.info("job %s (%s) started, %s", row.id, row.job_type, run.label)
+
+    def executor_for(self, spec: JobSpec) -> LocalExecutor:
+        """Where a job runs: here, unless its job or namespace names a cluster."""
+        return self.local
 
     def _finish_unstarted(self, row, what: str) -> None:  # noqa: ANN001
         report = failure_report(row.id, row.job_type, row.namespace, "failed", what, None)
@@ -173,7 +178,7 @@ class Dispatcher:
     def _reap(self, job_id: int) -> None:
         active = self.active.pop(job_id)
         self._selector.unregister(active.run)
-        exit_code = active.run.process.wait()
+        exit_code = active.run.wait()
         active.run.close()
         if active.stop_reason is not None:
             active.run.signal(signal.SIGKILL)  # whatever the job left behind in its group
