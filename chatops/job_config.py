@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatops.github_rules import GithubRule, build_rules, default_rules
+
 ACTIONS = ("schedule_job", "cancel_job", "schedule_suppression", "cancel_suppression")
 REPORT_FORMATS = ("text", "blocks", "code", "file")
 RESERVED_NAMESPACES = ("help", "status", "cancel", "logs")
@@ -21,6 +23,7 @@ DEFAULT_TIMEOUT = 3600.0
 
 NAMESPACE_KEYS = {
     "jobs", "slack", "description", "restricted", "fabfile", "default_channel", "allowed_users",
+    "github", "github_legacy_sha1",
 }
 JOB_KEYS = {
     "run_args_template", "report_stdout", "report_format", "report_success",
@@ -99,6 +102,8 @@ class NamespaceSpec:
     allowed_users: tuple[str, ...] = ()
     jobs: Mapping[str, JobSpec] = field(default_factory=dict)
     commands: tuple[CommandSpec, ...] = ()
+    github: tuple[GithubRule, ...] = ()  # webhook events that schedule jobs (github_rules.py)
+    github_legacy_sha1: bool = False  # accept X-Hub-Signature (SHA-1) as well as SHA-256
 
 
 @dataclass(frozen=True)
@@ -222,6 +227,10 @@ def _build_namespace(check: _Checker, ns: str, raw: Mapping[str, Any]) -> Namesp
     if not all(isinstance(u, str) for u in allowed_users):
         check.error(where, "'allowed_users' must be a list of user ids or names (strings)")
         allowed_users = ()
+    if "github" in raw:
+        github = build_rules(check.error, where, raw["github"], raw_jobs)
+    else:
+        github = default_rules(raw_jobs)
     return NamespaceSpec(
         name=ns,
         description=check.typed(where, raw, "description", str, ""),
@@ -231,6 +240,8 @@ def _build_namespace(check: _Checker, ns: str, raw: Mapping[str, Any]) -> Namesp
         allowed_users=tuple(allowed_users),
         jobs=jobs,
         commands=tuple(commands),
+        github=github,
+        github_legacy_sha1=check.typed(where, raw, "github_legacy_sha1", bool, False),
     )
 
 
