@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatops.cluster_config import (
+    ClusterSpec,
+    SlurmSpec,
+    build_clusters,
+    build_slurm,
+    check_cluster_name,
+)
 from chatops.github_rules import GithubRule, build_rules, default_rules
 
 ACTIONS = ("schedule_job", "cancel_job", "schedule_suppression", "cancel_suppression")
@@ -23,11 +30,11 @@ DEFAULT_TIMEOUT = 3600.0
 
 NAMESPACE_KEYS = {
     "jobs", "slack", "description", "restricted", "fabfile", "default_channel", "allowed_users",
-    "github", "github_legacy_sha1",
+    "github", "github_legacy_sha1", "cluster",
 }
 JOB_KEYS = {
     "run_args_template", "report_stdout", "report_format", "report_success",
-    "timeout", "concurrency", "env",
+    "timeout", "concurrency", "env", "cluster", "slurm",
 }
 COMMAND_KEYS = {"command", "help", "action", "type", "job_type", "delay_seconds"}
 _PARAM = re.compile(r"^\[(\w+)\]$")
@@ -62,6 +69,8 @@ class JobSpec:
     timeout: float = DEFAULT_TIMEOUT
     concurrency: int = 1
     env: tuple[str, ...] = ()
+    cluster: str | None = None  # runs over SSH on this cluster (its own, or its namespace's)
+    slurm: SlurmSpec | None = None  # submitted with sbatch instead of run (needs a cluster)
 
     @property
     def type(self) -> str:
@@ -104,11 +113,13 @@ class NamespaceSpec:
     commands: tuple[CommandSpec, ...] = ()
     github: tuple[GithubRule, ...] = ()  # webhook events that schedule jobs (github_rules.py)
     github_legacy_sha1: bool = False  # accept X-Hub-Signature (SHA-1) as well as SHA-256
+    cluster: str | None = None  # the default cluster of its jobs
 
 
 @dataclass(frozen=True)
 class Config:
     namespaces: Mapping[str, NamespaceSpec]
+    clusters: Mapping[str, ClusterSpec] = field(default_factory=dict)
 
     def job(self, job_type: str) -> JobSpec | None:
         namespace, _, name = job_type.partition("_")
@@ -173,9 +184,11 @@ class _Checker:
         return value
 
 
-def build_config(raw_config: Mapping[str, Any]) -> Config:
-    """Validate ``raw_config`` into the typed model; ConfigError lists every problem."""
+def build_config(raw_config: Mapping[str, Any], clusters: Any = None) -> Config:
+    """Validate ``raw_config`` (and ``clusters``) into the typed model; ConfigError lists every
+    problem."""
     check = _Checker()
+    cluster_specs = build_clusters(check.error, clusters)
     namespaces: dict[str, NamespaceSpec] = {}
     if not isinstance(raw_config, Mapping):
         kind = type(raw_config).__name__
@@ -192,15 +205,17 @@ def build_config(raw_config: Mapping[str, Any]) -> Config:
         if not isinstance(raw_ns, Mapping):
             check.error(where, f"must be a dict, not {type(raw_ns).__name__}")
             continue
-        namespaces[ns_name] = _build_namespace(check, ns_name, raw_ns)
+        namespaces[ns_name] = _build_namespace(check, ns_name, raw_ns, cluster_specs)
     if check.errors:
         raise ConfigError(check.errors)
-    return Config(namespaces=namespaces)
+    return Config(namespaces=namespaces, clusters=cluster_specs)
 
 
-def _build_namespace(check: _Checker, ns: str, raw: Mapping[str, Any]) -> NamespaceSpec:
+def _build_namespace(check: _Checker, ns: str, raw: Mapping[str, Any],
+                     clusters: Mapping[str, ClusterSpec] | None = None) -> NamespaceSpec:
     where = f"namespace {ns!r}"
     check.unknown_keys(where, raw, NAMESPACE_KEYS)
+    ns_cluster = check_cluster_name(check.error, where, raw.get("cluster"), clusters or {})
     jobs: dict[str, JobSpec] = {}
     raw_jobs = check.typed(where, raw, "jobs", Mapping, {})
     for job_name, raw_job in raw_jobs.items():
@@ -208,7 +223,7 @@ def _build_namespace(check: _Checker, ns: str, raw: Mapping[str, Any]) -> Namesp
         if not isinstance(raw_job, Mapping):
             check.error(job_where, f"must be a dict, not {type(raw_job).__name__}")
             continue
-        job = _build_job(check, job_where, ns, job_name, raw_job)
+        job = _build_job(check, job_where, ns, job_name, raw_job, clusters or {}, ns_cluster)
         if job:
             jobs[job_name] = job
     commands = []
@@ -242,12 +257,19 @@ def _build_namespace(check: _Checker, ns: str, raw: Mapping[str, Any]) -> Namesp
         commands=tuple(commands),
         github=github,
         github_legacy_sha1=check.typed(where, raw, "github_legacy_sha1", bool, False),
+        cluster=ns_cluster,
     )
 
 
 def _build_job(check: _Checker, where: str, ns: str, name: str,
-               raw: Mapping[str, Any]) -> JobSpec | None:
+               raw: Mapping[str, Any], clusters: Mapping[str, ClusterSpec] | None = None,
+               ns_cluster: str | None = None) -> JobSpec | None:
     check.unknown_keys(where, raw, JOB_KEYS)
+    cluster = check_cluster_name(check.error, where, raw.get("cluster"), clusters or {})
+    cluster = cluster or ns_cluster
+    slurm = build_slurm(check.error, where, raw["slurm"]) if "slurm" in raw else None
+    if slurm is not None and cluster is None and "cluster" not in raw:
+        check.error(where, "a job with 'slurm' needs a 'cluster' (on the job or its namespace)")
     template = raw.get("run_args_template")
     if not isinstance(template, str) or not template.strip():
         check.error(where, "'run_args_template' is required (the command line to run)")
@@ -281,6 +303,8 @@ def _build_job(check: _Checker, where: str, ns: str, name: str,
         timeout=float(timeout),
         concurrency=concurrency,
         env=tuple(e for e in env if isinstance(e, str)),
+        cluster=cluster,
+        slurm=slurm,
     )
 
 
@@ -355,4 +379,4 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError([f"{path}: cannot be loaded: {type(exc).__name__}: {exc}"]) from exc
     if "raw_config" not in module:
         raise ConfigError([f"{path}: defines no 'raw_config' dict"])
-    return build_config(module["raw_config"])
+    return build_config(module["raw_config"], module.get("clusters"))
