@@ -153,6 +153,28 @@ webhook_deliveries = Table(
     Column("job_id", Integer, ForeignKey("jobs.id")),
 )
 
+# A Slurm batch job's submission, recorded *before* sbatch is sent (submit_state "submitting"),
+# then "submitted" with Slurm's id, "rejected" (no id came back) or "unknown" (the answer was
+# lost), and "ended". One row per chat job: a job is never submitted twice.
+slurm_submissions = Table(
+    "slurm_submissions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=False),
+    Column("cluster", String(100), nullable=False),
+    Column("submit_state", String(20), nullable=False),
+    Column("slurm_job_id", Integer),
+    Column("script_path", Text),
+    Column("output_path", Text),
+    Column("slurm_state", String(40)),
+    Column("exit_code", Integer),
+    Column("error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("submitted_at", Float),
+    Column("ended_at", Float),
+    UniqueConstraint("job_id", name="uq_slurm_submissions_job"),
+    Index("ix_slurm_submissions_slurm_job", "cluster", "slurm_job_id"),
+)
+
 
 def make_engine(url: str) -> Engine:
     """An engine with the settings a queue needs: WAL, a busy timeout, serialised writers."""
