@@ -131,6 +131,16 @@ class AcctRecord:
     start_time: datetime | None = None
     end_time: datetime | None = None
 
+    @property
+    def provisional(self) -> bool:
+        """slurmdbd's stand-in for a job whose start message has not arrived yet.
+
+        For about 2 s after a short job ends, sacct shows it with JobName ``allocation``, no
+        partition, QOS ``Unknown`` and a garbled ReqMem (``16?``); state and exit code are
+        already right. Poll again until this is False before reporting names or efficiency.
+        """
+        return self.step is None and self.name == "allocation" and not self.partition
+
 
 @dataclass
 class AcctJob:

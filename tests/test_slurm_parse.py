@@ -234,6 +234,22 @@ def test_sacct_cancelled_jobs() -> None:
     assert (eff.cpu_efficiency, eff.memory_efficiency, eff.walltime_use) == (None, None, None)
 
 
+def test_sacct_provisional_record_right_after_the_end() -> None:
+    """For ~2 s after a short job ends, slurmdbd shows a stand-in record (captured live)."""
+    early = sacct_job("live_sacct_provisional.psv")
+    assert early.job.provisional
+    assert (early.job.state, early.job.exit_code, early.job.name) == ("FAILED", 3, "allocation")
+    assert (early.job.req_mem_bytes, early.job.time_limit, early.job.qos) == (None, None, "Unknown")
+    late = sacct_job("live_sacct_settled.psv")
+    assert not late.job.provisional
+    assert (late.job.name, late.job.partition, late.job.req_mem_bytes) == (
+        "probe-y",
+        "debug",
+        256 * MiB,
+    )
+    assert not any(s.provisional for s in late.steps + early.steps)
+
+
 def test_sacct_array_tasks() -> None:
     jobs = group_jobs(parse_sacct(fixture("sacct_array_tasks_14.psv")))
     assert [j.job.job_id for j in jobs] == ["14_1", "14_2", "14_3"]
