@@ -125,7 +125,14 @@ record() {
   echo "$pid" >"$RUN_DIR/$1.pid"
   log "started $1 (pid $pid)"
 }
-port_in_use() { ss -Hltn "sport = :$1" | grep -q .; }
+# port_in_use PORT: something listens on it (ss from iproute2, else a bash /dev/tcp connect)
+port_in_use() {
+  if command -v ss >/dev/null; then
+    ss -Hltn "sport = :$1" | grep -q .
+  else
+    timeout 1 bash -c ">/dev/tcp/127.0.0.1/$1" 2>/dev/null
+  fi
+}
 mysql_up() { mariadb-admin --socket="$MYSQL_SOCK" ping --silent >/dev/null 2>&1; }
 
 # ------------------------------------------------------------------------------------------ up
