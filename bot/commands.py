@@ -179,13 +179,13 @@ class CommandHandler:
             return problem
         state = self.queue.request_cancel(job_id)
         if state == "queued" and self._end_queued(job_id, who):
-            return Response(acknowledged=True, job_id=job_id).say(
+            return Response(acknowledged=True).say(
                 f"Cancelled job {job_id} (`{job.job_type}`) before it started.")
         if state in ("queued", "running"):  # it started meanwhile, or was running
             if state == "queued":
                 self.queue.request_cancel(job_id)
             wakeup.notify(self.settings.run_dir, "dispatcher")
-            return Response(acknowledged=True, job_id=job_id).say(
+            return Response(acknowledged=True).say(
                 f"Stopping job {job_id} (`{job.job_type}`); its report will follow.")
         return Response().say(f"Job {job_id} (`{job.job_type}`) already ended ({state}).")
 

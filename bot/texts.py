@@ -25,7 +25,7 @@ def clock(ts: float) -> str:
 
 
 def ago(seconds: float) -> str:
-    seconds = max(0, int(seconds))
+    seconds = max(0, round(seconds))
     if seconds < 120:
         return plural(seconds, "second")
     if seconds < 7200:
