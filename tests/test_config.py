@@ -95,7 +95,7 @@ def test_duplicate_and_shadowing_patterns(patterns: list[str], message: str | No
         params = [w[1:-1] for w in pattern.split() if w.startswith("[")]
         job = {(): "n", ("x",): "j", ("y",): "k", ("a",): "j", ("b",): "k"}[tuple(params)]
         if params in (["a"], ["b"]):
-            raw["ns"]["jobs"][job] = {"run_args_template": "echo {%s}" % params[0]}
+            raw["ns"]["jobs"][job] = {"run_args_template": f"echo {{{params[0]}}}"}
         raw["ns"]["slack"].append({"command": pattern, "help": "h", "action": "schedule_job",
                                    "job_type": job})
     if message is None:

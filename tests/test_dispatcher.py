@@ -27,15 +27,6 @@ def background_chat(chatops: Chatops, text: str, user: str = "alice") -> subproc
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_state(chatops: Chatops, job_id: int, state: str, timeout: float = 20) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if f" {state}" in chatops("jobs", "show", str(job_id)).stdout.split("state:")[1][:20]:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never became {state}: {chatops('jobs', 'show', str(job_id)).stdout}")
-
-
 def pid_alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -96,7 +87,8 @@ def test_cancel_stops_a_running_job(running: Chatops) -> None:
         job_id = int(found.group(1)) if found else None
         time.sleep(0.05)
     assert job_id, "the sleep job never started"
-    pid = int((running.home / "logs/tests/tests_sleep" / str(job_id) / "pid").read_text().split()[0])
+    pid_file = running.home / "logs/tests/tests_sleep" / str(job_id) / "pid"
+    pid = int(pid_file.read_text().split()[0])
     result = running.chat(f"cancel {job_id}", user="bob")
     assert result.stdout == f"Stopping job {job_id} (`tests_sleep`); its report will follow.\n"
     out, _ = waiter.communicate(timeout=20)
