@@ -9,6 +9,7 @@ import importlib
 
 PLATFORMS = {
     "console": "bot.console:ConsolePlatform",
+    "slack": "bot.slack:SlackPlatform",
 }
 
 

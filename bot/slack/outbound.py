@@ -1,0 +1,227 @@
+"""Reports and notices out to Slack: text, blocks, code and files, within Slack's limits.
+
+A delivery is a few steps (completion reaction, message parts, uploads, a support alert). Steps
+already done are remembered per delivery, so a retry after a rate limit resumes where it stopped
+instead of posting the same message twice. Every Slack failure becomes a ``DeliveryError``:
+with ``retry_after`` on HTTP 429, ``permanent`` for errors no retry can fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.platform import Delivery, DeliveryError
+from bot.slack.config import SlackSettings
+from bot.slack.inbound import escape
+from chatops.report import Report, blocks_as_text
+
+log = logging.getLogger("chatops.slack")
+
+MESSAGE_CHARS = 3900  # Slack advises ≤ 4 000 characters a message
+MAX_PARTS = 3  # longer text is uploaded as a file rather than flooding the thread
+CODE_UPLOAD_CHARS = 4000  # code above this is uploaded as a snippet
+PERMANENT_ERRORS = {
+    "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed",
+    "account_inactive", "token_revoked", "missing_scope", "no_permission", "restricted_action",
+    "msg_too_long", "invalid_arguments", "user_not_found", "cannot_dm_bot",
+    "team_access_not_granted",
+}
+IGNORED_REACTION_ERRORS = {"already_reacted", "message_not_found", "no_item_specified",
+                           "invalid_name", "too_many_reactions", "bad_timestamp"}
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+def split_text(text: str, limit: int = MESSAGE_CHARS) -> list[str]:
+    """Cut text into parts of at most ``limit`` characters, at line ends where possible."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    if text or not parts:
+        parts.append(text)
+    return parts
+
+
+def as_delivery_error(exc: Exception, what: str) -> DeliveryError:
+    if isinstance(exc, SlackApiError):
+        response = exc.response
+        error = response.get("error") or f"HTTP {response.status_code}"
+        if response.status_code == 429:
+            retry_after = float(response.headers.get("Retry-After") or 30)
+            return DeliveryError(f"{what}: rate limited by Slack", retry_after=retry_after)
+        return DeliveryError(f"{what}: Slack said {error}", permanent=error in PERMANENT_ERRORS)
+    return DeliveryError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+class Sender:
+    def __init__(self, client: WebClient, slack: SlackSettings):
+        self.client = client
+        self.slack = slack
+        self._done: dict[int, dict[str, Any]] = {}  # delivery id -> steps done so far
+        self._alerted: set[int] = set()  # jobs whose failure the support channel heard of
+        self._lock = threading.Lock()
+
+    def deliver(self, delivery: Delivery) -> None:
+        with self._lock:
+            done = self._done.setdefault(delivery.id, {})
+            if len(self._done) > 1000:  # deliveries given up on by the outbox leave these
+                del self._done[next(iter(self._done))]
+        report = delivery.report
+        try:
+            if report is None:
+                self._post_text(delivery, done, "notice", delivery.payload.get("text", ""))
+            else:
+                self._report(delivery, report, done)
+        except DeliveryError as exc:
+            if exc.permanent:
+                self._forget(delivery.id)
+            raise
+        self._forget(delivery.id)
+
+    def _forget(self, delivery_id: int) -> None:
+        with self._lock:
+            self._done.pop(delivery_id, None)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _step(self, done: dict[str, Any], key: str, what: str, call: Callable[[], Any]) -> Any:
+        """Run one API call once per delivery, whatever retries follow."""
+        if key in done:
+            return done[key]
+        try:
+            result = call()
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            raise as_delivery_error(exc, what) from exc
+        done[key] = result
+        return result
+
+    def _post(self, delivery: Delivery, done: dict[str, Any], key: str, **message: Any) -> str:
+        """chat.postMessage in the delivery's thread; returns the channel id Slack used."""
+        response = self._step(done, key, "chat.postMessage", lambda: self.client.chat_postMessage(
+            channel=delivery.channel, thread_ts=delivery.thread, unfurl_links=False, **message))
+        channel = response.get("channel") if hasattr(response, "get") else None
+        return channel or delivery.channel
+
+    def _post_text(self, delivery: Delivery, done: dict[str, Any], key: str, text: str) -> str:
+        parts = split_text(text)
+        if len(parts) > MAX_PARTS:
+            return self._upload(delivery, done, key, text.encode(), "output.txt",
+                                f"The output is {len(text.splitlines())} lines long; "
+                                "it is attached.")
+        channel = delivery.channel
+        for index, part in enumerate(parts):
+            channel = self._post(delivery, done, f"{key}.{index}", text=escape(part))
+        return channel
+
+    def _upload(self, delivery: Delivery, done: dict[str, Any], key: str, data: bytes | None,
+                name: str, intro: str, path: str | None = None) -> str:
+        """A short message, then the file right below it (files_upload_v2 needs a channel id,
+        which the message's answer gives even when the delivery names a channel or user)."""
+        channel = self._post(delivery, done, f"{key}.intro", text=escape(intro))
+        if not _CHANNEL_ID.match(channel or ""):
+            raise DeliveryError(f"cannot upload to {channel!r}: not a channel id", permanent=True)
+        content: dict[str, Any] = {"file": path} if path else {"content": data}
+        self._step(done, f"{key}.file", "files_upload_v2", lambda: self.client.files_upload_v2(
+            channel=channel, thread_ts=delivery.thread, filename=name, title=name, **content))
+        return channel
+
+    def _react(self, delivery: Delivery, done: dict[str, Any], name: str) -> None:
+        if not delivery.message or not delivery.channel:
+            return
+        try:
+            self._step(done, "reaction", "reactions.add", lambda: self.client.reactions_add(
+                channel=delivery.channel, timestamp=delivery.message, name=name))
+        except DeliveryError as exc:
+            if exc.retry_after is not None:
+                raise
+            cause = exc.__cause__
+            error = cause.response.get("error") if isinstance(cause, SlackApiError) else None
+            if error not in IGNORED_REACTION_ERRORS:
+                log.warning("delivery %s: %s", delivery.id, exc)
+            done["reaction"] = None  # a missing reaction is not worth failing the report
+
+    # -- reports ----------------------------------------------------------------------------
+
+    def _report(self, delivery: Delivery, report: Report, done: dict[str, Any]) -> None:
+        self._react(delivery, done, self.slack.success_reaction if report.succeeded
+                    else self.slack.failure_reaction)
+        if report.silent:
+            return
+        if report.note:
+            self._post_text(delivery, done, "note", report.note)
+        name = f"{report.job_type}-{report.job_id}"
+        if report.format == "blocks" and report.blocks:
+            self._blocks(delivery, report, done, name)
+        elif report.format == "code":
+            self._code(delivery, done, "code", report.text, f"{name}.txt")
+        elif report.format == "file" and report.file_path:
+            path = Path(report.file_path)
+            if path.is_file():
+                self._upload(delivery, done, "file", None, report.file_name or path.name,
+                             report.text or f"`{report.job_type}` (job {report.job_id})",
+                             path=str(path))
+            else:
+                self._post_text(delivery, done, "file", f"{report.text}\n(The file {path.name} "
+                                "is no longer there.)")
+        else:
+            self._post_text(delivery, done, "text", report.text)
+        if report.outcome in ("failed", "timed_out", "lost"):
+            self._alert(delivery, report, done)
+
+    def _code(self, delivery: Delivery, done: dict[str, Any], key: str, code: str,
+              name: str) -> None:
+        code = code.rstrip("\n")
+        if len(code) > CODE_UPLOAD_CHARS:
+            self._upload(delivery, done, key, code.encode(), name,
+                         f"The output is {len(code.splitlines())} lines long; it is attached.")
+        else:
+            self._post(delivery, done, key, text=f"```\n{escape(code)}\n```")
+
+    def _blocks(self, delivery: Delivery, report: Report, done: dict[str, Any],
+                name: str) -> None:
+        fallback = escape(blocks_as_text(report.blocks or []))[:MESSAGE_CHARS] or (
+            f"`{report.job_type}` (job {report.job_id}) succeeded.")
+        try:
+            self._post(delivery, done, "blocks", blocks=report.blocks, text=fallback)
+        except DeliveryError as exc:
+            cause = exc.__cause__
+            error = cause.response.get("error") if isinstance(cause, SlackApiError) else None
+            if error not in ("invalid_blocks", "invalid_blocks_format"):
+                raise
+            self._post_text(delivery, done, "blocks.note",
+                            f"Slack could not show this job's blocks ({error}); here is the "
+                            "raw output.")
+            self._code(delivery, done, "blocks.code", report.text, f"{name}.json")
+
+    def _alert(self, delivery: Delivery, report: Report, done: dict[str, Any]) -> None:
+        """Tell the support channel about a failure once per job (never for direct messages)."""
+        channel = self.slack.support_channel
+        if not channel or delivery.is_direct or report.job_id in self._alerted:
+            return
+        where = (f"<#{delivery.channel}>" if _CHANNEL_ID.match(delivery.channel or "")
+                 else escape(delivery.channel or "?"))
+        text = (f":rotating_light: Job {report.job_id} (`{escape(report.job_type)}`) "
+                f"{report.outcome.replace('_', ' ')}; asked in {where}.\n"
+                + escape(report.text)[:MESSAGE_CHARS])
+        try:
+            self._step(done, "alert", "chat.postMessage (support channel)",
+                       lambda: self.client.chat_postMessage(channel=channel, text=text))
+        except DeliveryError as exc:
+            if exc.retry_after is not None:
+                raise
+            log.error("could not alert the support channel %s about job %s: %s", channel,
+                      report.job_id, exc)
+        if len(self._alerted) > 10_000:
+            self._alerted.clear()
+        self._alerted.add(report.job_id)

@@ -1,0 +1,198 @@
+"""The Slack platform: a Bolt app for commands (Socket Mode, or the Events API over HTTP at
+``POST /slack/events``) and a Web API client for reports.
+
+Inbound, a mention or a direct message becomes an ``Incoming`` for the ``CommandHandler``; a
+recognised command gets one acknowledgement reaction, and the handler's replies go to the
+requester's thread. Outbound, ``deliver`` renders a queued report (see ``outbound.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from flask import Blueprint, Response, request
+from slack_bolt import App
+from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+from slack_sdk.signature import SignatureVerifier
+
+from bot.commands import CommandHandler, Incoming
+from bot.commands import Response as CommandResponse
+from bot.platform import Delivery, Platform
+from bot.slack import config
+from bot.slack.config import SlackSettings
+from bot.slack.inbound import SlackMessage, escape, parse_event
+from bot.slack.outbound import Sender
+from bot.slack.users import UserDirectory
+from chatops.events import Requester
+from chatops.service import Service
+
+log = logging.getLogger("chatops.slack")
+
+MAX_EVENT_BYTES = 1024 * 1024
+SEEN_EVENTS = 2000  # Slack re-sends an event it thinks was not acknowledged; handle it once
+
+
+class SlackPlatform(Platform):
+    name = "slack"
+
+    def __init__(self, slack: SlackSettings, identity: dict[str, Any]):
+        token = config.require_bot_token(slack)
+        self.slack = slack
+        self.bot_user_id: str | None = identity.get("user_id")
+        # Deliveries: no SDK retries, the outbox reschedules (honouring Retry-After) instead.
+        self.client = WebClient(token=token, base_url=slack.api_url, retry_handlers=[])
+        # Replies to a command are sent at once; let the SDK wait out a short rate limit.
+        self.reply_client = WebClient(
+            token=token, base_url=slack.api_url,
+            retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(2)])
+        self.sender = Sender(self.client, slack)
+        self.users = UserDirectory(self.reply_client)
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._seen_lock = threading.Lock()
+
+    # -- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def is_configured(cls, settings: Any) -> bool:
+        return config.is_configured(settings)
+
+    @classmethod
+    def create(cls, service: Service, *, check_app_token: bool = True) -> SlackPlatform:
+        """Check the tokens against Slack (a bad one stops start-up) and build the platform."""
+        slack = SlackSettings.from_settings(service.settings)
+        token = config.require_bot_token(slack)
+        identity = config.check_bot_token(
+            WebClient(token=token, base_url=slack.api_url, retry_handlers=[]), slack.api_url)
+        if check_app_token and slack.app_token:
+            config.check_app_token(slack.app_token, slack.api_url)
+        if not slack.app_token and not slack.signing_secret:
+            log.warning("neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET (events "
+                        "over HTTP) is set: Slack reports are sent, but no commands arrive")
+        log.info("Slack: signed in as %s (%s) in %s", identity.get("user"),
+                 identity.get("user_id"), identity.get("team"))
+        return cls(slack, identity)
+
+    def bolt_app(self, handler: CommandHandler) -> App:
+        """The Bolt app that turns mentions and direct messages into commands."""
+        app = App(client=self.reply_client, signing_secret=self.slack.signing_secret or "",
+                  token_verification_enabled=False,
+                  request_verification_enabled=bool(self.slack.signing_secret),
+                  process_before_response=False)
+
+        @app.event("app_mention")
+        def on_mention(event: dict[str, Any]) -> None:
+            self.on_event(event, handler)
+
+        @app.event("message")
+        def on_message(event: dict[str, Any]) -> None:
+            self.on_event(event, handler)
+
+        return app
+
+    # -- inbound ----------------------------------------------------------------------------
+
+    def on_event(self, event: dict[str, Any], handler: CommandHandler) -> None:
+        message = parse_event(event, self.bot_user_id)
+        if message is None or self._already_seen(message):
+            return
+        user = self.users.get(message.user)
+        requester = Requester(
+            platform=self.name, user=message.user, channel=message.channel,
+            thread=message.thread_ts or message.ts, message=message.ts,
+            is_direct=message.is_direct, user_name=user.name, is_guest=user.is_guest)
+        log.info("slack: %s in %s asks %r", user.name or message.user, message.channel,
+                 message.text)
+        response = handler.handle(Incoming(requester, message.text))
+        self.answer(message, requester, response)
+
+    def answer(self, message: SlackMessage, requester: Requester,
+               response: CommandResponse) -> None:
+        """The acknowledgement reaction, then the replies in the right thread."""
+        try:
+            if response.acknowledged:
+                self.reply_client.reactions_add(channel=message.channel, timestamp=message.ts,
+                                                name=self.slack.ack_reaction)
+            # Answers about a command go where its report will; help and the like go to the
+            # thread the question was asked in, if any.
+            thread = requester.thread if response.acknowledged else message.thread_ts
+            for reply in response.replies:
+                text = escape(reply.text)
+                if reply.code:
+                    text = f"```\n{text}\n```"
+                self.reply_client.chat_postMessage(channel=message.channel, thread_ts=thread,
+                                                   text=text, unfurl_links=False)
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.error("could not answer %s in %s: %s", message.ts, message.channel, exc)
+
+    def _already_seen(self, message: SlackMessage) -> bool:
+        key = (message.channel, message.ts)
+        with self._seen_lock:
+            if key in self._seen:
+                return True
+            self._seen[key] = None
+            if len(self._seen) > SEEN_EVENTS:
+                self._seen.popitem(last=False)
+        return False
+
+    def serve(self, handler: CommandHandler, stop: threading.Event) -> None:
+        """Socket Mode when an app-level token is set; else events come over HTTP."""
+        if not self.slack.app_token:
+            log.info("Slack: no SLACK_APP_TOKEN, so commands arrive over HTTP at "
+                     "POST /slack/events (chatops web)")
+            stop.wait()
+            return
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        socket_mode = SocketModeHandler(
+            self.bolt_app(handler), self.slack.app_token,
+            web_client=WebClient(base_url=self.slack.api_url))
+        socket_mode.connect()
+        log.info("Slack: connected in Socket Mode")
+        try:
+            stop.wait()
+        finally:
+            socket_mode.close()
+
+    # -- over HTTP --------------------------------------------------------------------------
+
+    @classmethod
+    def http_blueprint(cls, service: Service, handler: CommandHandler) -> Blueprint:
+        """``POST /slack/events``: Slack's Events API, each request's signature checked first."""
+        platform = cls.create(service, check_app_token=False)
+        return platform.blueprint(handler)
+
+    def blueprint(self, handler: CommandHandler) -> Blueprint:
+        blueprint = Blueprint("slack", __name__)
+        secret = self.slack.signing_secret
+        verifier = SignatureVerifier(secret) if secret else None
+        adapter = SlackRequestHandler(self.bolt_app(handler)) if secret else None
+
+        @blueprint.post("/slack/events")
+        def events() -> Any:
+            if verifier is None or adapter is None:
+                return Response("Slack events over HTTP are off: set SLACK_SIGNING_SECRET.\n",
+                                status=503, mimetype="text/plain")
+            if (request.content_length or 0) > MAX_EVENT_BYTES:
+                return Response("too large\n", status=413, mimetype="text/plain")
+            body = request.get_data(cache=True)
+            if not verifier.is_valid(body, request.headers.get("X-Slack-Request-Timestamp", ""),
+                                     request.headers.get("X-Slack-Signature", "")):
+                return Response("invalid or expired signature\n", status=401,
+                                mimetype="text/plain")
+            return adapter.handle(request)
+
+        return blueprint
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    def deliver(self, delivery: Delivery) -> None:
+        self.sender.deliver(delivery)
