@@ -27,8 +27,12 @@ else from a KEY=VALUE file: ``$CHATOPS_MAILPROG_CONF``, else ``/etc/chatops/mail
 
 Event (JSON, UTF-8; argv bytes that are not UTF-8 arrive as ``\\udcXX`` escapes)::
 
-    {"version": 1, "argv": [...], "subject": str|null, "mail_user": str|null,
-     "env": {"SLURM_...": ...}, "received_at": "2026-11-24T00:08:14.038585+00:00", "host": str}
+    {"version": 1, "id": "<time_ns>-<pid>-<random>", "argv": [...], "subject": str|null,
+     "mail_user": str|null, "env": {"SLURM_...": ...},
+     "received_at": "2026-11-24T00:08:14.038585+00:00", "host": str}
+
+``id`` is also the spool file's name (plus ``.json``). An event whose POST timed out after the
+server took it is spooled as well, so the intake should treat a repeated ``id`` as a duplicate.
 """
 
 import os
@@ -172,12 +176,20 @@ def _iso_utc(ns: int) -> str:
     return f"{stamp}.{rest // 1000:06d}+00:00"
 
 
-def build_event(args: list[str], environ: "Mapping[str, str]", now_ns: int) -> dict[str, object]:
+def new_event_id(now_ns: int) -> str:
+    """``<time_ns>-<pid>-<8 hex>``: unique, sortable by time, never derived from the arguments."""
+    return f"{now_ns}-{os.getpid()}-{os.urandom(4).hex()}"
+
+
+def build_event(
+    args: list[str], environ: "Mapping[str, str]", now_ns: int, event_id: str | None = None
+) -> dict[str, object]:
     """The event for one call: argv, subject, mail user, the SLURM_* environment, time, host."""
     subject, mail_user = split_argv(args)
     env = {key: environ[key] for key in sorted(environ) if key.startswith("SLURM_")}
     return {
         "version": EVENT_VERSION,
+        "id": event_id or new_event_id(now_ns),
         "argv": list(args),
         "subject": subject,
         "mail_user": mail_user,
@@ -232,9 +244,9 @@ def _make_spool_dir(spool_dir: str) -> None:
     os.chmod(spool_dir, DIR_MODE)  # mkdir drops the setgid bit; set it (and beat the umask)
 
 
-def spool_event(data: bytes, spool_dir: str, now_ns: int) -> str:
-    """Write one event file atomically; return its path. Raises OSError."""
-    name = f"{now_ns}-{os.getpid()}-{os.urandom(4).hex()}.json"
+def spool_event(data: bytes, spool_dir: str, event_id: str) -> str:
+    """Write one event file, ``<event_id>.json``, atomically; return its path. Raises OSError."""
+    name = f"{event_id}.json"
     final = os.path.join(spool_dir, name)
     tmp = os.path.join(spool_dir, f".{name}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
@@ -317,16 +329,22 @@ def post_event(url: str, token: str, data: bytes, timeout: float) -> int:
     }
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        previous = signal.signal(signal.SIGALRM, _on_alarm)
+        armed = True
+    except ValueError:  # not the main thread: the per-operation socket timeout only
+        armed = False
+    if armed:
+        signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         conn.request("POST", path, body=data, headers=headers)
         response = conn.getresponse()
         response.read(65536)
         status = response.status
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
         conn.close()
     if not 200 <= status < 300:
         raise RuntimeError(f"HTTP {status}")
@@ -346,7 +364,8 @@ def deliver(args: list[str], environ: "Mapping[str, str]") -> str:
     """Record one call: POST it, or spool it. Returns "posted", "spooled" or "lost" (logged)."""
     settings = load_settings(environ)
     now_ns = time.time_ns()
-    data = encode_event(build_event(args, environ, now_ns))
+    event_id = new_event_id(now_ns)
+    data = encode_event(build_event(args, environ, now_ns, event_id))
     url = settings["events_url"]
     token = settings["events_token"]
     if url:
@@ -359,7 +378,7 @@ def deliver(args: list[str], environ: "Mapping[str, str]") -> str:
                 reason = reason.replace(token, "***")
             _log(f"POST to {safe_url(url)} failed ({reason}); spooling")
     try:
-        spool_event(data, settings["spool_dir"], now_ns)
+        spool_event(data, settings["spool_dir"], event_id)
         return "spooled"
     except OSError as exc:
         event = data.decode("utf-8", "replace").rstrip("\n")

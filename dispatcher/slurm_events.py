@@ -155,6 +155,7 @@ class SlurmEvent:
     rejected_receivers: tuple[str, ...]  # MAIL_USER entries refused; log them with %r
     subject: str | None
     mail_user: str | None
+    event_id: str | None  # chatops-mailprog's id: the same id twice is the same call
     received_at: str | None
     host: str | None
     source: str  # "env" (Slurm >= 21.08) or "subject"
@@ -539,6 +540,7 @@ def parse_event(event: Mapping[str, Any]) -> SlurmEvent:
         rejected_receivers=tuple(rejected),
         subject=subject,
         mail_user=mail_user,
+        event_id=_clean(str(event["id"])) if event.get("id") else None,
         received_at=_clean(str(event["received_at"])) if event.get("received_at") else None,
         host=_clean(str(event["host"])) if event.get("host") else None,
         source="env" if has_env else "subject",

@@ -128,8 +128,10 @@ def test_spools_one_event_with_argv_and_slurm_env(tmp_path: Path, cwd: Path) -> 
     assert NAME.match(path.name)
     assert stat.S_IMODE(path.stat().st_mode) == 0o660
     event = json.loads(path.read_bytes())
-    assert set(event) == {"version", "argv", "subject", "mail_user", "env", "received_at", "host"}
+    keys = {"version", "id", "argv", "subject", "mail_user", "env", "received_at", "host"}
+    assert set(event) == keys
     assert event["version"] == 1
+    assert path.name == f"{event['id']}.json"
     assert event["argv"] == ["-s", SUBJECT, "slack:C0123,someone"]
     assert event["subject"] == SUBJECT
     assert event["mail_user"] == "slack:C0123,someone"
@@ -392,6 +394,8 @@ def test_posts_the_event_with_the_token(intake: Intake, tmp_path: Path, cwd: Pat
     event = json.loads(body)
     assert (event["version"], event["subject"], event["mail_user"]) == (1, SUBJECT, "telegram:123")
     assert event["argv"] == ["-s", SUBJECT, "telegram:123"] and event["env"] == SLURM_ENV
+    assert NAME.match(event["id"] + ".json")
+    assert parse_event(event).event_id == event["id"]
 
 
 def test_url_and_token_from_conf_file(intake: Intake, tmp_path: Path, cwd: Path) -> None:
@@ -440,7 +444,11 @@ def test_slow_server_is_given_up_on_after_the_deadline(
     elapsed = time.monotonic() - started
     assert proc.returncode == 0
     assert 1.5 < elapsed < 3.5, elapsed  # the 2 s default bounds the whole exchange
-    assert [e["subject"] for e in spooled(spool)] == [SUBJECT]
+    (event,) = spooled(spool)
+    assert event["subject"] == SUBJECT
+    # the server did get it: the same id marks the spooled copy as a duplicate
+    ((_, _, body),) = intake.requests
+    assert json.loads(body)["id"] == event["id"]
     assert TOKEN not in proc.stderr
 
 
