@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from dispatcher.slurm_parse import (
     SQUEUE_FORMAT,
@@ -338,7 +338,9 @@ class SlurmClient:
 
     def run(self, argv: list[str]) -> CommandResult:
         """Run one command; a non-zero exit or a timeout raises SlurmError."""
-        res = self._call(argv)
+        return self._check(argv, self._call(argv))
+
+    def _check(self, argv: list[str], res: CommandResult) -> CommandResult:
         if res.returncode != 0:
             raise SlurmError(argv, _error_text(res), res.returncode)
         return res
@@ -352,11 +354,7 @@ class SlurmClient:
     def _run_job_query(self, argv: list[str]) -> CommandResult | None:
         """Like run(), but an unknown job id ("Invalid job id specified") gives None."""
         res = self._call(argv)
-        if res.returncode != 0 and "Invalid job id" in res.stderr:
-            return None
-        if res.returncode != 0:
-            raise SlurmError(argv, _error_text(res), res.returncode)
-        return res
+        return None if res.returncode and "Invalid job id" in res.stderr else self._check(argv, res)
 
     def sinfo(self, partition: str | None = None) -> list[Node]:
         argv = ["sinfo", "--json"] + (["-p", partition] if partition else [])
@@ -403,8 +401,9 @@ class SlurmClient:
         argv += ["-s", wanted] if wanted else []  # (sacct then defaults -S to now)
         return parse_sacct(self.run(argv).stdout)
 
-    def sacct_jobs(self, job_ids: Iterable[int | str] = (), **kwargs: object) -> list[AcctJob]:
-        return group_jobs(self.sacct(job_ids, **kwargs))  # type: ignore[arg-type]
+    def sacct_jobs(self, job_ids: Iterable[int | str] = (), **kwargs: Any) -> list[AcctJob]:
+        """:meth:`sacct`, grouped into jobs with their steps."""
+        return group_jobs(self.sacct(job_ids, **kwargs))
 
     def show_job(self, job_id: int | str) -> list[JobInfo]:
         """``scontrol show job``: one JobInfo, or one per task of an array; [] if unknown."""

@@ -329,7 +329,8 @@ def parse_sinfo_json(text: str) -> list[Node]:
     nodes = []
     for n in json.loads(text).get("nodes") or []:
         raw = n.get("state")
-        words = [str(w).upper() for w in (raw if isinstance(raw, list) else [raw or "UNKNOWN"])]
+        raw = raw if isinstance(raw, list) else str(raw or "UNKNOWN").split("+")  # "IDLE+DRAIN"
+        words = [str(w).upper() for w in raw]
         words += [str(f).upper() for f in n.get("state_flags") or []]
         base = next((w for w in words if w in _BASE_STATES), "UNKNOWN").lower()
         flags = tuple(dict.fromkeys(w for w in words if w not in _BASE_STATES))

@@ -499,7 +499,13 @@ def test_sinfo_json_23_shape() -> None:
             },
         ]
     }
-    n01, n02 = parse_sinfo_json(json.dumps(data))
+    data["nodes"].append({"name": "n03", "state": "down+drain+not_responding"})  # "+" joined
+    n01, n02, n03 = parse_sinfo_json(json.dumps(data))
+    assert (n03.state, n03.flags, n03.display_state) == (
+        "down",
+        ("DRAIN", "NOT_RESPONDING"),
+        "drained*",
+    )
     assert (n01.state, n01.flags, n01.display_state, n01.available) == (
         "idle",
         ("DRAIN",),
