@@ -361,7 +361,8 @@ start_slurm() {
 choose_ssh_port() {
   if [ -n "${SSH_PORT:-}" ]; then return 0; fi
   SSH_PORT=$(cat "$STATE_DIR/ssh_port" 2>/dev/null || true)
-  if [ -n "$SSH_PORT" ] && ours sshd sshd; then return 0; fi
+  # keep last time's port while our sshd holds it, or if it is still free
+  if [ -n "$SSH_PORT" ] && { ours sshd sshd || ! port_in_use "$SSH_PORT"; }; then return 0; fi
   for SSH_PORT in $(seq 2222 2299); do port_in_use "$SSH_PORT" || return 0; done
   die "no free port in 2222-2299 for sshd"
 }
