@@ -41,11 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG)
     sub = parser.add_subparsers(metavar="COMMAND")
 
-    run = sub.add_parser("run", help="all in one process: dispatcher and every configured "
-                         "chat platform", epilog=EPILOG)
+    run = sub.add_parser("run", help="all in one process: web server, dispatcher and every "
+                         "configured chat platform", epilog=EPILOG)
     run.add_argument("--host", default="127.0.0.1", help="web server address (127.0.0.1)")
     run.add_argument("--port", type=int, default=8080, help="web server port (8080)")
     run.set_defaults(func=cmd_run)
+
+    web = sub.add_parser("web", help="the web server: dashboard, chat console, GitHub webhooks, "
+                         "/metrics, /healthz")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    web.add_argument("--port", type=int, default=8080, help="port (8080)")
+    web.set_defaults(func=cmd_web)
 
     dispatcher = sub.add_parser("dispatcher", help="run queued jobs and report their results")
     dispatcher.set_defaults(func=cmd_dispatcher)
@@ -142,15 +148,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     dispatcher = Dispatcher(service.settings, service.config, service.queue)
     _stop_on_signals(stop, dispatcher.stop)
     platforms = configured_platforms(service.settings)
+    web, web_lines = _open_web(service, args.host, args.port, fresh_token=True)
     threads = [threading.Thread(target=run_platforms, args=(service, platforms, stop),
-                                name="platforms", daemon=True)]
+                                name="platforms", daemon=True),
+               threading.Thread(target=web.run, name="web", daemon=True)]
     for thread in threads:
         thread.start()
     print(f"chatops is running: database {service.queue.engine.url}, "
-          f"platforms {', '.join(platforms)}.\n"
-          "In another terminal try: chatops chat \"example say hello Bob\"", flush=True)
+          f"platforms {', '.join(platforms)}.", *web_lines,
+          "In another terminal try: chatops chat \"example say hello Bob\"", sep="\n",
+          flush=True)
     dispatcher.run()
     stop.set()
+    web.close()
+    return 0
+
+
+def _open_web(service: svc.Service, host: str, port: int, fresh_token: bool):  # noqa: ANN202
+    from webserver.app import open_web
+
+    try:
+        return open_web(service, host, port, fresh_token=fresh_token)
+    except OSError as exc:
+        raise svc.SetupError(f"the web server cannot listen on {host}:{port}: {exc.strerror}; "
+                             "choose another with --port") from exc
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    service = svc.open_service()
+    svc.setup_logging(service.settings)
+    web, web_lines = _open_web(service, args.host, args.port, fresh_token=False)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    threading.Thread(target=web.run, name="web", daemon=True).start()
+    print(*web_lines, sep="\n", flush=True)
+    stop.wait()
+    web.close()
     return 0
 
 

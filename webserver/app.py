@@ -1,0 +1,100 @@
+"""The web server: one Flask app for every inbound HTTP endpoint of the service.
+
+``create_app(service)`` wires the dashboard and its console (behind a login), GitHub webhooks,
+``/metrics`` and ``/healthz``, and the HTTP blueprint of every configured chat platform (a
+Platform class may define ``http_blueprint(service, handler)``). ``chatops web`` and
+``chatops run`` serve it with waitress; tests may use Flask's own server.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from waitress.server import create_server
+from werkzeug.exceptions import HTTPException
+
+from bot.commands import CommandHandler
+from bot.texts import clock
+from chatops.service import Service
+from webserver import auth, console, dashboard, github, metrics
+
+log = logging.getLogger("chatops.web")
+
+MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
+
+
+def create_app(service: Service, handler: CommandHandler | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.extensions["chatops.service"] = service
+    app.extensions["chatops.handler"] = handler or CommandHandler(
+        service.settings, service.config, service.queue)
+    app.extensions["chatops.metrics"] = metrics.Metrics(service.queue)
+    auth.configure(app, service.settings)
+    app.jinja_env.filters["clock"] = lambda ts: clock(ts) if ts else ""
+    for blueprint in (auth.bp, dashboard.bp, console.bp, github.bp, metrics.bp):
+        app.register_blueprint(blueprint)
+    for name, blueprint in platform_blueprints(service, app.extensions["chatops.handler"]):
+        app.register_blueprint(blueprint)
+        log.info("HTTP endpoints of platform %s registered", name)
+    app.after_request(_security_headers)
+    app.register_error_handler(HTTPException, _http_error)
+    return app
+
+
+def platform_blueprints(service: Service, handler: CommandHandler) -> list:
+    """(name, blueprint) for every configured platform that receives over HTTP."""
+    from bot.registry import platform_class
+    from bot.runner import configured_platforms
+
+    found = []
+    for name in configured_platforms(service.settings):
+        make = getattr(platform_class(name), "http_blueprint", None)
+        if make is not None:
+            found.append((name, make(service, handler)))
+    return found
+
+
+def _security_headers(response):  # noqa: ANN001, ANN202
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    # No Referer: a login link's token never leaks to another site.
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+    return response
+
+
+def _http_error(exc: HTTPException):  # noqa: ANN202
+    wants_json = (request.path.startswith(("/github/", "/console/"))
+                  or request.accept_mimetypes.best == "application/json")
+    if wants_json:
+        return jsonify(error=exc.description), exc.code
+    return render_template("error.html", code=exc.code, name=exc.name,
+                           description=exc.description), exc.code
+
+
+def make_server(app: Flask, host: str, port: int):  # noqa: ANN201
+    """A waitress server bound now (so the caller can print its URL); ``.run()`` serves."""
+    return create_server(app, host=host, port=port, threads=8, ident="chatops")
+
+
+def open_web(service: Service, host: str, port: int, *, fresh_token: bool):  # noqa: ANN201
+    """Bind the web server and say how to log in: (server, lines to print).
+
+    With no login configured a token is made (a new one when ``fresh_token``) and the login
+    link holding it is printed: it is the only way in.
+    """
+    server = make_server(create_app(service), host, port)
+    shown_host = f"[{host}]" if ":" in host else host
+    base = f"http://{shown_host}:{server.effective_port}"
+    token = auth.ensure_token(service.settings, fresh=fresh_token)
+    lines = [f"web: {base}/ (health {base}/healthz, metrics {base}/metrics)"]
+    if token:
+        lines.append(f"web login (token kept in {service.settings.home / auth.TOKEN_FILE}): "
+                     f"{auth.login_url(base, token)}")
+    else:
+        lines.append("web login: the credentials in CHATOPS_WEB_TOKEN or "
+                     "CHATOPS_WEB_USERNAME/CHATOPS_WEB_PASSWORD")
+    return server, lines

@@ -1,0 +1,75 @@
+"""The chat console: type a command as in Slack, see the reply and the job's progress live.
+
+It is the console platform with one channel per browser session: the text goes through the same
+CommandHandler as every platform; the job's report waits in the queue for this channel and the
+page polls for it (short polls, so no server thread is held open).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, current_app, jsonify, render_template, request, session
+
+from bot.commands import CommandHandler, Incoming
+from bot.console import ConsolePlatform, render_delivery
+from chatops.service import Service
+from webserver.auth import require_login, web_requester
+
+MAX_COMMAND_CHARS = 4000
+WATCHED_JOBS = 20  # the session's most recent jobs whose progress the page shows
+
+bp = Blueprint("console", __name__)
+bp.before_request(require_login)
+
+
+def _service() -> Service:
+    return current_app.extensions["chatops.service"]
+
+
+def session_channel() -> str:
+    """This browser session's console channel (made on first use)."""
+    if "channel" not in session:
+        session["channel"] = f"web-{secrets.token_hex(8)}"
+    return session["channel"]
+
+
+@bp.get("/console")
+def page():  # noqa: ANN201
+    return render_template("console.html", channel=session_channel())
+
+
+@bp.post("/console/send")
+def send():  # noqa: ANN201
+    data = request.get_json(silent=True) or {}
+    text = data.get("text") if isinstance(data, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        return jsonify(error="Type a command, for example `help`."), 400
+    if len(text) > MAX_COMMAND_CHARS:
+        return jsonify(error=f"That is longer than {MAX_COMMAND_CHARS} characters."), 400
+    handler: CommandHandler = current_app.extensions["chatops.handler"]
+    response = handler.handle(Incoming(web_requester(session_channel()), text.strip()))
+    if response.job_id is not None:
+        watched = [j for j in session.get("jobs", []) if j != response.job_id]
+        session["jobs"] = (watched + [response.job_id])[-WATCHED_JOBS:]
+    return jsonify(replies=[{"text": r.text, "code": r.code} for r in response.replies],
+                   job_id=response.job_id, refused=response.refused,
+                   understood=response.understood)
+
+
+@bp.get("/console/poll")
+def poll():  # noqa: ANN201
+    service = _service()
+    platform = ConsolePlatform(service.queue)
+    messages = []
+    for delivery in platform.take(session_channel()):
+        report = delivery.report
+        messages.append({"text": render_delivery(delivery), "job_id": delivery.job_id,
+                         "outcome": report.outcome if report else None})
+    jobs = []
+    for job_id in session.get("jobs", []):
+        job = service.queue.get(job_id)
+        if job is not None:
+            jobs.append({"id": job.id, "job_type": job.job_type, "state": job.state,
+                         "exit_code": job.exit_code})
+    return jsonify(messages=messages, jobs=jobs)

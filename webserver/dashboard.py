@@ -1,0 +1,138 @@
+"""The dashboard pages: the queue, the job history, one job (with its report and logs).
+
+Everything here needs a login. A namespace the web user may not use (restricted for guests, or
+limited by ``allowed_users``) is as hidden here as it is in chat: its jobs are left out of the
+lists and its job pages and logs are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, render_template, request, send_file
+from sqlalchemy import select
+
+from bot.commands import CommandHandler, Incoming
+from bot.console import render_delivery
+from bot.platform import Delivery
+from chatops.access import refusal
+from chatops.db import END_STATES, deliveries
+from chatops.service import Service
+from webserver.auth import require_login, web_requester
+
+LOG_VIEW_BYTES = 256 * 1024  # what a job page shows of each log; the rest is a download away
+HISTORY_LIMIT = 200
+STATES = ("queued", "running", *END_STATES)
+
+bp = Blueprint("dashboard", __name__)
+bp.before_request(require_login)
+
+
+def _service() -> Service:
+    return current_app.extensions["chatops.service"]
+
+
+def _refused(namespace: str) -> str | None:
+    """Why this web user may not see ``namespace`` (None: they may)."""
+    ns = _service().config.namespaces.get(namespace)
+    return refusal(ns, web_requester(channel="web")) if ns is not None else None
+
+
+def _visible(rows: list) -> list:
+    allowed: dict[str, bool] = {}
+    for row in rows:
+        if row.namespace not in allowed:
+            allowed[row.namespace] = _refused(row.namespace) is None
+    return [row for row in rows if allowed[row.namespace]]
+
+
+@bp.get("/")
+def queue():  # noqa: ANN201
+    service = _service()
+    now = time.time()
+    return render_template(
+        "queue.html", now=now,
+        running=_visible(service.queue.jobs_in(("running",))),
+        scheduled=_visible(service.queue.jobs_in(("queued",))),
+        suppressions=[s for s in service.queue.suppressions(now)
+                      if _refused(s.job_type.partition("_")[0]) is None],
+        dispatchers=service.queue.dispatchers())
+
+
+@bp.get("/jobs")
+def history():  # noqa: ANN201
+    service = _service()
+    filters = {key: (request.args.get(key) or "").strip() or None
+               for key in ("namespace", "state", "user")}
+    rows = service.queue.history(HISTORY_LIMIT, **filters)
+    return render_template("history.html", jobs=_visible(rows), filters=filters,
+                           namespaces=sorted(service.config.namespaces), states=STATES,
+                           limit=HISTORY_LIMIT)
+
+
+def _job_or_abort(job_id: int):  # noqa: ANN202
+    job = _service().queue.get(job_id)
+    if job is None:
+        abort(404, description=f"There is no job {job_id}.")
+    why_not = _refused(job.namespace)
+    if why_not:
+        abort(403, description=why_not)
+    return job
+
+
+def _log_path(job, stream: str) -> Path:  # noqa: ANN001
+    settings = _service().settings
+    log_dir = job.log_dir or settings.job_log_dir(job.namespace, job.job_type, job.id)
+    return Path(log_dir) / stream
+
+
+def read_log_tail(path: Path, limit: int = LOG_VIEW_BYTES) -> dict:
+    """The end of a log for display: text, its full size, and whether the start was cut."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            f.seek(max(0, size - limit))
+            data = f.read(limit)
+    except OSError:
+        return {"exists": False, "text": "", "size": 0, "cut": False}
+    return {"exists": True, "text": data.decode("utf-8", "replace"), "size": size,
+            "cut": size > limit}
+
+
+@bp.get("/jobs/<int:job_id>")
+def job(job_id: int):  # noqa: ANN201
+    row = _job_or_abort(job_id)
+    service = _service()
+    with service.queue.engine.connect() as conn:
+        delivered = conn.execute(select(deliveries).where(deliveries.c.job_id == job_id)
+                                 .order_by(deliveries.c.id)).all()
+    report = next((render_delivery(Delivery.from_row(d)) for d in delivered
+                   if json.loads(d.payload).get("kind") == "report"), None)
+    ended = row.finished_at and row.started_at
+    return render_template(
+        "job.html", job=row, args=json.loads(row.args or "{}"), report=report,
+        deliveries=delivered, subscribers=service.queue.subscribers_of(job_id),
+        duration=(row.finished_at - row.started_at) if ended else None,
+        logs={stream: read_log_tail(_log_path(row, stream)) for stream in ("stdout", "stderr")},
+        cap_kib=LOG_VIEW_BYTES // 1024)
+
+
+@bp.get("/jobs/<int:job_id>/<any(stdout, stderr):stream>")
+def log_file(job_id: int, stream: str):  # noqa: ANN201
+    path = _log_path(_job_or_abort(job_id), stream)
+    if not path.is_file():
+        abort(404, description=f"Job {job_id} has no {stream} (yet).")
+    return send_file(path, mimetype="text/plain; charset=utf-8", max_age=0,
+                     download_name=f"job-{job_id}-{stream}.txt")
+
+
+@bp.post("/jobs/<int:job_id>/cancel")
+def cancel(job_id: int):  # noqa: ANN201
+    _job_or_abort(job_id)
+    handler: CommandHandler = current_app.extensions["chatops.handler"]
+    response = handler.handle(Incoming(web_requester(channel="web"), f"cancel {job_id}"))
+    return render_template("message.html", title=f"Job {job_id}",
+                           lines=[r.text for r in response.replies], job_id=job_id)

@@ -1,0 +1,221 @@
+"""``POST /github/<namespace>/``: GitHub webhooks that schedule jobs.
+
+The signature is checked on the raw body before anything is parsed. Which events schedule which
+jobs is each namespace's ``github`` rules (chatops/github_rules.py). A delivery id is remembered,
+so a redelivery schedules nothing twice. Nothing slow runs here: the job is queued and the
+answer (202 with the job id) goes back at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.texts import clock
+from chatops import wakeup
+from chatops.db import webhook_deliveries
+from chatops.events import Requester
+from chatops.job_config import NamespaceSpec
+from chatops.report import notice
+from chatops.service import Service
+from chatops.settings import Settings
+from webserver.github_match import Match, MissingField, match_rules
+
+log = logging.getLogger("chatops.github")
+bp = Blueprint("github", __name__)
+
+MAX_DELIVERY_ID = 100  # the column's width; GitHub's ids are GUIDs
+
+
+def signature_ok(secret: str, body: bytes, sha256: str | None, sha1: str | None,
+                 allow_sha1: bool) -> bool:
+    """Whether the body was signed with ``secret`` (constant-time comparison)."""
+    key = secret.encode()
+    if sha256:
+        expected = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected.encode(), sha256.strip().encode())
+    if sha1 and allow_sha1:
+        expected = "sha1=" + hmac.new(key, body, hashlib.sha1).hexdigest()
+        return hmac.compare_digest(expected.encode(), sha1.strip().encode())
+    return False
+
+
+def chat_platform(settings: Settings) -> str:
+    """Where jobs scheduled by GitHub report: Slack when configured, else the first other chat
+    platform that is, else the console (read on the dashboard)."""
+    from bot.runner import configured_platforms
+
+    configured = configured_platforms(settings)
+    if "slack" in configured:
+        return "slack"
+    others = [name for name in configured if name != "console"]
+    return others[0] if others else "console"
+
+
+def report_requester(settings: Settings, ns: NamespaceSpec, sender: str | None) -> Requester:
+    """The job's report goes to the namespace's default channel on the chat platform."""
+    who = sender or "github"
+    return Requester(platform=chat_platform(settings), user=f"github:{who}",
+                     channel=ns.default_channel or f"github-{ns.name}", user_name=who,
+                     is_guest=False)
+
+
+def _answer(status: int, outcome: str, message: str, **extra: Any):  # noqa: ANN202
+    metrics = current_app.extensions.get("chatops.metrics")
+    if metrics is not None:
+        metrics.webhook_answered(request.headers.get("X-GitHub-Event") or "-", outcome)
+    return jsonify(outcome=outcome, message=message, **extra), status
+
+
+def _service() -> Service:
+    return current_app.extensions["chatops.service"]
+
+
+@bp.post("/github/<namespace>/")
+@bp.post("/github/<namespace>")
+def webhook(namespace: str):  # noqa: ANN201
+    service = _service()
+    secret = service.settings.secret("GITHUB_WEBHOOK_SECRET")
+    if not secret:
+        return _answer(403, "disabled", "GitHub webhooks are off here: set "
+                       "GITHUB_WEBHOOK_SECRET to the webhook's secret.")
+    ns = service.config.namespaces.get(namespace)
+    body = request.get_data(cache=True)
+    if not signature_ok(secret, body, request.headers.get("X-Hub-Signature-256"),
+                        request.headers.get("X-Hub-Signature"),
+                        allow_sha1=bool(ns and ns.github_legacy_sha1)):
+        return _answer(401, "bad_signature", "Missing or wrong X-Hub-Signature-256: check the "
+                       "webhook's secret.")
+    if ns is None:
+        return _answer(404, "unknown_namespace", f"There is no namespace {namespace!r}.")
+    if not request.is_json:
+        return _answer(415, "unsupported_type", "Set the webhook's content type to "
+                       "application/json.")
+    event = request.headers.get("X-GitHub-Event", "")
+    if not event:
+        return _answer(400, "bad_request", "The X-GitHub-Event header is missing.")
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        return _answer(400, "bad_request", f"The body is not valid JSON: {exc}")
+    if not isinstance(payload, dict):
+        return _answer(400, "bad_request", "The body is not a JSON object.")
+    delivery = (request.headers.get("X-GitHub-Delivery") or "")[:MAX_DELIVERY_ID] or None
+    if event == "ping":
+        _remember(service, delivery, namespace, event, "ping")
+        return _answer(200, "ping", f"pong: namespace {namespace!r} has "
+                       f"{len(ns.github)} GitHub rule(s).", zen=payload.get("zen"))
+    if delivery is not None:
+        seen = _claim_delivery(service, delivery, namespace, event)
+        if seen is not None:
+            return _answer(200, "duplicate", f"Delivery {delivery} was already handled "
+                           f"({seen.outcome}).", job_id=seen.job_id)
+    try:
+        return _schedule(service, ns, event, payload, delivery)
+    except Exception:
+        _forget(service, delivery)  # let GitHub's redelivery try again
+        raise
+
+
+def _schedule(service: Service, ns: NamespaceSpec, event: str, payload: dict[str, Any],
+              delivery: str | None):  # noqa: ANN202
+    try:
+        found = match_rules(ns.github, event, payload, delivery)
+    except MissingField as exc:
+        _settle(service, delivery, "missing_field", None)
+        return _answer(422, "missing_field", f"{exc}.")
+    if not found:
+        _settle(service, delivery, "ignored", None)
+        action = f" {payload['action']}" if isinstance(payload.get("action"), str) else ""
+        return _answer(200, "ignored", f"No GitHub rule of namespace {ns.name!r} schedules "
+                       f"anything for {event}{action}.")
+    requester = report_requester(service.settings, ns, _sender(payload))
+    jobs = [_enqueue(service, ns, match, requester) for match in found]
+    wakeup.notify(service.settings.run_dir, "dispatcher")
+    _settle(service, delivery, "scheduled", jobs[0]["job_id"])
+    log.info("github %s for %s scheduled job(s) %s", event, ns.name,
+             ", ".join(str(j["job_id"]) for j in jobs))
+    return _answer(202, "scheduled", "Scheduled " + "; ".join(
+        f"job {j['job_id']} ({j['job_type']}) at {clock(j['start_after'])}" for j in jobs) + ".",
+        job_id=jobs[0]["job_id"], jobs=jobs)
+
+
+def _sender(payload: dict[str, Any]) -> str | None:
+    sender = payload.get("sender")
+    login = sender.get("login") if isinstance(sender, dict) else None
+    return login if isinstance(login, str) else None
+
+
+def _enqueue(service: Service, ns: NamespaceSpec, match: Match,
+             requester: Requester) -> dict[str, Any]:
+    spec = ns.jobs[match.rule.job_type]
+    result = service.queue.enqueue(spec.type, match.args, requester, timeout=spec.timeout,
+                                   concurrency=spec.concurrency,
+                                   delay=match.rule.delay_seconds)
+    job = {"job_id": result.job_id, "job_type": spec.type, "start_after": result.start_after,
+           "joined": result.joined, "args": match.args}
+    for s in service.queue.suppressions():
+        if s.job_type == spec.type and s.start_at <= result.start_after < s.end_at:
+            job["suppressed_until"] = s.end_at
+            service.queue.add_delivery(
+                requester.platform, notice(suppression_text(ns, match, result.job_id, s.end_at)),
+                channel=requester.channel, job_id=result.job_id)
+            wakeup.notify(service.settings.run_dir, "outbox")
+            break
+    return job
+
+
+def suppression_text(ns: NamespaceSpec, match: Match, job_id: int, end_at: float) -> str:
+    job_type = f"{ns.name}_{match.rule.job_type}"
+    lift = next((c for c in ns.commands if c.action == "cancel_suppression"
+                 and c.job_type == match.rule.job_type), None)
+    how = (f"`{ns.name} {lift.pattern}` lifts it now." if lift else
+           "No command of this namespace lifts it early; it ends by itself.")
+    return (f"GitHub ({match.rule.describe()}) scheduled job {job_id} (`{job_type}`), but "
+            f"`{job_type}` is suppressed until {clock(end_at)}: the job waits until then. {how}")
+
+
+# -- remembered deliveries --------------------------------------------------------------------
+
+def _claim_delivery(service: Service, delivery: str, namespace: str, event: str):  # noqa: ANN202
+    """Record a new delivery id; return the earlier record when it is a redelivery."""
+    try:
+        with service.queue.engine.begin() as conn:
+            conn.execute(insert(webhook_deliveries).values(
+                delivery_id=delivery, namespace=namespace, event=event[:100],
+                received_at=time.time(), outcome="received"))
+        return None
+    except IntegrityError:
+        with service.queue.engine.connect() as conn:
+            return conn.execute(select(webhook_deliveries).where(
+                webhook_deliveries.c.delivery_id == delivery)).first()
+
+
+def _settle(service: Service, delivery: str | None, outcome: str, job_id: int | None) -> None:
+    if delivery is None:
+        return
+    with service.queue.engine.begin() as conn:
+        conn.execute(update(webhook_deliveries)
+                     .where(webhook_deliveries.c.delivery_id == delivery)
+                     .values(outcome=outcome, job_id=job_id))
+
+
+def _remember(service: Service, delivery: str | None, namespace: str, event: str,
+              outcome: str) -> None:
+    if delivery is not None and _claim_delivery(service, delivery, namespace, event) is None:
+        _settle(service, delivery, outcome, None)
+
+
+def _forget(service: Service, delivery: str | None) -> None:
+    if delivery is not None:
+        with service.queue.engine.begin() as conn:
+            conn.execute(delete(webhook_deliveries)
+                         .where(webhook_deliveries.c.delivery_id == delivery))

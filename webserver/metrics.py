@@ -1,0 +1,139 @@
+"""``/metrics`` (Prometheus) and ``/healthz``: no login, no secrets, no logs.
+
+Job figures are read from the database at scrape time, so every web process reports the same
+numbers whichever process ran the jobs. Webhook answers are counted in this process.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, current_app, jsonify
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from sqlalchemy import and_, case, func, select, text
+
+from chatops.db import deliveries, dispatchers, jobs, webhook_deliveries
+from chatops.queue import Queue
+
+DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600)
+_EVENT = re.compile(r"^[a-z_]{1,50}$")
+
+bp = Blueprint("ops", __name__)
+
+
+class QueueCollector:
+    """Jobs, queue depth, durations, deliveries and dispatchers, straight from the database."""
+
+    def __init__(self, queue: Queue):
+        self.queue = queue
+
+    def collect(self) -> Iterator[Metric]:
+        now = time.time()
+        with self.queue.engine.connect() as conn:
+            by_state = conn.execute(select(jobs.c.namespace, jobs.c.state, func.count())
+                                    .group_by(jobs.c.namespace, jobs.c.state)).all()
+            depth = conn.execute(select(func.count()).select_from(jobs).where(
+                jobs.c.state == "queued", jobs.c.start_after <= now)).scalar_one()
+            duration = jobs.c.finished_at - jobs.c.started_at
+            ended = and_(jobs.c.started_at.is_not(None), jobs.c.finished_at.is_not(None))
+            row = conn.execute(select(
+                func.count(), func.coalesce(func.sum(duration), 0.0),
+                *[func.sum(case((duration <= b, 1), else_=0)) for b in DURATION_BUCKETS],
+            ).where(ended)).one()
+            delivery_rows = conn.execute(select(deliveries.c.platform, deliveries.c.state,
+                                                func.count())
+                                         .where(deliveries.c.state.in_(("failed", "pending")))
+                                         .group_by(deliveries.c.platform,
+                                                   deliveries.c.state)).all()
+            beat = conn.execute(select(func.max(dispatchers.c.heartbeat_at))
+                                .where(dispatchers.c.stopped_at.is_(None))).scalar()
+            hooks = conn.execute(select(webhook_deliveries.c.event, webhook_deliveries.c.outcome,
+                                        func.count())
+                                 .group_by(webhook_deliveries.c.event,
+                                           webhook_deliveries.c.outcome)).all()
+
+        gauge = GaugeMetricFamily("chatops_jobs", "Jobs in the queue's history by namespace and "
+                                  "state", labels=["namespace", "state"])
+        for namespace, state, count in by_state:
+            gauge.add_metric([namespace, state], count)
+        yield gauge
+        yield GaugeMetricFamily("chatops_queue_depth", "Queued jobs that are due to start now",
+                                value=depth)
+        count, total, *cumulative = row
+        buckets = [(str(b), int(c or 0)) for b, c in zip(DURATION_BUCKETS, cumulative,
+                                                           strict=True)]
+        buckets.append(("+Inf", int(count)))
+        yield HistogramMetricFamily("chatops_job_duration_seconds", "How long ended jobs ran",
+                                    buckets=buckets, sum_value=float(total or 0.0))
+        failed = CounterMetricFamily("chatops_delivery_failures", "Reports and notices given "
+                                     "up on after every retry", labels=["platform"])
+        pending = GaugeMetricFamily("chatops_deliveries_pending", "Reports and notices waiting "
+                                    "to be delivered", labels=["platform"])
+        for platform, state, n in delivery_rows:
+            (failed if state == "failed" else pending).add_metric([platform], n)
+        yield failed
+        yield pending
+        yield GaugeMetricFamily("chatops_dispatcher_heartbeat_age_seconds", "Seconds since the "
+                                "freshest dispatcher heartbeat (-1: none running)",
+                                value=(now - beat) if beat is not None else -1)
+        handled = CounterMetricFamily("chatops_github_deliveries", "GitHub deliveries remembered, "
+                                      "by event and outcome", labels=["event", "outcome"])
+        for event, outcome, n in hooks:
+            handled.add_metric([event, outcome], n)
+        yield handled
+
+
+class Metrics:
+    """One registry per app (tests make several apps in one process)."""
+
+    def __init__(self, queue: Queue):
+        self.registry = CollectorRegistry()
+        self.registry.register(QueueCollector(queue))
+        self.webhooks = Counter("chatops_webhook_requests", "Webhook requests answered, by "
+                                "event and outcome", ["event", "outcome"], registry=self.registry)
+
+    def webhook_answered(self, event: str, outcome: str) -> None:
+        # Unsigned requests choose their own headers: never let them invent label values.
+        trusted = outcome not in ("bad_signature", "disabled", "unknown_namespace")
+        label = event if trusted and _EVENT.match(event) else "-"
+        self.webhooks.labels(label, outcome).inc()
+
+
+@bp.get("/metrics")
+def metrics():  # noqa: ANN201
+    registry = current_app.extensions["chatops.metrics"].registry
+    return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
+
+
+@bp.get("/healthz")
+def healthz():  # noqa: ANN201
+    from dispatcher.loop import STALE_AFTER_SECONDS
+
+    queue: Queue = current_app.extensions["chatops.service"].queue
+    now = time.time()
+    checks: dict[str, object] = {"process": "ok"}
+    try:
+        with queue.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            beat = conn.execute(select(func.max(dispatchers.c.heartbeat_at))
+                                .where(dispatchers.c.stopped_at.is_(None))).scalar()
+        checks["database"] = "ok"
+    except Exception as exc:  # report it; never crash the probe
+        checks["database"] = f"unreachable ({type(exc).__name__})"
+        beat = None
+    if beat is None:
+        checks["dispatcher"] = "none running"
+    elif now - beat > STALE_AFTER_SECONDS:
+        checks["dispatcher"] = f"stale (last heartbeat {now - beat:.0f} s ago)"
+    else:
+        checks["dispatcher"] = "ok"
+    healthy = all(v == "ok" for v in checks.values())
+    return jsonify(status="ok" if healthy else "unhealthy", checks=checks), 200 if healthy else 503
