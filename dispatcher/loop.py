@@ -142,7 +142,11 @@ class Dispatcher:
 
     def executor_for(self, spec: JobSpec) -> LocalExecutor:
         """Where a job runs: here, unless its job or namespace names a cluster."""
-        return self.local
+        if "_remote" not in self.__dict__:  # SSH pool, Slurm batch and Fabric, made on first use
+            from dispatcher.executors import RemoteExecutors
+
+            self._remote = RemoteExecutors(self.settings, self.config, self.queue, self.local)
+        return self._remote.for_spec(spec)
 
     def _finish_unstarted(self, row, what: str) -> None:  # noqa: ANN001
         report = failure_report(row.id, row.job_type, row.namespace, "failed", what, None)
@@ -205,6 +209,10 @@ class Dispatcher:
             report = failure_report(job_id, spec.type, spec.namespace, outcome, what,
                                     active.log_dir)
             summary = what
+        adjust = getattr(active.run, "adjust_report", None)  # what only the executor knows
+        if adjust is not None:
+            outcome, report = adjust(outcome, report, active.stop_reason, exit_code)
+            summary = report.details.get("summary", summary)
         self.queue.finish(job_id, outcome, exit_code=exit_code, summary=summary,
                           payload=report.to_payload(), log_dir=str(active.log_dir))
         wakeup.notify(self.settings.run_dir, "outbox")

@@ -1,0 +1,340 @@
+"""Slurm batch jobs from chat: submit with ``sbatch --parsable``, track, report.
+
+A batch job's run object ends when Slurm reports a terminal state, so the dispatcher's loop,
+timeouts, cancels and reports work for it unchanged: its thread submits the job over the
+cluster's pooled SSH connection, tells the requesters "submitted as Slurm job N", polls
+``squeue`` with a growing pause, then reads ``sacct`` for the end state, exit code, elapsed
+time and efficiency, and the tail of the job's output file.
+
+Nothing is submitted twice: a ``slurm_submissions`` row is written *before* sbatch is sent
+(one per chat job, unique). A second attempt for the same job finds it and refuses; an sbatch
+answer without a job id, or a lost answer, is reported as a failure and never retried blindly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import posixpath
+import shlex
+import signal as signals
+import stat
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import paramiko
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from chatops import wakeup
+from chatops.db import slurm_submissions
+from chatops.job_config import JobSpec
+from chatops.queue import Queue
+from chatops.report import Report, notice
+from chatops.settings import Settings
+from dispatcher.local import command_line
+from dispatcher.slurm import AcctJob, SlurmClient, SlurmError, job_efficiency
+from dispatcher.ssh import ClusterConnection, ClusterUnreachable, SSHPool, describe_error
+from dispatcher.threadrun import ThreadRun
+
+TERMINAL = {"COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL",
+            "PREEMPTED", "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
+FIRST_POLL = 1.0
+ACCOUNTING_WAIT = 20.0  # sacct can lag slurmctld by a few seconds
+GIVE_UP_AFTER_KILL = 60.0  # after the dispatcher's SIGKILL, stop waiting for Slurm to confirm
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def mib(value: int | None) -> str:
+    return "?" if value is None else f"{value / 2**20:.1f} MiB"
+
+
+def percent(value: float | None) -> str:
+    return "unknown" if value is None else f"{value * 100:.0f} %"
+
+
+class BatchRun(ThreadRun):
+    def __init__(self, executor: BatchExecutor, job_id: int, spec: JobSpec, command: str,
+                 log_dir: Path):
+        super().__init__(job_id, f"Slurm batch job on cluster {spec.cluster}")
+        self.executor = executor
+        self.spec = spec
+        self.slurm = spec.slurm
+        self.command = command
+        self.log_dir = log_dir
+        self.connection: ClusterConnection = executor.pool.connection(spec.cluster)
+        self.client = SlurmClient(self.connection.run, self.connection.spec.command_timeout)
+        self.slurm_id: int | None = None
+        self.acct: AcctJob | None = None
+        self.output_tail = ""
+        self.output_path = ""
+        self._stop: int | None = None
+        self._scancelled = False
+        self._give_up_at: float | None = None
+        self._wake = threading.Event()
+
+    # -- the thread -------------------------------------------------------------------------
+
+    def main(self) -> None:
+        existing = self.executor.record(self.job_id, self.spec.cluster)
+        if existing is not None:
+            self.error = (f"was already submitted as Slurm job {existing.slurm_job_id}; it is "
+                          "not submitted again" if existing.slurm_job_id else
+                          f"has a submission record already ({existing.submit_state}); it is "
+                          "not submitted again — check `squeue -n chatops-{self.job_id}`")
+            return
+        if self._stop is not None:
+            self.executor.update(self.job_id, submit_state="rejected",
+                                 error="cancelled before it was submitted")
+            self.exit_code = -self._stop
+            return
+        if not self._submit():
+            return
+        self.executor.update(self.job_id, submit_state="submitted", slurm_job_id=self.slurm_id,
+                             submitted_at=time.time())
+        self.executor.tell(self.job_id, f"`{self.spec.type}` (job {self.job_id}) submitted as "
+                                        f"Slurm job {self.slurm_id} on cluster "
+                                        f"{self.spec.cluster}.")
+        self._track()
+        self._collect()
+
+    def _submit(self) -> bool:
+        name = self.spec.cluster
+        workdir = self.slurm.workdir.removeprefix("~/")
+        script = posixpath.join(workdir, f"chatops-{self.job_id}.sh")
+        self.output_path = posixpath.join(workdir, f"chatops-{self.job_id}.out")
+        options = {
+            "job-name": f"chatops-{self.job_id}", "chdir": workdir,
+            "output": f"chatops-{self.job_id}.out", "partition": self.slurm.partition,
+            "time": self.slurm.time, "mem": self.slurm.mem, "cpus-per-task": self.slurm.cpus,
+        }
+        try:
+            self._stage(workdir, script)
+        except ClusterUnreachable as exc:
+            return self._rejected(f"cluster {name} unreachable: {exc}")
+        except (OSError, paramiko.SSHException) as exc:
+            return self._rejected(f"could not upload its files to cluster {name}: "
+                                  f"{describe_error(exc)}")
+        self.executor.update(self.job_id, script_path=script, output_path=self.output_path)
+        try:
+            self.slurm_id = self.client.sbatch(script, options=options).job_id
+        except ConnectionError as exc:
+            return self._rejected(str(exc))
+        except SlurmError as exc:
+            if exc.message.startswith("unexpected sbatch output"):
+                return self._rejected(f"sbatch answered without a job id ({exc.message}); "
+                                      "it was not retried")
+            if exc.message.startswith("timed out"):
+                return self._rejected(f"the answer to sbatch was lost ({exc.message}); it may "
+                                      f"have been submitted as `chatops-{self.job_id}` and is "
+                                      "not retried", state="unknown")
+            return self._rejected(f"sbatch refused it: {exc.message}")
+        return True
+
+    def _rejected(self, why: str, state: str = "rejected") -> bool:
+        self.error = why
+        self.executor.update(self.job_id, submit_state=state, error=why[:2000])
+        return False
+
+    def _stage(self, workdir: str, script: str) -> None:
+        body = "#!/bin/bash\n" + f"# chatops job {self.job_id} ({self.spec.type})\n"
+        body += (self.slurm.setup.rstrip("\n") + "\n" if self.slurm.setup else "")
+        body += self.command + "\n"
+        sftp = paramiko.SFTPClient.from_transport(self.connection.transport())
+        try:
+            _makedirs(sftp, workdir)
+            source = self.executor.settings.workspace_dir / self.spec.namespace
+            for item in self.slurm.stage:
+                target = posixpath.join(workdir, item)
+                _makedirs(sftp, posixpath.dirname(target))
+                sftp.put(str(source / item), target)
+            with sftp.open(script, "w") as f:
+                f.write(body)
+            sftp.chmod(script, 0o700)
+        finally:
+            sftp.close()
+
+    def _track(self) -> None:
+        delay = FIRST_POLL
+        while True:
+            if self._stop is not None and not self._scancelled:
+                self._scancel()
+            if self._give_up_at is not None and time.monotonic() > self._give_up_at:
+                self.error = (f"Slurm did not confirm the end of job {self.slurm_id} after it "
+                              "was cancelled; check `squeue` on the cluster")
+                return
+            try:
+                queued = self.client.squeue([self.slurm_id])
+                if not queued or queued[0].state in TERMINAL:
+                    return
+            except (SlurmError, ConnectionError):
+                pass  # the cluster is away for now: keep waiting, with backoff
+            self._wake.wait(delay)
+            self._wake.clear()
+            delay = min(delay * 1.5, self.slurm.poll_seconds)
+
+    def _scancel(self) -> None:
+        try:
+            self.client.scancel(self.slurm_id)
+            self._scancelled = True
+        except SlurmError as exc:
+            if "Invalid job id" in exc.message or "already completing" in exc.message:
+                self._scancelled = True  # it ended meanwhile
+        except ConnectionError:
+            pass  # tried again at the next poll
+
+    def _collect(self) -> None:
+        if self.error:
+            return
+        deadline = time.monotonic() + ACCOUNTING_WAIT
+        while True:
+            try:
+                jobs = self.client.sacct_jobs([self.slurm_id])
+            except (SlurmError, ConnectionError):
+                jobs = []
+            if jobs and jobs[0].job.state in TERMINAL:
+                self.acct = jobs[0]
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        with contextlib.suppress(ConnectionError, TimeoutError, ClusterUnreachable):
+            lines = max(1, self.slurm.output_lines)
+            result = self.connection.exec(f"tail -n {lines} {shlex.quote(self.output_path)}")
+            if result.returncode == 0:
+                self.output_tail = result.stdout
+        (self.log_dir / "stdout").write_text(self.output_tail)
+        job = self.acct.job if self.acct else None
+        state = job.state if job else "UNKNOWN"
+        self.executor.update(self.job_id, submit_state="ended", slurm_state=state,
+                             exit_code=job.exit_code if job else None, ended_at=time.time())
+        (self.log_dir / "slurm.json").write_text(json.dumps({
+            "cluster": self.spec.cluster, "slurm_job_id": self.slurm_id, "state": state,
+            "exit_code": job.exit_code if job else None, "output": self.output_path}))
+        self.exit_code = 0 if state == "COMPLETED" and job and job.exit_code == 0 else (
+            job.exit_code if job and job.exit_code else 1)
+
+    # -- the dispatcher's side ---------------------------------------------------------------
+
+    def signal(self, sig: int) -> None:
+        if self.done:
+            return
+        self._stop = sig
+        if sig == signals.SIGKILL and self._give_up_at is None:
+            self._give_up_at = time.monotonic() + GIVE_UP_AFTER_KILL
+        self._wake.set()
+
+    def adjust_report(self, outcome: str, report: Report, stop_reason: str | None,
+                      exit_code: int) -> tuple[str, Report]:
+        base = dict(job_id=self.job_id, job_type=self.spec.type, namespace=self.spec.namespace)
+        name = f"`{self.spec.type}` (job {self.job_id})"
+        if self.error:
+            what = f"failed: {self.error}"
+            return "failed", Report(**base, outcome="failed", text=f"{name} {what}.",
+                                    details={"summary": what})
+        job = self.acct.job if self.acct else None
+        state = job.state if job else "UNKNOWN"
+        if stop_reason == "cancelled":
+            outcome, what = "cancelled", f"was cancelled (scancel of Slurm job {self.slurm_id})"
+        elif stop_reason == "timed_out":
+            outcome = "timed_out"
+            what = (f"was still running after {self.spec.timeout:g} s (its timeout), so Slurm "
+                    f"job {self.slurm_id} was cancelled")
+        elif state == "COMPLETED" and job and job.exit_code == 0:
+            outcome, what = "succeeded", "completed"
+        elif state == "TIMEOUT":
+            outcome = "timed_out"
+            what = f"timed out: it reached its Slurm time limit of {clock(job.time_limit)}"
+        elif state == "CANCELLED":
+            outcome, what = "cancelled", "was cancelled on the cluster"
+        else:
+            outcome = "failed"
+            what = f"failed ({state}, exit code {job.exit_code if job else 'unknown'})"
+        if outcome == "succeeded" and not self.spec.report_success:
+            return outcome, Report(**base, outcome=outcome, silent=True,
+                                   details={"summary": what})
+        lines = [f"{name} {what}."]
+        if job:
+            eff = job_efficiency(self.acct)
+            limit = f" of {clock(eff.time_limit)}" if eff.time_limit not in (None,
+                                                                            float("inf")) else ""
+            lines.append(f"Slurm job {self.slurm_id} on cluster {self.spec.cluster}: {state}, "
+                         f"exit code {job.exit_code}, elapsed {clock(eff.elapsed)}{limit}.")
+            lines.append(f"CPU efficiency {percent(eff.cpu_efficiency)}, memory efficiency "
+                         f"{percent(eff.memory_efficiency)} ({mib(eff.memory_used_bytes)} of "
+                         f"{mib(eff.memory_requested_bytes)}).")
+        else:
+            lines.append(f"Slurm job {self.slurm_id} on cluster {self.spec.cluster}: no "
+                         "accounting record was found.")
+        if self.output_tail.strip():
+            lines.append(f"Last lines of {self.output_path}:\n```\n"
+                         f"{self.output_tail.rstrip()}\n```")
+        else:
+            lines.append(f"{self.output_path} is empty.")
+        return outcome, Report(**base, outcome=outcome, text="\n".join(lines),
+                               details={"summary": what, "slurm_job_id": self.slurm_id,
+                                        "slurm_state": state})
+
+
+def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
+    if not path or path in ("/", "."):
+        return
+    try:
+        if stat.S_ISDIR(sftp.stat(path).st_mode):
+            return
+    except FileNotFoundError:
+        pass
+    _makedirs(sftp, posixpath.dirname(path))
+    sftp.mkdir(path, 0o700)
+
+
+class BatchExecutor:
+    """Start batch runs; keeps the submission records and queues "submitted" notices."""
+
+    def __init__(self, settings: Settings, queue: Queue, pool: SSHPool):
+        self.settings = settings
+        self.queue = queue
+        self.pool = pool
+
+    def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], log_dir: Path,
+              has_fabfile: bool = False) -> BatchRun:
+        run = BatchRun(self, job_id, spec, command_line(spec, args), log_dir)
+        run.start_thread(run.main)
+        return run
+
+    def record(self, job_id: int, cluster: str):  # noqa: ANN201
+        """Write the submission record first; return the existing one if there is one."""
+        try:
+            with self.queue.engine.begin() as conn:
+                conn.execute(insert(slurm_submissions).values(
+                    job_id=job_id, cluster=cluster, submit_state="submitting",
+                    created_at=time.time()))
+            return None
+        except IntegrityError:
+            return self.submission(job_id)
+
+    def submission(self, job_id: int):  # noqa: ANN201
+        with self.queue.engine.connect() as conn:
+            return conn.execute(select(slurm_submissions)
+                                .where(slurm_submissions.c.job_id == job_id)).first()
+
+    def update(self, job_id: int, **values: object) -> None:
+        with self.queue.engine.begin() as conn:
+            conn.execute(update(slurm_submissions)
+                         .where(slurm_submissions.c.job_id == job_id).values(**values))
+
+    def tell(self, job_id: int, text: str) -> None:
+        """A notice to everyone waiting for the job, in their threads."""
+        for sub in self.queue.subscribers_of(job_id):
+            self.queue.add_delivery(sub.platform, notice(text), channel=sub.channel,
+                                    thread=sub.thread, message=sub.message,
+                                    is_direct=bool(sub.is_direct), job_id=job_id)
+        wakeup.notify(self.settings.run_dir, "outbox")

@@ -1,0 +1,348 @@
+"""Run jobs on a cluster's login node over SSH (paramiko), on one pooled connection per cluster.
+
+One transport per cluster carries many channels at once (up to the cluster's ``max_sessions``),
+with keepalives; when it drops, the next use reconnects, and after a failed connect further
+attempts wait with a growing backoff so a dead cluster costs its jobs nothing but a quick,
+clear failure. Host keys are checked strictly against the cluster's ``known_hosts``
+(``RejectPolicy``: unknown or changed keys are refused). Connecting and reading happen in each
+job's thread, never in the dispatcher loop, so a down cluster never delays other clusters or
+local jobs.
+
+A job's command runs as ``setsid -w bash -c '<print pgid>; exec bash -lc "$1"' <command>``: in a
+new process group whose id is printed first, so a timeout or cancel kills the whole remote group
+(``kill -TERM -- -<pgid>`` on a second channel).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import shlex
+import signal as signals
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import BinaryIO
+
+import paramiko
+
+from chatops.cluster_config import ClusterSpec
+from chatops.job_config import JobSpec
+from chatops.report import Report
+from chatops.settings import Settings
+from dispatcher.local import command_line
+from dispatcher.reports import failure_report
+from dispatcher.slurm import CommandResult
+from dispatcher.threadrun import ThreadRun
+
+log = logging.getLogger("chatops.ssh")
+
+MAX_BACKOFF = 60.0
+DEFAULT_LOG_LIMIT = 64 * 1024 * 1024  # bytes kept of each of a remote job's streams
+PGID_MARK = b"chatops-pgid:"
+_PGID_LINE = re.compile(rb"chatops-pgid:(\d+)\r?\n")
+JOB_WRAPPER = "exec setsid -w bash -c 'printf \"chatops-pgid:%s\\n\" \"$$\"; exec bash -lc \"$1\"'"
+
+
+class ClusterUnreachable(Exception):
+    """The cluster cannot be reached now (refused, timed out, bad host key, auth failed)."""
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return (f"the host key of {exc.hostname} does not match known_hosts "
+                f"(got {exc.key.get_name()} {exc.key.get_base64()[:16]}…): refusing to connect")
+    if isinstance(exc, paramiko.AuthenticationException):
+        return f"authentication failed: {exc}"
+    if isinstance(exc, TimeoutError):
+        return "connection timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    return str(exc) or type(exc).__name__
+
+
+class ClusterConnection:
+    """The pooled SSH connection to one cluster."""
+
+    def __init__(self, spec: ClusterSpec, environ: Mapping[str, str], pool: SSHPool):
+        self.spec = spec
+        self.environ = environ
+        self.pool = pool
+        self.connects = 0  # how many connections were opened (tests and benchmarks read it)
+        self._client: paramiko.SSHClient | None = None
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._retry_at = 0.0
+        self._last_error = ""
+        self._sessions = threading.BoundedSemaphore(spec.max_sessions)
+
+    def transport(self) -> paramiko.Transport:
+        """The open transport, connecting (or reconnecting) first when needed."""
+        with self._lock:
+            client = self._client
+            current = client.get_transport() if client else None
+            if current is not None and current.is_active():
+                return current
+            if client is not None:
+                client.close()
+                self._client = None
+            now = time.monotonic()
+            if self._failures and now < self._retry_at:
+                raise ClusterUnreachable(f"{self._last_error} (next attempt in "
+                                         f"{self._retry_at - now:.0f} s)")
+            try:
+                self._client = self._connect()
+            except Exception as exc:
+                self._failures += 1
+                self._retry_at = now + min(MAX_BACKOFF, 2.0 ** (self._failures - 1))
+                self._last_error = describe_error(exc)
+                log.warning("cluster %s unreachable: %s", self.spec.name, self._last_error)
+                raise ClusterUnreachable(self._last_error) from exc
+            self._failures = 0
+            self.connects += 1
+            return self._client.get_transport()
+
+    def _connect(self) -> paramiko.SSHClient:
+        spec = self.spec
+        client = paramiko.SSHClient()
+        client.load_host_keys(spec.known_hosts)  # only the cluster's own file, never ~/.ssh
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        sock = None
+        if spec.jump_host:
+            jump = self.pool.connection(spec.jump_host).transport()
+            sock = jump.open_channel("direct-tcpip", (spec.host, spec.port), ("127.0.0.1", 0),
+                                     timeout=spec.connect_timeout)
+        passphrase = self.environ.get(spec.key_passphrase_env or "") or None
+        try:
+            client.connect(
+                spec.host, port=spec.port, username=spec.user, key_filename=spec.key_file,
+                passphrase=passphrase, allow_agent=spec.agent, look_for_keys=False,
+                timeout=spec.connect_timeout, banner_timeout=spec.connect_timeout,
+                auth_timeout=spec.connect_timeout, channel_timeout=spec.connect_timeout,
+                sock=sock,
+            )
+        except BaseException:
+            client.close()
+            raise
+        if spec.keepalive:
+            client.get_transport().set_keepalive(spec.keepalive)
+        log.info("cluster %s: connected to %s@%s:%s", spec.name, spec.user, spec.host, spec.port)
+        return client
+
+    def drop(self, transport: paramiko.Transport | None = None) -> None:
+        """Close the connection (if it is still ``transport``); the next use reconnects."""
+        with self._lock:
+            if self._client and (transport is None or self._client.get_transport() is transport):
+                self._client.close()
+                self._client = None
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[paramiko.Channel]:
+        """A new channel on the pooled transport; one retry on a fresh connection if stale."""
+        self._sessions.acquire()
+        try:
+            channel = None
+            for attempt in (0, 1):
+                transport = self.transport()
+                try:
+                    channel = transport.open_session(timeout=self.spec.connect_timeout)
+                    break
+                except (paramiko.SSHException, EOFError, OSError) as exc:
+                    self.drop(transport)
+                    if attempt:
+                        raise ClusterUnreachable(f"cannot open a channel: {exc}") from exc
+            try:
+                yield channel
+            finally:
+                channel.close()
+        finally:
+            self._sessions.release()
+
+    def exec(self, command: str, timeout: float | None = None) -> CommandResult:
+        """Run one short command and collect its output; TimeoutError when it overruns."""
+        timeout = timeout or self.spec.command_timeout
+        with self.session() as channel:
+            channel.settimeout(timeout)
+            channel.exec_command(command)
+            channel.shutdown_write()
+            try:
+                stdout = channel.makefile("rb").read()
+                stderr = channel.makefile_stderr("rb").read()
+            except TimeoutError as exc:
+                raise TimeoutError(f"{command.split()[0]} did not finish within "
+                                   f"{timeout:g}s") from exc
+            if not channel.status_event.wait(timeout):
+                raise TimeoutError(f"no exit status within {timeout:g}s")
+            return CommandResult(channel.exit_status, stdout.decode("utf-8", "replace"),
+                                 stderr.decode("utf-8", "replace"))
+
+    def run(self, argv: list[str], timeout: float) -> CommandResult:
+        """The Slurm client's runner: ``argv`` quoted word by word, run on the login node."""
+        try:
+            return self.exec(shlex.join(argv), timeout)
+        except ClusterUnreachable as exc:
+            raise ConnectionError(f"cluster {self.spec.name} unreachable: {exc}") from exc
+
+    def close(self) -> None:
+        self.drop()
+
+
+class SSHPool:
+    """One ClusterConnection per configured cluster, created on first use."""
+
+    def __init__(self, clusters: Mapping[str, ClusterSpec], environ: Mapping[str, str]):
+        self.clusters = clusters
+        self.environ = environ
+        self._connections: dict[str, ClusterConnection] = {}
+        self._lock = threading.Lock()
+
+    def connection(self, name: str) -> ClusterConnection:
+        with self._lock:
+            if name not in self._connections:
+                self._connections[name] = ClusterConnection(self.clusters[name], self.environ,
+                                                            self)
+            return self._connections[name]
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections.values():
+                connection.close()
+
+
+class CappedWriter:
+    """Write to a log file up to ``limit`` bytes, then note the cut and drop the rest."""
+
+    def __init__(self, file: BinaryIO, limit: int):
+        self.file, self.limit, self.written, self.cut = file, limit, 0, False
+
+    def write(self, data: bytes) -> None:
+        room = self.limit - self.written
+        if room > 0:
+            self.file.write(data[:room])
+            self.written += min(room, len(data))
+            self.file.flush()
+        if len(data) > room and not self.cut:
+            self.cut = True
+            self.file.write(f"\n[chatops: output cut at {self.limit} bytes]\n".encode())
+            self.file.flush()
+
+
+class SSHRun(ThreadRun):
+    """A job running on a cluster; ends when its remote command exits (or cannot start)."""
+
+    def __init__(self, job_id: int, connection: ClusterConnection, command: str, log_dir: Path,
+                 log_limit: int):
+        super().__init__(job_id, f"on cluster {connection.spec.name}")
+        self.connection = connection
+        self.command = command
+        self.log_dir = log_dir
+        self.log_limit = log_limit
+        self.pgid: int | None = None
+        self.lost_connection = False
+        self._pending: int | None = None  # a signal asked for before the pgid was known
+        self._lock = threading.Lock()
+
+    def remote_command(self) -> str:
+        return f"{JOB_WRAPPER} chatops-job {shlex.quote(self.command)}"
+
+    def main(self) -> None:
+        name = self.connection.spec.name
+        with open(self.log_dir / "stdout", "wb") as out, open(self.log_dir / "stderr", "wb") as err:
+            try:
+                with self.connection.session() as channel:
+                    if self._pending is not None:  # cancelled while connecting: never start
+                        self.exit_code = -self._pending
+                        return
+                    channel.exec_command(self.remote_command())
+                    channel.shutdown_write()
+                    self._pump(channel, CappedWriter(out, self.log_limit),
+                               CappedWriter(err, self.log_limit))
+                    channel.status_event.wait()
+                    transport = channel.get_transport()
+                    self.lost_connection = channel.exit_status == -1 and not (
+                        transport and transport.is_active())
+                    self.exit_code = channel.exit_status
+            except ClusterUnreachable as exc:
+                self.error = f"cluster {name} unreachable: {exc}"
+                self.exit_code = 255
+
+    def _pump(self, channel: paramiko.Channel, out: CappedWriter, err: CappedWriter) -> None:
+        def read_stderr() -> None:
+            while data := channel.recv_stderr(65536):
+                err.write(data)
+
+        reader = threading.Thread(target=read_stderr, daemon=True, name=f"job-{self.job_id}-err")
+        reader.start()
+        head = b""
+        while data := channel.recv(65536):
+            if self.pgid is None:
+                head += data
+                match = _PGID_LINE.search(head)
+                if match is None:
+                    head = head[-200:]  # login noise before the mark: not the job's output
+                    continue
+                self._started(int(match.group(1)))
+                data = head[match.end():]
+            out.write(data)
+        reader.join()
+
+    def _started(self, pgid: int) -> None:
+        with self._lock:
+            self.pgid = pgid
+            pending = self._pending
+        (self.log_dir / "remote").write_text(f"{self.connection.spec.name} {pgid}\n")
+        if pending is not None:
+            self._kill(pgid, pending)
+
+    def signal(self, sig: int) -> None:
+        with self._lock:
+            self._pending = sig
+            pgid = self.pgid
+        if pgid is not None and not self.done:
+            threading.Thread(target=self._kill, args=(pgid, sig), daemon=True).start()
+
+    def _kill(self, pgid: int, sig: int) -> None:
+        name = signals.Signals(sig).name.removeprefix("SIG")
+        try:
+            self.connection.exec(f"kill -{name} -- -{pgid}")
+        except Exception as exc:  # the group may be gone already, or the cluster with it
+            log.warning("job %s: could not send SIG%s to remote group %s: %s", self.job_id,
+                        name, pgid, describe_error(exc))
+
+    def adjust_report(self, outcome: str, report: Report, stop_reason: str | None,
+                      exit_code: int) -> tuple[str, Report]:
+        where = self.connection.spec.name
+        if self.error:
+            what, log_dir = f"failed: {self.error}", None
+        elif self.lost_connection and stop_reason is None:
+            what = (f"failed: the connection to cluster {where} was lost while it ran; "
+                    "its outcome is unknown")
+            log_dir = self.log_dir
+        else:
+            return outcome, report
+        new = failure_report(self.job_id, report.job_type, report.namespace, "failed", what,
+                             log_dir)
+        new.details["summary"] = what
+        return "failed", new
+
+
+class SSHExecutor:
+    """Start jobs on their cluster through the shared pool."""
+
+    def __init__(self, settings: Settings, pool: SSHPool):
+        self.settings = settings
+        self.pool = pool
+        self.log_limit = int(settings.environ.get("CHATOPS_REMOTE_LOG_LIMIT")
+                             or DEFAULT_LOG_LIMIT)
+
+    def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], log_dir: Path,
+              has_fabfile: bool = False) -> SSHRun:
+        command = command_line(spec, args)  # quoted exactly as for a local job
+        run = SSHRun(job_id, self.pool.connection(spec.cluster), command, log_dir,
+                     self.log_limit)
+        run.start_thread(run.main)
+        return run
