@@ -14,10 +14,12 @@ possible: it records argv and the ``SLURM_*`` environment as one event and hands
 It never calls sacct, always exits 0, and reports its own failures on stderr and to syslog (the
 token is never logged; an event it could not spool is logged whole, so nothing is lost silently).
 
-Standard library only, and only ``os``/``sys``/``time`` on the spool path: one call must cost at
-most 1.5x a bare ``/usr/bin/python3 -I -S -c pass`` (see bench/mailprog.py). ``re`` and ``json``
-would double that, hence the small JSON encoder below. Run it through ``scripts/chatops-mailprog``
-(``#!/usr/bin/python3 -IS``), not a console-script wrapper (a venv's site import costs more).
+Standard library only, and on the spool path only modules a bare interpreter has already loaded
+(``posix``, ``sys``, ``time``): one call must cost at most 1.5x a bare ``/usr/bin/python3 -I -S -c
+pass`` (see bench/mailprog.py). ``os`` alone costs a sixth of that budget, ``re`` and ``json`` more
+than all of it; hence ``posix`` calls, string paths and the small JSON encoder below. Run it
+through ``scripts/chatops-mailprog`` (``#!/usr/bin/python3 -IS``), not a console-script wrapper
+(a venv's site import costs more).
 
 Settings, since Slurm strips the environment: ``CHATOPS_SPOOL_DIR``, ``CHATOPS_HOME``,
 ``CHATOPS_EVENTS_URL``, ``CHATOPS_EVENTS_TOKEN``, ``CHATOPS_EVENTS_TIMEOUT`` from the environment,
@@ -35,7 +37,7 @@ Event (JSON, UTF-8; argv bytes that are not UTF-8 arrive as ``\\udcXX`` escapes)
 server took it is spooled as well, so the intake should treat a repeated ``id`` as a duplicate.
 """
 
-import os
+import posix
 import sys
 import time
 
@@ -54,7 +56,23 @@ SETTING_KEYS = (
 DEFAULT_TIMEOUT = 2.0
 MAX_TIMEOUT = 10.0
 SYSTEM_CONF = "/etc/chatops/mailprog.conf"
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _dirname(path: str) -> str:
+    head, slash, _ = path.rstrip("/").rpartition("/")
+    return (head or "/") if slash else "."
+
+
+def _join(*parts: str) -> str:
+    return "/".join(part.rstrip("/") for part in parts[:-1]) + "/" + parts[-1]
+
+
+def _here() -> str:
+    path = __file__
+    return path if path.startswith("/") else _join(posix.getcwd(), path)
+
+
+REPO_ROOT = _dirname(_dirname(_here()))
 FILE_MODE = 0o660
 DIR_MODE = 0o2770
 
@@ -101,7 +119,20 @@ def read_conf(path: str) -> dict[str, str]:
 
 def _absolute(path: str) -> str:
     # slurmctld's cwd (/var/log/slurm) is no anchor for a relative path; the repo root is.
-    return os.path.normpath(os.path.join(REPO_ROOT, os.path.expanduser(path)))
+    return path if path.startswith("/") else _join(REPO_ROOT, path)
+
+
+def process_environ() -> dict[str, str]:
+    """The CHATOPS_* and SLURM_* part of this process's environment, without importing os."""
+    if "os" in sys.modules:  # already paid for (an in-process caller): it sees later changes
+        environ = sys.modules["os"].environ
+        return {k: v for k, v in environ.items() if k.startswith(("SLURM_", "CHATOPS_"))}
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    return {
+        key.decode(encoding, errors): value.decode(encoding, errors)
+        for key, value in posix.environ.items()
+        if key.startswith((b"SLURM_", b"CHATOPS_"))
+    }
 
 
 def load_settings(environ: "Mapping[str, str] | None" = None) -> dict[str, str]:
@@ -110,12 +141,12 @@ def load_settings(environ: "Mapping[str, str] | None" = None) -> dict[str, str]:
     Returns a dict with ``spool_dir``, ``events_url``, ``events_token``, ``timeout`` (as text),
     and ``conf`` (the file read, or "").
     """
-    env = os.environ if environ is None else environ
+    env = process_environ() if environ is None else environ
     explicit = env.get("CHATOPS_MAILPROG_CONF")
     if explicit:
         candidates = [explicit]
     else:
-        candidates = [SYSTEM_CONF, os.path.join(REPO_ROOT, "var", "mailprog.conf")]
+        candidates = [SYSTEM_CONF, _join(REPO_ROOT, "var", "mailprog.conf")]
     values: dict[str, str] = {}
     conf = ""
     for path in candidates:
@@ -133,8 +164,8 @@ def load_settings(environ: "Mapping[str, str] | None" = None) -> dict[str, str]:
     for key in SETTING_KEYS:
         if key in env:
             values[key] = env[key]
-    home = values.get("CHATOPS_HOME") or os.path.join(REPO_ROOT, "var")
-    spool = values.get("CHATOPS_SPOOL_DIR") or os.path.join(_absolute(home), "spool")
+    home = values.get("CHATOPS_HOME") or _join(REPO_ROOT, "var")
+    spool = values.get("CHATOPS_SPOOL_DIR") or _join(_absolute(home), "spool")
     return {
         "spool_dir": _absolute(spool),
         "events_url": values.get("CHATOPS_EVENTS_URL", "").strip(),
@@ -178,7 +209,7 @@ def _iso_utc(ns: int) -> str:
 
 def new_event_id(now_ns: int) -> str:
     """``<time_ns>-<pid>-<8 hex>``: unique, sortable by time, never derived from the arguments."""
-    return f"{now_ns}-{os.getpid()}-{os.urandom(4).hex()}"
+    return f"{now_ns}-{posix.getpid()}-{posix.urandom(4).hex()}"
 
 
 def build_event(
@@ -195,7 +226,7 @@ def build_event(
         "mail_user": mail_user,
         "env": env,
         "received_at": _iso_utc(now_ns),
-        "host": os.uname().nodename,
+        "host": posix.uname().nodename,
     }
 
 
@@ -233,50 +264,58 @@ def encode_event(event: dict[str, object]) -> bytes:
 # --- delivery --------------------------------------------------------------------------------
 
 
-def _make_spool_dir(spool_dir: str) -> None:
-    parent = os.path.dirname(spool_dir)
-    if parent and not os.path.isdir(parent):
-        os.makedirs(parent, exist_ok=True)
+def _makedirs(path: str) -> None:
     try:
-        os.mkdir(spool_dir, 0o770)
+        posix.mkdir(path, 0o777)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        _makedirs(_dirname(path))
+        posix.mkdir(path, 0o777)
+
+
+def _make_spool_dir(spool_dir: str) -> None:
+    _makedirs(_dirname(spool_dir))
+    try:
+        posix.mkdir(spool_dir, 0o770)
     except FileExistsError:
         return
-    os.chmod(spool_dir, DIR_MODE)  # mkdir drops the setgid bit; set it (and beat the umask)
+    posix.chmod(spool_dir, DIR_MODE)  # mkdir drops the setgid bit; set it (and beat the umask)
 
 
 def spool_event(data: bytes, spool_dir: str, event_id: str) -> str:
     """Write one event file, ``<event_id>.json``, atomically; return its path. Raises OSError."""
     name = f"{event_id}.json"
-    final = os.path.join(spool_dir, name)
-    tmp = os.path.join(spool_dir, f".{name}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+    final = _join(spool_dir, name)
+    tmp = _join(spool_dir, f".{name}.tmp")
+    flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC | posix.O_NOFOLLOW
     try:
-        fd = os.open(tmp, flags, FILE_MODE)
+        fd = posix.open(tmp, flags, FILE_MODE)
     except FileNotFoundError:
         _make_spool_dir(spool_dir)
-        fd = os.open(tmp, flags, FILE_MODE)
+        fd = posix.open(tmp, flags, FILE_MODE)
     try:
         try:
-            os.fchmod(fd, FILE_MODE)  # whatever slurmctld's umask: the service reads and deletes
+            posix.fchmod(fd, FILE_MODE)  # whatever slurmctld's umask: the service reads, deletes
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
+                view = view[posix.write(fd, view) :]
+            posix.fsync(fd)
         finally:
-            os.close(fd)
-        os.rename(tmp, final)
+            posix.close(fd)
+        posix.rename(tmp, final)
     except BaseException:
         try:
-            os.unlink(tmp)
+            posix.unlink(tmp)
         except OSError:
             pass
         raise
     try:  # make the rename itself durable
-        dfd = os.open(spool_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        dfd = posix.open(spool_dir, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         try:
-            os.fsync(dfd)
+            posix.fsync(dfd)
         finally:
-            os.close(dfd)
+            posix.close(dfd)
     except OSError:
         pass
     return final
@@ -389,7 +428,7 @@ def deliver(args: list[str], environ: "Mapping[str, str]") -> str:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point. Always returns 0: slurmctld ignores the status anyway."""
     try:
-        deliver(list(sys.argv[1:] if argv is None else argv), os.environ)
+        deliver(list(sys.argv[1:] if argv is None else argv), process_environ())
     except BaseException as exc:  # noqa: B036 - never fail in front of slurmctld
         _log(f"unexpected error: {exc.__class__.__name__}: {exc}")
     return 0

@@ -223,9 +223,14 @@ def test_settings_from_conf_file(tmp_path: Path, cwd: Path) -> None:
 @pytest.mark.skipif(SYSTEM_CONF.exists(), reason="/etc/chatops/mailprog.conf takes precedence")
 def test_repo_conf_and_defaults_through_a_symlink(tree: Path, tmp_path: Path, cwd: Path) -> None:
     """Only SLURM_* in the environment, as under slurmctld: the repo's var/ decides."""
-    link = tmp_path / "venv-bin" / "chatops-mailprog"
+    # as `make` links it: .venv/bin/chatops-mailprog -> ../../scripts/chatops-mailprog (relative),
+    # and one more link to that link, from elsewhere
+    venv_bin = tree / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "chatops-mailprog").symlink_to("../../scripts/chatops-mailprog")
+    link = tmp_path / "elsewhere" / "mailprog"
     link.parent.mkdir()
-    link.symlink_to(tree / "scripts" / "chatops-mailprog")
+    link.symlink_to(venv_bin / "chatops-mailprog")
     # no conf at all: <repo>/var/spool, created setgid and group-writable
     proc = run(["-s", SUBJECT, "bob"], dict(SLURM_ENV), cwd, script=link)
     assert (proc.returncode, proc.stderr) == (0, "")
@@ -237,6 +242,10 @@ def test_repo_conf_and_defaults_through_a_symlink(tree: Path, tmp_path: Path, cw
     assert run(["-s", "two", "bob"], dict(SLURM_ENV), cwd, script=link).returncode == 0
     assert [e["subject"] for e in spooled(tree / "var" / "other")] == ["two"]
     assert list(cwd.iterdir()) == []
+    # straight through the relative link too
+    script = venv_bin / "chatops-mailprog"
+    assert run(["-s", "three", "bob"], dict(SLURM_ENV), cwd, script=script).returncode == 0
+    assert len(spooled(tree / "var" / "other")) == 2
 
 
 def test_concurrent_calls_all_land(tmp_path: Path, cwd: Path) -> None:
@@ -330,7 +339,7 @@ def test_hot_path_imports_only_the_standard_minimum(tmp_path: Path) -> None:
         text=True,
         check=True,
     ).stdout.split()
-    heavy = {"json", "re", "typing", "collections", "socket", "http", "urllib", "datetime"}
+    heavy = {"os", "json", "re", "typing", "collections", "socket", "http", "urllib", "datetime"}
     assert heavy.isdisjoint(out), heavy & set(out)
     assert not any(m.split(".")[0] in {"sqlalchemy", "flask", "dispatcher", "bot"} for m in out)
 
