@@ -7,3 +7,13 @@ cd "$(dirname "$0")/.."
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
 fi
+
+# The web server's tests: GitHub's example webhook payloads (npm, into git-ignored var/npm) and
+# Debian's Chromium for the dashboard (Playwright drives it; it never downloads a browser).
+if [ ! -f var/npm/node_modules/@octokit/webhooks-examples/api.github.com/index.json ]; then
+  mkdir -p var/npm
+  npm install --silent --no-audit --no-fund --prefix var/npm @octokit/webhooks-examples@7.6.1
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
