@@ -9,6 +9,7 @@ import importlib
 
 PLATFORMS = {
     "console": "bot.console:ConsolePlatform",
+    "telegram": "bot.telegram:TelegramPlatform",
     "slack": "bot.slack:SlackPlatform",
 }
 

@@ -1,0 +1,142 @@
+"""Telegram messages -> commands: what the bot answers, and what it leaves alone.
+
+In a private chat every text is a command (``example say hello Bob`` or ``/run ...``). In a
+group the bot only answers ``/run``, ``/help``, ``/status`` (and the other built-ins as slash
+commands), ``/start``/``/stop``, messages that mention it, and replies to its own messages;
+everything else in a group is other people's conversation and gets no answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from telegram import Message, MessageEntity, Update
+from telegram.ext import ContextTypes
+
+from bot.commands import CommandHandler, Incoming
+from bot.render import Piece, clean_command, response_pieces
+from bot.telegram.send import Sender
+from chatops import identities
+from chatops.events import Requester
+
+log = logging.getLogger("chatops.telegram")
+
+SLASH_BUILTINS = ("help", "status", "cancel", "logs")
+
+
+@dataclass(frozen=True)
+class Intent:
+    kind: str  # "command" | "start" | "stop"
+    text: str = ""
+
+
+def intent_of(message: Message, bot_username: str, bot_id: int) -> Intent | None:
+    """What ``message`` asks of the bot, or None when it is not addressed to it."""
+    text = (message.text or "").strip()
+    if not text:
+        return None
+    private = message.chat.type == "private"
+    if text.startswith("/"):
+        first, _, rest = text.partition(" ")
+        if "\n" in first:
+            first, _, more = first.partition("\n")
+            rest = f"{more} {rest}".strip()
+        name, _, addressee = first[1:].partition("@")
+        if addressee and addressee.lower() != bot_username.lower():
+            return None  # a command for another bot in the group
+        name = name.lower()
+        if name in ("start", "stop"):
+            return Intent(name)
+        if name == "run":
+            return Intent("command", rest.strip())
+        if name in SLASH_BUILTINS:
+            return Intent("command", f"{name} {rest}".strip())
+        if private or addressee:
+            return Intent("command", f"{name} {rest}".strip())
+        return None
+    if private:
+        return Intent("command", text)
+    stripped = _without_mention(message, bot_username, bot_id)
+    if stripped is not None:
+        return Intent("command", stripped)
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
+        return Intent("command", text)
+    return None
+
+
+def _without_mention(message: Message, bot_username: str, bot_id: int) -> str | None:
+    """The text with the bot's @mention removed, or None when the bot is not mentioned."""
+    entities = message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION])
+    text = message.text or ""
+    for entity, value in entities.items():
+        mine = (entity.type == MessageEntity.MENTION
+                and value.lower() == f"@{bot_username.lower()}") or (
+            entity.type == MessageEntity.TEXT_MENTION and entity.user is not None
+            and entity.user.id == bot_id)
+        if mine:
+            return text.replace(value, " ", 1).strip(" ,:")
+    return None
+
+
+def requester_of(message: Message, trusted_chats: frozenset[str]) -> Requester:
+    chat = message.chat
+    user = message.from_user
+    if user is not None:
+        user_id, name = str(user.id), user.username or user.full_name
+    else:  # an anonymous group admin or a channel: the chat it speaks as
+        sender = message.sender_chat or chat
+        user_id, name = str(sender.id), sender.title or sender.username or str(sender.id)
+    trusted = str(chat.id) in trusted_chats
+    return Requester(platform="telegram", user=user_id, channel=str(chat.id),
+                     thread=str(message.message_thread_id) if message.is_topic_message else None,
+                     message=str(message.message_id), is_direct=chat.type == "private",
+                     user_name=name, is_guest=False if trusted else None)
+
+
+def mail_user_text(chat_id: int) -> str:
+    return ("To get Slurm's notifications about your jobs in this chat, submit them with:\n"
+            f"```\n--mail-user=telegram:{chat_id}\n```\n"
+            "(and `--mail-type=END,FAIL`, or `ALL`, to choose which). "
+            "Send /stop to turn them off. /help lists what else I can do.")
+
+
+class Inbound:
+    """The PTB handler: one per Application."""
+
+    def __init__(self, handler: CommandHandler, trusted_chats: frozenset[str]):
+        self.handler = handler
+        self.engine = handler.queue.engine
+        self.trusted_chats = trusted_chats
+
+    async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None:
+            return
+        bot = context.bot
+        intent = intent_of(message, bot.username, bot.id)
+        if intent is None:
+            return
+        who = requester_of(message, self.trusted_chats)
+        await asyncio.to_thread(identities.record, self.engine, "telegram", who.user,
+                                who.user_name)
+        if intent.kind == "start":
+            await asyncio.to_thread(identities.opt_in, self.engine, "telegram", who.channel,
+                                    who.user)
+            pieces = [Piece("text", mail_user_text(message.chat.id))]
+        elif intent.kind == "stop":
+            was = await asyncio.to_thread(identities.opt_out, self.engine, "telegram",
+                                          who.channel)
+            pieces = [Piece("text", "This chat will no longer get Slurm notifications; "
+                                    "/start turns them on again." if was else
+                                    "This chat was not getting Slurm notifications; "
+                                    "/start turns them on.")]
+        else:
+            response = await asyncio.to_thread(self.handler.handle,
+                                               Incoming(who, clean_command(intent.text)))
+            pieces = response_pieces(response)
+        thread = message.message_thread_id if message.is_topic_message else None
+        reply_to = None if who.is_direct else message.message_id
+        await Sender(bot, message.chat.id, thread=thread, reply_to=reply_to).pieces(pieces)

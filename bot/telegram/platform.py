@@ -1,0 +1,188 @@
+"""The Telegram platform: python-telegram-bot's Application for commands, its Bot for reports.
+
+Long polling by default. With ``TELEGRAM_WEBHOOK_URL`` set (``https://host/telegram/<secret
+path>``), ``serve`` registers that webhook with Telegram (with a secret token) and the web
+server's blueprint receives the updates: the path must match and the
+``X-Telegram-Bot-Api-Secret-Token`` header must equal the secret before the body is parsed.
+
+Settings: TELEGRAM_BOT_TOKEN; TELEGRAM_API_URL (default https://api.telegram.org);
+TELEGRAM_WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET (default: derived from the token);
+TELEGRAM_TRUSTED_CHATS (comma-separated chat ids whose members may use restricted namespaces).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+import warnings
+from datetime import timedelta
+from urllib.parse import urlparse
+
+from flask import Blueprint, abort, request
+from telegram import Bot, ReactionTypeEmoji, Update
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import Application, MessageHandler, filters
+
+from bot.asyncloop import LoopThread
+from bot.commands import CommandHandler
+from bot.platform import Delivery, DeliveryError, Platform
+from bot.render import delivery_pieces
+from bot.telegram.inbound import Inbound
+from bot.telegram.send import Sender
+from chatops.service import Service
+from chatops.settings import Settings
+
+log = logging.getLogger("chatops.telegram")
+
+DEFAULT_API_URL = "https://api.telegram.org"
+POLL_TIMEOUT = 25  # seconds a getUpdates long poll may wait for news
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that the int form will become a timedelta
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class TelegramPlatform(Platform):
+    name = "telegram"
+
+    def __init__(self, service: Service):
+        self.service = service
+        settings = service.settings
+        token = settings.secret("TELEGRAM_BOT_TOKEN")
+        if not token:
+            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        self.token = token
+        self.api_url = (settings.environ.get("TELEGRAM_API_URL") or DEFAULT_API_URL).rstrip("/")
+        self.webhook_url = settings.environ.get("TELEGRAM_WEBHOOK_URL") or None
+        self.webhook_path: str | None = None
+        if self.webhook_url:
+            path = urlparse(self.webhook_url).path
+            if not path.startswith("/telegram/") or len(path) <= len("/telegram/"):
+                raise ValueError("TELEGRAM_WEBHOOK_URL must end in /telegram/<secret path>, "
+                                 f"not {path!r}")
+            self.webhook_path = path[len("/telegram/"):]
+        self.webhook_secret = settings.secret("TELEGRAM_WEBHOOK_SECRET") or hmac.new(
+            token.encode(), b"chatops telegram webhook", hashlib.sha256).hexdigest()
+        self.trusted_chats = frozenset(
+            c.strip() for c in settings.environ.get("TELEGRAM_TRUSTED_CHATS", "").split(",")
+            if c.strip())
+        self.loop = LoopThread("telegram-loop")
+        self._app: Application | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def is_configured(cls, settings: Settings) -> bool:
+        return bool(settings.secret("TELEGRAM_BOT_TOKEN"))
+
+    @classmethod
+    def create(cls, service: Service) -> TelegramPlatform:
+        return cls(service)
+
+    # -- the PTB application ----------------------------------------------------------------
+
+    def application(self, handler: CommandHandler | None = None) -> Application:
+        """The Application, initialised (getMe) on first use; handlers added once given."""
+        with self._lock:
+            if self._app is None:
+                app = (Application.builder().token(self.token)
+                       .base_url(f"{self.api_url}/bot").base_file_url(f"{self.api_url}/file/bot")
+                       .get_updates_read_timeout(POLL_TIMEOUT + 10).build())
+                self.loop.run(app.initialize())
+                self._app = app
+            if handler is not None and not self._app.handlers:
+                inbound = Inbound(handler, self.trusted_chats)
+                self._app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT,
+                                                     inbound.on_message))
+            return self._app
+
+    @property
+    def bot(self) -> Bot:
+        return self.application().bot
+
+    def serve(self, handler: CommandHandler, stop: threading.Event) -> None:
+        app = self.application(handler)
+        if self.webhook_url:
+            self.loop.run(app.bot.set_webhook(self.webhook_url, secret_token=self.webhook_secret,
+                                              allowed_updates=["message"]))
+            log.info("telegram: updates arrive by webhook at /telegram/…")
+            stop.wait()
+            return
+        self.loop.run(app.updater.start_polling(timeout=POLL_TIMEOUT, poll_interval=0,
+                                                allowed_updates=["message"]))
+        self.loop.run(app.start())
+        log.info("telegram: long polling as @%s", app.bot.username)
+        try:
+            stop.wait()
+        finally:
+            self.loop.run(app.updater.stop(), timeout=POLL_TIMEOUT + 15)
+            self.loop.run(app.stop())
+
+    def close(self) -> None:
+        if self._app is not None:
+            self.loop.run(self._app.shutdown())
+        self.loop.close()
+
+    def process_update(self, data: dict, handler: CommandHandler) -> None:
+        """Handle one update that arrived by webhook (already authenticated)."""
+        app = self.application(handler)
+        self.loop.run(app.process_update(Update.de_json(data, app.bot)))
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    def deliver(self, delivery: Delivery) -> None:
+        if delivery.channel is None:
+            raise DeliveryError("no Telegram chat to deliver to", permanent=True)
+        pieces = delivery_pieces(delivery.payload)
+        report = delivery.report
+        name = f"{report.job_type}-{report.job_id}.txt" if report else "message.txt"
+        thread = int(delivery.thread) if delivery.thread and delivery.thread.isdigit() else None
+        reply_to = int(delivery.message) if delivery.message and not delivery.is_direct else None
+        try:
+            if pieces:
+                sender = Sender(self.bot, delivery.channel, thread=thread, reply_to=reply_to,
+                                file_name=name)
+                self.loop.run(sender.pieces(pieces))
+            elif delivery.message:  # a quiet success: a reaction instead of a message
+                self.loop.run(self.bot.set_message_reaction(
+                    delivery.channel, int(delivery.message), [ReactionTypeEmoji("👍")]))
+        except RetryAfter as exc:
+            wait = retry_seconds(exc)
+            raise DeliveryError(f"Telegram asked to wait {wait:g} s (429 Too Many Requests)",
+                                retry_after=wait) from exc
+        except (Forbidden, BadRequest) as exc:  # blocked, kicked, no such chat: retrying won't help
+            raise DeliveryError(f"Telegram refused the message: {exc}", permanent=True) from exc
+        except TelegramError as exc:
+            raise DeliveryError(f"Telegram error: {exc}") from exc
+        except OSError as exc:  # the report's file cannot be read here
+            raise DeliveryError(f"cannot read the report's file: {exc}", permanent=True) from exc
+
+    # -- webhook endpoint -------------------------------------------------------------------
+
+    @classmethod
+    def http_blueprint(cls, service: Service, handler: CommandHandler) -> Blueprint:
+        platform = cls(service)
+        blueprint = Blueprint("telegram", __name__)
+
+        @blueprint.post("/telegram/<path:secret_path>")
+        def telegram_webhook(secret_path: str):  # noqa: ANN202
+            expected = platform.webhook_path
+            if not expected or not hmac.compare_digest(secret_path.encode(), expected.encode()):
+                abort(404)
+            token = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+            if not hmac.compare_digest(token.encode(), platform.webhook_secret.encode()):
+                abort(401)
+            data = request.get_json(silent=True)
+            if not isinstance(data, dict) or "update_id" not in data:
+                abort(400)
+            try:
+                platform.process_update(data, handler)
+            except Exception:  # answer 200 anyway: Telegram would resend the same update
+                log.exception("telegram: update %s could not be handled", data.get("update_id"))
+            return "", 200
+
+        return blueprint
