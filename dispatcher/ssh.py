@@ -8,7 +8,7 @@ clear failure. Host keys are checked strictly against the cluster's ``known_host
 job's thread, never in the dispatcher loop, so a down cluster never delays other clusters or
 local jobs.
 
-A job's command runs as ``setsid -w bash -c '<print pgid>; exec bash -lc "$1"' <command>``: in a
+A job's command runs as ``setsid bash -c '<print pgid>; exec bash -lc "$1"' <command>``: in a
 new process group whose id is printed first, so a timeout or cancel kills the whole remote group
 (``kill -TERM -- -<pgid>`` on a second channel).
 """
@@ -43,7 +43,11 @@ MAX_BACKOFF = 60.0
 DEFAULT_LOG_LIMIT = 64 * 1024 * 1024  # bytes kept of each of a remote job's streams
 PGID_MARK = b"chatops-pgid:"
 _PGID_LINE = re.compile(rb"chatops-pgid:(\d+)\r?\n")
-JOB_WRAPPER = "exec setsid -w bash -c 'printf \"chatops-pgid:%s\\n\" \"$$\"; exec bash -lc \"$1\"'"
+# The job runs in its own session (setsid from a background child: no fork, so $$ is the new
+# process group's id); the outer bash waits for it and passes its exit status on.
+_INNER = 'printf "chatops-pgid:%s\\n" "$$"; exec bash -lc "$1"'
+_OUTER = f'setsid bash -c {shlex.quote(_INNER)} chatops-job "$1" & wait $!'
+JOB_WRAPPER = f"exec bash -c {shlex.quote(_OUTER)} chatops-wrap"
 
 
 class ClusterUnreachable(Exception):
@@ -52,12 +56,14 @@ class ClusterUnreachable(Exception):
 
 def describe_error(exc: BaseException) -> str:
     if isinstance(exc, paramiko.BadHostKeyException):
-        return (f"the host key of {exc.hostname} does not match known_hosts "
-                f"(got {exc.key.get_name()} {exc.key.get_base64()[:16]}…): refusing to connect")
+        return (f"the host key of {exc.hostname} ({exc.key.get_name()} "
+                f"{exc.key.fingerprint}) does not match known_hosts: refusing to connect")
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
+        return describe_error(next(iter(exc.errors.values())))
     if isinstance(exc, paramiko.AuthenticationException):
         return f"authentication failed: {exc}"
     if isinstance(exc, TimeoutError):
-        return "connection timed out"
+        return str(exc) or "connection timed out"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, OSError) and exc.strerror:
@@ -125,6 +131,12 @@ class ClusterConnection:
                 auth_timeout=spec.connect_timeout, channel_timeout=spec.connect_timeout,
                 sock=sock,
             )
+        except paramiko.SSHException as exc:
+            client.close()
+            if "banner" in str(exc) or str(exc) == "No existing session":
+                raise TimeoutError(f"no SSH handshake from {spec.host}:{spec.port} within "
+                                   f"{spec.connect_timeout:g} s") from exc
+            raise
         except BaseException:
             client.close()
             raise
@@ -247,7 +259,7 @@ class SSHRun(ThreadRun):
         self._lock = threading.Lock()
 
     def remote_command(self) -> str:
-        return f"{JOB_WRAPPER} chatops-job {shlex.quote(self.command)}"
+        return f"{JOB_WRAPPER} {shlex.quote(self.command)}"
 
     def main(self) -> None:
         name = self.connection.spec.name
