@@ -12,7 +12,8 @@
     const item = document.createElement("div");
     item.className = "msg " + kind;
     const body = document.createElement("pre");
-    body.textContent = text;
+    // The console platform fences code blocks as in chat; a <pre> needs no fences.
+    body.textContent = text.replace(/^```[a-z]*\n|\n?```$/gm, "");
     item.appendChild(body);
     if (jobId) {
       const link = document.createElement("a");
