@@ -211,3 +211,24 @@ def test_chatops_run_serves_the_web_with_a_generated_token(tmp_path):
         process.terminate()
         process.wait(20)
         log.close()
+
+
+def test_configured_platforms_http_endpoints_are_registered(tmp_path):
+    plain = create_app(web_service(tmp_path / "plain"))
+    assert not [r for r in plain.url_map.iter_rules() if r.rule.startswith("/telegram/")]
+    service = web_service(tmp_path / "home", TELEGRAM_BOT_TOKEN="123:abc")
+    app = create_app(service)
+    assert "/telegram/<path:secret_path>" in {r.rule for r in app.url_map.iter_rules()}
+    # Its endpoint is the platform's own (no dashboard login in front of it).
+    response = app.test_client().post("/telegram/not-the-path", json={"update_id": 1})
+    assert response.status_code == 404
+
+
+def test_github_jobs_report_to_slack_when_slack_is_configured(tmp_path):
+    from webserver.github import chat_platform, report_requester
+
+    assert chat_platform(web_service(tmp_path / "a").settings) == "console"
+    service = web_service(tmp_path / "b", SLACK_BOT_TOKEN="xoxb-test")
+    assert chat_platform(service.settings) == "slack"
+    who = report_requester(service.settings, service.config.namespaces["legacy"], "octocat")
+    assert (who.platform, who.channel, who.user) == ("slack", "#deploys", "github:octocat")

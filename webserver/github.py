@@ -49,15 +49,13 @@ def signature_ok(secret: str, body: bytes, sha256: str | None, sha1: str | None,
 
 
 def chat_platform(settings: Settings) -> str:
-    """Where jobs scheduled by GitHub report: Slack when configured, else the first other chat
-    platform that is, else the console (read on the dashboard)."""
-    from bot.runner import configured_platforms
+    """Where jobs scheduled by GitHub report: Slack when it is configured (``default_channel``
+    is a Slack channel, as in the predecessor), else the console (read on the dashboard)."""
+    from bot.registry import PLATFORMS, platform_class
 
-    configured = configured_platforms(settings)
-    if "slack" in configured:
+    if "slack" in PLATFORMS and platform_class("slack").is_configured(settings):
         return "slack"
-    others = [name for name in configured if name != "console"]
-    return others[0] if others else "console"
+    return "console"
 
 
 def report_requester(settings: Settings, ns: NamespaceSpec, sender: str | None) -> Requester:
