@@ -325,6 +325,13 @@ def test_runs_as_an_unprivileged_user_into_a_setgid_spool(public_tmp: Path) -> N
     proc = run(["-s", SUBJECT, "bob"], dict(env, CHATOPS_SPOOL_DIR=str(closed)), cwd, user=user)
     assert proc.returncode == 0
     assert "Permission denied" in proc.stderr and list(closed.iterdir()) == []
+    # a conf file it may not read (say 0600 root): said so, and the environment still counts
+    conf = tmp_path / "mailprog.conf"
+    conf.write_text(f"CHATOPS_EVENTS_TOKEN={TOKEN}\n")
+    conf.chmod(0o600)
+    proc = run(["-s", SUBJECT, "bob"], dict(env, CHATOPS_MAILPROG_CONF=str(conf)), cwd, user=user)
+    assert proc.returncode == 0 and f"cannot read {conf}: PermissionError" in proc.stderr
+    assert len(list(spool.iterdir())) == 2 and TOKEN not in proc.stderr
 
 
 def test_hot_path_imports_only_the_standard_minimum(tmp_path: Path) -> None:
