@@ -1,0 +1,159 @@
+"""Slurm batch jobs from chat, end to end on the live test cluster (as alice, over SSH).
+
+The time-limit job takes more than a minute (Slurm enforces limits every ≈30 s), so it is
+submitted when the module starts and checked last; the other tests run meanwhile.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from remote_harness import Harness, cluster_env, cluster_settings
+
+from dispatcher.slurm import SlurmClient
+
+
+def batch_job(command: str, **slurm: object) -> dict:
+    return {"run_args_template": command, "timeout": 600,
+            "slurm": {"partition": "debug", "time": "5", "mem": "64M", "poll_seconds": 2,
+                      **slurm}}
+
+
+@pytest.fixture(scope="module")
+def workdir() -> str:
+    env = cluster_env()
+    return f"{env['CHATOPS_TEST_JOBS_DIR']}/batch-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory, workdir: str) -> Iterator[Harness]:
+    env = cluster_env()
+    home = tmp_path_factory.mktemp("batch-home")
+    (home / "workspace" / "hpc").mkdir(parents=True)
+    (home / "workspace" / "hpc" / "input.txt").write_text("staged input\n")
+    jobs = {
+        "ok": batch_job("echo batch-ok {word}; cat input.txt; sleep 3", workdir=workdir,
+                        stage=["input.txt"]),
+        "fail": batch_job("echo about to fail; exit 3", workdir=workdir),
+        "limit": batch_job("echo started; sleep 300", workdir=workdir, time="1"),
+        "long": batch_job("echo waiting; sleep 300", workdir=workdir),
+    }
+    commands = [{"command": "ok [word]", "help": "ok", "action": "schedule_job",
+                 "job_type": "ok"}]
+    commands += [{"command": name, "help": name, "action": "schedule_job", "job_type": name}
+                 for name in ("fail", "limit", "long")]
+    raw = {"hpc": {"cluster": "test", "jobs": jobs, "slack": commands}}
+    h = Harness(home, raw, {"test": cluster_settings(env)})
+    yield h
+    h.stop()
+
+
+@pytest.fixture(scope="module")
+def limit_job(harness: Harness) -> tuple[int, str]:
+    """The 1-minute job, submitted first so that it runs while the other tests do."""
+    response, channel = harness.chat("hpc limit")
+    return response.job_id, channel
+
+
+def slurm(harness: Harness) -> SlurmClient:
+    return SlurmClient(harness.remote.pool.connection("test").run)
+
+
+def submitted_notice(harness: Harness, channel: str, job_id: int, job_type: str) -> int:
+    [note] = harness.replies(channel, 1, 30)
+    match = re.fullmatch(rf"`{job_type}` \(job {job_id}\) submitted as Slurm job (\d+) on "
+                         r"cluster test\.", note)
+    assert match, note
+    return int(match.group(1))
+
+
+EFFICIENCY = r"CPU efficiency (\d+ %|unknown), memory efficiency (\d+ %|unknown) \(.+ of .+\)\."
+
+
+def test_the_time_limit_job_is_submitted_first(harness: Harness,
+                                               limit_job: tuple[int, str]) -> None:
+    job_id, channel = limit_job
+    submitted_notice(harness, channel, job_id, "hpc_limit")
+
+
+def test_a_batch_job_that_completes(harness: Harness, workdir: str) -> None:
+    response, channel = harness.chat("hpc ok hello")
+    job_id = response.job_id
+    slurm_id = submitted_notice(harness, channel, job_id, "hpc_ok")
+    [report] = harness.replies(channel, 1, 90)
+    assert re.fullmatch(
+        rf"`hpc_ok` \(job {job_id}\) completed\.\n"
+        rf"Slurm job {slurm_id} on cluster test: COMPLETED, exit code 0, "
+        r"elapsed 0:00:0[3-9] of 0:05:00\.\n"
+        rf"{EFFICIENCY}\n"
+        rf"Last lines of {workdir}/chatops-{job_id}\.out:\n"
+        r"```\nbatch-ok hello\nstaged input\n```", report), report
+    assert harness.queue.get(job_id).state == "succeeded"
+    # the log of the chat job holds the output's tail; `logs` shows it
+    response, _ = harness.chat(f"logs {job_id}")
+    assert [r.text for r in response.replies][1] == "batch-ok hello\nstaged input"
+
+
+def test_a_job_is_never_submitted_twice(harness: Harness) -> None:
+    [done] = [j for j in harness.queue.history(50) if j.job_type == "hpc_ok"]
+    record = harness.remote.batch.submission(done.id)
+    assert (record.submit_state, record.slurm_state) == ("ended", "COMPLETED")
+    spec = harness.config.job("hpc_ok")
+    log_dir = harness.settings.job_log_dir("hpc", "hpc_ok", done.id)
+    run = harness.remote.batch.start(done.id, spec, {"word": "again"}, log_dir)
+    assert run.wait() == 255
+    assert run.error == (f"was already submitted as Slurm job {record.slurm_job_id}; it is "
+                         "not submitted again")
+    named = [j for j in slurm(harness).sacct_jobs(user="alice", start="now-1hours")
+             if j.job.name == f"chatops-{done.id}"]
+    assert len(named) == 1
+
+
+def test_a_batch_job_that_fails(harness: Harness, workdir: str) -> None:
+    response, channel = harness.chat("hpc fail")
+    job_id = response.job_id
+    slurm_id = submitted_notice(harness, channel, job_id, "hpc_fail")
+    [report] = harness.replies(channel, 1, 90)
+    assert re.fullmatch(
+        rf"`hpc_fail` \(job {job_id}\) failed \(FAILED, exit code 3\)\.\n"
+        rf"Slurm job {slurm_id} on cluster test: FAILED, exit code 3, "
+        r"elapsed 0:00:0\d of 0:05:00\.\n"
+        rf"{EFFICIENCY}\n"
+        rf"Last lines of {workdir}/chatops-{job_id}\.out:\n```\nabout to fail\n```", report), report
+    assert harness.queue.get(job_id).state == "failed"
+
+
+def test_a_batch_job_cancelled_from_chat(harness: Harness) -> None:
+    response, channel = harness.chat("hpc long")
+    job_id = response.job_id
+    slurm_id = submitted_notice(harness, channel, job_id, "hpc_long")
+    cancel, _ = harness.chat(f"cancel {job_id}")
+    assert [r.text for r in cancel.replies] == [
+        f"Stopping job {job_id} (`hpc_long`); its report will follow."]
+    [report] = harness.replies(channel, 1, 60)
+    assert re.fullmatch(
+        rf"`hpc_long` \(job {job_id}\) was cancelled \(scancel of Slurm job {slurm_id}\)\.\n"
+        rf"Slurm job {slurm_id} on cluster test: CANCELLED, exit code 0, elapsed .+\.\n"
+        rf"{EFFICIENCY}\n.+", report, re.S), report
+    assert harness.queue.get(job_id).state == "cancelled"
+    [acct] = slurm(harness).sacct_jobs([slurm_id])
+    assert acct.job.state == "CANCELLED"
+
+
+def test_a_batch_job_that_reaches_its_time_limit(harness: Harness, workdir: str,
+                                                 limit_job: tuple[int, str]) -> None:
+    job_id, channel = limit_job
+    [report] = harness.replies(channel, 1, 150)
+    record = harness.remote.batch.submission(job_id)
+    assert re.fullmatch(
+        rf"`hpc_limit` \(job {job_id}\) timed out: it reached its Slurm time limit of "
+        r"0:01:00\.\n"
+        rf"Slurm job {record.slurm_job_id} on cluster test: TIMEOUT, exit code 0, "
+        r"elapsed 0:01:(0[5-9]|1\d) of 0:01:00\.\n"
+        rf"{EFFICIENCY}\n"
+        rf"Last lines of {workdir}/chatops-{job_id}\.out:\n```\nstarted\n.*```", report,
+        re.S), report
+    assert harness.queue.get(job_id).state == "timed_out"
