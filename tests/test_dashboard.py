@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -120,8 +121,11 @@ def test_dashboard_end_to_end(web: LiveWeb, browser):
     page.press("#command", "Enter")
     expect(page.locator("#jobs .state").first).to_have_text("queued")
     expect(page.locator("#jobs .state").nth(1)).to_have_text("running", timeout=10_000)
+    now = time.time()
+    web.service.queue.suppress("example_table", now, now + 3600, "console:web:admin")
     page.goto(web.url + "/")
     expect(page.locator("section.card").first).to_contain_text("example_sleep")
+    expect(page.locator("section.card").nth(2)).to_contain_text("example_table")
     expect(page.locator("section.card").nth(1)).to_contain_text("example_sleep")
     page.screenshot(path=str(SHOTS / "queue.png"))
 
