@@ -36,7 +36,7 @@ PERMANENT_ERRORS = {
 }
 IGNORED_REACTION_ERRORS = {"already_reacted", "message_not_found", "no_item_specified",
                            "invalid_name", "too_many_reactions", "bad_timestamp"}
-_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")  # an id, not a #name or a user
 
 
 def split_text(text: str, limit: int = MESSAGE_CHARS) -> list[str]:
