@@ -194,7 +194,8 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # noqa: ANN001
             # IMMEDIATE takes the write lock up front: no deadlock upgrading a read to a write.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Issued on the driver connection directly: this runs for every transaction.
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):

@@ -9,13 +9,28 @@ because counting the running jobs of a type is not safe under READ COMMITTED oth
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Row, delete, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from chatops.db import deliveries, dispatchers, jobs, subscribers, suppressions
 from chatops.events import Requester
@@ -38,6 +53,28 @@ RETURNING *
 """
 
 
+# The hot path's statements, built once (building them per call costs more than running them).
+_FIND_PENDING = (select(jobs.c.id, jobs.c.start_after)
+                 .where(jobs.c.job_type == bindparam("t"), jobs.c.args == bindparam("a"),
+                        jobs.c.state == "queued"))
+_INSERT_SUBSCRIBER = insert(subscribers)
+_COUNT_RUNNING = (select(func.count()).select_from(jobs)
+                  .where(jobs.c.job_type == bindparam("t"), jobs.c.state == "running"))
+_FINISH = (update(jobs)
+           .where(jobs.c.id == bindparam("b_id"),
+                  jobs.c.state.in_(bindparam("b_from", expanding=True)))
+           .values(state=bindparam("b_state"), finished_at=bindparam("b_now"),
+                   exit_code=bindparam("b_exit_code"), summary=bindparam("b_summary"),
+                   log_dir=func.coalesce(bindparam("b_log_dir"), jobs.c.log_dir)))
+_REPORT_TO_SUBSCRIBERS = insert(deliveries).from_select(
+    ["job_id", "platform", "channel", "thread", "message", "is_direct", "payload", "state",
+     "attempts", "next_attempt_at", "created_at"],
+    select(subscribers.c.job_id, subscribers.c.platform, subscribers.c.channel,
+           subscribers.c.thread, subscribers.c.message, subscribers.c.is_direct,
+           bindparam("body"), literal("pending"), literal(0), bindparam("now"), bindparam("now"))
+    .where(subscribers.c.job_id == bindparam("job_id")))
+
+
 @dataclass(frozen=True)
 class Enqueued:
     job_id: int
@@ -54,57 +91,58 @@ class Queue:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
+        self._local = threading.local()
         lock = "FOR UPDATE SKIP LOCKED" if self.is_postgres else ""
         self._claim = text(_CLAIM_SQL.format(lock=lock))
+        dialect_insert = postgresql_insert if self.is_postgres else sqlite_insert
+        self._insert_job = (dialect_insert(jobs)
+                            .on_conflict_do_nothing(index_elements=["job_type", "args"],
+                                                    index_where=jobs.c.state == "queued")
+                            .returning(jobs.c.id, jobs.c.start_after))
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """A transaction on this thread's own connection (kept open: checkouts cost more than
+        the queue's statements)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = self.engine.connect()
+        if conn.in_transaction():  # a previous caller failed mid-way
+            conn.rollback()
+        with conn.begin():
+            yield conn
 
     # -- jobs -------------------------------------------------------------------------------
 
     def enqueue(self, job_type: str, args: Mapping[str, Any], requester: Requester, *,
                 timeout: float, concurrency: int = 1, delay: float = 0,
-                now: float | None = None) -> Enqueued:
+                now: float | None = None, count_running: bool = True) -> Enqueued:
         """Queue a job, or join the pending one with the same type and args."""
         now = time.time() if now is None else now
         key = canonical_args(args)
-        for attempt in range(3):
-            try:
-                with self.engine.begin() as conn:
-                    existing = conn.execute(
-                        select(jobs.c.id, jobs.c.start_after)
-                        .where(jobs.c.job_type == job_type, jobs.c.args == key,
-                               jobs.c.state == "queued")
-                    ).first()
-                    if existing:
-                        job_id, start_after, joined = existing.id, existing.start_after, True
-                    else:
-                        start_after, joined = now + delay, False
-                        job_id = conn.execute(insert(jobs).values(
-                            namespace=job_type.partition("_")[0], job_type=job_type, args=key,
-                            state="queued", concurrency=concurrency, timeout=timeout,
-                            created_at=now, start_after=start_after,
-                            platform=requester.platform, channel=requester.channel,
-                            thread=requester.thread, requested_by=requester.user,
-                            message=requester.message, cancel_requested=False,
-                        )).inserted_primary_key[0]
-                    conn.execute(insert(subscribers).values(
-                        job_id=job_id, platform=requester.platform, channel=requester.channel,
-                        thread=requester.thread, user=requester.user,
-                        message=requester.message, is_direct=requester.is_direct,
-                        created_at=now,
-                    ))
-                    running = conn.execute(
-                        select(func.count()).select_from(jobs)
-                        .where(jobs.c.job_type == job_type, jobs.c.state == "running")
-                    ).scalar_one()
-                return Enqueued(job_id, joined, start_after, running)
-            except IntegrityError:
-                if attempt == 2:  # another writer keeps winning the race: give up loudly
-                    raise
-        raise AssertionError("unreachable")
+        who = dict(platform=requester.platform, channel=requester.channel,
+                   thread=requester.thread, message=requester.message)
+        with self._begin() as conn:
+            # The partial unique index on pending (type, args) decides: new row, or join.
+            new = conn.execute(self._insert_job, dict(
+                who, namespace=job_type.partition("_")[0], job_type=job_type, args=key,
+                state="queued", concurrency=concurrency, timeout=timeout, created_at=now,
+                start_after=now + delay, requested_by=requester.user, cancel_requested=False,
+            )).first()
+            joined = new is None
+            if joined:
+                new = conn.execute(_FIND_PENDING, {"t": job_type, "a": key}).one()
+            conn.execute(_INSERT_SUBSCRIBER, dict(
+                who, job_id=new.id, user=requester.user, is_direct=requester.is_direct,
+                created_at=now))
+            running = (conn.execute(_COUNT_RUNNING, {"t": job_type}).scalar_one()
+                       if count_running else 0)
+        return Enqueued(new.id, joined, new.start_after, running)
 
     def claim(self, worker: str, now: float | None = None) -> Row | None:
         """Take the next runnable job for ``worker``, or None."""
         now = time.time() if now is None else now
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             if self.is_postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
             return conn.execute(self._claim, {"now": now, "worker": worker}).first()
@@ -118,26 +156,15 @@ class Queue:
         Returns the number of reports queued (0 when the job had already ended).
         """
         now = time.time() if now is None else now
-        values: dict[str, Any] = dict(state=state, finished_at=now, exit_code=exit_code,
-                                      summary=summary)
-        if log_dir is not None:
-            values["log_dir"] = log_dir
-        with self.engine.begin() as conn:
-            changed = conn.execute(
-                update(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(only_from))
-                .values(**values)
-            ).rowcount
+        with self._begin() as conn:
+            changed = conn.execute(_FINISH, {
+                "b_id": job_id, "b_from": list(only_from), "b_state": state, "b_now": now,
+                "b_exit_code": exit_code, "b_summary": summary, "b_log_dir": log_dir,
+            }).rowcount
             if not changed or payload is None:
                 return 0
-            body = json.dumps(payload)
-            return conn.execute(insert(deliveries).from_select(
-                ["job_id", "platform", "channel", "thread", "message", "is_direct", "payload",
-                 "state", "attempts", "next_attempt_at", "created_at"],
-                select(subscribers.c.job_id, subscribers.c.platform, subscribers.c.channel,
-                       subscribers.c.thread, subscribers.c.message, subscribers.c.is_direct,
-                       text(":body"), text("'pending'"), text("0"), text(":now"),
-                       text(":now")).where(subscribers.c.job_id == job_id)
-            ), {"body": body, "now": now}).rowcount
+            return conn.execute(_REPORT_TO_SUBSCRIBERS, {
+                "job_id": job_id, "body": json.dumps(payload), "now": now}).rowcount
 
     def request_cancel(self, job_id: int) -> str | None:
         """Flag a running job for its dispatcher to kill; return the job's state (None: no job).
@@ -145,7 +172,7 @@ class Queue:
         A queued job is ended by the caller with ``finish(..., only_from=("queued",))`` so
         that its report says who cancelled it.
         """
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             state = conn.execute(select(jobs.c.state).where(jobs.c.id == job_id)).scalar()
             if state == "running":
                 conn.execute(update(jobs).where(jobs.c.id == job_id)
@@ -153,22 +180,22 @@ class Queue:
             return state
 
     def cancel_requested(self, worker: str) -> list[int]:
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             return list(conn.execute(select(jobs.c.id).where(
                 jobs.c.claimed_by == worker, jobs.c.state == "running",
                 jobs.c.cancel_requested.is_(True))).scalars())
 
     def pending_of_type(self, job_type: str) -> list[int]:
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             return list(conn.execute(select(jobs.c.id).where(
                 jobs.c.job_type == job_type, jobs.c.state == "queued")).scalars())
 
     def get(self, job_id: int) -> Row | None:
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             return conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
 
     def jobs_in(self, states: tuple[str, ...]) -> list[Row]:
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             return list(conn.execute(select(jobs).where(jobs.c.state.in_(states))
                                      .order_by(jobs.c.start_after, jobs.c.id)))
 
@@ -181,17 +208,17 @@ class Queue:
             query = query.where(jobs.c.state == state)
         if user:
             query = query.where(jobs.c.requested_by == user)
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             return list(conn.execute(query))
 
     def subscribers_of(self, job_id: int) -> list[Row]:
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             return list(conn.execute(select(subscribers).where(subscribers.c.job_id == job_id)
                                      .order_by(subscribers.c.id)))
 
     def next_start(self, now: float) -> float | None:
         """When the next queued job becomes due (or a suppression ends), for the dispatcher."""
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             due = conn.execute(select(func.min(jobs.c.start_after))
                                .where(jobs.c.state == "queued", jobs.c.start_after > now)).scalar()
             ends = conn.execute(select(func.min(suppressions.c.end_at))
@@ -204,27 +231,27 @@ class Queue:
     def suppress(self, job_type: str, start_at: float, end_at: float, by: str,
                  now: float | None = None) -> int:
         now = time.time() if now is None else now
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             return conn.execute(insert(suppressions).values(
                 job_type=job_type, start_at=start_at, end_at=end_at, created_by=by,
                 created_at=now)).inserted_primary_key[0]
 
     def unsuppress(self, job_type: str) -> int:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             return conn.execute(delete(suppressions)
                                 .where(suppressions.c.job_type == job_type)).rowcount
 
     def suppressions(self, now: float | None = None) -> list[Row]:
         """Current and future suppressions; expired ones are removed."""
         now = time.time() if now is None else now
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(delete(suppressions).where(suppressions.c.end_at <= now))
             return list(conn.execute(select(suppressions).order_by(suppressions.c.start_at)))
 
     # -- dispatchers ------------------------------------------------------------------------
 
     def register_dispatcher(self, worker: str, host: str, pid: int, now: float) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(insert(dispatchers).values(id=worker, host=host, pid=pid,
                                                     started_at=now, heartbeat_at=now))
 
@@ -233,23 +260,23 @@ class Queue:
         values: dict[str, Any] = {"heartbeat_at": now}
         if stopped:
             values["stopped_at"] = now
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(update(dispatchers).where(dispatchers.c.id == worker).values(**values))
 
     def dispatchers(self) -> list[Row]:
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             return list(conn.execute(select(dispatchers).where(dispatchers.c.stopped_at.is_(None))
                                      .order_by(dispatchers.c.heartbeat_at.desc())))
 
     def orphaned_jobs(self, dead_workers: list[str]) -> list[Row]:
         if not dead_workers:
             return []
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             return list(conn.execute(select(jobs).where(jobs.c.state == "running",
                                                         jobs.c.claimed_by.in_(dead_workers))))
 
     def retire_dispatchers(self, workers: list[str], now: float) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(update(dispatchers).where(dispatchers.c.id.in_(workers))
                          .values(stopped_at=now))
 
@@ -260,7 +287,7 @@ class Queue:
                      is_direct: bool = False, job_id: int | None = None,
                      now: float | None = None) -> int:
         now = time.time() if now is None else now
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             return conn.execute(insert(deliveries).values(
                 job_id=job_id, platform=platform, channel=channel, thread=thread,
                 message=message, is_direct=is_direct, payload=json.dumps(payload),
@@ -269,7 +296,7 @@ class Queue:
 
     def claim_delivery(self, platform: str, now: float | None = None) -> Row | None:
         now = time.time() if now is None else now
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             candidate = conn.execute(
                 select(deliveries.c.id).where(deliveries.c.platform == platform,
                                               deliveries.c.state == "pending",
@@ -287,24 +314,24 @@ class Queue:
             ).first()
 
     def next_delivery_due(self, platform: str) -> float | None:
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             return conn.execute(select(func.min(deliveries.c.next_attempt_at)).where(
                 deliveries.c.platform == platform, deliveries.c.state == "pending")).scalar()
 
     def delivered(self, delivery_id: int, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
                          .values(state="delivered", delivered_at=now))
 
     def retry_delivery(self, delivery_id: int, when: float, error: str) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
                          .values(state="pending", next_attempt_at=when, last_error=error))
 
     def fail_delivery(self, delivery_id: int, error: str) -> Row | None:
         """Give up on a delivery and record why on its job (the job itself is unaffected)."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             row = conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
                                .values(state="failed", last_error=error)
                                .returning(*deliveries.c)).first()
@@ -316,7 +343,7 @@ class Queue:
     def take_channel_deliveries(self, platform: str, channel: str) -> list[Row]:
         """Pending deliveries for one channel, marked delivered (the console reads them)."""
         now = time.time()
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             rows = list(conn.execute(select(deliveries).where(
                 deliveries.c.platform == platform, deliveries.c.channel == channel,
                 deliveries.c.state == "pending").order_by(deliveries.c.id)))

@@ -7,15 +7,30 @@ hosts sharing PostgreSQL cannot reach each other this way and fall back to polli
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import os
 import socket
+import tempfile
 from pathlib import Path
+
+_MAX_PATH = 90  # AF_UNIX paths are limited to 108 bytes; leave room for the file name
+_counter = itertools.count()
+
+
+def socket_dir(run_dir: Path) -> Path:
+    """``run_dir``, or a short stand-in under /tmp when its path is too long for a socket."""
+    if len(str(run_dir)) <= _MAX_PATH:
+        return run_dir
+    digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"chatops-{os.getuid()}-{digest}"
 
 
 class Listener:
     def __init__(self, run_dir: Path, topic: str):
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.path = run_dir / f"{topic}.{os.getpid()}.{id(self)}.sock"
+        run_dir = socket_dir(run_dir)
+        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path = run_dir / f"{topic}.{os.getpid()}.{next(_counter)}.sock"
         self.path.unlink(missing_ok=True)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.path))
@@ -40,6 +55,7 @@ class Listener:
 
 
 def notify(run_dir: Path, topic: str) -> None:
+    run_dir = socket_dir(run_dir)
     try:
         names = [n for n in os.listdir(run_dir)
                  if n.startswith(topic + ".") and n.endswith(".sock")]

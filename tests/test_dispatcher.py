@@ -27,6 +27,17 @@ def background_chat(chatops: Chatops, text: str, user: str = "alice") -> subproc
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def wait_listed(chatops: Chatops, pattern: str, timeout: float = 15) -> re.Match:
+    """Wait until `chatops jobs list` shows a line matching ``pattern``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = re.search(pattern, chatops("jobs", "list").stdout, re.M)
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"never listed: {pattern}\n{chatops('jobs', 'list').stdout}")
+
+
 def pid_alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -100,10 +111,10 @@ def test_cancel_stops_a_running_job(running: Chatops) -> None:
 
 def test_equal_requests_join_one_job_and_every_requester_gets_the_report(
         running: Chatops) -> None:
-    first = background_chat(running, "tests sleep 1.5", user="ann")
-    time.sleep(0.7)  # ann's job is running; the type allows one at a time
+    first = background_chat(running, "tests sleep 4", user="ann")
+    wait_listed(running, r"running\s+tests_sleep")  # the type allows one at a time
     second = background_chat(running, "tests sleep 0.3", user="ben")
-    time.sleep(0.3)
+    wait_listed(running, r"queued\s+tests_sleep")
     third = background_chat(running, "tests sleep 0.3", user="cat")
     other = background_chat(running, "tests sleep 0.2", user="dan")
     outputs = {name: p.communicate(timeout=30) for name, p in
@@ -156,9 +167,9 @@ def test_suppression_defers_and_never_drops(running: Chatops) -> None:
 def test_cancel_job_action_cancels_scheduled_jobs_and_tells_their_requesters(
         running: Chatops) -> None:
     blocker = background_chat(running, "tests sleep 2")
-    time.sleep(0.5)
+    wait_listed(running, r"running\s+tests_sleep")
     waiting = background_chat(running, "tests sleep 7", user="ben")
-    time.sleep(0.5)
+    wait_listed(running, r"queued\s+tests_sleep")
     result = running.chat("tests cancel sleeps")
     assert re.match(r"Cancelled 1 scheduled job of `tests_sleep` \(\d+\)\.", result.stdout)
     out, _ = waiting.communicate(timeout=10)
@@ -254,9 +265,9 @@ def test_status_help_and_not_understood(running: Chatops) -> None:
     assert running.chat("status").stdout == (
         "Nothing is running or scheduled, and no jobs are suppressed.\n")
     waiter = background_chat(running, "tests sleep 2")
-    time.sleep(0.5)
+    wait_listed(running, r"running\s+tests_sleep")
     queued = background_chat(running, "tests sleep 1")
-    time.sleep(0.3)
+    wait_listed(running, r"queued\s+tests_sleep")
     status = running.chat("status").stdout
     assert re.search(r"Running: 1 job\n• job \d+ `tests_sleep` started .* for alice\n"
                      r"Scheduled: 1 job\n• job \d+ `tests_sleep` starts as soon as possible",

@@ -1,0 +1,18 @@
+"""The job config the benchmarks run (bennettbot's raw_config format)."""
+
+raw_config = {
+    "bench": {
+        "description": "benchmark jobs",
+        "jobs": {
+            "noop": {"run_args_template": "true {n}", "concurrency": 100000},
+            # $EPOCHREALTIME is a bash builtin: the job reports when it started, no fork needed.
+            "stamp": {"run_args_template": "echo $EPOCHREALTIME {n}", "concurrency": 100000},
+        },
+        "slack": [
+            {"command": "noop [n]", "help": "nothing", "action": "schedule_job",
+             "job_type": "noop"},
+            {"command": "stamp [n]", "help": "start time", "action": "schedule_job",
+             "job_type": "stamp"},
+        ],
+    },
+}
