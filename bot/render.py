@@ -31,10 +31,11 @@ def clean_command(text: str) -> str:
     return text.strip().rstrip(".").strip()
 
 
-def response_pieces(response: Any) -> list[Piece]:
-    """The replies of a ``bot.commands.Response`` (with a line for a job accepted silently)."""
+def response_pieces(response: Any, announce_job: bool = True) -> list[Piece]:
+    """The replies of a ``bot.commands.Response``; with ``announce_job``, a line for a job
+    accepted without a word (platforms that can react to the request do that instead)."""
     pieces = [Piece("code" if r.code else "text", r.text) for r in response.replies]
-    if not pieces and response.job_id is not None:
+    if announce_job and not pieces and response.job_id is not None:
         pieces.append(Piece("text", f"Job {response.job_id} is queued; its report will follow "
                                     "here."))
     return pieces

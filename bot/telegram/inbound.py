@@ -12,7 +12,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from telegram import Message, MessageEntity, Update
+from telegram import Message, MessageEntity, ReactionTypeEmoji, Update
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.commands import CommandHandler, Incoming
@@ -24,6 +25,7 @@ from chatops.events import Requester
 log = logging.getLogger("chatops.telegram")
 
 SLASH_BUILTINS = ("help", "status", "cancel", "logs")
+ACCEPTED = "👀"  # the reaction that says "your command is queued"
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,14 @@ class Inbound:
         else:
             response = await asyncio.to_thread(self.handler.handle,
                                                Incoming(who, clean_command(intent.text)))
-            pieces = response_pieces(response)
+            pieces = response_pieces(response, announce_job=False)
+            if not pieces and response.acknowledged:
+                # Accepted: react as Slack users know it; a reply could land after the report.
+                try:
+                    await bot.set_message_reaction(message.chat.id, message.message_id,
+                                                   [ReactionTypeEmoji(ACCEPTED)])
+                except TelegramError:  # reactions are off in this chat: say it instead
+                    pieces = response_pieces(response)
         thread = message.message_thread_id if message.is_topic_message else None
         reply_to = None if who.is_direct else message.message_id
         await Sender(bot, message.chat.id, thread=thread, reply_to=reply_to).pieces(pieces)

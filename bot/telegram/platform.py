@@ -74,6 +74,7 @@ class TelegramPlatform(Platform):
         self.loop = LoopThread("telegram-loop")
         self._app: Application | None = None
         self._lock = threading.Lock()
+        self._progress: dict[int, int] = {}  # delivery id -> calls that already succeeded
 
     @classmethod
     def is_configured(cls, settings: Settings) -> bool:
@@ -142,11 +143,15 @@ class TelegramPlatform(Platform):
         name = f"{report.job_type}-{report.job_id}.txt" if report else "message.txt"
         thread = int(delivery.thread) if delivery.thread and delivery.thread.isdigit() else None
         reply_to = int(delivery.message) if delivery.message and not delivery.is_direct else None
+        sender = Sender(self.bot, delivery.channel, thread=thread, reply_to=reply_to,
+                        file_name=name, skip=self._progress.pop(delivery.id, 0))
         try:
             if pieces:
-                sender = Sender(self.bot, delivery.channel, thread=thread, reply_to=reply_to,
-                                file_name=name)
-                self.loop.run(sender.pieces(pieces))
+                try:
+                    self.loop.run(sender.pieces(pieces))
+                except Exception:
+                    self._progress[delivery.id] = sender.sent  # a retry resumes after these
+                    raise
             elif delivery.message:  # a quiet success: a reaction instead of a message
                 self.loop.run(self.bot.set_message_reaction(
                     delivery.channel, int(delivery.message), [ReactionTypeEmoji("👍")]))

@@ -52,16 +52,28 @@ def visible_length(markup: str) -> int:
 
 
 class Sender:
-    """Sends pieces to one chat; the first message answers ``reply_to`` when given."""
+    """Sends pieces to one chat; the first message answers ``reply_to`` when given.
+
+    ``sent`` counts the calls made; a retry of the same pieces passes it back as ``skip`` so
+    messages that already arrived before a failure are not sent twice.
+    """
 
     def __init__(self, bot: Bot, chat_id: int | str, *, thread: int | None = None,
-                 reply_to: int | None = None, file_name: str = "output.txt"):
+                 reply_to: int | None = None, file_name: str = "output.txt", skip: int = 0):
         self.bot = bot
         self.chat_id = chat_id
         self.thread = thread
         self.reply_to = reply_to
         self.file_name = file_name
+        self.skip = skip
         self.sent = 0
+
+    def _skipped(self) -> bool:
+        """True (and counted) when this call was made by an earlier attempt."""
+        if self.sent < self.skip:
+            self.sent += 1
+            return True
+        return False
 
     def _where(self) -> dict:
         where: dict = {"message_thread_id": self.thread}
@@ -71,6 +83,8 @@ class Sender:
         return where
 
     async def message(self, markup: str) -> None:
+        if self._skipped():
+            return
         await self.bot.send_message(self.chat_id, markup, parse_mode=ParseMode.HTML,
                                     link_preview_options=NO_PREVIEW, **self._where())
         self.sent += 1
@@ -105,6 +119,8 @@ class Sender:
             await self.pieces([Piece("text", piece.text)])
             caption = None
         name = piece.file_name or self.file_name
+        if self._skipped():
+            return None
         if piece.file_data is not None:
             content: object = piece.file_data
         else:

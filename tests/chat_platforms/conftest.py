@@ -3,6 +3,7 @@ outputs of chosen sizes, and helpers to run the real Dispatcher and OutboxWorker
 
 from __future__ import annotations
 
+import tempfile
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
@@ -93,7 +94,9 @@ def make_service(tmp_path: Path) -> Callable[..., Service]:
         settings = load_settings({
             "CHATOPS_HOME": str(tmp_path / "home"), "CHATOPS_CONFIG": str(config),
             "CHATOPS_WORKSPACE_DIR": str(workspace), "CHATOPS_POLL_INTERVAL": "0.2",
-            "CHATOPS_DELIVERY_ATTEMPTS": "3", "PATH": "/usr/bin:/bin", **env})
+            "CHATOPS_DELIVERY_ATTEMPTS": "3", "PATH": "/usr/bin:/bin",
+            # Unix socket paths are limited to 108 bytes: keep the wake-up sockets short.
+            "CHATOPS_RUN_DIR": tempfile.mkdtemp(prefix="chatops-run-"), **env})
         service = open_service(settings, need_schema=False)
         migrate.upgrade(service.queue.engine)
         return service

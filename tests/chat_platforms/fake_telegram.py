@@ -34,7 +34,7 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.updates: list[dict[str, Any]] = []
         self.offsets: list[int] = []
-        self.failures: dict[str, list[dict[str, Any]]] = {}
+        self.failures: dict[str, list[list[Any]]] = {}
         self.cond = threading.Condition()
         self.next_update_id = 100
         self.next_message_id = 5000
@@ -80,12 +80,13 @@ class FakeTelegram:
     # -- test controls ----------------------------------------------------------------------
 
     def fail_next(self, method: str, status: int = 429, retry_after: int = 3,
-                  description: str = "") -> None:
+                  description: str = "", after: int = 0) -> None:
+        """Make a call of ``method`` fail: the next one, or the one after ``after`` more."""
         body = {"ok": False, "error_code": status,
                 "description": description or f"Too Many Requests: retry after {retry_after}"}
         if status == 429:
             body["parameters"] = {"retry_after": retry_after}
-        self.failures.setdefault(method, []).append(body)
+        self.failures.setdefault(method, []).append([after, body])
 
     def push(self, message: dict[str, Any]) -> int:
         with self.cond:
@@ -96,7 +97,7 @@ class FakeTelegram:
         return update_id
 
     def sent(self, *methods: str) -> list[Call]:
-        methods = methods or ("sendMessage", "sendDocument", "setMessageReaction")
+        methods = methods or ("sendMessage", "sendDocument")
         return [c for c in list(self.calls) if c.method in methods]
 
     def wait_sent(self, count: int, timeout: float = 15, *methods: str) -> list[Call]:
@@ -119,8 +120,11 @@ class FakeTelegram:
         self.calls.append(Call(method, params, files))
         queued = self.failures.get(method)
         if queued:
-            failure = queued.pop(0)
-            return failure["error_code"], failure
+            if queued[0][0] > 0:
+                queued[0][0] -= 1
+            else:
+                failure = queued.pop(0)[1]
+                return failure["error_code"], failure
         if method == "getMe":
             return 200, {"ok": True, "result": {"id": BOT_ID, "is_bot": True,
                                                 "first_name": "ChatOps",
