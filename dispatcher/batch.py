@@ -164,7 +164,7 @@ class BatchRun(ThreadRun):
 
     def _track(self) -> None:
         delay = FIRST_POLL
-        while True:
+        while not self.done:  # done early: the dispatcher shut down and let it go
             if self._stop is not None and not self._scancelled:
                 self._scancel()
             if self._give_up_at is not None and time.monotonic() > self._give_up_at:
@@ -192,7 +192,7 @@ class BatchRun(ThreadRun):
             pass  # tried again at the next poll
 
     def _collect(self) -> None:
-        if self.error:
+        if self.error or self.done:
             return
         deadline = time.monotonic() + ACCOUNTING_WAIT
         while True:
@@ -226,6 +226,13 @@ class BatchRun(ThreadRun):
 
     def signal(self, sig: int) -> None:
         if self.done:
+            return
+        if self.executor.stopping.is_set() and self.slurm_id is not None:
+            # A dispatcher restart must not cancel (or resubmit) work Slurm is doing.
+            self.error = (f"was left running as Slurm job {self.slurm_id} on cluster "
+                          f"{self.spec.cluster}: the dispatcher shut down before it ended; "
+                          "it is neither cancelled nor submitted again")
+            self.finish(-sig)
             return
         self._stop = sig
         if sig == signals.SIGKILL and self._give_up_at is None:
@@ -299,10 +306,12 @@ def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
 class BatchExecutor:
     """Start batch runs; keeps the submission records and queues "submitted" notices."""
 
-    def __init__(self, settings: Settings, queue: Queue, pool: SSHPool):
+    def __init__(self, settings: Settings, queue: Queue, pool: SSHPool,
+                 stopping: threading.Event | None = None):
         self.settings = settings
         self.queue = queue
         self.pool = pool
+        self.stopping = stopping or threading.Event()  # set while the dispatcher shuts down
 
     def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], log_dir: Path,
               has_fabfile: bool = False) -> BatchRun:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from chatops.job_config import Config, JobSpec
@@ -16,12 +17,13 @@ from dispatcher.ssh import SSHExecutor, SSHPool
 class RemoteExecutors:
     """The executors beyond the local one, sharing one SSH pool (one connection per cluster)."""
 
-    def __init__(self, settings: Settings, config: Config, queue: Queue, local: LocalExecutor):
+    def __init__(self, settings: Settings, config: Config, queue: Queue, local: LocalExecutor,
+                 stopping: threading.Event | None = None):
         self.config = config
         self.local = local
         self.pool = SSHPool(config.clusters, settings.environ)
         self.ssh = SSHExecutor(settings, self.pool)
-        self.batch = BatchExecutor(settings, queue, self.pool)
+        self.batch = BatchExecutor(settings, queue, self.pool, stopping)
         self.fabric = FabricExecutor(settings, config, local)
 
     def for_spec(self, spec: JobSpec) -> Any:

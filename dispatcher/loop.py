@@ -145,7 +145,8 @@ class Dispatcher:
         if "_remote" not in self.__dict__:  # SSH pool, Slurm batch and Fabric, made on first use
             from dispatcher.executors import RemoteExecutors
 
-            self._remote = RemoteExecutors(self.settings, self.config, self.queue, self.local)
+            self._remote = RemoteExecutors(self.settings, self.config, self.queue,
+                                           self.local, self.stopping)
         return self._remote.for_spec(spec)
 
     def _finish_unstarted(self, row, what: str) -> None:  # noqa: ANN001

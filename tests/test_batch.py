@@ -7,8 +7,10 @@ submitted when the module starts and checked last; the other tests run meanwhile
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from remote_harness import Harness, cluster_env, cluster_settings
@@ -157,3 +159,38 @@ def test_a_batch_job_that_reaches_its_time_limit(harness: Harness, workdir: str,
         rf"Last lines of {workdir}/chatops-{job_id}\.out:\n```\nstarted\n.*```", report,
         re.S), report
     assert harness.queue.get(job_id).state == "timed_out"
+
+
+def test_a_dispatcher_restart_neither_cancels_nor_resubmits(
+        tmp_path_factory: pytest.TempPathFactory, workdir: str) -> None:
+    env = cluster_env()
+    home = tmp_path_factory.mktemp("restart-home")
+    raw = {"hpc": {"cluster": "test", "jobs": {"long": batch_job("sleep 300", workdir=workdir)},
+                   "slack": [{"command": "long", "help": "long", "action": "schedule_job",
+                              "job_type": "long"}]}}
+    first = Harness(home, raw, {"test": cluster_settings(env)})
+    response, channel = first.chat("hpc long")
+    job_id = response.job_id
+    slurm_id = submitted_notice(first, channel, job_id, "hpc_long")
+    first.stop()
+    stopped_at = datetime.now().replace(microsecond=0)
+    [report] = first.replies(channel, 1, 10)
+    assert report == (f"`hpc_long` (job {job_id}) failed: was left running as Slurm job "
+                      f"{slurm_id} on cluster test: the dispatcher shut down before it ended; "
+                      "it is neither cancelled nor submitted again.")
+    second = Harness(home, raw, {"test": cluster_settings(env)})
+    try:
+        # the new dispatcher sees the old job ended and submits nothing for it
+        client = SlurmClient(second.dispatcher.executor_for(
+            second.config.job("hpc_long")).pool.connection("test").run)
+        [queued] = client.squeue([slurm_id])
+        assert queued.state in ("RUNNING", "PENDING")
+        time.sleep(2)  # the new dispatcher has run its recovery and claims
+        again = [j for j in client.squeue(user="alice")
+                 if j.name == f"chatops-{job_id}" and j.submit_time >= stopped_at
+                 and j.raw_id != slurm_id]
+        assert again == []
+        assert second.remote.batch.submission(job_id).slurm_job_id == slurm_id
+        client.scancel(slurm_id)
+    finally:
+        second.stop()
