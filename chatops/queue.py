@@ -97,7 +97,7 @@ class Queue:
         dialect_insert = postgresql_insert if self.is_postgres else sqlite_insert
         self._insert_job = (dialect_insert(jobs)
                             .on_conflict_do_nothing(index_elements=["job_type", "args"],
-                                                    index_where=jobs.c.state == "queued")
+                                                    index_where=text("state = 'queued'"))
                             .returning(jobs.c.id, jobs.c.start_after))
 
     @contextmanager

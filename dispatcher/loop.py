@@ -67,6 +67,7 @@ class Dispatcher:
 
     def run(self) -> None:
         now = time.time()
+        self.settings.writeable_dir.mkdir(parents=True, exist_ok=True)  # jobs may write there
         self.queue.register_dispatcher(self.worker, self.host, os.getpid(), now)
         self._listener = wakeup.Listener(self.settings.run_dir, "dispatcher")
         self._selector.register(self._listener, selectors.EVENT_READ, None)
