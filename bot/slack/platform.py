@@ -66,13 +66,13 @@ class SlackPlatform(Platform):
         return config.is_configured(settings)
 
     @classmethod
-    def create(cls, service: Service, *, check_app_token: bool = True) -> SlackPlatform:
+    def create(cls, service: Service) -> SlackPlatform:
         """Check the tokens against Slack (a bad one stops start-up) and build the platform."""
         slack = SlackSettings.from_settings(service.settings)
         token = config.require_bot_token(slack)
         identity = config.check_bot_token(
             WebClient(token=token, base_url=slack.api_url, retry_handlers=[]), slack.api_url)
-        if check_app_token and slack.app_token:
+        if slack.app_token:
             config.check_app_token(slack.app_token, slack.api_url)
         if not slack.app_token and not slack.signing_secret:
             log.warning("neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET (events "
@@ -167,8 +167,7 @@ class SlackPlatform(Platform):
     @classmethod
     def http_blueprint(cls, service: Service, handler: CommandHandler) -> Blueprint:
         """``POST /slack/events``: Slack's Events API, each request's signature checked first."""
-        platform = cls.create(service, check_app_token=False)
-        return platform.blueprint(handler)
+        return cls.create(service).blueprint(handler)
 
     def blueprint(self, handler: CommandHandler) -> Blueprint:
         blueprint = Blueprint("slack", __name__)
@@ -184,8 +183,9 @@ class SlackPlatform(Platform):
             if (request.content_length or 0) > MAX_EVENT_BYTES:
                 return Response("too large\n", status=413, mimetype="text/plain")
             body = request.get_data(cache=True)
-            if not verifier.is_valid(body, request.headers.get("X-Slack-Request-Timestamp", ""),
-                                     request.headers.get("X-Slack-Signature", "")):
+            stamp = request.headers.get("X-Slack-Request-Timestamp", "")
+            if not stamp.isdigit() or not verifier.is_valid(
+                    body, stamp, request.headers.get("X-Slack-Signature", "")):
                 return Response("invalid or expired signature\n", status=401,
                                 mimetype="text/plain")
             return adapter.handle(request)

@@ -33,8 +33,15 @@ class UserDirectory:
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, SlackUser]] = {}
         self._lock = threading.Lock()
+        self._looking: dict[str, threading.Lock] = {}  # one look-up per user at a time
 
     def get(self, user_id: str) -> SlackUser:
+        with self._lock:
+            one_user = self._looking.setdefault(user_id, threading.Lock())
+        with one_user:
+            return self._get(user_id)
+
+    def _get(self, user_id: str) -> SlackUser:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(user_id)

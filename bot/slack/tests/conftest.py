@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from werkzeug.serving import make_server
 
 from bot.commands import CommandHandler
@@ -28,6 +27,7 @@ from chatops import migrate
 from chatops.service import Service, open_queue, open_service
 from chatops.settings import load_settings
 from dispatcher.loop import Dispatcher
+from webserver.app import create_app
 
 HERE = Path(__file__).resolve().parent
 _ts = itertools.count(1)
@@ -94,8 +94,7 @@ class Stack:
         self.service = make_service(home, fake, **extra)
         self.queue = self.service.queue
         handler = CommandHandler(self.service.settings, self.service.config, self.queue)
-        app = Flask("slack-test")
-        app.register_blueprint(SlackPlatform.http_blueprint(self.service, handler))
+        app = create_app(self.service, handler)  # the service's own web app, Slack inside
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
         self.platform = SlackPlatform.create(self.service)
