@@ -10,6 +10,7 @@ import importlib
 PLATFORMS = {
     "console": "bot.console:ConsolePlatform",
     "telegram": "bot.telegram:TelegramPlatform",
+    "discord": "bot.discord:DiscordPlatform",
     "slack": "bot.slack:SlackPlatform",
 }
 

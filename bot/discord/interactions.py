@@ -1,0 +1,144 @@
+"""Discord slash commands over HTTP interactions: ``POST /discord/interactions``.
+
+Every request is verified first — Ed25519 over ``timestamp + body`` with the application's
+public key, and a timestamp no older than five minutes — and only then parsed. PING gets PONG.
+``/mailuser`` is answered at once, privately (flags 64). ``/run``, ``/help`` and ``/status``
+are deferred (type 5) and, once the response has gone out, handled and the "thinking…"
+message is edited with the answer (PATCH …/messages/@original; more parts as follow-ups).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from bot.commands import CommandHandler, Incoming
+from bot.render import Piece, clean_command, response_pieces
+from chatops import identities
+from chatops.events import Requester
+
+log = logging.getLogger("chatops.discord")
+
+PING, APPLICATION_COMMAND = 1, 2
+PONG, CHANNEL_MESSAGE, DEFERRED = 1, 4, 5
+EPHEMERAL = 64
+MAX_AGE = 300  # seconds: an older signed request is a replay
+
+COMMANDS: list[dict[str, Any]] = [
+    {"name": "run", "type": 1, "description": "Run a command, e.g. example say hello Bob",
+     "options": [{"type": 3, "name": "command", "description": "the command and its arguments",
+                  "required": True}]},
+    {"name": "help", "type": 1, "description": "What I can do",
+     "options": [{"type": 3, "name": "namespace", "description": "a namespace's commands",
+                  "required": False}]},
+    {"name": "status", "type": 1, "description": "Running and scheduled jobs"},
+    {"name": "mailuser", "type": 1,
+     "description": "The --mail-user switch that sends Slurm's notifications here"},
+]
+
+
+def verified(public_key: VerifyKey, signature: str, timestamp: str, body: bytes,
+             now: float | None = None) -> bool:
+    try:
+        public_key.verify(timestamp.encode() + body, bytes.fromhex(signature))
+    except (BadSignatureError, ValueError):
+        return False
+    try:
+        age = (time.time() if now is None else now) - float(timestamp)
+    except ValueError:
+        return False
+    return abs(age) <= MAX_AGE
+
+
+def option(data: dict[str, Any], name: str) -> str:
+    for item in data.get("data", {}).get("options") or []:
+        if item.get("name") == name:
+            return str(item.get("value", ""))
+    return ""
+
+
+def requester_of(data: dict[str, Any], trusted_guilds: frozenset[str]) -> Requester:
+    user = (data.get("member") or {}).get("user") or data.get("user") or {}
+    guild = data.get("guild_id")
+    channel = data.get("channel_id") or (data.get("channel") or {}).get("id")
+    return Requester(platform="discord", user=str(user.get("id", "")),
+                     channel=str(channel) if channel else None, is_direct=guild is None,
+                     user_name=user.get("global_name") or user.get("username"),
+                     is_guest=False if guild and str(guild) in trusted_guilds else None)
+
+
+def mail_user_text(channel: str) -> str:
+    return ("To get Slurm's notifications about your jobs in this channel, submit them with "
+            f"`--mail-user=discord:{channel}` (and `--mail-type=END,FAIL`, or `ALL`, to choose "
+            "which).")
+
+
+def command_text(data: dict[str, Any]) -> str:
+    name = data.get("data", {}).get("name")
+    if name == "run":
+        return option(data, "command")
+    if name == "help":
+        return f"help {option(data, 'namespace')}".strip()
+    return "status"
+
+
+def blueprint(platform: Any, handler: CommandHandler) -> Blueprint:
+    """The endpoint; ``platform`` answers deferred commands (``answer_interaction``)."""
+    bp = Blueprint("discord", __name__)
+    engine = handler.queue.engine
+
+    @bp.post("/discord/interactions")
+    def discord_interactions() -> Any:
+        body = request.get_data(cache=False)
+        if not verified(platform.public_key, request.headers.get("X-Signature-Ed25519", ""),
+                        request.headers.get("X-Signature-Timestamp", ""), body):
+            return Response("invalid request signature", status=401)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            abort(400)
+        if not isinstance(data, dict):
+            abort(400)
+        if data.get("type") == PING:
+            return jsonify(type=PONG)
+        if data.get("type") != APPLICATION_COMMAND:
+            abort(400)
+        who = requester_of(data, platform.trusted_guilds)
+        if who.user:
+            identities.record(engine, "discord", who.user, who.user_name)
+        name = data.get("data", {}).get("name")
+        if name == "mailuser":
+            if not who.channel:
+                abort(400)
+            identities.opt_in(engine, "discord", who.channel, who.user)
+            return jsonify(type=CHANNEL_MESSAGE, data={
+                "content": mail_user_text(who.channel), "flags": EPHEMERAL,
+                "allowed_mentions": {"parse": []}})
+        if name not in ("run", "help", "status"):
+            return jsonify(type=CHANNEL_MESSAGE, data={
+                "content": f"I don't know the command /{name}.", "flags": EPHEMERAL})
+        token = str(data.get("token", ""))
+        text = clean_command(command_text(data))
+        response = jsonify(type=DEFERRED)
+
+        def answer() -> None:
+            try:
+                result = handler.handle(Incoming(who, text))
+                pieces = response_pieces(result) or [Piece("text", "Done.")]
+                platform.answer_interaction(token, pieces)
+            except Exception:  # the user sees "thinking…" time out; we log why
+                log.exception("discord: answering /%s failed", name)
+
+        # Only after the deferral has gone out can the original response be edited.
+        response.call_on_close(lambda: threading.Thread(target=answer, daemon=True,
+                                                        name="discord-answer").start())
+        return response
+
+    return bp

@@ -1,0 +1,133 @@
+"""The Discord platform: slash commands by HTTP interactions, reports by the REST API.
+
+No gateway connection: commands arrive at the web server (``http_blueprint``), so ``serve``
+has nothing to do. A gateway bot (plain messages, trigger words) is not implemented.
+
+Settings: DISCORD_BOT_TOKEN, DISCORD_APPLICATION_ID, DISCORD_PUBLIC_KEY (hex, from the
+developer portal), DISCORD_API_URL (default https://discord.com/api/v10),
+DISCORD_TRUSTED_GUILDS (comma-separated server ids whose members may use restricted
+namespaces).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import aiohttp
+import discord
+from flask import Blueprint
+from nacl.signing import VerifyKey
+
+from bot.commands import CommandHandler
+from bot.discord import client
+from bot.discord.interactions import COMMANDS, blueprint
+from bot.discord.send import Out, Sender, outs
+from bot.platform import Delivery, DeliveryError, Platform
+from bot.render import Piece, delivery_pieces
+from chatops.service import Service
+from chatops.settings import Settings
+
+log = logging.getLogger("chatops.discord")
+
+REQUIRED = ("DISCORD_BOT_TOKEN", "DISCORD_APPLICATION_ID", "DISCORD_PUBLIC_KEY")
+
+
+class DiscordPlatform(Platform):
+    name = "discord"
+
+    def __init__(self, service: Service):
+        self.service = service
+        settings = service.settings
+        missing = [n for n in REQUIRED if not settings.secret(n)]
+        if missing:
+            raise ValueError(f"Discord needs {', '.join(missing)}")
+        self.application_id = settings.secret("DISCORD_APPLICATION_ID") or ""
+        try:
+            self.public_key = VerifyKey(bytes.fromhex(settings.secret("DISCORD_PUBLIC_KEY")))
+        except ValueError as exc:
+            raise ValueError("DISCORD_PUBLIC_KEY must be the application's public key in hex "
+                             "(64 characters)") from exc
+        self.trusted_guilds = frozenset(
+            g.strip() for g in settings.environ.get("DISCORD_TRUSTED_GUILDS", "").split(",")
+            if g.strip())
+        self.rest = client.DiscordRest(settings.secret("DISCORD_BOT_TOKEN") or "",
+                                       settings.environ.get("DISCORD_API_URL"))
+        self._progress: dict[int, int] = {}  # delivery id -> messages that already arrived
+
+    @classmethod
+    def is_configured(cls, settings: Settings) -> bool:
+        return all(settings.secret(n) for n in REQUIRED)
+
+    @classmethod
+    def create(cls, service: Service) -> DiscordPlatform:
+        return cls(service)
+
+    @classmethod
+    def http_blueprint(cls, service: Service, handler: CommandHandler) -> Blueprint:
+        return blueprint(cls(service), handler)
+
+    def serve(self, handler: CommandHandler, stop: threading.Event) -> None:
+        log.info("discord: slash commands arrive at POST /discord/interactions")
+        stop.wait()
+
+    def close(self) -> None:
+        self.rest.close()
+
+    def register_commands(self) -> list:
+        """Create or update the global slash commands /run, /help, /status, /mailuser."""
+        return self.rest.run(client.put_commands, self.application_id, COMMANDS)
+
+    # -- answers to interactions ------------------------------------------------------------
+
+    def answer_interaction(self, token: str, pieces: list[Piece]) -> None:
+        """Replace the deferred "thinking…" message with the answer; more parts follow up."""
+        items = outs(pieces, "output.txt")
+
+        async def run_all(http: discord.http.HTTPClient) -> None:
+            async def send(item: Out) -> None:
+                call = client.edit_original if sender.sent == 0 else client.follow_up
+                await call(http, self.application_id, token, item.content, item.file())
+
+            sender = Sender(send)
+            await sender.all(items)
+
+        self.rest.run(run_all)
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    def deliver(self, delivery: Delivery) -> None:
+        if not delivery.channel:
+            raise DeliveryError("no Discord channel to deliver to", permanent=True)
+        report = delivery.report
+        name = f"{report.job_type}-{report.job_id}.txt" if report else "message.txt"
+        channel = delivery.channel
+
+        async def run_all(http: discord.http.HTTPClient) -> None:
+            async def send(item: Out) -> None:
+                await client.post_message(http, channel, item.content, item.file())
+
+            sender = Sender(send, skip=self._progress.pop(delivery.id, 0))
+            try:
+                await sender.all(items)
+            except Exception:
+                self._progress[delivery.id] = sender.sent  # a retry resumes after these
+                raise
+
+        try:
+            items = outs(delivery_pieces(delivery.payload), name)
+            if items:
+                self.rest.run(run_all)
+        except client.Throttled as exc:
+            raise DeliveryError(f"Discord asked to wait {exc.retry_after:g} s "
+                                "(429 Too Many Requests)", retry_after=exc.retry_after) from exc
+        except (discord.Forbidden, discord.NotFound) as exc:  # no access, no such channel
+            raise DeliveryError(f"Discord refused the message: {exc}", permanent=True) from exc
+        except discord.DiscordServerError as exc:
+            raise DeliveryError(f"Discord server error: {exc}") from exc
+        except discord.HTTPException as exc:  # another 4xx: the request itself is wrong
+            raise DeliveryError(f"Discord rejected the message: {exc}", permanent=True) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"cannot reach Discord: {exc}") from exc
+        except OSError as exc:  # the report's file cannot be read here
+            raise DeliveryError(f"cannot read the report's file: {exc}", permanent=True) from exc
