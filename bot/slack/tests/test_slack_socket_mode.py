@@ -1,0 +1,70 @@
+"""Socket Mode: the real SocketModeClient against a local websocket, same events, same answers."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.commands import CommandHandler
+from bot.outbox import OutboxWorker
+from bot.slack import SlackPlatform
+from bot.slack.tests.conftest import direct, event_body, make_service, mention
+from bot.slack.tests.fake_slack import APP_TOKEN, FakeSlack
+from bot.slack.tests.fake_socket_mode import FakeSocketMode
+from dispatcher.loop import Dispatcher
+
+
+@pytest.fixture
+def socket_mode(tmp_path: Path, fake: FakeSlack) -> Iterator[tuple[FakeSlack, FakeSocketMode]]:
+    with FakeSocketMode() as ws:
+        fake.socket_url = ws.url
+        service = make_service(tmp_path, fake, SLACK_APP_TOKEN=APP_TOKEN,
+                               SLACK_SIGNING_SECRET="")
+        platform = SlackPlatform.create(service)
+        handler = CommandHandler(service.settings, service.config, service.queue)
+        dispatcher = Dispatcher(service.settings, service.config, service.queue)
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=platform.serve, args=(handler, stop), daemon=True),
+            threading.Thread(target=OutboxWorker(service.settings, service.queue, platform).run,
+                             args=(stop,), daemon=True),
+            threading.Thread(target=dispatcher.run, daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            assert ws.connected.wait(10), "the Socket Mode client did not connect"
+            yield fake, ws
+        finally:
+            stop.set()
+            dispatcher.stop()
+            for thread in threads:
+                thread.join(10)
+
+
+def test_a_mention_over_socket_mode_is_acknowledged_and_answered(socket_mode) -> None:
+    fake, ws = socket_mode
+    event = mention("<@UBOT> example say hello Bob")
+    ws.wait_ack(ws.send_event(json.loads(event_body(event))))
+    fake.wait_count("reactions.add", 2)
+    posts = fake.wait_count("chat.postMessage", 1)
+    assert [(c.params["channel"], c.params["thread_ts"], c.params["text"]) for c in posts] == [
+        ("C1", event["ts"], "Hello Bob")]
+    assert sorted(c.params["name"] for c in fake.of("reactions.add")) == [
+        "eyes", "white_check_mark"]
+    opened = fake.of("apps.connections.open")
+    assert opened and all(c.token == APP_TOKEN for c in opened)
+
+
+def test_help_in_a_direct_message_over_socket_mode(socket_mode) -> None:
+    fake, ws = socket_mode
+    event = direct("status")
+    ws.wait_ack(ws.send_event(json.loads(event_body(event))))
+    posts = fake.wait_count("chat.postMessage", 1)
+    assert [(c.params["channel"], c.params.get("thread_ts"), c.params["text"])
+            for c in posts] == [
+        ("D1", None, "Nothing is running or scheduled, and no jobs are suppressed.")]
