@@ -85,7 +85,7 @@ def test_dashboard_end_to_end(web: LiveWeb, browser):
                                                                           timeout=20_000)
     page.fill("#command", "frobnicate")
     page.press("#command", "Enter")
-    expect(page.locator("#transcript .msg.bot pre").last).to_contain_text(
+    expect(page.locator("#transcript .msg.error pre").last).to_contain_text(
         "Sorry, I didn't understand `frobnicate`.")
     page.screenshot(path=str(SHOTS / "console.png"))
 

@@ -288,3 +288,18 @@ def test_default_rule_only_with_a_deploy_job_and_no_github_key():
     assert rules({**deploy, "github": []}) == ()
     assert rules({"jobs": {"build": {"run_args_template": "make"}}}) == ()
     assert rules({"jobs": {"deploy": {"run_args_template": "./deploy.sh {target}"}}}) == ()
+
+
+def test_webhooks_and_metrics_on_postgresql(tmp_path, pg_url):
+    service = web_service(tmp_path / "home", CHATOPS_DATABASE_URL=pg_url)
+    client = create_app(service).test_client()
+    first = post(client, "legacy", "pull_request", merged_pr(), delivery="pg-1")
+    again = post(client, "legacy", "pull_request", merged_pr(), delivery="pg-1")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json == {**again.json, "outcome": "duplicate", "job_id": first.json["job_id"]}
+    assert len(service.queue.history()) == 1
+    metrics = client.get("/metrics").text
+    assert 'chatops_jobs{namespace="legacy",state="queued"} 1.0' in metrics
+    assert 'chatops_github_deliveries_total{event="pull_request",outcome="scheduled"} 1.0' \
+        in metrics
+    assert client.get("/healthz").json["checks"]["database"] == "ok"

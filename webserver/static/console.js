@@ -40,7 +40,7 @@
       return;
     }
     for (const reply of data.replies) {
-      add(data.refused ? "error" : "bot", reply.code ? reply.text : reply.text, null);
+      add(data.refused || !data.understood ? "error" : "bot", reply.text, null);
     }
     if (data.job_id && !data.replies.length) {
       add("bot", "Job " + data.job_id + " queued.", data.job_id);
