@@ -4,6 +4,7 @@ the predecessor's merged-PR deploy, suppressions, and the config rules behind th
 from __future__ import annotations
 
 import copy
+import html
 import json
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from web_support import EXAMPLES, hook_headers, load_examples, sign, web_service
 from chatops.db import deliveries, webhook_deliveries
 from chatops.job_config import ConfigError, build_config
 from webserver.app import create_app
+from webserver.auth import ensure_token
 from webserver.github import signature_ok
 
 VECTOR = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
@@ -237,6 +239,12 @@ def test_suppressed_deploy_waits_and_the_channel_is_told(client, service):
     assert f"scheduled job {job_id} (`legacy_deploy`)" in text
     assert "is suppressed until" in text
     assert "`legacy cancel deploy suppression` lifts it now." in text
+    # With no chat platform, the dashboard's queue page shows the channel's messages.
+    token = ensure_token(service.settings, fresh=True)
+    client.get(f"/login?token={token}")
+    page = client.get("/").text
+    assert "<td>#deploys</td>" in page
+    assert html.escape(text) in page
 
 
 def test_missing_field_is_a_clear_422(client, service):

@@ -13,18 +13,19 @@ import time
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, request, send_file
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from bot.commands import CommandHandler, Incoming
 from bot.console import render_delivery
 from bot.platform import Delivery
 from chatops.access import refusal
-from chatops.db import END_STATES, deliveries
+from chatops.db import END_STATES, deliveries, jobs
 from chatops.service import Service
 from webserver.auth import require_login, web_requester
 
 LOG_VIEW_BYTES = 256 * 1024  # what a job page shows of each log; the rest is a download away
 HISTORY_LIMIT = 200
+CHANNEL_MESSAGES = 15
 STATES = ("queued", "running", *END_STATES)
 
 bp = Blueprint("dashboard", __name__)
@@ -59,7 +60,23 @@ def queue():  # noqa: ANN201
         scheduled=_visible(service.queue.jobs_in(("queued",))),
         suppressions=[s for s in service.queue.suppressions(now)
                       if _refused(s.job_type.partition("_")[0]) is None],
-        dispatchers=service.queue.dispatchers())
+        dispatchers=service.queue.dispatchers(), messages=channel_messages())
+
+
+def channel_messages() -> list[dict]:
+    """Recent console messages to named channels (a namespace's default_channel when no chat
+    platform is configured: GitHub's jobs and notices), so that somebody sees them."""
+    service = _service()
+    private = ("web-%", "cli-%")  # console sessions read their own channels
+    with service.queue.engine.connect() as conn:
+        rows = conn.execute(
+            select(deliveries, jobs.c.namespace).outerjoin(jobs, jobs.c.id == deliveries.c.job_id)
+            .where(deliveries.c.platform == "console", deliveries.c.channel.is_not(None),
+                   and_(*[deliveries.c.channel.not_like(p) for p in private]))
+            .order_by(deliveries.c.id.desc()).limit(CHANNEL_MESSAGES)).all()
+    return [{"channel": r.channel, "job_id": r.job_id, "created_at": r.created_at,
+             "text": render_delivery(Delivery.from_row(r))}
+            for r in rows if r.namespace is None or _refused(r.namespace) is None]
 
 
 @bp.get("/jobs")
