@@ -106,7 +106,15 @@ class TelegramPlatform(Platform):
         return self.application().bot
 
     def serve(self, handler: CommandHandler, stop: threading.Event) -> None:
-        app = self.application(handler)
+        while not stop.is_set():
+            try:
+                app = self.application(handler)
+                break
+            except TelegramError as exc:  # Telegram unreachable at start: keep trying
+                log.warning("telegram: cannot start (%s); retrying in 10 s", exc)
+                stop.wait(10)
+        else:
+            return
         if self.webhook_url:
             self.loop.run(app.bot.set_webhook(self.webhook_url, secret_token=self.webhook_secret,
                                               allowed_updates=["message"]))
@@ -143,15 +151,16 @@ class TelegramPlatform(Platform):
         name = f"{report.job_type}-{report.job_id}.txt" if report else "message.txt"
         thread = int(delivery.thread) if delivery.thread and delivery.thread.isdigit() else None
         reply_to = int(delivery.message) if delivery.message and not delivery.is_direct else None
-        sender = Sender(self.bot, delivery.channel, thread=thread, reply_to=reply_to,
-                        file_name=name, skip=self._progress.pop(delivery.id, 0))
         try:
+            sender = Sender(self.bot, delivery.channel, thread=thread, reply_to=reply_to,
+                            file_name=name, skip=self._progress.get(delivery.id, 0))
             if pieces:
                 try:
                     self.loop.run(sender.pieces(pieces))
                 except Exception:
                     self._progress[delivery.id] = sender.sent  # a retry resumes after these
                     raise
+                self._progress.pop(delivery.id, None)
             elif delivery.message:  # a quiet success: a reaction instead of a message
                 self.loop.run(self.bot.set_message_reaction(
                     delivery.channel, int(delivery.message), [ReactionTypeEmoji("👍")]))

@@ -256,3 +256,19 @@ def test_register_commands(discord_site, fake):
     assert (call.method, call.path, call.body) == (
         "PUT", f"/applications/{APP_ID}/commands", COMMANDS)
     assert [c["name"] for c in COMMANDS] == ["run", "help", "status", "mailuser"]
+
+
+def test_the_service_web_app_serves_both_platforms(make_service, fake):
+    from webserver.app import create_app
+
+    signer = Signer()
+    service = make_service(DISCORD_BOT_TOKEN=TOKEN, DISCORD_APPLICATION_ID=APP_ID,
+                           DISCORD_PUBLIC_KEY=signer.public_hex, DISCORD_API_URL=fake.url,
+                           TELEGRAM_BOT_TOKEN="1:abc", TELEGRAM_API_URL="http://127.0.0.1:9",
+                           TELEGRAM_WEBHOOK_URL="https://x.example/telegram/hook-path")
+    client = create_app(service).test_client()
+    body = b'{"type": 1}'
+    answer = client.post("/discord/interactions", data=body, headers=signer.headers(body))
+    assert (answer.status_code, answer.get_json()) == (200, {"type": 1})
+    assert client.post("/discord/interactions", data=body).status_code == 401
+    assert client.post("/telegram/hook-path", json={"update_id": 1}).status_code == 401
