@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 from flask import Blueprint, abort, request
 from telegram import Bot, ReactionTypeEmoji, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-from telegram.ext import Application, MessageHandler, filters
+from telegram.ext import Application, CallbackContext, MessageHandler, filters
 
 from bot.asyncloop import LoopThread
 from bot.commands import CommandHandler
@@ -45,6 +45,12 @@ def retry_seconds(exc: RetryAfter) -> float:
         warnings.simplefilter("ignore")
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+async def _log_error(update: object, context: CallbackContext) -> None:
+    """An update whose handling failed (the user gets no answer); PTB carries on."""
+    log.error("telegram: an update could not be handled: %r", context.error,
+              exc_info=context.error)
 
 
 class TelegramPlatform(Platform):
@@ -99,6 +105,7 @@ class TelegramPlatform(Platform):
                 inbound = Inbound(handler, self.trusted_chats)
                 self._app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT,
                                                      inbound.on_message))
+                self._app.add_error_handler(_log_error)
             return self._app
 
     @property
