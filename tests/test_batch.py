@@ -109,9 +109,10 @@ def test_a_job_is_never_submitted_twice(harness: Harness) -> None:
     assert run.wait() == 255
     assert run.error == (f"was already submitted as Slurm job {record.slurm_job_id}; it is "
                          "not submitted again")
-    named = [j for j in slurm(harness).sacct_jobs(user="alice", start="now-1hours")
-             if j.job.name == f"chatops-{done.id}"]
-    assert len(named) == 1
+    since = datetime.fromtimestamp(record.created_at).replace(microsecond=0)
+    named = [j.job.raw_id for j in slurm(harness).sacct_jobs(user="alice", start="now-1hours")
+             if j.job.name == f"chatops-{done.id}" and j.job.submit_time >= since]
+    assert named == [record.slurm_job_id]  # (other runs of this suite reuse the name)
 
 
 def test_a_batch_job_that_fails(harness: Harness, workdir: str) -> None:
