@@ -72,6 +72,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory, listener_that_never_answer
         "silent": cluster_settings(env, port=listener_that_never_answers, connect_timeout=3),
         "wrongkey": cluster_settings(env, known_hosts=wrong_known_hosts),
         "unknownkey": cluster_settings(env, known_hosts=str(empty_known_hosts)),
+        "viajump": cluster_settings(env, jump_host="test"),
     }
     raw = {name: namespace(name) for name in clusters}
     raw["here"] = namespace(None)
@@ -145,6 +146,12 @@ def test_a_dropped_connection_is_recovered_on_the_next_job(harness: Harness) -> 
     job_id, report = harness.run("test echo after the drop")
     assert report == "after the drop"
     assert connection.connects == before + 1
+
+
+def test_a_cluster_behind_a_jump_host(harness: Harness) -> None:
+    job_id, report = harness.run("viajump echo through the gateway")
+    assert report == "through the gateway"
+    assert harness.remote.pool.connection("viajump").connects == 1
 
 
 def test_jobs_share_one_connection(harness: Harness) -> None:
