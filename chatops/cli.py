@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     bot = sub.add_parser("bot", help="receive commands from one chat platform and deliver "
                          "its reports")
     bot.add_argument("platform", help="console, slack, telegram, discord, ...")
+    bot.add_argument("--register", action="store_true",
+                     help="register the platform's slash commands (Discord) and exit")
     bot.set_defaults(func=cmd_bot)
 
     chat = sub.add_parser("chat", help="send TEXT as the console platform, wait for the "
@@ -132,6 +134,16 @@ def cmd_bot(args: argparse.Namespace) -> int:
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
+    if args.register:
+        from bot.registry import platform_class
+
+        cls = platform_class(args.platform)
+        if not hasattr(cls, "register_commands"):
+            print(f"chatops: {args.platform} has no commands to register", file=sys.stderr)
+            return svc.EXIT_USAGE
+        commands = cls.create(service).register_commands()
+        print("registered: " + ", ".join(f"/{c['name']}" for c in commands))
+        return 0
     stop = threading.Event()
     _stop_on_signals(stop)
     run_platforms(service, [args.platform], stop)

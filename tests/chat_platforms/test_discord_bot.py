@@ -258,6 +258,22 @@ def test_register_commands(discord_site, fake):
     assert [c["name"] for c in COMMANDS] == ["run", "help", "status", "mailuser"]
 
 
+def test_chatops_bot_discord_register(make_service, fake):
+    import subprocess
+    import sys
+
+    service = make_service(DISCORD_BOT_TOKEN=TOKEN, DISCORD_APPLICATION_ID=APP_ID,
+                           DISCORD_PUBLIC_KEY=Signer().public_hex, DISCORD_API_URL=fake.url)
+    done = subprocess.run([sys.executable, "-m", "chatops.cli", "bot", "discord", "--register"],
+                          env=dict(service.settings.environ), capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stdout) == (0, "registered: /run, /help, /status, /mailuser\n")
+    assert TOKEN not in done.stderr
+    (call,) = fake.sent()
+    assert (call.method, call.path, call.body) == ("PUT", f"/applications/{APP_ID}/commands",
+                                                   COMMANDS)
+
+
 def test_the_service_web_app_serves_both_platforms(make_service, fake):
     from webserver.app import create_app
 
