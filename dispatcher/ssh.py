@@ -281,6 +281,9 @@ class SSHRun(ThreadRun):
             except ClusterUnreachable as exc:
                 self.error = f"cluster {name} unreachable: {exc}"
                 self.exit_code = 255
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                self.error = f"lost the connection to cluster {name}: {describe_error(exc)}"
+                self.exit_code = 255
 
     def _pump(self, channel: paramiko.Channel, out: CappedWriter, err: CappedWriter) -> None:
         def read_stderr() -> None:
@@ -314,7 +317,7 @@ class SSHRun(ThreadRun):
         with self._lock:
             self._pending = sig
             pgid = self.pgid
-        if pgid is not None and not self.done:
+        if pgid is not None:  # also after the end: what the job left in its group
             threading.Thread(target=self._kill, args=(pgid, sig), daemon=True).start()
 
     def _kill(self, pgid: int, sig: int) -> None:
