@@ -31,7 +31,7 @@ raw_config = {
         },
         "slack": [
             _cmd("say hello [name]", "hello"),
-            _cmd("say hello later [name]", "hello", delay_seconds=1),
+            _cmd("say hello later [name]", "hello", delay_seconds=2),
             _cmd("echo [text]", "echo"),
             _cmd("show blocks", "blocks"),
             _cmd("show bad blocks", "badblocks"),

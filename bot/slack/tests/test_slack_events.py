@@ -210,3 +210,17 @@ def test_url_verification_is_answered_when_signed(stack: Stack) -> None:
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
         assert b"abc123" in response.read()
+
+
+def test_reactions_are_configurable(tmp_path, fake) -> None:  # noqa: ANN001
+    stack = Stack(tmp_path, fake, CHATOPS_SLACK_ACK_REACTION=":hourglass_flowing_sand:",
+                  CHATOPS_SLACK_SUCCESS_REACTION="tada", CHATOPS_SLACK_FAILURE_REACTION="boom")
+    try:
+        ok, failed = mention("<@UBOT> example say hello Bob"), mention("<@UBOT> example fail")
+        stack.send(ok)
+        stack.send(failed)
+        assert sorted(stack.wait_reactions(4)) == sorted([
+            ("C1", ok["ts"], "hourglass_flowing_sand"), ("C1", ok["ts"], "tada"),
+            ("C1", failed["ts"], "hourglass_flowing_sand"), ("C1", failed["ts"], "boom")])
+    finally:
+        stack.close()

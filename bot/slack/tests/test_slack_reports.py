@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from bot.slack.inbound import escape
@@ -179,12 +180,18 @@ def test_two_requesters_of_one_job_are_each_answered_in_their_own_thread(stack: 
     stack.fake.wait_count("reactions.add", 1)
     assert stack.send(second) == 200
     stack.wait_reactions(4)
-    posts = stack.wait_posts(3)
+    posts = stack.wait_posts(4)
     job = stack.queue.history(1)[0]
-    assert ("C2", second["ts"], f"Job {job.id} (`example_hello`) with the same arguments is "
-                                "already scheduled; you will get its report too.") in posts
-    assert ("C1", first["ts"], "Hello Bob") in posts
-    assert ("C2", second["ts"], "Hello Bob") in posts
+    start = posts[0]
+    assert start[:2] == ("C1", first["ts"])
+    assert re.fullmatch(rf"Job {job.id} \(`example_hello`\) will start at \d\d:\d\d:\d\d UTC "
+                        r"\(in \d seconds?\)\.", start[2])
+    assert sorted(posts[1:]) == sorted([
+        ("C2", second["ts"], f"Job {job.id} (`example_hello`) with the same arguments is "
+                             "already scheduled; you will get its report too."),
+        ("C1", first["ts"], "Hello Bob"),
+        ("C2", second["ts"], "Hello Bob"),
+    ])
     assert sorted(stack.reactions()) == sorted([
         ("C1", first["ts"], "eyes"), ("C2", second["ts"], "eyes"),
         ("C1", first["ts"], "white_check_mark"), ("C2", second["ts"], "white_check_mark")])
