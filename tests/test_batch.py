@@ -15,7 +15,9 @@ from datetime import datetime
 import pytest
 from remote_harness import Harness, cluster_env, cluster_settings
 
-from dispatcher.slurm import SlurmClient
+from chatops.events import Requester
+from dispatcher.batch import BatchRun
+from dispatcher.slurm import CommandResult, SlurmClient
 
 
 def batch_job(command: str, **slurm: object) -> dict:
@@ -195,3 +197,44 @@ def test_a_dispatcher_restart_neither_cancels_nor_resubmits(
         client.scancel(slurm_id)
     finally:
         second.stop()
+
+
+@pytest.mark.parametrize("answer, state, why", [
+    (CommandResult(0, "sbatch: accepted\n", ""), "rejected",
+     "sbatch answered without a job id (unexpected sbatch output: 'sbatch: accepted'); it was "
+     "not retried"),
+    (TimeoutError("no answer"), "unknown",
+     "the answer to sbatch was lost (timed out after 30s); it may have been submitted as "
+     "`chatops-{job_id}` and is not retried"),
+])
+def test_an_answer_without_a_job_id_is_a_failure_never_a_retry(
+        harness: Harness, answer: object, state: str, why: str) -> None:
+    """sbatch itself stands in for a broken one here: everything else is the real cluster."""
+    who = Requester(platform="console", user="alice", channel="t-noid")
+    job_id = harness.queue.enqueue("hpc_fail", {"case": state}, who, timeout=600,
+                                   delay=3600).job_id
+    executor = harness.dispatcher.executor_for(harness.config.job("hpc_fail"))
+    connection = executor.pool.connection("test")
+    calls = []
+
+    def runner(argv: list[str], timeout: float) -> CommandResult:
+        calls.append(argv[0])
+        if argv[0] == "sbatch":
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+        return connection.run(argv, timeout)
+
+    log_dir = harness.settings.job_log_dir("hpc", "hpc_fail", job_id)
+    log_dir.mkdir(parents=True)
+    run = BatchRun(executor, job_id, harness.config.job("hpc_fail"), "exit 3", log_dir)
+    run.client = SlurmClient(runner, timeout=30)
+    run.start_thread(run.main)
+    assert run.wait() == 255
+    assert calls == ["sbatch"]
+    why = why.format(job_id=job_id)
+    assert run.error == why
+    record = executor.submission(job_id)
+    assert (record.submit_state, record.slurm_job_id, record.error) == (state, None, why)
+    outcome, report = run.adjust_report("failed", None, None, 255)
+    assert (outcome, report.text) == ("failed", f"`hpc_fail` (job {job_id}) failed: {why}.")
