@@ -24,55 +24,20 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
     select,
-    text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from chatops import queue_sql as sql
 from chatops.db import deliveries, dispatchers, jobs, subscribers, suppressions
 from chatops.events import Requester
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
 
-_CLAIM_SQL = """
-UPDATE jobs SET state = 'running', started_at = :now, claimed_by = :worker
-WHERE id = (
-    SELECT j.id FROM jobs j
-    WHERE j.state = 'queued' AND j.start_after <= :now
-      AND (SELECT count(*) FROM jobs r
-           WHERE r.job_type = j.job_type AND r.state = 'running') < j.concurrency
-      AND NOT EXISTS (SELECT 1 FROM suppressions s
-                      WHERE s.job_type = j.job_type AND s.start_at <= :now AND s.end_at > :now)
-    ORDER BY j.start_after, j.id
-    LIMIT 1 {lock}
-)
-RETURNING *
-"""
-
-
-# The hot path's statements, built once (building them per call costs more than running them).
+# Statements of the rarer paths, built once (building them per call costs more than running).
 _FIND_PENDING = (select(jobs.c.id, jobs.c.start_after)
                  .where(jobs.c.job_type == bindparam("t"), jobs.c.args == bindparam("a"),
                         jobs.c.state == "queued"))
-_INSERT_SUBSCRIBER = insert(subscribers)
-_COUNT_RUNNING = (select(func.count()).select_from(jobs)
-                  .where(jobs.c.job_type == bindparam("t"), jobs.c.state == "running"))
-_FINISH = (update(jobs)
-           .where(jobs.c.id == bindparam("b_id"),
-                  jobs.c.state.in_(bindparam("b_from", expanding=True)))
-           .values(state=bindparam("b_state"), finished_at=bindparam("b_now"),
-                   exit_code=bindparam("b_exit_code"), summary=bindparam("b_summary"),
-                   log_dir=func.coalesce(bindparam("b_log_dir"), jobs.c.log_dir)))
-_REPORT_TO_SUBSCRIBERS = insert(deliveries).from_select(
-    ["job_id", "platform", "channel", "thread", "message", "is_direct", "payload", "state",
-     "attempts", "next_attempt_at", "created_at"],
-    select(subscribers.c.job_id, subscribers.c.platform, subscribers.c.channel,
-           subscribers.c.thread, subscribers.c.message, subscribers.c.is_direct,
-           bindparam("body"), literal("pending"), literal(0), bindparam("now"), bindparam("now"))
-    .where(subscribers.c.job_id == bindparam("job_id")))
 
 
 @dataclass(frozen=True)
@@ -92,25 +57,41 @@ class Queue:
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
         self._local = threading.local()
+        style = engine.dialect.paramstyle
         lock = "FOR UPDATE SKIP LOCKED" if self.is_postgres else ""
-        self._claim = text(_CLAIM_SQL.format(lock=lock))
-        dialect_insert = postgresql_insert if self.is_postgres else sqlite_insert
-        self._insert_job = (dialect_insert(jobs)
-                            .on_conflict_do_nothing(index_elements=["job_type", "args"],
-                                                    index_where=text("state = 'queued'"))
-                            .returning(jobs.c.id, jobs.c.start_after))
+        self._sql = {name: sql.for_driver(text_, style) for name, text_ in {
+            "insert_job": sql.INSERT_JOB, "find_pending": sql.FIND_PENDING,
+            "insert_subscriber": sql.INSERT_SUBSCRIBER, "count_running": sql.COUNT_RUNNING,
+            "claim": sql.CLAIM.format(lock=lock),
+            "report": sql.REPORT_TO_SUBSCRIBERS}.items()}
+        self._finish_sql: dict[tuple[str, ...], str] = {}
 
-    @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        """A transaction on this thread's own connection (kept open: checkouts cost more than
-        the queue's statements)."""
+    def _connection(self) -> Connection:
+        """This thread's own connection, kept open: checkouts cost more than the statements."""
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
             conn = self._local.conn = self.engine.connect()
         if conn.in_transaction():  # a previous caller failed mid-way
             conn.rollback()
-        with conn.begin():
-            yield conn
+        return conn
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        with self._connection().begin() as transaction:
+            yield transaction.connection
+
+    @contextmanager
+    def _hot(self) -> Iterator[Any]:
+        """A transaction straight on the driver connection, for the hot path."""
+        raw = self._connection().connection.driver_connection
+        if not self.is_postgres:
+            raw.execute("BEGIN IMMEDIATE")  # take the write lock now (see chatops.db)
+        try:
+            yield raw
+        except BaseException:
+            raw.rollback()
+            raise
+        raw.commit()
 
     # -- jobs -------------------------------------------------------------------------------
 
@@ -119,33 +100,32 @@ class Queue:
                 now: float | None = None, count_running: bool = True) -> Enqueued:
         """Queue a job, or join the pending one with the same type and args."""
         now = time.time() if now is None else now
-        key = canonical_args(args)
-        who = dict(platform=requester.platform, channel=requester.channel,
-                   thread=requester.thread, message=requester.message)
-        with self._begin() as conn:
+        params = {
+            "namespace": job_type.partition("_")[0], "job_type": job_type,
+            "args": canonical_args(args), "concurrency": concurrency, "timeout": timeout,
+            "now": now, "start_after": now + delay, "platform": requester.platform,
+            "channel": requester.channel, "thread": requester.thread, "user": requester.user,
+            "message": requester.message, "is_direct": requester.is_direct, "false": False,
+        }
+        with self._hot() as conn:
             # The partial unique index on pending (type, args) decides: new row, or join.
-            new = conn.execute(self._insert_job, dict(
-                who, namespace=job_type.partition("_")[0], job_type=job_type, args=key,
-                state="queued", concurrency=concurrency, timeout=timeout, created_at=now,
-                start_after=now + delay, requested_by=requester.user, cancel_requested=False,
-            )).first()
+            new = sql.first(sql.run(conn, self._sql["insert_job"], params))
             joined = new is None
             if joined:
-                new = conn.execute(_FIND_PENDING, {"t": job_type, "a": key}).one()
-            conn.execute(_INSERT_SUBSCRIBER, dict(
-                who, job_id=new.id, user=requester.user, is_direct=requester.is_direct,
-                created_at=now))
-            running = (conn.execute(_COUNT_RUNNING, {"t": job_type}).scalar_one()
+                new = sql.first(sql.run(conn, self._sql["find_pending"], params))
+            params["job_id"] = new.id
+            sql.run(conn, self._sql["insert_subscriber"], params)
+            running = (sql.run(conn, self._sql["count_running"], params).fetchone()[0]
                        if count_running else 0)
         return Enqueued(new.id, joined, new.start_after, running)
 
-    def claim(self, worker: str, now: float | None = None) -> Row | None:
+    def claim(self, worker: str, now: float | None = None) -> Any:
         """Take the next runnable job for ``worker``, or None."""
         now = time.time() if now is None else now
-        with self._begin() as conn:
+        with self._hot() as conn:
             if self.is_postgres:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
-            return conn.execute(self._claim, {"now": now, "worker": worker}).first()
+                sql.run(conn, "SELECT pg_advisory_xact_lock(%(k)s)", {"k": _CLAIM_LOCK})
+            return sql.first(sql.run(conn, self._sql["claim"], {"now": now, "worker": worker}))
 
     def finish(self, job_id: int, state: str, *, exit_code: int | None = None,
                summary: str | None = None, payload: Mapping[str, Any] | None = None,
@@ -156,15 +136,18 @@ class Queue:
         Returns the number of reports queued (0 when the job had already ended).
         """
         now = time.time() if now is None else now
-        with self._begin() as conn:
-            changed = conn.execute(_FINISH, {
-                "b_id": job_id, "b_from": list(only_from), "b_state": state, "b_now": now,
-                "b_exit_code": exit_code, "b_summary": summary, "b_log_dir": log_dir,
-            }).rowcount
-            if not changed or payload is None:
+        finish = self._finish_sql.get(only_from)
+        if finish is None:
+            states = ", ".join(f"'{s}'" for s in only_from if s.isidentifier())
+            finish = self._finish_sql[only_from] = sql.for_driver(
+                sql.FINISH.format(states=states), self.engine.dialect.paramstyle)
+        params = {"job_id": job_id, "state": state, "now": now, "exit_code": exit_code,
+                  "summary": summary, "log_dir": log_dir}
+        with self._hot() as conn:
+            if not sql.run(conn, finish, params).rowcount or payload is None:
                 return 0
-            return conn.execute(_REPORT_TO_SUBSCRIBERS, {
-                "job_id": job_id, "body": json.dumps(payload), "now": now}).rowcount
+            params["body"] = json.dumps(payload)
+            return sql.run(conn, self._sql["report"], params).rowcount
 
     def request_cancel(self, job_id: int) -> str | None:
         """Flag a running job for its dispatcher to kill; return the job's state (None: no job).

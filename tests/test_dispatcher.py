@@ -111,7 +111,7 @@ def test_cancel_stops_a_running_job(running: Chatops) -> None:
 
 def test_equal_requests_join_one_job_and_every_requester_gets_the_report(
         running: Chatops) -> None:
-    first = background_chat(running, "tests sleep 4", user="ann")
+    first = background_chat(running, "tests sleep 6", user="ann")
     wait_listed(running, r"running\s+tests_sleep")  # the type allows one at a time
     second = background_chat(running, "tests sleep 0.3", user="ben")
     wait_listed(running, r"queued\s+tests_sleep")
@@ -166,7 +166,7 @@ def test_suppression_defers_and_never_drops(running: Chatops) -> None:
 
 def test_cancel_job_action_cancels_scheduled_jobs_and_tells_their_requesters(
         running: Chatops) -> None:
-    blocker = background_chat(running, "tests sleep 2")
+    blocker = background_chat(running, "tests sleep 8")
     wait_listed(running, r"running\s+tests_sleep")
     waiting = background_chat(running, "tests sleep 7", user="ben")
     wait_listed(running, r"queued\s+tests_sleep")
@@ -174,7 +174,7 @@ def test_cancel_job_action_cancels_scheduled_jobs_and_tells_their_requesters(
     assert re.match(r"Cancelled 1 scheduled job of `tests_sleep` \(\d+\)\.", result.stdout)
     out, _ = waiting.communicate(timeout=10)
     assert "was cancelled by alice" in out
-    blocker.communicate(timeout=10)
+    blocker.communicate(timeout=20)
 
 
 def test_blocks_reports_and_their_fallbacks(running: Chatops) -> None:
@@ -264,7 +264,7 @@ def test_killed_dispatcher_leaves_no_job_stuck(chatops: Chatops) -> None:
 def test_status_help_and_not_understood(running: Chatops) -> None:
     assert running.chat("status").stdout == (
         "Nothing is running or scheduled, and no jobs are suppressed.\n")
-    waiter = background_chat(running, "tests sleep 2")
+    waiter = background_chat(running, "tests sleep 6")
     wait_listed(running, r"running\s+tests_sleep")
     queued = background_chat(running, "tests sleep 1")
     wait_listed(running, r"queued\s+tests_sleep")
@@ -280,8 +280,8 @@ def test_status_help_and_not_understood(running: Chatops) -> None:
     assert unknown.returncode == 1
     assert unknown.stdout.startswith("Sorry, I didn't understand `tests frobnicate`.\n"
                                      "Commands in `tests`")
-    waiter.communicate(timeout=10)
-    queued.communicate(timeout=10)
+    waiter.communicate(timeout=20)
+    queued.communicate(timeout=20)
 
 
 def test_allowed_users_and_restricted_logs(running: Chatops) -> None:

@@ -1,0 +1,86 @@
+"""The queue's hot path as plain SQL, run on the driver connection.
+
+Enqueue, claim and finish run thousands of times a second; SQLAlchemy's statement machinery
+costs more than SQLite takes to run them, so these few statements go straight to the driver
+(inside a SQLAlchemy-managed transaction). Everything else in the queue uses SQLAlchemy Core.
+Statements are written with ``:name`` parameters and rewritten for drivers that want
+``%(name)s``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import namedtuple
+from typing import Any
+
+INSERT_JOB = """
+INSERT INTO jobs (namespace, job_type, args, state, concurrency, timeout, created_at,
+                  start_after, platform, channel, thread, requested_by, message, cancel_requested)
+VALUES (:namespace, :job_type, :args, 'queued', :concurrency, :timeout, :now, :start_after,
+        :platform, :channel, :thread, :user, :message, :false)
+ON CONFLICT (job_type, args) WHERE state = 'queued' DO NOTHING
+RETURNING id, start_after
+"""
+FIND_PENDING = """
+SELECT id, start_after FROM jobs WHERE job_type = :job_type AND args = :args AND state = 'queued'
+"""
+INSERT_SUBSCRIBER = """
+INSERT INTO subscribers (job_id, platform, channel, thread, "user", message, is_direct,
+                         created_at)
+VALUES (:job_id, :platform, :channel, :thread, :user, :message, :is_direct, :now)
+"""
+COUNT_RUNNING = "SELECT count(*) FROM jobs WHERE job_type = :job_type AND state = 'running'"
+CLAIM = """
+UPDATE jobs SET state = 'running', started_at = :now, claimed_by = :worker
+WHERE id = (
+    SELECT j.id FROM jobs j
+    WHERE j.state = 'queued' AND j.start_after <= :now
+      AND (SELECT count(*) FROM jobs r
+           WHERE r.job_type = j.job_type AND r.state = 'running') < j.concurrency
+      AND NOT EXISTS (SELECT 1 FROM suppressions s
+                      WHERE s.job_type = j.job_type AND s.start_at <= :now AND s.end_at > :now)
+    ORDER BY j.start_after, j.id
+    LIMIT 1 {lock}
+)
+RETURNING id, namespace, job_type, args, timeout, concurrency, platform, channel, thread,
+          requested_by, started_at
+"""
+FINISH = """
+UPDATE jobs SET state = :state, finished_at = :now, exit_code = :exit_code, summary = :summary,
+                log_dir = COALESCE(:log_dir, log_dir)
+WHERE id = :job_id AND state IN ({states})
+"""
+REPORT_TO_SUBSCRIBERS = """
+INSERT INTO deliveries (job_id, platform, channel, thread, message, is_direct, payload, state,
+                        attempts, next_attempt_at, created_at)
+SELECT job_id, platform, channel, thread, message, is_direct, :body, 'pending', 0, :now, :now
+FROM subscribers WHERE job_id = :job_id
+"""
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+_row_types: dict[tuple[str, ...], type] = {}
+
+
+def for_driver(sql: str, paramstyle: str) -> str:
+    """Rewrite ``:name`` parameters for drivers with the ``pyformat`` style (psycopg)."""
+    if paramstyle in ("named", "qmark"):  # sqlite3 takes :name with a dict either way
+        return sql
+    return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def run(driver_connection: Any, sql: str, params: dict[str, Any]) -> Any:
+    """Execute on a driver (DB-API) connection that is in a transaction."""
+    cursor = driver_connection.cursor()
+    cursor.execute(sql, params)
+    return cursor
+
+
+def first(cursor: Any) -> Any:
+    """The first row as a named tuple (attribute access like SQLAlchemy's rows), or None."""
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    names = tuple(d[0] for d in cursor.description)
+    row_type = _row_types.get(names)
+    if row_type is None:
+        row_type = _row_types[names] = namedtuple("Row", names)
+    return row_type(*row)
