@@ -28,7 +28,7 @@ from telegram.ext import Application, CallbackContext, MessageHandler, filters
 from bot.asyncloop import LoopThread
 from bot.commands import CommandHandler
 from bot.platform import Delivery, DeliveryError, Platform
-from bot.render import delivery_pieces
+from bot.render import delivery_pieces, progress_key
 from bot.telegram.inbound import Inbound
 from bot.telegram.send import Sender
 from chatops.service import Service
@@ -80,7 +80,7 @@ class TelegramPlatform(Platform):
         self.loop = LoopThread("telegram-loop")
         self._app: Application | None = None
         self._lock = threading.Lock()
-        self._progress: dict[int, int] = {}  # delivery id -> calls that already succeeded
+        self._progress: dict[tuple, int] = {}  # progress_key -> calls that already succeeded
 
     @classmethod
     def is_configured(cls, settings: Settings) -> bool:
@@ -158,16 +158,17 @@ class TelegramPlatform(Platform):
         name = f"{report.job_type}-{report.job_id}.txt" if report else "message.txt"
         thread = int(delivery.thread) if delivery.thread and delivery.thread.isdigit() else None
         reply_to = int(delivery.message) if delivery.message and not delivery.is_direct else None
+        key = progress_key(delivery.id, delivery.payload)
         try:
             sender = Sender(self.bot, delivery.channel, thread=thread, reply_to=reply_to,
-                            file_name=name, skip=self._progress.get(delivery.id, 0))
+                            file_name=name, skip=self._progress.get(key, 0))
             if pieces:
                 try:
                     self.loop.run(sender.pieces(pieces))
                 except Exception:
-                    self._progress[delivery.id] = sender.sent  # a retry resumes after these
+                    self._progress[key] = sender.sent  # a retry resumes after these
                     raise
-                self._progress.pop(delivery.id, None)
+                self._progress.pop(key, None)
             elif delivery.message:  # a quiet success: a reaction instead of a message
                 self.loop.run(self.bot.set_message_reaction(
                     delivery.channel, int(delivery.message), [ReactionTypeEmoji("👍")]))

@@ -315,3 +315,16 @@ def test_without_reactions_an_accepted_command_is_answered_in_words(telegram, fa
     fake.push(private_message("example say hello Bob"))
     assert sorted(texts(fake.wait_sent(2))) == [
         "Hello Bob", "Job 1 is queued; its report will follow here."]
+
+
+def test_a_report_refused_half_way_gets_the_could_not_deliver_notice(telegram, fake):
+    service, _ = telegram()
+    fake.fail_next("sendMessage", 403, description="Forbidden: bot was blocked by the user",
+                   after=1)
+    fake.push(private_message("example text 4098"))  # two messages; the second is refused
+    first, refused, notice_call = fake.wait_sent(3)
+    assert refused.params["text"] != first.params["text"]
+    assert notice_call.params["text"] == (
+        "Could not deliver the report of job 1: Telegram refused the message: "
+        "Forbidden: bot was blocked by the user. <code>logs 1</code> shows its output.")
+    assert "blocked" in service.queue.get(1).delivery_error
