@@ -26,6 +26,7 @@ log = logging.getLogger("chatops.telegram")
 
 SLASH_BUILTINS = ("help", "status", "cancel", "logs")
 ACCEPTED = "👀"  # the reaction that says "your command is queued"
+QUIET_SUCCESS = "👍"  # a job with report_success False succeeded
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,11 @@ class Inbound:
         self.engine = handler.queue.engine
         self.trusted_chats = trusted_chats
 
+    def _ended_quietly(self, job_id: int | None) -> bool:
+        job = self.handler.queue.get(job_id) if job_id is not None else None
+        spec = self.handler.config.job(job.job_type) if job is not None else None
+        return bool(job and spec and job.state == "succeeded" and not spec.report_success)
+
     async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
         if message is None:
@@ -144,6 +150,10 @@ class Inbound:
                 try:
                     await bot.set_message_reaction(message.chat.id, message.message_id,
                                                    [ReactionTypeEmoji(ACCEPTED)])
+                    if await asyncio.to_thread(self._ended_quietly, response.job_id):
+                        # The job's 👍 may have beaten our 👀 (a bot has one reaction): redo it.
+                        await bot.set_message_reaction(message.chat.id, message.message_id,
+                                                       [ReactionTypeEmoji(QUIET_SUCCESS)])
                 except TelegramError:  # reactions are off in this chat: say it instead
                     pieces = response_pieces(response)
         thread = message.message_thread_id if message.is_topic_message else None

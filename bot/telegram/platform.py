@@ -29,7 +29,7 @@ from bot.asyncloop import LoopThread
 from bot.commands import CommandHandler
 from bot.platform import Delivery, DeliveryError, Platform
 from bot.render import delivery_pieces, progress_key
-from bot.telegram.inbound import Inbound
+from bot.telegram.inbound import QUIET_SUCCESS, Inbound
 from bot.telegram.send import Sender
 from chatops.service import Service
 from chatops.settings import Settings
@@ -171,7 +171,7 @@ class TelegramPlatform(Platform):
                 self._progress.pop(key, None)
             elif delivery.message:  # a quiet success: a reaction instead of a message
                 self.loop.run(self.bot.set_message_reaction(
-                    delivery.channel, int(delivery.message), [ReactionTypeEmoji("👍")]))
+                    delivery.channel, int(delivery.message), [ReactionTypeEmoji(QUIET_SUCCESS)]))
         except RetryAfter as exc:
             wait = retry_seconds(exc)
             raise DeliveryError(f"Telegram asked to wait {wait:g} s (429 Too Many Requests)",
