@@ -330,3 +330,14 @@ def test_a_report_refused_half_way_gets_the_could_not_deliver_notice(telegram, f
         "Could not deliver the report of job 1: Telegram refused the message: "
         "Forbidden: bot was blocked by the user. <code>logs 1</code> shows its output.")
     assert "blocked" in service.queue.get(1).delivery_error
+
+
+def test_getupdates_offsets_confirm_each_update_once(telegram, fake):
+    telegram()
+    ids = [fake.push(private_message("status", message_id=n)) for n in (1, 2, 3)]
+    assert len(fake.wait_sent(3)) == 3
+    wait_until(lambda: fake.offsets[-1] == ids[-1] + 1, what="the last update confirmed")
+    time.sleep(0.5)  # a few more polls: nothing is handled twice
+    assert len(fake.sent()) == 3
+    assert fake.offsets == sorted(fake.offsets)
+    assert set(fake.offsets) >= {ids[-1] + 1}
