@@ -122,7 +122,13 @@ class SlackPlatform(Platform):
             is_direct=message.is_direct, user_name=user.name, is_guest=user.is_guest)
         log.info("slack: %s in %s asks %r", user.name or message.user, message.channel,
                  message.text)
-        response = handler.handle(Incoming(requester, message.text))
+        try:
+            response = handler.handle(Incoming(requester, message.text))
+        except Exception:  # a bug or the database: say so rather than stay silent
+            log.exception("slack: handling %r from %s failed", message.text, message.user)
+            response = CommandResponse(understood=False).say(
+                "Sorry, something went wrong while handling that; the details are in the "
+                "bot's log. Please try again, or tell an admin if it keeps happening.")
         self.answer(message, requester, response)
 
     def answer(self, message: SlackMessage, requester: Requester,
@@ -166,7 +172,18 @@ class SlackPlatform(Platform):
         socket_mode = SocketModeHandler(
             self.bolt_app(handler), self.slack.app_token,
             web_client=WebClient(base_url=self.slack.api_url))
-        socket_mode.connect()
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                socket_mode.connect()
+                break
+            except Exception as exc:  # Slack unreachable: keep trying; once up, it reconnects
+                log.error("Slack: Socket Mode connection failed (%s); retrying in %.0f s",
+                          exc, delay)
+                stop.wait(delay)
+                delay = min(60.0, delay * 2)
+        else:
+            return
         log.info("Slack: connected in Socket Mode")
         try:
             stop.wait()

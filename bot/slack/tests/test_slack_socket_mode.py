@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,12 +20,13 @@ from bot.slack.tests.fake_socket_mode import FakeSocketMode
 from dispatcher.loop import Dispatcher
 
 
-@pytest.fixture
-def socket_mode(tmp_path: Path, fake: FakeSlack) -> Iterator[tuple[FakeSlack, FakeSocketMode]]:
+@contextmanager
+def running(home: Path, fake: FakeSlack, before_serve: Callable[[], None] = lambda: None
+            ) -> Iterator[FakeSocketMode]:
+    """The Slack platform served over Socket Mode, with a dispatcher and an outbox."""
     with FakeSocketMode() as ws:
         fake.socket_url = ws.url
-        service = make_service(tmp_path, fake, SLACK_APP_TOKEN=APP_TOKEN,
-                               SLACK_SIGNING_SECRET="")
+        service = make_service(home, fake, SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="")
         platform = SlackPlatform.create(service)
         handler = CommandHandler(service.settings, service.config, service.queue)
         dispatcher = Dispatcher(service.settings, service.config, service.queue)
@@ -34,16 +37,23 @@ def socket_mode(tmp_path: Path, fake: FakeSlack) -> Iterator[tuple[FakeSlack, Fa
                              args=(stop,), daemon=True),
             threading.Thread(target=dispatcher.run, daemon=True),
         ]
+        before_serve()
         for thread in threads:
             thread.start()
         try:
-            assert ws.connected.wait(10), "the Socket Mode client did not connect"
-            yield fake, ws
+            yield ws
         finally:
             stop.set()
             dispatcher.stop()
             for thread in threads:
                 thread.join(10)
+
+
+@pytest.fixture
+def socket_mode(tmp_path: Path, fake: FakeSlack) -> Iterator[tuple[FakeSlack, FakeSocketMode]]:
+    with running(tmp_path, fake) as ws:
+        assert ws.connected.wait(10), "the Socket Mode client did not connect"
+        yield fake, ws
 
 
 def test_a_mention_over_socket_mode_is_acknowledged_and_answered(socket_mode) -> None:
@@ -68,3 +78,14 @@ def test_help_in_a_direct_message_over_socket_mode(socket_mode) -> None:
     assert [(c.params["channel"], c.params.get("thread_ts"), c.params["text"])
             for c in posts] == [
         ("D1", None, "Nothing is running or scheduled, and no jobs are suppressed.")]
+
+
+def test_a_failed_connection_is_retried(tmp_path: Path, fake: FakeSlack) -> None:
+    def slack_is_down() -> None:
+        fake.fail("apps.connections.open", error="internal_error")
+
+    started = time.time()
+    with running(tmp_path, fake, before_serve=slack_is_down) as ws:
+        assert ws.connected.wait(10), "the Socket Mode client did not reconnect"
+        assert time.time() - started >= 0.9
+        assert len(fake.of("apps.connections.open")) == 3  # start-up check, failure, success
