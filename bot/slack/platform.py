@@ -30,7 +30,7 @@ from bot.platform import Delivery, Platform
 from bot.slack import config
 from bot.slack.config import SlackSettings
 from bot.slack.inbound import SlackMessage, escape, parse_event
-from bot.slack.outbound import Sender
+from bot.slack.outbound import Sender, split_text
 from bot.slack.users import UserDirectory
 from chatops.events import Requester
 from chatops.service import Service
@@ -142,11 +142,11 @@ class SlackPlatform(Platform):
             # thread the question was asked in, if any.
             thread = requester.thread if response.acknowledged else message.thread_ts
             for reply in response.replies:
-                text = escape(reply.text)
-                if reply.code:
-                    text = f"```\n{text}\n```"
-                self.reply_client.chat_postMessage(channel=message.channel, thread_ts=thread,
-                                                   text=text, unfurl_links=False)
+                for part in split_text(reply.text):  # e.g. a long `logs` tail
+                    text = f"```\n{escape(part)}\n```" if reply.code else escape(part)
+                    self.reply_client.chat_postMessage(channel=message.channel,
+                                                       thread_ts=thread, text=text,
+                                                       unfurl_links=False)
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.error("could not answer %s in %s: %s", message.ts, message.channel, exc)
 

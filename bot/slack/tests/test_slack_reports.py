@@ -216,3 +216,13 @@ def test_a_file_for_a_default_channel_is_uploaded_to_its_id(stack: Stack, tmp_pa
     stack.queue.add_delivery("slack", report.to_payload(), channel="#chatops")
     assert stack.wait_posts(1) == [("#chatops", None, "Deployed; the log is attached.")]
     assert uploads(stack) == [("CCHATOPS", None, "deploy.txt", b"deploy log\n")]
+
+
+def test_logs_of_a_job_are_shown_as_code_in_the_thread_asked(stack: Stack) -> None:
+    run(stack, "example fail", 2)
+    job = stack.queue.history(1)[0]
+    ask = mention(f"<@UBOT> logs {job.id} stderr", thread_ts="1699999999.000100")
+    assert stack.send(ask) == 200
+    posts = stack.wait_posts(4)
+    assert posts[2:] == [("C1", "1699999999.000100", f"The end of job {job.id}'s stderr:"),
+                         ("C1", "1699999999.000100", "```\noops\n```")]
