@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +17,7 @@ import pytest
 from bot.commands import CommandHandler
 from bot.outbox import OutboxWorker
 from bot.slack import SlackPlatform
-from bot.slack.tests.conftest import direct, event_body, make_service, mention
+from bot.slack.tests.conftest import direct, event_body, make_service, mention, slack_env
 from bot.slack.tests.fake_slack import APP_TOKEN, FakeSlack
 from bot.slack.tests.fake_socket_mode import FakeSocketMode
 from dispatcher.loop import Dispatcher
@@ -89,3 +92,30 @@ def test_a_failed_connection_is_retried(tmp_path: Path, fake: FakeSlack) -> None
         assert ws.connected.wait(10), "the Socket Mode client did not reconnect"
         assert time.time() - started >= 0.9
         assert len(fake.of("apps.connections.open")) == 3  # start-up check, failure, success
+
+
+def test_chatops_run_answers_hello_bob_in_the_thread(tmp_path: Path, fake: FakeSlack) -> None:
+    """The newcomer's first step: `chatops run` with the app's tokens and the shipped config."""
+    repo = Path(__file__).resolve().parents[3]
+    extra = {"SLACK_APP_TOKEN": APP_TOKEN, "SLACK_SIGNING_SECRET": "",
+             "CHATOPS_CONFIG": str(repo / "job_configs.py"),
+             "CHATOPS_WORKSPACE_DIR": str(repo / "workspace")}
+    with FakeSocketMode() as ws:
+        fake.socket_url = ws.url
+        make_service(tmp_path, fake, **extra)
+        log = open(tmp_path / "run.log", "wb")
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "chatops"), "run", "--port", "0"],
+            env=slack_env(tmp_path, fake, **extra), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        try:
+            assert ws.connected.wait(30), (tmp_path / "run.log").read_text()
+            event = mention("<@UBOT> example say hello Bob")
+            ws.wait_ack(ws.send_event(json.loads(event_body(event))))
+            posts = fake.wait_count("chat.postMessage", 1, timeout=30)
+            assert [(c.params["channel"], c.params["thread_ts"], c.params["text"])
+                    for c in posts] == [("C1", event["ts"], "Hello Bob")]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+            log.close()
