@@ -224,3 +224,11 @@ def test_reactions_are_configurable(tmp_path, fake) -> None:  # noqa: ANN001
             ("C1", failed["ts"], "hourglass_flowing_sand"), ("C1", failed["ts"], "boom")])
     finally:
         stack.close()
+
+
+def test_a_rate_limited_reply_is_sent_after_retry_after(stack: Stack) -> None:
+    stack.fake.fail("chat.postMessage", status=429, retry_after=1)
+    assert stack.send(mention("<@UBOT> status")) == 200
+    first, second = stack.fake.wait_count("chat.postMessage", 2)
+    assert second.params["text"] == first.params["text"]
+    assert 0.9 <= second.at - first.at < 5

@@ -94,3 +94,36 @@ def test_the_manifest_subscribes_to_what_the_app_handles() -> None:
                    "- chat:write ", "- reactions:write", "- files:write", "- users:read",
                    "socket_mode_enabled: true"):
         assert needed in manifest
+
+
+def test_chatops_run_receives_signed_events_over_http(tmp_path: Path, fake: FakeSlack) -> None:
+    import re
+    import urllib.request
+
+    from bot.slack.tests.conftest import event_body, mention, sign
+
+    make_service(tmp_path, fake)
+    log = open(tmp_path / "run.log", "wb")
+    process = subprocess.Popen([CHATOPS, "run", "--port", "0"], env=slack_env(tmp_path, fake),
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 30
+        while not (found := re.search(r"web: (http://127.0.0.1:\d+)/",
+                                      (tmp_path / "run.log").read_text())):
+            assert time.time() < deadline and process.poll() is None, (
+                (tmp_path / "run.log").read_text())
+            time.sleep(0.05)
+        event = mention("<@UBOT> example say hello Bob")
+        body, stamp = event_body(event), str(int(time.time()))
+        request = urllib.request.Request(f"{found[1]}/slack/events", data=body, headers={
+            "Content-Type": "application/json", "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": sign(body, stamp)})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        posts = fake.wait_count("chat.postMessage", 1, timeout=30)
+        assert [(c.params["channel"], c.params["thread_ts"], c.params["text"])
+                for c in posts] == [("C1", event["ts"], "Hello Bob")]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        log.close()
