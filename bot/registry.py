@@ -12,6 +12,7 @@ PLATFORMS = {
     "telegram": "bot.telegram:TelegramPlatform",
     "discord": "bot.discord:DiscordPlatform",
     "slack": "bot.slack:SlackPlatform",
+    "matrix": "bot.matrix:MatrixPlatform",
 }
 
 

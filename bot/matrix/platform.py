@@ -1,0 +1,133 @@
+"""The Matrix platform: a matrix-nio client that syncs for commands and sends job reports.
+
+``serve`` long-polls ``/sync`` (see ``bot.matrix.inbound`` for what the bot does with it);
+``deliver`` posts a report or notice to a room as ``m.notice`` events with HTML (code in
+``<pre><code>``, blocks as text, files uploaded as ``m.file``). One client on one event loop
+serves both, so the sync and the outbox share the login.
+
+Settings (see ``bot.matrix.client``): MATRIX_HOMESERVER_URL, MATRIX_USER_ID,
+MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD, MATRIX_DEVICE_ID; MATRIX_TRUSTED_ROOMS (comma-separated
+room ids whose members may use restricted namespaces).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import aiohttp
+from nio import SyncResponse
+
+from bot.asyncloop import LoopThread
+from bot.commands import CommandHandler
+from bot.matrix import client as mx
+from bot.matrix.inbound import Inbound
+from bot.matrix.send import Sender
+from bot.platform import Delivery, DeliveryError, Platform
+from bot.render import delivery_pieces, progress_key
+from chatops.service import Service
+from chatops.settings import Settings
+
+log = logging.getLogger("chatops.matrix")
+
+SYNC_TIMEOUT_MS = 25_000  # how long one /sync long poll may wait for news
+QUIET_SUCCESS = "👍"
+
+
+class MatrixPlatform(Platform):
+    name = "matrix"
+
+    def __init__(self, service: Service):
+        self.service = service
+        self.settings = service.settings
+        self.client = mx.new_client(self.settings)
+        self.trusted_rooms = frozenset(
+            r.strip() for r in self.settings.environ.get("MATRIX_TRUSTED_ROOMS", "").split(",")
+            if r.strip())
+        self.loop = LoopThread("matrix-loop")
+        self._login = threading.Lock()
+        self._progress: dict[tuple, int] = {}  # progress_key -> events that already arrived
+
+    @classmethod
+    def is_configured(cls, settings: Settings) -> bool:
+        return mx.is_configured(settings)
+
+    @classmethod
+    def create(cls, service: Service) -> MatrixPlatform:
+        return cls(service)
+
+    def _logged_in(self) -> None:
+        with self._login:  # serve and the outbox may both start first: log in once
+            self.loop.run(mx.log_in(self.client, self.settings))
+
+    # -- inbound ----------------------------------------------------------------------------
+
+    def serve(self, handler: CommandHandler, stop: threading.Event) -> None:
+        inbound = Inbound(self.client, handler, self.trusted_rooms)
+        future = asyncio.run_coroutine_threadsafe(self._sync_loop(inbound, stop),
+                                                  self.loop.loop)
+        try:
+            stop.wait()
+        finally:
+            future.cancel()
+            try:
+                future.result(10)
+            except BaseException:  # noqa: S110 - cancelled (or already failed and logged)
+                pass
+
+    async def _sync_loop(self, inbound: Inbound, stop: threading.Event) -> None:
+        first = True
+        while not stop.is_set():
+            try:
+                await mx.log_in(self.client, self.settings)
+                response = await self.client.sync(
+                    timeout=0 if first else SYNC_TIMEOUT_MS, since=self.client.next_batch,
+                    full_state=first or None)
+            except (aiohttp.ClientError, TimeoutError, mx.MatrixLoginError) as exc:
+                log.warning("matrix: cannot sync (%s); retrying in 10 s", exc)
+                await asyncio.sleep(10)
+                continue
+            if not isinstance(response, SyncResponse):
+                wait = (getattr(response, "retry_after_ms", None) or 5000) / 1000
+                log.warning("matrix: sync failed (%s); retrying in %g s", response.message, wait)
+                await asyncio.sleep(wait)
+                continue
+            if first:
+                log.info("matrix: syncing as %s", self.client.user_id)
+            await inbound.on_sync(response, first)
+            first = False
+
+    def close(self) -> None:
+        self.loop.run(self.client.close())
+        self.loop.close()
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    def deliver(self, delivery: Delivery) -> None:
+        room_id = delivery.channel
+        if not room_id or not room_id.startswith("!"):
+            raise DeliveryError(f"no Matrix room to deliver to ({room_id!r})", permanent=True)
+        pieces = delivery_pieces(delivery.payload)
+        report = delivery.report
+        name = f"{report.job_type}-{report.job_id}.txt" if report else "message.txt"
+        reply_to = delivery.message if delivery.message and not delivery.is_direct else None
+        key = progress_key(delivery.id, delivery.payload)
+        sender = Sender(self.client, room_id, reply_to=reply_to, file_name=name,
+                        skip=self._progress.pop(key, 0))
+        try:
+            self._logged_in()
+            if pieces:
+                try:
+                    self.loop.run(sender.pieces(pieces))
+                except Exception:
+                    self._progress[key] = sender.sent  # a retry resumes after these
+                    raise
+            elif delivery.message:  # a quiet success: a reaction instead of a message
+                self.loop.run(mx.react(self.client, room_id, delivery.message, QUIET_SUCCESS))
+        except mx.MatrixLoginError as exc:
+            raise DeliveryError(str(exc)) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"cannot reach the Matrix homeserver: {exc}") from exc
+        except OSError as exc:  # the report's file cannot be read here
+            raise DeliveryError(f"cannot read the report's file: {exc}", permanent=True) from exc
