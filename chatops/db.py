@@ -57,8 +57,11 @@ jobs = Table(
     Column("log_dir", Text),
     Column("summary", Text),
     Column("delivery_error", Text),
-    Index("ix_jobs_claim", "state", "start_after", "id"),
-    Index("ix_jobs_type_state", "job_type", "state"),
+    # Partial indexes (see migration 0001): finished jobs cost no index maintenance.
+    Index("ix_jobs_queued", "start_after", "id", sqlite_where=text("state = 'queued'"),
+          postgresql_where=text("state = 'queued'")),
+    Index("ix_jobs_running", "job_type", sqlite_where=text("state = 'running'"),
+          postgresql_where=text("state = 'running'")),
     # One pending job per (type, args): a second request joins it instead of queueing again.
     Index("ux_jobs_pending", "job_type", "args", unique=True,
           sqlite_where=text("state = 'queued'"), postgresql_where=text("state = 'queued'")),
@@ -175,6 +178,40 @@ slurm_submissions = Table(
     Index("ix_slurm_submissions_slurm_job", "cluster", "slurm_job_id"),
 )
 
+
+# Slurm notifications (migration 0004): events seen, and one row per (event, target).
+# States: pending -> sending -> delivered | dead; suppressed (over the per-user cap) ->
+# summarised (counted in a "N further notifications were suppressed" message).
+notify_events = Table(
+    "notify_events",
+    metadata,
+    Column("event_id", String(100), primary_key=True),
+    Column("received_at", Float, nullable=False),
+    Column("cluster", String(100)),
+    Column("slurm_job_id", String(40)),
+    Column("cluster_user", String(100)),
+    Column("mail_type", String(40)),
+    Column("targets", Integer, nullable=False, default=0),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", String(100)),
+    Column("connector", String(40), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("cluster_user", String(100)),
+    Column("payload", Text, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float),
+    Index("ix_notifications_state", "state", "next_attempt_at"),
+    Index("ix_notifications_user", "cluster_user", "created_at"),
+)
 
 def make_engine(url: str) -> Engine:
     """An engine with the settings a queue needs: WAL, a busy timeout, serialised writers."""

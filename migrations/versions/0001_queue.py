@@ -13,6 +13,7 @@ branch_labels = None
 depends_on = None
 
 PENDING = "state = 'queued'"
+RUNNING = "state = 'running'"
 
 
 def upgrade() -> None:
@@ -41,8 +42,12 @@ def upgrade() -> None:
         sa.Column("summary", sa.Text),
         sa.Column("delivery_error", sa.Text),
     )
-    op.create_index("ix_jobs_claim", "jobs", ["state", "start_after", "id"])
-    op.create_index("ix_jobs_type_state", "jobs", ["job_type", "state"])
+    # Partial indexes: only queued and running rows are indexed, so the indexes stay small
+    # however long the history grows, and a finished job costs no index maintenance.
+    op.create_index("ix_jobs_queued", "jobs", ["start_after", "id"],
+                    sqlite_where=sa.text(PENDING), postgresql_where=sa.text(PENDING))
+    op.create_index("ix_jobs_running", "jobs", ["job_type"],
+                    sqlite_where=sa.text(RUNNING), postgresql_where=sa.text(RUNNING))
     op.create_index("ux_jobs_pending", "jobs", ["job_type", "args"], unique=True,
                     sqlite_where=sa.text(PENDING), postgresql_where=sa.text(PENDING))
     op.create_table(
