@@ -43,6 +43,7 @@ TERMINAL = {"COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NOD
             "PREEMPTED", "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
 FIRST_POLL = 1.0
 ACCOUNTING_WAIT = 20.0  # sacct can lag slurmctld by a few seconds
+ACCOUNTING_COMPLETE_WAIT = 5.0
 GIVE_UP_AFTER_KILL = 60.0  # after the dispatcher's SIGKILL, stop waiting for Slurm to confirm
 
 
@@ -195,6 +196,7 @@ class BatchRun(ThreadRun):
         if self.error or self.done:
             return
         deadline = time.monotonic() + ACCOUNTING_WAIT
+        complete_by = None  # slurmdbd may hold the end before the job's request and limit
         while True:
             try:
                 jobs = self.client.sacct_jobs([self.slurm_id])
@@ -202,10 +204,15 @@ class BatchRun(ThreadRun):
                 jobs = []
             if jobs and jobs[0].job.state in TERMINAL:
                 self.acct = jobs[0]
-                break
+                head = jobs[0].job
+                complete_by = complete_by or time.monotonic() + ACCOUNTING_COMPLETE_WAIT
+                if head.req_mem_bytes is not None and head.time_limit is not None:
+                    break
+                if time.monotonic() > complete_by:
+                    break
             if time.monotonic() > deadline:
                 break
-            time.sleep(1.0)
+            time.sleep(0.5)
         with contextlib.suppress(ConnectionError, TimeoutError, ClusterUnreachable):
             lines = max(1, self.slurm.output_lines)
             result = self.connection.exec(f"tail -n {lines} {shlex.quote(self.output_path)}")
