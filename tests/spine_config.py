@@ -30,6 +30,8 @@ raw_config = {
             "many": {"run_args_template": "echo {n} >> \"$CHATOPS_WRITEABLE_DIR/many.txt\"",
                      "concurrency": 100},
             "serial": {"run_args_template": "bash serial.sh {n}"},
+            "nap": {"run_args_template": "sleep 0.6; echo {n}", "report_stdout": True,
+                    "concurrency": 10},
         },
         "slack": [
             {"command": "echo [words]", "help": "echo words", "action": "schedule_job",
@@ -61,6 +63,8 @@ raw_config = {
              "job_type": "later", "delay_seconds": 2},
             {"command": "many [n]", "help": "parallel", "action": "schedule_job",
              "job_type": "many"},
+            {"command": "nap [n]", "help": "a short nap", "action": "schedule_job",
+             "job_type": "nap"},
             {"command": "serial [n]", "help": "one at a time", "action": "schedule_job",
              "job_type": "serial"},
             {"command": "cancel sleeps", "help": "cancel", "action": "cancel_job",

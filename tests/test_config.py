@@ -139,7 +139,7 @@ def test_loading_runs_only_the_module(tmp_path: Path) -> None:
 def test_config_check_cli(chatops, tmp_path: Path) -> None:  # noqa: ANN001
     ok = chatops("config", "check")
     assert ok.returncode == 0
-    assert "tests: 18 jobs, 21 commands" in ok.stdout
+    assert "tests: 19 jobs, 22 commands" in ok.stdout
     assert "secret: 1 jobs, 1 commands restricted allowed_users=2" in ok.stdout
     bad = tmp_path / "bad.py"
     bad.write_text(textwrap.dedent("""

@@ -313,3 +313,16 @@ def test_cli_errors_and_exit_codes(chatops: Chatops, tmp_path: Path) -> None:
     assert "no dispatcher is running" not in queued.stderr  # --no-wait does not check
     listing = chatops("jobs", "list").stdout
     assert re.search(r"\d+\s+queued\s+tests_echo", listing)
+
+
+def test_global_concurrency_cap(chatops: Chatops) -> None:
+    chatops.env["CHATOPS_MAX_CONCURRENCY"] = "2"
+    chatops.start_dispatcher()
+    naps = [background_chat(chatops, f"tests nap {n}") for n in range(5)]
+    most = 0
+    while any(p.poll() is None for p in naps):
+        listing = chatops("jobs", "list", "--state", "running").stdout
+        most = max(most, len(re.findall(r"running\s+tests_nap", listing)))
+        time.sleep(0.05)
+    assert most == 2, f"{most} jobs ran at once with a cap of 2"
+    assert sorted(p.communicate()[0] for p in naps) == [f"{n}\n" for n in range(5)]
