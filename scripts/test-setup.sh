@@ -17,3 +17,7 @@ fi
 if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+
+# The Matrix tests: a real Synapse on 127.0.0.1 (its own venv under /tmp/chatops-synapse; ≈25 s
+# to install once, ≈5 s to start).
+bash scripts/test-synapse.sh up >/dev/null
