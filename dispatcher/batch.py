@@ -63,6 +63,8 @@ def percent(value: float | None) -> str:
 
 
 class BatchRun(ThreadRun):
+    idle_wait = True  # waiting for Slurm takes no dispatcher slot (max_concurrency)
+
     def __init__(self, executor: BatchExecutor, job_id: int, spec: JobSpec, command: str,
                  log_dir: Path):
         super().__init__(job_id, f"Slurm batch job on cluster {spec.cluster}")

@@ -58,6 +58,7 @@ class Dispatcher:
         self._listener: wakeup.Listener | None = None
         self._next_heartbeat = 0.0
         self._next_recovery = 0.0
+        self.notify = None  # dispatcher/notify_ingest.py: Slurm notifications, made in run()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -74,6 +75,7 @@ class Dispatcher:
         log.info("dispatcher %s started (max %d jobs at once)", self.worker,
                  self.settings.max_concurrency)
         try:
+            self._start_notify()
             self.recover()
             while not self.stopping.is_set():
                 self.step()
@@ -82,11 +84,25 @@ class Dispatcher:
             self._selector.unregister(self._listener)
             self._listener.close()
             self.queue.heartbeat(self.worker, stopped=True)
+            if self.notify is not None:
+                self.notify.close()
+
+    def _start_notify(self) -> None:
+        from dispatcher.notify_ingest import NotifyIngest
+
+        try:
+            self.notify = NotifyIngest(self.settings, self.config, self.queue)
+            self.notify.start(self.stopping)
+        except Exception:  # a broken notifications config must not stop the jobs
+            log.exception("Slurm notifications are off: their setup failed")
+            self.notify = None
 
     def step(self) -> None:
         """One turn of the loop: start what is due, enforce deadlines, sleep until needed."""
         now = time.time()
         self._start_due(now)
+        if self.notify is not None:
+            self.notify.step(now)  # a cheap look at the spool
         if now >= self._next_heartbeat:
             self.queue.heartbeat(self.worker, now)
             self._next_heartbeat = now + HEARTBEAT_SECONDS
@@ -105,7 +121,7 @@ class Dispatcher:
         wake = [now + self.settings.poll_interval, self._next_heartbeat, self._next_recovery]
         for active in self.active.values():
             wake.append(active.kill_at or active.deadline)
-        if len(self.active) < self.settings.max_concurrency:
+        if self._busy() < self.settings.max_concurrency:
             due = self.queue.next_start(now)
             if due is not None:
                 wake.append(due)
@@ -113,8 +129,12 @@ class Dispatcher:
 
     # -- starting ---------------------------------------------------------------------------
 
+    def _busy(self) -> int:
+        """Jobs using this machine; tracking a Slurm batch job (``idle_wait``) does not count."""
+        return sum(not getattr(a.run, "idle_wait", False) for a in self.active.values())
+
     def _start_due(self, now: float) -> None:
-        while len(self.active) < self.settings.max_concurrency and not self.stopping.is_set():
+        while self._busy() < self.settings.max_concurrency and not self.stopping.is_set():
             row = self.queue.claim(self.worker, now)
             if row is None:
                 return

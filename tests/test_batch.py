@@ -238,3 +238,26 @@ def test_an_answer_without_a_job_id_is_a_failure_never_a_retry(
     assert (record.submit_state, record.slurm_job_id, record.error) == (state, None, why)
     outcome, report = run.adjust_report("failed", None, None, 255)
     assert (outcome, report.text) == ("failed", f"`hpc_fail` (job {job_id}) failed: {why}.")
+
+
+def test_tracking_batch_jobs_takes_no_dispatcher_slot(tmp_path_factory: pytest.TempPathFactory,
+                                                      workdir: str) -> None:
+    env = cluster_env()
+    raw = {"hpc": {"cluster": "test", "jobs": {"long": batch_job("sleep 300", workdir=workdir)},
+                   "slack": [{"command": "long", "help": "long", "action": "schedule_job",
+                              "job_type": "long"}]},
+           "here": {"jobs": {"echo": {"run_args_template": "echo {text}",
+                                      "report_stdout": True}},
+                    "slack": [{"command": "echo [text]", "help": "echo",
+                               "action": "schedule_job", "job_type": "echo"}]}}
+    h = Harness(tmp_path_factory.mktemp("slots-home"), raw, {"test": cluster_settings(env)},
+                CHATOPS_MAX_CONCURRENCY="1")
+    try:
+        response, channel = h.chat("hpc long")
+        submitted_notice(h, channel, response.job_id, "hpc_long")
+        assert h.run("here echo still served", timeout=10)[1] == "still served"
+        h.chat(f"cancel {response.job_id}")
+        [report] = h.replies(channel, 1, 60)
+        assert report.startswith(f"`hpc_long` (job {response.job_id}) was cancelled")
+    finally:
+        h.stop()
