@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Mapping
@@ -54,7 +55,7 @@ def fetch_fabfile(source: str, dest_dir: Path, workspace: Path, timeout: float) 
             when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(target.stat().st_mtime))
             return (f"Could not fetch the fabfile {source} ({exc}); ran the cached copy "
                     f"from {when}.")
-        partial = target.with_suffix(".part")
+        partial = target.with_name(f".fabfile.{os.getpid()}.{threading.get_ident()}")
         partial.write_bytes(data)
         partial.replace(target)  # atomic: a job never sees half a fabfile
         return None
@@ -143,9 +144,8 @@ class FabricExecutor:
         env = job_environment(self.settings, spec)
         bin_dir = cwd / ".chatops-bin"
         bin_dir.mkdir(exist_ok=True)
-        shim = bin_dir / "fab"
-        shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m dispatcher.fab_main \"$@\"\n")
-        shim.chmod(0o755)
+        _write_atomic(bin_dir / "fab",
+                      f"#!/bin/sh\nexec {sys.executable} -m dispatcher.fab_main \"$@\"\n", 0o755)
         env["PATH"] = f"{bin_dir}:{env['PATH']}"
         cluster = self.config.clusters.get(spec.cluster or "")
         project: dict = {"load_ssh_configs": False}
@@ -162,5 +162,13 @@ class FabricExecutor:
             if name and name in self.settings.environ:  # the one secret this job needs
                 env["CHATOPS_FAB_PASSPHRASE_ENV"] = name
                 env[name] = self.settings.environ[name]
-        (cwd / "fabric.json").write_text(json.dumps(project, indent=2))
+        _write_atomic(cwd / "fabric.json", json.dumps(project, indent=2), 0o644)
         return env
+
+
+def _write_atomic(path: Path, text: str, mode: int) -> None:
+    """Jobs of one namespace may start together: none may read a half-written file."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    partial.write_text(text)
+    partial.chmod(mode)
+    partial.replace(path)
