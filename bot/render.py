@@ -63,6 +63,20 @@ def delivery_pieces(payload: dict[str, Any]) -> list[Piece]:
     return pieces
 
 
+def merged(pieces: list[Piece], code_limit: int) -> list[Piece]:
+    """Adjacent text and short code pieces as one markdown-ish text piece (code fenced), so a
+    caption and its code block go in one message when they fit."""
+    result: list[Piece] = []
+    for piece in pieces:
+        if piece.kind == "code" and len(piece.text) <= code_limit and "```" not in piece.text:
+            piece = Piece("text", f"```\n{piece.text}\n```")
+        if piece.kind == "text" and result and result[-1].kind == "text":
+            result[-1] = Piece("text", f"{result[-1].text}\n{piece.text}")
+        else:
+            result.append(piece)
+    return result
+
+
 def as_file(piece: Piece, name: str, caption: str) -> Piece:
     """A text or code piece too long for messages, as an attached text file."""
     return Piece("file", caption, file_name=name, file_data=piece.text.encode())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.render import MAX_MESSAGES, Piece, as_file, pack, segments, split_text
+from bot.render import MAX_MESSAGES, Piece, as_file, merged, pack, segments, split_text
 
 MESSAGE_LIMIT = 2000
 FILE_LIMIT = 10 * 1024 * 1024  # what any server accepts without boosts
@@ -54,7 +54,7 @@ def text_messages(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
 def outs(pieces: list[Piece], file_name: str) -> list[Out]:
     """The messages and uploads that show ``pieces`` on Discord, in order."""
     result: list[Out] = []
-    for piece in pieces:
+    for piece in merged(pieces, MESSAGE_LIMIT - len(fenced(""))):
         if piece.kind == "file":
             result.extend(_file(piece, file_name))
         elif not piece.text.strip():

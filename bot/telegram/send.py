@@ -15,7 +15,7 @@ import re
 from telegram import Bot, InputFile, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
 
-from bot.render import MAX_MESSAGES, Piece, as_file, pack, segments, split_text
+from bot.render import MAX_MESSAGES, Piece, as_file, merged, pack, segments, split_text
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -90,7 +90,7 @@ class Sender:
         self.sent += 1
 
     async def pieces(self, pieces: list[Piece]) -> None:
-        for piece in pieces:
+        for piece in merged(pieces, MESSAGE_LIMIT):
             await self.piece(piece)
 
     async def piece(self, piece: Piece) -> None:

@@ -19,6 +19,7 @@ from bot.discord import DiscordPlatform
 from bot.discord.interactions import COMMANDS
 from bot.discord.send import MESSAGE_LIMIT, fenced, text_messages
 from bot.platform import Delivery, DeliveryError
+from bot.render import Piece
 from chatops import identities
 from chatops.report import notice
 
@@ -140,6 +141,25 @@ def test_help_and_status(discord_site, fake):
     site.command("help", options={"namespace": "example"}, token="tok-3")
     assert fake.wait_sent(3)[2].body["content"].startswith(
         "Commands in `example` — Example jobs:\n• `example say hello [name]`: say hello\n")
+
+
+def test_logs_through_run(discord_site, fake):
+    site = discord_site()
+    site.command("run", options={"command": "example say hello Bob"})
+    fake.wait_sent(1, "/channels/")
+    site.command("run", options={"command": "logs 1"}, token="tok-2")
+    (edit,) = fake.wait_sent(1, f"/webhooks/{APP_ID}/tok-2")
+    assert (edit.method, edit.path, edit.body["content"]) == (
+        "PATCH", f"/webhooks/{APP_ID}/tok-2/messages/@original",
+        "The end of job 1's stdout:\n```\nHello Bob\n```")
+    # A long log: the caption edits the original, the log follows as an attachment.
+    site.platform.answer_interaction("tok-3", [Piece("text", "The end:"),
+                                               Piece("code", "L" * 2500)])
+    first, attached = fake.wait_sent(2, f"/webhooks/{APP_ID}/tok-3")
+    assert (first.method, first.body["content"]) == ("PATCH", "The end:")
+    assert (attached.method, attached.path) == ("POST", f"/webhooks/{APP_ID}/tok-3")
+    assert attached.body["content"] == "The output is 2,500 characters long, so it is attached."
+    assert attached.files["files[0]"] == ("output.txt", b"L" * 2500)
 
 
 def test_mailuser_answers_privately_and_records_the_opt_in(discord_site, fake):

@@ -341,3 +341,14 @@ def test_getupdates_offsets_confirm_each_update_once(telegram, fake):
     assert len(fake.sent()) == 3
     assert fake.offsets == sorted(fake.offsets)
     assert set(fake.offsets) >= {ids[-1] + 1}
+
+
+def test_logs_and_cancel_as_slash_commands(telegram, fake):
+    telegram()
+    fake.push(private_message("example say hello Bob"))
+    fake.wait_sent(1)
+    fake.push(private_message("/logs 1"))
+    assert texts(fake.wait_sent(2)[1:]) == ["The end of job 1's stdout:\n<pre>Hello Bob</pre>"]
+    fake.push(private_message("/cancel 1"))
+    assert texts(fake.wait_sent(3)[2:]) == [
+        "Job 1 (<code>example_hello</code>) already ended (succeeded)."]
