@@ -67,14 +67,15 @@ def command_of(event: RoomMessageText, user_id: str) -> str | None:
     content = event.source.get("content", {})
     mentioned = user_id in (content.get("m.mentions") or {}).get("user_ids", [])
     localpart = user_id[1:].split(":", 1)[0]
-    # Clients put the display name (a pill) first: "chatops: example say hello".
-    pattern = re.compile(rf"^\s*(?:{re.escape(user_id)}|@?{re.escape(localpart)})\s*[:,]?\s*",
-                         re.I)
+    # Clients put the display name (a pill) first: "chatops: example say hello"; the name must
+    # end there ("chatopsy" or "chatops:example.org" is someone else).
+    name = rf"(?:{re.escape(user_id)}|@?{re.escape(localpart)})(?![\w.-]|:\S)"
+    pattern = re.compile(rf"^\s*{name}\s*[:,]?\s*", re.I)
     stripped, count = pattern.subn("", body, count=1)
     if count:
         return stripped.strip()
     if mentioned:
-        return body.replace(user_id, " ").strip(" ,:")
+        return re.sub(rf"\s*{re.escape(user_id)}[:,]?\s*", " ", body, count=1).strip(" ,:")
     return None
 
 
