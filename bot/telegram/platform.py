@@ -78,6 +78,9 @@ class TelegramPlatform(Platform):
             c.strip() for c in settings.environ.get("TELEGRAM_TRUSTED_CHATS", "").split(",")
             if c.strip())
         self.loop = LoopThread("telegram-loop")
+        httpx_log = logging.getLogger("httpx")
+        if httpx_log.level == logging.NOTSET:  # one INFO line per poll, with the token in its URL
+            httpx_log.setLevel(logging.WARNING)
         self._app: Application | None = None
         self._lock = threading.Lock()
         self._progress: dict[tuple, int] = {}  # progress_key -> calls that already succeeded
