@@ -51,6 +51,7 @@ jobs = Table(
     Column("thread", String(200)),
     Column("requested_by", String(200)),
     Column("message", String(200)),
+    Column("is_direct", Boolean, nullable=False, default=False),
     Column("claimed_by", String(200)),
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("exit_code", Integer),
@@ -67,6 +68,7 @@ jobs = Table(
           sqlite_where=text("state = 'queued'"), postgresql_where=text("state = 'queued'")),
 )
 
+# Who else asked for a pending job (the first requester is on the job row itself).
 subscribers = Table(
     "subscribers", metadata,
     Column("id", Integer, primary_key=True),

@@ -111,10 +111,10 @@ class Queue:
             # The partial unique index on pending (type, args) decides: new row, or join.
             new = sql.first(sql.run(conn, self._sql["insert_job"], params))
             joined = new is None
-            if joined:
+            if joined:  # the first requester lives on the job row; later ones subscribe
                 new = sql.first(sql.run(conn, self._sql["find_pending"], params))
-            params["job_id"] = new.id
-            sql.run(conn, self._sql["insert_subscriber"], params)
+                params["job_id"] = new.id
+                sql.run(conn, self._sql["insert_subscriber"], params)
             running = (sql.run(conn, self._sql["count_running"], params).fetchone()[0]
                        if count_running else 0)
         return Enqueued(new.id, joined, new.start_after, running)
@@ -195,9 +195,18 @@ class Queue:
             return list(conn.execute(query))
 
     def subscribers_of(self, job_id: int) -> list[Row]:
+        """Everyone who asked for the job: its requester first, then those who joined."""
         with self._begin() as conn:
-            return list(conn.execute(select(subscribers).where(subscribers.c.job_id == job_id)
-                                     .order_by(subscribers.c.id)))
+            first = conn.execute(select(
+                jobs.c.id.label("job_id"), jobs.c.platform, jobs.c.channel, jobs.c.thread,
+                jobs.c.requested_by.label("user"), jobs.c.message, jobs.c.is_direct,
+                jobs.c.created_at).where(jobs.c.id == job_id)).first()
+            rest = conn.execute(select(
+                subscribers.c.job_id, subscribers.c.platform, subscribers.c.channel,
+                subscribers.c.thread, subscribers.c.user, subscribers.c.message,
+                subscribers.c.is_direct, subscribers.c.created_at)
+                .where(subscribers.c.job_id == job_id).order_by(subscribers.c.id)).all()
+        return ([first] if first else []) + list(rest)
 
     def next_start(self, now: float) -> float | None:
         """When the next queued job becomes due (or a suppression ends), for the dispatcher."""

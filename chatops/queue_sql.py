@@ -15,9 +15,10 @@ from typing import Any
 
 INSERT_JOB = """
 INSERT INTO jobs (namespace, job_type, args, state, concurrency, timeout, created_at,
-                  start_after, platform, channel, thread, requested_by, message, cancel_requested)
+                  start_after, platform, channel, thread, requested_by, message, is_direct,
+                  cancel_requested)
 VALUES (:namespace, :job_type, :args, 'queued', :concurrency, :timeout, :now, :start_after,
-        :platform, :channel, :thread, :user, :message, :false)
+        :platform, :channel, :thread, :user, :message, :is_direct, :false)
 ON CONFLICT (job_type, args) WHERE state = 'queued' DO NOTHING
 RETURNING id, start_after
 """
@@ -53,6 +54,9 @@ WHERE id = :job_id AND state IN ({states})
 REPORT_TO_SUBSCRIBERS = """
 INSERT INTO deliveries (job_id, platform, channel, thread, message, is_direct, payload, state,
                         attempts, next_attempt_at, created_at)
+SELECT id, platform, channel, thread, message, is_direct, :body, 'pending', 0, :now, :now
+FROM jobs WHERE id = :job_id
+UNION ALL
 SELECT job_id, platform, channel, thread, message, is_direct, :body, 'pending', 0, :now, :now
 FROM subscribers WHERE job_id = :job_id
 """

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("thread", sa.String(200)),
         sa.Column("requested_by", sa.String(200)),
         sa.Column("message", sa.String(200)),
+        sa.Column("is_direct", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("claimed_by", sa.String(200)),
         sa.Column("cancel_requested", sa.Boolean, nullable=False),
         sa.Column("exit_code", sa.Integer),
