@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("job_id", type=int)
     logs.add_argument("--stderr", action="store_true")
     logs.set_defaults(func=cmd_jobs_logs)
+
+    from bot.notify import cli as notify_cli
+
+    notify_cli.add_parser(sub)
     return parser
 
 

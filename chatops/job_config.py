@@ -10,7 +10,7 @@ import re
 import runpy
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,7 @@ class NamespaceSpec:
 class Config:
     namespaces: Mapping[str, NamespaceSpec]
     clusters: Mapping[str, ClusterSpec] = field(default_factory=dict)
+    notifications: Mapping[str, Any] = field(default_factory=dict)  # bot/notify/config.py
 
     def job(self, job_type: str) -> JobSpec | None:
         namespace, _, name = job_type.partition("_")
@@ -379,4 +380,8 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError([f"{path}: cannot be loaded: {type(exc).__name__}: {exc}"]) from exc
     if "raw_config" not in module:
         raise ConfigError([f"{path}: defines no 'raw_config' dict"])
-    return build_config(module["raw_config"], module.get("clusters"))
+    config = build_config(module["raw_config"], module.get("clusters"))
+    notifications = module.get("notifications") or {}
+    if not isinstance(notifications, Mapping):
+        raise ConfigError([f"{path}: 'notifications' must be a dict"])
+    return replace(config, notifications=dict(notifications))

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from bot.commands import CommandHandler
 from bot.texts import clock
 from chatops.service import Service
-from webserver import auth, console, dashboard, github, metrics
+from webserver import auth, console, dashboard, events, github, metrics
 
 log = logging.getLogger("chatops.web")
 
@@ -33,7 +33,7 @@ def create_app(service: Service, handler: CommandHandler | None = None) -> Flask
     app.extensions["chatops.metrics"] = metrics.Metrics(service.queue)
     auth.configure(app, service.settings)
     app.jinja_env.filters["clock"] = lambda ts: clock(ts) if ts else ""
-    for blueprint in (auth.bp, dashboard.bp, console.bp, github.bp, metrics.bp):
+    for blueprint in (auth.bp, dashboard.bp, console.bp, github.bp, metrics.bp, events.bp):
         app.register_blueprint(blueprint)
     for name, blueprint in platform_blueprints(service, app.extensions["chatops.handler"]):
         app.register_blueprint(blueprint)
@@ -67,7 +67,7 @@ def _security_headers(response):  # noqa: ANN001, ANN202
 
 
 def _http_error(exc: HTTPException):  # noqa: ANN202
-    wants_json = (request.path.startswith(("/github/", "/console/"))
+    wants_json = (request.path.startswith(("/github/", "/console/", "/slurm/"))
                   or request.accept_mimetypes.best == "application/json")
     if wants_json:
         return jsonify(error=exc.description), exc.code

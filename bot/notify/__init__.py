@@ -1,0 +1,1 @@
+"""Slurm job notifications out to chat and mail: config, templates, connectors, the sender."""

@@ -1,0 +1,60 @@
+"""``chatops notifications list|retry|drop``: look at and act on queued Slurm notifications."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bot.notify import store
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("notifications", help="Slurm notifications: list, retry dead "
+                            "letters, drop")
+    actions = parser.add_subparsers(metavar="ACTION")
+    listing = actions.add_parser("list", help="recent notifications, newest first, and counts")
+    listing.add_argument("--state", choices=store.STATES, help="only this state (e.g. dead)")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(func=cmd_list)
+    retry = actions.add_parser("retry", help="send dead-lettered notifications again")
+    retry.add_argument("ids", nargs="*", type=int, help="ids (default: every dead one)")
+    retry.set_defaults(func=cmd_retry)
+    drop = actions.add_parser("drop", help="give up on pending or dead notifications")
+    drop.add_argument("ids", nargs="*", type=int, help="ids to drop")
+    drop.add_argument("--all-dead", action="store_true", help="drop every dead one")
+    drop.set_defaults(func=cmd_drop)
+
+
+def _engine():  # noqa: ANN202
+    from chatops import service as svc
+
+    return svc.open_queue(svc.load_settings()).engine
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    engine = _engine()
+    counts = store.counts(engine)
+    print("  ".join(f"{state}: {counts.get(state, 0)}" for state in store.STATES))
+    for row in store.listing(engine, args.state, args.limit):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.created_at))
+        error = f"  ({row.last_error[:100]})" if row.last_error else ""
+        print(f"{row.id:>6}  {row.state:<10} {when}  {row.connector}:{row.target}  "
+              f"attempts {row.attempts}{error}")
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    count = store.set_state(_engine(), args.ids or None, "pending", ("dead",))
+    print(f"{count} notification(s) queued again")
+    return 0 if count or not args.ids else 1
+
+
+def cmd_drop(args: argparse.Namespace) -> int:
+    if not args.ids and not args.all_dead:
+        print("chatops: name the ids to drop, or --all-dead")
+        return 2
+    ids = None if args.all_dead and not args.ids else args.ids
+    states = ("dead",) if args.all_dead else ("pending", "dead")
+    count = store.set_state(_engine(), ids, "dropped", states)
+    print(f"{count} notification(s) dropped")
+    return 0 if count else 1

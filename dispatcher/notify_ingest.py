@@ -1,0 +1,225 @@
+"""Spooled MailProg events become queued notifications (the dispatcher's notification part).
+
+The dispatcher loop calls ``step`` on each wake-up: a cheap look at the spool directory (its
+cadence is the loop's own). Files found are handled on this component's thread, so waiting for
+sacct never delays the loop. Per file: parse, drop a repeated event id, resolve and authorise the
+targets, gather statistics (finished jobs), render per connector, insert the rows (over the
+per-user cap: suppressed, counted later), remove the file. A file that is not an event is moved
+to ``<spool>/corrupt/`` and logged, never retried. A job submitted from chat also gets the event
+as a notice in its requesters' threads (looked up by cluster + Slurm job id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.notify import store
+from bot.notify.config import NotifyConfig, load_notify_config
+from bot.notify.connectors import Connector, build_connectors
+from bot.notify.render import context, render, render_plain
+from bot.notify.sender import NotifySender
+from chatops import wakeup
+from chatops.db import slurm_submissions
+from chatops.job_config import Config
+from chatops.queue import Queue
+from chatops.report import notice
+from chatops.settings import Settings
+from dispatcher.notify_stats import gather
+from dispatcher.notify_targets import resolve
+from dispatcher.slurm import Runner, SlurmClient, local_runner
+from dispatcher.slurm_events import SlurmEvent, parse_event
+
+log = logging.getLogger("chatops.notify")
+
+SUMMARY = "{count} further notification{s} about your Slurm jobs {were} suppressed (more than " \
+          "{cap} within {window})."
+
+
+def _is_event(data: Any) -> bool:
+    return isinstance(data, dict) and ("argv" in data or "env" in data or "subject" in data)
+
+
+class NotifyIngest:
+    def __init__(self, settings: Settings, config: Config, queue: Queue, *,
+                 connectors: dict[str, Connector] | None = None,
+                 runner: Runner | None = local_runner, cfg: NotifyConfig | None = None):
+        self.settings = settings
+        self.config = config
+        self.queue = queue
+        self.engine = queue.engine
+        self.cfg = cfg or load_notify_config(config.notifications, settings.environ)
+        self.spool = Path(settings.spool_dir)
+        self.site_dir = settings.environ.get("CHATOPS_TEMPLATES_DIR") or None
+        self.connectors = (build_connectors(settings.environ, self.cfg)
+                           if connectors is None else connectors)
+        self.client = SlurmClient(runner, timeout=self.cfg.sacct_timeout) if runner else None
+        self.sender = NotifySender(self.engine, self.connectors, self.cfg)
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._next_scan = 0.0
+        self._stop: threading.Event | None = None
+
+    # -- running inside the dispatcher ------------------------------------------------------
+
+    def start(self, stop: threading.Event) -> None:
+        self._stop = stop
+        for name, target in (("notify-ingest", self._ingest_loop),
+                             ("notify-sender", lambda: self.sender.run(stop))):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def step(self, now: float) -> None:
+        """Called by the dispatcher loop: wake the ingest thread when the spool has files."""
+        if now < self._next_scan:
+            return
+        self._next_scan = now + self.settings.poll_interval
+        try:
+            with os.scandir(self.spool) as entries:
+                if any(e.name[:1].isdigit() and e.name.endswith(".json") for e in entries):
+                    self._wake.set()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.error("cannot read the spool %s: %s", self.spool, exc)
+
+    def _ingest_loop(self) -> None:
+        assert self._stop is not None
+        while not self._stop.is_set():
+            self._wake.wait(max(self.cfg.user_window / 4, 1.0))
+            self._wake.clear()
+            try:
+                self.scan()
+            except Exception:  # the database may be down for a moment: try again later
+                log.exception("notification ingest failed; the spool is kept")
+
+    def close(self) -> None:
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(10)
+
+    # -- the work ---------------------------------------------------------------------------
+
+    def scan(self) -> int:
+        """Ingest every spooled event; emit due suppression summaries. Returns rows queued."""
+        queued = 0
+        for path in sorted(self.spool.glob("[0-9]*.json")):
+            queued += self.ingest_file(path)
+        queued += self.summarise()
+        return queued
+
+    def ingest_file(self, path: Path) -> int:
+        try:
+            data = json.loads(path.read_bytes())
+            if not _is_event(data):
+                raise ValueError("not a MailProg event")
+            event = parse_event(data)
+        except FileNotFoundError:  # another dispatcher took it
+            return 0
+        except (ValueError, UnicodeDecodeError, TypeError, RecursionError) as exc:
+            self._corrupt(path, exc)
+            return 0
+        if event.event_id is None:
+            event = parse_event({**data, "id": path.stem})
+        queued = self.ingest(event)
+        path.unlink(missing_ok=True)
+        return queued
+
+    def _corrupt(self, path: Path, exc: Exception) -> None:
+        aside = self.spool / "corrupt"
+        aside.mkdir(mode=0o2770, exist_ok=True)
+        os.replace(path, aside / path.name)
+        log.error("spool file %s is not a valid event (%s): moved to %s", path.name, exc, aside)
+
+    def ingest(self, event: SlurmEvent) -> int:
+        event_id = event.event_id or f"{time.time_ns()}"
+        if not store.record_event(self.engine, event_id, cluster=event.cluster,
+                                  slurm_job_id=event.display_id or None,
+                                  cluster_user=event.user, mail_type=event.mail_type):
+            log.info("event %s (job %s) already handled: dropped", event_id, event.display_id)
+            return 0
+        targets = resolve(self.engine, self.cfg, event, self.connectors.keys())
+        subscribers = self._chat_subscribers(event)
+        if not targets and not subscribers:
+            log.info("event %s (job %s %s): nobody to notify", event_id, event.display_id,
+                     event.mail_type)
+            return 0
+        stats: dict[str, Any] = {"stats": None, "hints": []}
+        try:
+            stats = gather(event, self.client, self.cfg)
+        except Exception:  # statistics never suppress the notification
+            log.exception("statistics for job %s failed", event.display_id)
+        ctx = context(event, stats)
+        self._tell_threads(subscribers, ctx)
+        user = event.user or event.mail_user or ""
+        now = time.time()
+        used = store.recent_count(self.engine, user, now - self.cfg.user_window)
+        rows = []
+        for target in targets:
+            state = "pending" if used < self.cfg.user_cap else "suppressed"
+            used += state == "pending"
+            rows.append({"event_id": event_id, "connector": target.connector,
+                         "target": target.target, "cluster_user": user, "state": state,
+                         "payload": render(target.connector, target.target, ctx,
+                                           self.site_dir)})
+        store.add(self.engine, rows, now)
+        self.sender.poke()
+        log.info("event %s (job %s %s): %d notification(s) queued", event_id, event.display_id,
+                 event.mail_type, len(rows))
+        return len(rows)
+
+    def summarise(self) -> int:
+        rows = []
+        for group in store.summaries_due(self.engine, self.cfg.user_window):
+            count = group["count"]
+            text = SUMMARY.format(count=count, s="" if count == 1 else "s",
+                                  were="was" if count == 1 else "were", cap=self.cfg.user_cap,
+                                  window=_span(self.cfg.user_window))
+            rows.append({"connector": group["connector"], "target": group["target"],
+                         "cluster_user": None, "state": "pending",  # the summary is not capped
+                         "payload": render_plain(group["connector"], group["target"], text)})
+        store.add(self.engine, rows)
+        if rows:
+            self.sender.poke()
+        return len(rows)
+
+    # -- chat-submitted jobs ----------------------------------------------------------------
+
+    def _chat_subscribers(self, event: SlurmEvent) -> list[Any]:
+        slurm_id = event.array_job_id or event.job_id
+        if slurm_id is None:
+            return []
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(select(slurm_submissions).where(
+                slurm_submissions.c.slurm_job_id == slurm_id)))
+        # The config's cluster name is usually Slurm's ClusterName; with one match, trust it.
+        matching = ([r for r in rows if r.cluster == event.cluster]
+                    or (rows if len(rows) == 1 else []))
+        return [(row.job_id, sub) for row in matching
+                for sub in self.queue.subscribers_of(row.job_id)]
+
+    def _tell_threads(self, subscribers: list[Any], ctx: dict[str, Any]) -> None:
+        if not subscribers:
+            return
+        text = render("mailto", "", ctx, self.site_dir)["text"]
+        for job_id, sub in subscribers:
+            self.queue.add_delivery(sub.platform, notice(text), channel=sub.channel,
+                                    thread=sub.thread, message=sub.message,
+                                    is_direct=bool(sub.is_direct), job_id=job_id)
+        wakeup.notify(self.settings.run_dir, "outbox")
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"

@@ -1,0 +1,121 @@
+"""Statistics and hints for a finished Slurm job (behaviours §2.4), from ``sacct``.
+
+Accounting lags slurmctld by a few seconds: sacct is polled, with short timeouts, until the job
+line is final (not slurmdbd's provisional stand-in) or ``stats_wait`` runs out — no fixed sleep.
+A cancelled job is asked for once and never waited for. Any failure here yields no statistics,
+never a lost notification.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.notify.config import NotifyConfig
+from dispatcher.slurm import AcctJob, SlurmClient, job_efficiency
+from dispatcher.slurm_events import SlurmEvent
+
+log = logging.getLogger("chatops.notify")
+
+STATS_STATES = {"COMPLETED", "FAILED", "OUT_OF_MEMORY", "TIMEOUT"}
+FINAL_STATES = STATS_STATES | {"CANCELLED", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None or seconds == math.inf:
+        return "unlimited" if seconds == math.inf else "unknown"
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    text = f"{rest // 3600}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+    return f"{days}-{text}" if days else text
+
+
+def size(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20)):
+        if value >= scale:
+            return f"{value / scale:.1f} {unit}"
+    return f"{value / 2**10:.0f} KiB"
+
+
+def percent(value: float | None) -> str:
+    return "unknown" if value is None else f"{value * 100:.0f} %"
+
+
+def best_qos(runtime: float, qos: dict[str, float] | Any) -> str | None:
+    """The QoS with the smallest limit that still fits ``runtime`` (0 fits the smallest)."""
+    fitting = [(limit, name) for name, limit in qos.items() if limit >= max(runtime, 0)]
+    return min(fitting)[1] if fitting else None
+
+
+def _fetch(client: SlurmClient, job_id: str, wait: bool, budget: float,
+           clock_fn: Callable[[], float]) -> AcctJob | None:
+    deadline = clock_fn() + budget
+    pause = 0.2
+    while True:
+        try:
+            jobs = [j for j in client.sacct_jobs([job_id]) if j.job.job_id == job_id
+                    or str(j.job.raw_id) == job_id]
+        except Exception as exc:  # a statistics failure never stops the notification
+            log.warning("sacct for job %s failed: %s", job_id, exc)
+            return None
+        job = jobs[0] if jobs else None
+        ready = job is not None and not job.job.provisional and job.job.state in FINAL_STATES
+        if ready or not wait or clock_fn() + pause > deadline:
+            return job if job is not None and not job.job.provisional else None
+        time.sleep(pause)  # bounded by the deadline; short because sacct is usually 1-3 s late
+        pause = min(pause * 1.5, 1.0)
+
+
+def gather(event: SlurmEvent, client: SlurmClient | None, cfg: NotifyConfig,
+           clock_fn: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """``{"stats": {...} | None, "hints": [...]}`` for an END/FAIL event; empty otherwise."""
+    if client is None or not event.finished or event.array_summary or event.job_id is None:
+        return {"stats": None, "hints": []}
+    cancelled = (event.state or "").startswith("CANCELLED")
+    job = _fetch(client, str(event.job_id), not cancelled, cfg.stats_wait, clock_fn)
+    if job is None:
+        return {"stats": None, "hints": []}
+    eff = job_efficiency(job)
+    head = job.job
+    stats = {
+        "state": head.state, "elapsed": clock(eff.elapsed), "time_limit": clock(eff.time_limit),
+        "cpus": head.alloc_cpus, "nodes": head.num_nodes,
+        "cpu_efficiency": percent(eff.cpu_efficiency),
+        "memory_used": size(eff.memory_used_bytes),
+        "memory_requested": size(eff.memory_requested_bytes),
+        "memory_efficiency": percent(eff.memory_efficiency),
+        "walltime_use": percent(eff.walltime_use), "qos": head.qos or None,
+    }
+    return {"stats": stats, "hints": hints(head.state or event.state or "", eff, cfg)}
+
+
+def hints(state: str, eff: Any, cfg: NotifyConfig) -> list[str]:
+    """Behaviours §2.4, with the thresholds from the config."""
+    if state not in STATS_STATES:
+        return []
+    out: list[str] = []
+    if state == "OUT_OF_MEMORY":
+        out.append("The job ran out of memory: ask for more with --mem or --mem-per-cpu.")
+    if state == "TIMEOUT":
+        out.append("The job reached its time limit: ask for more time with --time.")
+    if state != "OUT_OF_MEMORY" and eff.memory_efficiency is not None \
+            and eff.memory_efficiency < cfg.memory_low:
+        out.append(f"It used {size(eff.memory_used_bytes)} of "
+                   f"{size(eff.memory_requested_bytes)} requested memory "
+                   f"({percent(eff.memory_efficiency)}): request less.")
+    if eff.cpu_efficiency is not None and eff.cpu_efficiency < cfg.cpu_low:
+        out.append(f"CPU efficiency was {percent(eff.cpu_efficiency)}: "
+                   f"ask for fewer cores.")
+    if eff.time_limit is None or eff.time_limit == math.inf:
+        out.append("No time limit was set: give --time so the job can be scheduled sooner.")
+    elif state != "TIMEOUT" and eff.walltime_use is not None and eff.walltime_use < cfg.time_low:
+        text = (f"It ran {clock(eff.elapsed)} of its {clock(eff.time_limit)} limit: "
+                f"ask for a shorter --time")
+        qos = best_qos(eff.elapsed or 0.0, cfg.qos) if cfg.qos else None
+        out.append(f"{text} (QoS {qos!r} fits)." if qos else f"{text}.")
+    return out
