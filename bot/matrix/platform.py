@@ -46,7 +46,7 @@ class MatrixPlatform(Platform):
             r.strip() for r in self.settings.environ.get("MATRIX_TRUSTED_ROOMS", "").split(",")
             if r.strip())
         self.loop = LoopThread("matrix-loop")
-        self._login = threading.Lock()
+        self._login = asyncio.Lock()  # the sync and the outbox may both start first
         self._progress: dict[tuple, int] = {}  # progress_key -> events that already arrived
 
     @classmethod
@@ -57,9 +57,9 @@ class MatrixPlatform(Platform):
     def create(cls, service: Service) -> MatrixPlatform:
         return cls(service)
 
-    def _logged_in(self) -> None:
-        with self._login:  # serve and the outbox may both start first: log in once
-            self.loop.run(mx.log_in(self.client, self.settings))
+    async def _log_in(self) -> None:
+        async with self._login:  # log in once, with one device
+            await mx.log_in(self.client, self.settings)
 
     # -- inbound ----------------------------------------------------------------------------
 
@@ -80,12 +80,16 @@ class MatrixPlatform(Platform):
         first = True
         while not stop.is_set():
             try:
-                await mx.log_in(self.client, self.settings)
+                await self._log_in()
                 response = await self.client.sync(
                     timeout=0 if first else SYNC_TIMEOUT_MS, since=self.client.next_batch,
                     full_state=first or None)
             except (aiohttp.ClientError, TimeoutError, mx.MatrixLoginError) as exc:
                 log.warning("matrix: cannot sync (%s); retrying in 10 s", exc)
+                await asyncio.sleep(10)
+                continue
+            except Exception:  # an SDK surprise must not end the bot silently
+                log.exception("matrix: sync failed; retrying in 10 s")
                 await asyncio.sleep(10)
                 continue
             if not isinstance(response, SyncResponse):
@@ -116,7 +120,7 @@ class MatrixPlatform(Platform):
         sender = Sender(self.client, room_id, reply_to=reply_to, file_name=name,
                         skip=self._progress.pop(key, 0))
         try:
-            self._logged_in()
+            self.loop.run(self._log_in())
             if pieces:
                 try:
                     self.loop.run(sender.pieces(pieces))

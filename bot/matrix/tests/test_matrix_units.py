@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from nio import RoomMessageText
 
+from bot.matrix import MatrixConnector
 from bot.matrix.client import is_configured, new_client, notification_content
 from bot.matrix.inbound import command_of, mail_user_content
 from bot.matrix.send import MESSAGE_LIMIT, text_contents
+from bot.platform import DeliveryError
 from chatops.settings import load_settings
 
 BOT = "@chatops:example.org"
@@ -78,3 +82,19 @@ def test_settings():
     assert is_configured(load_settings({**base, "MATRIX_PASSWORD": "pw"}))
     with pytest.raises(ValueError, match="MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD"):
         new_client(load_settings(base))
+
+
+def test_an_unreachable_homeserver_is_a_transient_failure():
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    connector = MatrixConnector(load_settings({
+        "MATRIX_HOMESERVER_URL": f"http://127.0.0.1:{port}", "MATRIX_USER_ID": BOT,
+        "MATRIX_ACCESS_TOKEN": "syt_secret"}))
+    try:
+        with pytest.raises(DeliveryError, match="cannot reach the Matrix homeserver") as failed:
+            connector.send("!room", "hello")
+        assert not failed.value.permanent and failed.value.retry_after is None
+        assert "syt_secret" not in str(failed.value)
+    finally:
+        connector.close()
