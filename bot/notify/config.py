@@ -12,7 +12,7 @@ Example (every key optional)::
         "qos": {"short": 3600, "normal": 86400, "long": 604800},
         "rate_limits": {"telegram": {"per_target": 1.0, "per_second": 30}},
         "user_cap": {"count": 50, "window": 3600},
-        "attempts": 8,
+        "attempts": 8, "backoff_base": 1.0, "backoff_max": 300,
         "stats_wait": 5.0,                        # seconds to wait for accounting lag
     }
 """
@@ -59,6 +59,8 @@ class NotifyConfig:
     user_cap: int = 50
     user_window: float = 3600.0
     attempts: int = 8
+    backoff_base: float = 1.0  # seconds before the 2nd attempt; doubles per attempt
+    backoff_max: float = 300.0
     stats_wait: float = 5.0
     sacct_timeout: float = 5.0
 
@@ -100,6 +102,8 @@ def load_notify_config(raw: Mapping[str, Any] | None,
         qos={str(k): float(v) for k, v in (raw.get("qos") or {}).items()},
         rate_limits=limits, user_cap=int(cap.get("count", 50)),
         user_window=float(cap.get("window", 3600)), attempts=int(raw.get("attempts", 8)),
+        backoff_base=float(raw.get("backoff_base", 1.0)),
+        backoff_max=float(raw.get("backoff_max", 300.0)),
         stats_wait=float(raw.get("stats_wait", 5.0)),
         sacct_timeout=float(raw.get("sacct_timeout", 5.0)),
     )

@@ -34,8 +34,9 @@ RESCAN_SECONDS = 5.0  # re-read pending ids (rows re-pended by `chatops notifica
 MAX_SLEEP = 0.5
 
 
-def backoff(attempt: int) -> float:
-    return min(300.0, 2.0 ** attempt) * random.uniform(0.5, 1.0)
+def backoff(attempt: int, base: float = 1.0, cap: float = 300.0) -> float:
+    """Exponential with full jitter's gentler cousin: a random point in the upper half."""
+    return min(cap, base * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class NotifySender:
     def poke(self) -> None:
         """New rows were added (by this process): look at once."""
         self.poked.set()
+        self._next_rescan = 0.0
         self.results.put(None)
 
     # -- loading ----------------------------------------------------------------------------
@@ -140,7 +142,8 @@ class NotifySender:
             store.dead(self.engine, item.id, item.attempts, str(error))
             self.known.discard(item.id)
             return
-        wait = error.retry_after if error.retry_after is not None else backoff(item.attempts)
+        wait = error.retry_after if error.retry_after is not None else backoff(
+            item.attempts, self.cfg.backoff_base, self.cfg.backoff_max)
         if error.retry_after is not None:  # the whole target (chat) is throttled, not one row
             self.target_free[key] = max(self.target_free.get(key, 0.0), now + wait)
         item.due = now + wait
