@@ -42,6 +42,8 @@ raw_config = {
                      "report_format": "code"},
             "file": {"run_args_template": "python3 gen.py {size}", "report_format": "file"},
             "quiet": {"run_args_template": "true", "report_success": False},
+            "blocks": {"run_args_template": "python3 blocks.py", "report_stdout": True,
+                       "report_format": "blocks"},
         },
         "slack": [
             {"command": "say hello [name]", "help": "say hello", "action": "schedule_job",
@@ -51,6 +53,8 @@ raw_config = {
             {"command": "file [size]", "help": "a file of a size", "action": "schedule_job",
              "job_type": "file"},
             {"command": "quiet", "help": "quiet", "action": "schedule_job", "job_type": "quiet"},
+            {"command": "blocks", "help": "blocks", "action": "schedule_job",
+             "job_type": "blocks"},
         ],
     },
 }
@@ -66,6 +70,15 @@ while size > 0:
     size -= width
     line += 1
 '''
+
+BLOCKS = """
+import json
+print(json.dumps([
+    {"type": "header", "text": {"type": "plain_text", "text": "Disk <usage> & more"}},
+    {"type": "divider"},
+    {"type": "section", "text": {"type": "mrkdwn", "text": "All `fine`"}},
+]))
+"""
 
 
 def generated(size: int) -> str:
@@ -195,6 +208,7 @@ class Stack:
         workspace = tmp / "workspace"
         (workspace / "example").mkdir(parents=True, exist_ok=True)
         (workspace / "example" / "gen.py").write_text(GEN)
+        (workspace / "example" / "blocks.py").write_text(BLOCKS)
         (tmp / "job_configs.py").write_text(CONFIG)
         settings = load_settings({
             "CHATOPS_HOME": str(tmp / "home"), "CHATOPS_CONFIG": str(tmp / "job_configs.py"),

@@ -103,6 +103,13 @@ def test_commands_and_job_reports(users, stack, synapse):
     with urllib.request.urlopen(download, timeout=10) as response:
         assert response.read().decode() == generated(300)
 
+    say("!run example blocks")
+    blocks = alice.messages_from(room_id, bot.user_id, 6)[5]
+    assert blocks == {"msgtype": "m.notice", "format": "org.matrix.custom.html",
+                      "body": "Disk <usage> & more\n———\nAll `fine`",
+                      "formatted_body": "Disk &lt;usage&gt; &amp; more<br>———<br>All "
+                                        "<code>fine</code>"}
+
     count = len(alice.messages_from(room_id, bot.user_id, 1))
     say("just chatting about hello")  # not addressed to the bot: no answer
     say("!help example")
