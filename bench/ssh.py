@@ -1,5 +1,6 @@
-"""SSH: one more command on the pooled connection vs a new connection per command, and the
-throughput of many short remote jobs sharing one connection.
+"""SSH: one more command on the pooled connection (through its command shell, or on a new
+channel) vs a new connection per command, and the throughput of many short remote jobs sharing
+one connection.
 
     .venv/bin/python bench/ssh.py [--commands 50] [--jobs 100] [--command "sinfo -h"]
 
@@ -59,6 +60,14 @@ def main() -> None:
         result = connection.exec(args.command)
         pooled.append(time.perf_counter() - start)
         assert result.returncode == 0, result
+    argv = args.command.split()
+    connection.run(argv, 30)  # the command shell is opened on first use
+    shell = []
+    for _ in range(args.commands):
+        start = time.perf_counter()
+        result = connection.run(argv, 30)
+        shell.append(time.perf_counter() - start)
+        assert result.returncode == 0, result
 
     fresh = []
     for _ in range(args.commands):
@@ -70,10 +79,13 @@ def main() -> None:
         assert result.returncode == 0, result
 
     print(f"`{args.command}`, {args.commands} commands each:")
-    print(f"  pooled connection:          {ms(pooled)}")
-    print(f"  new connection per command: {ms(fresh)}")
-    print(f"  ratio (new / pooled, medians): "
-          f"{statistics.median(fresh) / statistics.median(pooled):.2f}x")
+    print(f"  pooled connection, command shell: {ms(shell)}")
+    print(f"  pooled connection, new channel:   {ms(pooled)}")
+    print(f"  new connection per command:       {ms(fresh)}")
+    print(f"  ratio new connection / new channel: "
+          f"{statistics.median(fresh) / statistics.median(pooled):.2f}x; "
+          f"new connection / command shell: "
+          f"{statistics.median(fresh) / statistics.median(shell):.2f}x")
 
     logs = Path(tempfile.mkdtemp(prefix="bench-ssh-"))
     runs = []

@@ -35,11 +35,13 @@ from chatops.settings import Settings
 from dispatcher.local import command_line
 from dispatcher.reports import failure_report
 from dispatcher.slurm import CommandResult
+from dispatcher.ssh_shell import CommandShell, ShellBroken
 from dispatcher.threadrun import ThreadRun
 
 log = logging.getLogger("chatops.ssh")
 
 MAX_BACKOFF = 60.0
+CHANNEL_RETRY = (0.1, 0.3, 1.0, 2.0)  # pauses when the server refuses a channel
 DEFAULT_LOG_LIMIT = 64 * 1024 * 1024  # bytes kept of each of a remote job's streams
 PGID_MARK = b"chatops-pgid:"
 _PGID_LINE = re.compile(rb"chatops-pgid:(\d+)\r?\n")
@@ -84,7 +86,9 @@ class ClusterConnection:
         self._failures = 0
         self._retry_at = 0.0
         self._last_error = ""
-        self._sessions = threading.BoundedSemaphore(spec.max_sessions)
+        # One channel of the server's MaxSessions stays with the command shell.
+        self._sessions = threading.BoundedSemaphore(max(1, spec.max_sessions - 1))
+        self._shell = CommandShell(self._open_channel)
 
     def transport(self) -> paramiko.Transport:
         """The open transport, connecting (or reconnecting) first when needed."""
@@ -152,21 +156,35 @@ class ClusterConnection:
                 self._client.close()
                 self._client = None
 
+    def _open_channel(self) -> paramiko.Channel:
+        """A new channel on the pooled transport; one retry on a fresh connection if stale.
+
+        A server that refuses a channel (its MaxSessions is full: closed channels linger there
+        a moment) is asked again shortly; only a dead transport is replaced.
+        """
+        reconnected, refusals = False, 0
+        while True:
+            transport = self.transport()
+            try:
+                return transport.open_session(timeout=self.spec.connect_timeout)
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                if transport.is_active():  # refused (ChannelException, or paramiko's bare
+                    refusals += 1          # "Unable to open channel"): ask again shortly
+                    if refusals > len(CHANNEL_RETRY):
+                        raise ClusterUnreachable(f"the server refused a channel: {exc}") from exc
+                    time.sleep(CHANNEL_RETRY[refusals - 1])
+                    continue
+                if reconnected:
+                    raise ClusterUnreachable(f"cannot open a channel: {exc}") from exc
+                self.drop(transport)
+                reconnected = True
+
     @contextlib.contextmanager
     def session(self) -> Iterator[paramiko.Channel]:
-        """A new channel on the pooled transport; one retry on a fresh connection if stale."""
+        """A new exec channel, within the cluster's ``max_sessions``."""
         self._sessions.acquire()
         try:
-            channel = None
-            for attempt in (0, 1):
-                transport = self.transport()
-                try:
-                    channel = transport.open_session(timeout=self.spec.connect_timeout)
-                    break
-                except (paramiko.SSHException, EOFError, OSError) as exc:
-                    self.drop(transport)
-                    if attempt:
-                        raise ClusterUnreachable(f"cannot open a channel: {exc}") from exc
+            channel = self._open_channel()
             try:
                 yield channel
             finally:
@@ -193,13 +211,25 @@ class ClusterConnection:
                                  stderr.decode("utf-8", "replace"))
 
     def run(self, argv: list[str], timeout: float) -> CommandResult:
-        """The Slurm client's runner: ``argv`` quoted word by word, run on the login node."""
+        """The Slurm client's runner: ``argv`` quoted word by word, run on the login node.
+
+        Through the command shell when it is free (a few ms), else on a new exec channel. A
+        command the shell lost midway is never re-run here (it may have been an sbatch).
+        """
+        command = shlex.join(argv)
         try:
-            return self.exec(shlex.join(argv), timeout)
+            result = self._shell.try_run(command, timeout)
+            return result if result is not None else self.exec(command, timeout)
         except ClusterUnreachable as exc:
             raise ConnectionError(f"cluster {self.spec.name} unreachable: {exc}") from exc
+        except TimeoutError:
+            raise
+        except (ShellBroken, paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectionError(f"lost the connection to cluster {self.spec.name}: "
+                                  f"{describe_error(exc)}") from exc
 
     def close(self) -> None:
+        self._shell.close()
         self.drop()
 
 

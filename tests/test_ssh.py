@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -219,3 +220,27 @@ def test_remote_output_is_size_capped(tmp_path: Path) -> None:
         assert stdout == "x" * 1000 + "\n[chatops: output cut at 1000 bytes]\n"
     finally:
         h.stop()
+
+
+def test_slurm_commands_run_through_the_command_shell(harness: Harness) -> None:
+    connection = harness.remote.pool.connection("test")
+    hostile = ["echo", "$(touch /tmp/chatops-pwned)", "; rm -rf ~", "it's", "a\nb"]
+    expected = "$(touch /tmp/chatops-pwned) ; rm -rf ~ it's a\nb\n"
+    assert connection.run(hostile, 10).stdout == expected
+    result = connection.run(["sh", "-c", "echo out; echo err >&2; printf tail; exit 4"], 10)
+    assert (result.returncode, result.stdout, result.stderr) == (4, "out\ntail", "err")
+    assert connection.run(["cat"], 10).stdout == ""  # stdin is empty, as on an exec channel
+    with pytest.raises(TimeoutError):
+        connection.run(["sleep", "5"], 0.5)
+    assert connection.run(["echo", "next"], 10).stdout == "next\n"  # a fresh shell
+
+
+def test_a_busy_command_shell_never_holds_up_other_commands(harness: Harness) -> None:
+    connection = harness.remote.pool.connection("test")
+    slow = threading.Thread(target=connection.run, args=(["sleep", "2"], 10))
+    slow.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert connection.run(["echo", "quick"], 10).stdout == "quick\n"  # on an exec channel
+    assert time.monotonic() - started < 1.5
+    slow.join()
