@@ -33,6 +33,7 @@ REQUIRED = ("MATRIX_HOMESERVER_URL", "MATRIX_USER_ID")
 PERMANENT = {"M_FORBIDDEN", "M_NOT_FOUND", "M_BAD_JSON", "M_NOT_JSON", "M_UNKNOWN_TOKEN",
              "M_MISSING_TOKEN", "M_TOO_LARGE", "M_INVALID_PARAM"}
 INLINE_CODE = re.compile(r"`([^`\n]+)`")
+BODY = re.compile(r"<body[^>]*>(.*?)</body\s*>", re.S | re.I)
 
 
 def is_configured(settings: Settings) -> bool:
@@ -86,6 +87,13 @@ def inline_html(text: str) -> str:
     """Prose as HTML: escaped, `code` spans as <code>, line breaks kept."""
     escaped = INLINE_CODE.sub(r"<code>\1</code>", html.escape(text, quote=False))
     return escaped.replace("\n", "<br>")
+
+
+def html_body(markup: str) -> str:
+    """The inside of ``<body>`` when ``markup`` is a whole document (Matrix clients show a
+    fragment; ``<html>``/``<head>`` are not in the spec's allowed tags)."""
+    match = BODY.search(markup)
+    return (match.group(1) if match else markup).strip()
 
 
 def code_html(code: str) -> str:
@@ -160,11 +168,13 @@ async def upload(client: AsyncClient, data: bytes, name: str,
 
 
 class MatrixConnector:
-    """The notification pipeline's Matrix connector: one notice to one room id.
+    """The notification pipeline's Matrix connector (``bot.notify.connectors.Connector``): one
+    notice to one room id.
 
-    ``send`` takes what a template rendered (plain text and, optionally, HTML it escaped);
-    ``notify`` builds both from a title and fields. Raises DeliveryError (``retry_after`` set
-    when the homeserver said M_LIMIT_EXCEEDED).
+    ``send(room_id, payload)`` takes what the templates rendered — ``text`` (the plain body)
+    and ``html`` (escaped by the template; a whole HTML document is cut to its body); without
+    ``html`` the text is escaped here. ``notify`` builds both from a title and fields. Raises
+    DeliveryError (``retry_after`` set when the homeserver said M_LIMIT_EXCEEDED).
     """
 
     name = "matrix"
@@ -180,10 +190,17 @@ class MatrixConnector:
     def is_configured(cls, settings: Settings) -> bool:
         return is_configured(settings)
 
-    def send(self, room_id: str, body: str, formatted_body: str | None = None) -> str:
-        content = notice_content(body, formatted_body if formatted_body is not None
-                                 else inline_html(body))
-        return self._send(room_id, content)
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> MatrixConnector:
+        from chatops.settings import load_settings
+
+        return cls(load_settings(environ))
+
+    def send(self, target: str, payload: Mapping[str, Any]) -> str:
+        body = str(payload.get("text") or payload.get("subject") or "")
+        markup = payload.get("html")
+        formatted = html_body(str(markup)) if markup else inline_html(body)
+        return self._send(target, notice_content(body, formatted))
 
     def notify(self, room_id: str, title: str, fields: Mapping[str, object] | None = None,
                text: str = "") -> str:

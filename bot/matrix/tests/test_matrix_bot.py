@@ -9,6 +9,7 @@ import urllib.request
 import pytest
 
 from bot.matrix import MatrixConnector
+from bot.notify.render import render
 from bot.platform import DeliveryError
 from chatops import identities
 from chatops.settings import load_settings
@@ -39,9 +40,19 @@ def test_invite_opt_in_notification_and_leaving_alone(users, stack, synapse):
         connector.notify(room_id, "Job 42 <train> FAILED",
                          {"Job name": "<b>train</b> & test", "Exit code": 3},
                          text="Ask for more memory: `--mem=8G`")
+        # what the notification pipeline renders (its matrix templates) goes out as it is
+        payload = render("matrix", room_id, {
+            "title": "Job 43 <eval> COMPLETED", "job_name": "<i>eval</i>", "user": "alice",
+            "hints": ["Ask for less memory: --mem=2G"]})
+        connector.send(room_id, payload)
     finally:
         connector.close()
-    notice = alice.messages_from(room_id, bot.user_id, 2)[1]
+    notice, rendered = alice.messages_from(room_id, bot.user_id, 3)[1:]
+    assert rendered["msgtype"] == "m.notice" and rendered["format"] == "org.matrix.custom.html"
+    assert rendered["body"] == payload["text"] and "Name:      <i>eval</i>" in rendered["body"]
+    assert rendered["formatted_body"].startswith("<h3>Job 43 &lt;eval&gt; COMPLETED</h3>")
+    assert "<td>&lt;i&gt;eval&lt;/i&gt;</td>" in rendered["formatted_body"]
+    assert "<html" not in rendered["formatted_body"]
     assert notice == {
         "msgtype": "m.notice",
         "body": "Job 42 <train> FAILED\nJob name: <b>train</b> & test\nExit code: 3\n"
@@ -128,10 +139,10 @@ def test_rate_limit_and_refusals(users, synapse):
     try:
         other = admin.run(admin.client.room_create()).room_id  # the bot is not in it
         with pytest.raises(DeliveryError) as forbidden:
-            connector.send(other, "hello")
+            connector.send(other, {"text": "hello"})
         assert forbidden.value.permanent and "M_FORBIDDEN" in str(forbidden.value)
         with pytest.raises(DeliveryError, match="not a Matrix room id") as not_room:
-            connector.send("#jobs:localhost", "hello")
+            connector.send("#jobs:localhost", {"text": "hello"})
         assert not_room.value.permanent
 
         # One message a second for the bot: the homeserver answers M_LIMIT_EXCEEDED.
@@ -139,7 +150,7 @@ def test_rate_limit_and_refusals(users, synapse):
                     {"messages_per_second": 1, "burst_count": 1}, token=admin.token)
         with pytest.raises(DeliveryError) as limited:
             for _ in range(5):
-                connector.send(room_id, "again")
+                connector.send(room_id, {"text": "again"})
         assert limited.value.retry_after is not None and 0 < limited.value.retry_after <= 1
         assert not limited.value.permanent
         assert "M_LIMIT_EXCEEDED" in str(limited.value)

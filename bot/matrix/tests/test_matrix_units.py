@@ -8,7 +8,7 @@ import pytest
 from nio import RoomMessageText
 
 from bot.matrix import MatrixConnector
-from bot.matrix.client import is_configured, new_client, notification_content
+from bot.matrix.client import html_body, is_configured, new_client, notification_content
 from bot.matrix.inbound import command_of, mail_user_content
 from bot.matrix.send import MESSAGE_LIMIT, text_contents
 from bot.platform import DeliveryError
@@ -93,8 +93,14 @@ def test_an_unreachable_homeserver_is_a_transient_failure():
         "MATRIX_ACCESS_TOKEN": "syt_secret"}))
     try:
         with pytest.raises(DeliveryError, match="cannot reach the Matrix homeserver") as failed:
-            connector.send("!room", "hello")
+            connector.send("!room", {"text": "hello"})
         assert not failed.value.permanent and failed.value.retry_after is None
         assert "syt_secret" not in str(failed.value)
     finally:
         connector.close()
+
+
+def test_html_body_keeps_a_fragment_and_cuts_a_document_to_its_body():
+    assert html_body("<b>x</b>") == "<b>x</b>"
+    assert html_body("<!DOCTYPE html>\n<html><BODY class='a'>\n<h3>t</h3>\n</body></html>") \
+        == "<h3>t</h3>"
