@@ -115,7 +115,8 @@ class FakeChatApi:
         self.per_target = per_target
         self.fail_rate = fail_rate
         self.rng = random.Random(seed)
-        self.dead: set[str] = set()
+        self.dead: set[str] = set()  # refused for good (403 / channel_not_found)
+        self.broken: set[str] = set()  # always HTTP 500
         self.storm_until = 0.0
         self.storm_retry_after = 1.0
         self.accepted: list[Received] = []
@@ -170,12 +171,15 @@ class FakeChatApi:
             self.requests += 1
             if target in self.dead:
                 return "dead", 0
+            if target in self.broken:
+                return "fail", 0
             if now < self.storm_until:
                 return "limit", self.storm_retry_after
             if self.fail_rate and self.rng.random() < self.fail_rate:
                 return "fail", 0
             last = self.last.get(target)
-            if last is not None and now - last < self.per_target * 0.95:
+            # Network jitter moves arrivals by a few ms; a real API's window is as lenient.
+            if last is not None and now - last < self.per_target - min(0.02, self.per_target / 4):
                 self.violations += 1
                 return "limit", round(self.per_target - (now - last), 3) + 0.01
             self.last[target] = now
