@@ -221,5 +221,6 @@ class MatrixConnector:
             raise DeliveryError(str(exc)) from exc
 
     def close(self) -> None:
-        self.loop.run(self.client.close())
-        self.loop.close()
+        if not self.loop.loop.is_closed():  # closing twice is harmless
+            self.loop.run(self.client.close())
+            self.loop.close()

@@ -212,4 +212,10 @@ def build_connectors(environ: Mapping[str, str], cfg: NotifyConfig) -> dict[str,
         out["msteams"] = TeamsConnector(environ[cfg.teams_webhook_env])
     if environ.get("CHATOPS_SMTP_HOST"):
         out["mailto"] = MailConnector(environ)
+    if environ.get("MATRIX_HOMESERVER_URL"):  # bot/matrix: m.notice with HTML, via matrix-nio
+        from bot.matrix.client import MatrixConnector, is_configured
+        from chatops.settings import load_settings
+
+        if is_configured(load_settings(environ)):
+            out["matrix"] = MatrixConnector.from_environ(environ)
     return out
