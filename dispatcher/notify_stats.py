@@ -2,7 +2,7 @@
 
 Accounting lags slurmctld by a few seconds: sacct is polled, with short timeouts, until the job
 line is final (not slurmdbd's provisional stand-in) or ``stats_wait`` runs out — no fixed sleep.
-A cancelled job is asked for once and never waited for. Any failure here yields no statistics,
+A cancelled job gets no statistics and no wait. Any failure here yields no statistics,
 never a lost notification.
 """
 
@@ -76,8 +76,9 @@ def gather(event: SlurmEvent, client: SlurmClient | None, cfg: NotifyConfig,
     """``{"stats": {...} | None, "hints": [...]}`` for an END/FAIL event; empty otherwise."""
     if client is None or not event.finished or event.array_summary or event.job_id is None:
         return {"stats": None, "hints": []}
-    cancelled = (event.state or "").startswith("CANCELLED")
-    job = _fetch(client, str(event.job_id), not cancelled, cfg.stats_wait, clock_fn)
+    if (event.state or "").startswith("CANCELLED"):  # nothing to learn; never wait for it
+        return {"stats": None, "hints": []}
+    job = _fetch(client, str(event.job_id), True, cfg.stats_wait, clock_fn)
     if job is None:
         return {"stats": None, "hints": []}
     eff = job_efficiency(job)
@@ -99,12 +100,13 @@ def hints(state: str, eff: Any, cfg: NotifyConfig) -> list[str]:
     if state not in STATS_STATES:
         return []
     out: list[str] = []
-    if state == "OUT_OF_MEMORY":
+    # OverMemoryKill ends a job FAILED by signal 9, not OUT_OF_MEMORY: the numbers tell.
+    over = eff.memory_efficiency is not None and eff.memory_efficiency >= 1.0
+    if state == "OUT_OF_MEMORY" or (state == "FAILED" and over):
         out.append("The job ran out of memory: ask for more with --mem or --mem-per-cpu.")
     if state == "TIMEOUT":
         out.append("The job reached its time limit: ask for more time with --time.")
-    if state != "OUT_OF_MEMORY" and eff.memory_efficiency is not None \
-            and eff.memory_efficiency < cfg.memory_low:
+    if not over and eff.memory_efficiency is not None and eff.memory_efficiency < cfg.memory_low:
         out.append(f"It used {size(eff.memory_used_bytes)} of "
                    f"{size(eff.memory_requested_bytes)} requested memory "
                    f"({percent(eff.memory_efficiency)}): request less.")

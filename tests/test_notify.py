@@ -260,7 +260,7 @@ def test_cancelled_unaccounted_and_failing_sacct_never_hold_up_the_notification(
     spool(stack.spool, event(job_id=11, state="CANCELLED"))
     started = time.monotonic()
     ingest.scan()
-    assert len(cancelled.calls) == 1 and time.monotonic() - started < 1.0
+    assert not cancelled.calls and time.monotonic() - started < 1.0
     unaccounted = Sacct(provisional("12"))
     ingest = stack.ingest(unaccounted, stats_wait=0.6)
     spool(stack.spool, event(job_id=12))
