@@ -86,9 +86,9 @@ def test_commands_and_job_reports(users, stack, synapse):
     assert report["body"] == "Hello Bob"
     assert report["formatted_body"] == "Hello Bob"
     assert "m.relates_to" not in report  # alice and the bot alone: a direct chat, no reply
-    reactions = [e for e in alice.events(room_id) if e["type"] == "m.reaction"]
-    assert [r["content"]["m.relates_to"] for r in reactions] == [
-        {"rel_type": "m.annotation", "event_id": request, "key": "👀"}]
+    reactions = wait_until(lambda: [e["content"]["m.relates_to"] for e in alice.events(room_id)
+                                    if e["type"] == "m.reaction"], what="the 👀")
+    assert reactions == [{"rel_type": "m.annotation", "event_id": request, "key": "👀"}]
     assert identities.lookup(running.engine, "matrix", alice.user_id) is not None
 
     quiet = say("!run example quiet")  # succeeds without a report: 👀, then 👍
