@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import posixpath
-import shlex
 import signal as signals
 import stat
 import threading
@@ -217,7 +216,8 @@ class BatchRun(ThreadRun):
             time.sleep(0.5)
         with contextlib.suppress(ConnectionError, TimeoutError, ClusterUnreachable):
             lines = max(1, self.slurm.output_lines)
-            result = self.connection.exec(f"tail -n {lines} {shlex.quote(self.output_path)}")
+            result = self.connection.run(["tail", "-n", str(lines), self.output_path],
+                                         self.connection.spec.command_timeout)
             if result.returncode == 0:
                 self.output_tail = result.stdout
         (self.log_dir / "stdout").write_text(self.output_tail)

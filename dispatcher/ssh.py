@@ -88,7 +88,7 @@ class ClusterConnection:
         self._last_error = ""
         # One channel of the server's MaxSessions stays with the command shell.
         self._sessions = threading.BoundedSemaphore(max(1, spec.max_sessions - 1))
-        self._shell = CommandShell(self._open_channel)
+        self._shell = CommandShell(self._open_channel) if spec.max_sessions > 1 else None
 
     def transport(self) -> paramiko.Transport:
         """The open transport, connecting (or reconnecting) first when needed."""
@@ -218,7 +218,7 @@ class ClusterConnection:
         """
         command = shlex.join(argv)
         try:
-            result = self._shell.try_run(command, timeout)
+            result = self._shell.try_run(command, timeout) if self._shell else None
             return result if result is not None else self.exec(command, timeout)
         except ClusterUnreachable as exc:
             raise ConnectionError(f"cluster {self.spec.name} unreachable: {exc}") from exc
@@ -229,7 +229,8 @@ class ClusterConnection:
                                   f"{describe_error(exc)}") from exc
 
     def close(self) -> None:
-        self._shell.close()
+        if self._shell:
+            self._shell.close()
         self.drop()
 
 

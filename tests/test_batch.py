@@ -157,7 +157,7 @@ def test_a_batch_job_that_reaches_its_time_limit(harness: Harness, workdir: str,
         rf"`hpc_limit` \(job {job_id}\) timed out: it reached its Slurm time limit of "
         r"0:01:00\.\n"
         rf"Slurm job {record.slurm_job_id} on cluster test: TIMEOUT, exit code 0, "
-        r"elapsed 0:01:(0[5-9]|[1-4]\d) of 0:01:00\.\n"
+        r"elapsed 0:01:[0-4]\d of 0:01:00\.\n"  # Slurm checks limits every ≈30 s
         rf"{EFFICIENCY}\n"
         rf"Last lines of {workdir}/chatops-{job_id}\.out:\n```\nstarted\n.*```", report,
         re.S), report
