@@ -201,22 +201,29 @@ def users(synapse: Synapse) -> Iterator[Callable[..., User]]:
         user.close()
 
 
+def make_service(tmp: Path, env: dict[str, str]) -> Service:
+    """A migrated service on a temporary database with the test job config."""
+    workspace = tmp / "workspace"
+    (workspace / "example").mkdir(parents=True, exist_ok=True)
+    (workspace / "example" / "gen.py").write_text(GEN)
+    (workspace / "example" / "blocks.py").write_text(BLOCKS)
+    (tmp / "job_configs.py").write_text(CONFIG)
+    settings = load_settings({
+        "CHATOPS_HOME": str(tmp / "home"), "CHATOPS_CONFIG": str(tmp / "job_configs.py"),
+        "CHATOPS_WORKSPACE_DIR": str(workspace), "CHATOPS_POLL_INTERVAL": "0.2",
+        "CHATOPS_DELIVERY_ATTEMPTS": "3", "PATH": "/usr/bin:/bin",
+        "CHATOPS_RUN_DIR": tempfile.mkdtemp(prefix="chatops-run-"), **env})
+    service = open_service(settings, need_schema=False)
+    migrate.upgrade(service.queue.engine)
+    return service
+
+
 class Stack:
     """A service with Matrix settings, the MatrixPlatform serving, Dispatcher and outbox."""
 
     def __init__(self, tmp: Path, env: dict[str, str]):
-        workspace = tmp / "workspace"
-        (workspace / "example").mkdir(parents=True, exist_ok=True)
-        (workspace / "example" / "gen.py").write_text(GEN)
-        (workspace / "example" / "blocks.py").write_text(BLOCKS)
-        (tmp / "job_configs.py").write_text(CONFIG)
-        settings = load_settings({
-            "CHATOPS_HOME": str(tmp / "home"), "CHATOPS_CONFIG": str(tmp / "job_configs.py"),
-            "CHATOPS_WORKSPACE_DIR": str(workspace), "CHATOPS_POLL_INTERVAL": "0.2",
-            "CHATOPS_DELIVERY_ATTEMPTS": "3", "PATH": "/usr/bin:/bin",
-            "CHATOPS_RUN_DIR": tempfile.mkdtemp(prefix="chatops-run-"), **env})
-        self.service: Service = open_service(settings, need_schema=False)
-        migrate.upgrade(self.service.queue.engine)
+        self.service = make_service(tmp, env)
+        settings = self.service.settings
         self.engine = self.service.queue.engine
         self.platform = MatrixPlatform.create(self.service)
         self.stop = threading.Event()

@@ -4,17 +4,19 @@ and job reports through the real Dispatcher and OutboxWorker."""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 
 import pytest
 
-from bot.matrix import MatrixConnector
+from bot.matrix import MatrixConnector, MatrixPlatform
 from bot.notify.render import render
-from bot.platform import DeliveryError
+from bot.platform import Delivery, DeliveryError
 from chatops import identities
+from chatops.report import notice
 from chatops.settings import load_settings
 
-from .conftest import PASSWORD, generated, wait_until
+from .conftest import PASSWORD, generated, make_service, wait_until
 
 
 def test_invite_opt_in_notification_and_leaving_alone(users, stack, synapse):
@@ -156,3 +158,35 @@ def test_rate_limit_and_refusals(users, synapse):
         assert "M_LIMIT_EXCEEDED" in str(limited.value)
     finally:
         connector.close()
+
+
+def test_a_rate_limited_report_resumes_after_the_parts_that_arrived(users, synapse, tmp_path):
+    bot, admin = users("chatops"), users("admin", admin=True)
+    room_id = bot.run(bot.client.room_create()).room_id
+    synapse.api("POST", f"/_synapse/admin/v1/users/{bot.user_id}/override_ratelimit",
+                {"messages_per_second": 1, "burst_count": 1}, token=admin.token)
+    service = make_service(tmp_path, {"MATRIX_HOMESERVER_URL": synapse.url,
+                                      "MATRIX_USER_ID": bot.user_id,
+                                      "MATRIX_ACCESS_TOKEN": bot.token})
+    platform = MatrixPlatform.create(service)
+    delivery = Delivery(id=1, platform="matrix", channel=room_id, thread=None, message=None,
+                        is_direct=True, attempts=1, job_id=None, payload=notice(
+                            "one\n```\ntwo < three\n```\nfour"))
+    waits = []
+    try:
+        for _ in range(10):
+            try:
+                platform.deliver(delivery)
+                break
+            except DeliveryError as exc:  # what the outbox does: wait as told, then retry
+                assert exc.retry_after is not None and not exc.permanent
+                waits.append(exc.retry_after)
+                time.sleep(exc.retry_after)
+        else:
+            raise AssertionError("never delivered")
+    finally:
+        platform.close()
+    assert waits  # the homeserver did say M_LIMIT_EXCEEDED
+    sent = [(m["body"], m["formatted_body"]) for m in bot.messages_from(room_id, bot.user_id, 3)]
+    assert sent == [("one", "one"), ("two < three", "<pre><code>two &lt; three</code></pre>"),
+                    ("four", "four")]
