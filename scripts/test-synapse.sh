@@ -32,9 +32,16 @@ free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+port_free() {
+  "$VENV/bin/python" -c 'import socket, sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+}
+
 url() { echo "http://127.0.0.1:$(cat "$STATE_DIR/port")"; }
 
-responds() { curl -sf -o /dev/null --max-time 2 "$(url)/_matrix/client/versions"; }
+responds() {  # the client API answers (with Synapse's own Python: no curl needed)
+  [ -f "$STATE_DIR/port" ] && "$VENV/bin/python" -c 'import sys, urllib.request
+urllib.request.urlopen(sys.argv[1] + "/_matrix/client/versions", timeout=2)' "$(url)" 2>/dev/null
+}
 
 install() {
   [ -x "$VENV/bin/synapse_homeserver" ] && return
@@ -53,6 +60,9 @@ configure() {
   [ -f "$STATE_DIR/secret" ] || "$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(24))' \
     >"$STATE_DIR/secret"
   local port=${SYNAPSE_PORT:-$(cat "$STATE_DIR/port" 2>/dev/null || free_port)}
+  if ! alive && ! port_free "$port"; then  # someone else took last run's port meanwhile
+    port=$(free_port)
+  fi
   echo "$port" >"$STATE_DIR/port"
   local fast='{per_second: 1000, burst_count: 1000}'
   cat >"$OVERRIDE" <<EOF
