@@ -2,7 +2,8 @@
 
 - Invited to a room: join it, post ``--mail-user=matrix:<room id>`` there and record the room's
   opt-in (connector ``matrix``) for the inviter.
-- Someone left and the bot is alone: leave the room and record the opt-out.
+- Someone left and the bot is alone: leave the room and record the opt-out (also when the bot
+  is kicked or banned).
 - A message addressed to the bot — ``!run <command>``, ``!help``, ``!status``, or one that
   mentions the bot — goes to the CommandHandler; the answer is posted as notices (or 👀 on the
   message when a job was accepted without a word). Everything else is other people's talk.
@@ -94,6 +95,9 @@ class Inbound:
                             if isinstance(e, InviteMemberEvent) and e.state_key == me
                             and e.membership == "invite"), None)
             await self._guard(self.on_invite(room_id, inviter), room_id)
+        for room_id in response.rooms.leave:  # kicked or banned: the room wants no more
+            await self._guard(asyncio.to_thread(identities.opt_out, self.engine, "matrix",
+                                                room_id), room_id)
         for room_id, info in response.rooms.join.items():
             events = [*info.state, *info.timeline.events]
             if first or any(isinstance(e, RoomMemberEvent) for e in events):

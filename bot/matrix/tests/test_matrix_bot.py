@@ -72,6 +72,17 @@ def test_invite_opt_in_notification_and_leaving_alone(users, stack, synapse):
     wait_until(lambda: room_id not in running.joined_rooms(), what="the bot leaving")
 
 
+def test_kicking_the_bot_opts_the_room_out(users, stack):
+    bot, alice = users("chatops"), users("alice")
+    running = stack(MATRIX_USER_ID=bot.user_id, MATRIX_ACCESS_TOKEN=bot.token)
+    room_id = alice.run(alice.client.room_create(invite=[bot.user_id])).room_id
+    wait_until(lambda: identities.is_opted_in(running.engine, "matrix", room_id), what="opt-in")
+    alice.run(alice.client.room_kick(room_id, bot.user_id, reason="no more mail"))
+    wait_until(lambda: not identities.is_opted_in(running.engine, "matrix", room_id),
+               what="the opt-out")
+    assert identities.target(running.engine, "matrix", room_id).opted_out_at is not None
+
+
 def test_commands_and_job_reports(users, stack, synapse):
     bot, alice = users("chatops"), users("alice")
     running = stack(MATRIX_USER_ID=bot.user_id, MATRIX_ACCESS_TOKEN=bot.token)
