@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from bot.notify import store
 from bot.notify.config import NotifyConfig, load_notify_config
@@ -39,8 +40,20 @@ from dispatcher.slurm_events import SlurmEvent, parse_event
 
 log = logging.getLogger("chatops.notify")
 
+BATCH = 200  # spool files per transaction
+
 SUMMARY = "{count} further notification{s} about your Slurm jobs {were} suppressed (more than " \
           "{cap} within {window})."
+
+
+def _commit_one(engine: Any, group: tuple[dict[str, Any], list[dict[str, Any]]],
+                now: float) -> bool:
+    try:
+        store.commit(engine, [group], now)
+        return True
+    except IntegrityError:
+        log.info("event %s already handled: dropped", group[0]["event_id"])
+        return False
 
 
 def _is_event(data: Any) -> bool:
@@ -110,27 +123,32 @@ class NotifyIngest:
 
     def scan(self) -> int:
         """Ingest every spooled event; emit due suppression summaries. Returns rows queued."""
+        paths = sorted(self.spool.glob("[0-9]*.json"))
         queued = 0
-        for path in sorted(self.spool.glob("[0-9]*.json")):
-            queued += self.ingest_file(path)
-        queued += self.summarise()
-        return queued
+        for start in range(0, len(paths), BATCH):
+            queued += self._ingest_paths(paths[start:start + BATCH])
+        return queued + self.summarise()
 
     def ingest_file(self, path: Path) -> int:
-        try:
-            data = json.loads(path.read_bytes())
-            if not _is_event(data):
-                raise ValueError("not a MailProg event")
-            event = parse_event(data)
-        except FileNotFoundError:  # another dispatcher took it
-            return 0
-        except (ValueError, UnicodeDecodeError, TypeError, RecursionError) as exc:
-            self._corrupt(path, exc)
-            return 0
-        if event.event_id is None:
-            event = parse_event({**data, "id": path.stem})
-        queued = self.ingest(event)
-        path.unlink(missing_ok=True)
+        return self._ingest_paths([path])
+
+    def _ingest_paths(self, paths: list[Path]) -> int:
+        events: list[tuple[Path, SlurmEvent]] = []
+        for path in paths:
+            try:
+                data = json.loads(path.read_bytes())
+                if not _is_event(data):
+                    raise ValueError("not a MailProg event")
+                event = parse_event(data if data.get("id") else {**data, "id": path.stem})
+            except FileNotFoundError:  # another dispatcher took it
+                continue
+            except (ValueError, UnicodeDecodeError, TypeError, RecursionError) as exc:
+                self._corrupt(path, exc)
+                continue
+            events.append((path, event))
+        queued = self._ingest_events([event for _, event in events])
+        for path, _ in events:  # only once their rows are committed
+            path.unlink(missing_ok=True)
         return queued
 
     def _corrupt(self, path: Path, exc: Exception) -> None:
@@ -140,18 +158,42 @@ class NotifyIngest:
         log.error("spool file %s is not a valid event (%s): moved to %s", path.name, exc, aside)
 
     def ingest(self, event: SlurmEvent) -> int:
-        event_id = event.event_id or f"{time.time_ns()}"
-        if not store.record_event(self.engine, event_id, cluster=event.cluster,
-                                  slurm_job_id=event.display_id or None,
-                                  cluster_user=event.user, mail_type=event.mail_type):
-            log.info("event %s (job %s) already handled: dropped", event_id, event.display_id)
-            return 0
-        targets = resolve(self.engine, self.cfg, event, self.connectors.keys())
+        return self._ingest_events([event])
+
+    def _ingest_events(self, events: list[SlurmEvent]) -> int:
+        """Queue the rows of several events in one transaction (with their event ids)."""
+        now = time.time()
+        seen = store.seen(self.engine, [e.event_id for e in events if e.event_id])
+        opted: dict = {}  # opt-in answers, shared by the batch
+        used: dict[str, int] = {}  # per-user counts against the cap
+        groups: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        for event in events:
+            event_id = event.event_id or f"{time.time_ns()}"
+            if event_id in seen:
+                log.info("event %s (job %s) already handled: dropped", event_id,
+                         event.display_id)
+                continue
+            seen.add(event_id)
+            meta = {"event_id": event_id, "cluster": event.cluster, "cluster_user": event.user,
+                    "slurm_job_id": event.display_id or None, "mail_type": event.mail_type}
+            groups.append((meta, self._rows(event, event_id, opted, used, now)))
+        try:
+            store.commit(self.engine, groups, now)
+        except IntegrityError:  # another ingest recorded one of them meanwhile: one by one
+            groups = [g for g in groups if _commit_one(self.engine, g, now)]
+        queued = sum(len(rows) for _, rows in groups)
+        if queued:
+            self.sender.poke()
+        return queued
+
+    def _rows(self, event: SlurmEvent, event_id: str, opted: dict, used: dict[str, int],
+              now: float) -> list[dict[str, Any]]:
+        targets = resolve(self.engine, self.cfg, event, self.connectors.keys(), opted)
         subscribers = self._chat_subscribers(event)
+        what = f"event {event_id} (job {event.display_id} {event.mail_type})"
         if not targets and not subscribers:
-            log.info("event %s (job %s %s): nobody to notify", event_id, event.display_id,
-                     event.mail_type)
-            return 0
+            log.info("%s: nobody to notify", what)
+            return []
         stats: dict[str, Any] = {"stats": None, "hints": []}
         try:
             stats = gather(event, self.client, self.cfg)
@@ -160,21 +202,18 @@ class NotifyIngest:
         ctx = context(event, stats)
         self._tell_threads(subscribers, ctx)
         user = event.user or event.mail_user or ""
-        now = time.time()
-        used = store.recent_count(self.engine, user, now - self.cfg.user_window)
+        if user not in used:
+            used[user] = store.recent_count(self.engine, user, now - self.cfg.user_window)
         rows = []
         for target in targets:
-            state = "pending" if used < self.cfg.user_cap else "suppressed"
-            used += state == "pending"
+            state = "pending" if used[user] < self.cfg.user_cap else "suppressed"
+            used[user] += state == "pending"
             rows.append({"event_id": event_id, "connector": target.connector,
                          "target": target.target, "cluster_user": user, "state": state,
                          "payload": render(target.connector, target.target, ctx,
                                            self.site_dir)})
-        store.add(self.engine, rows, now)
-        self.sender.poke()
-        log.info("event %s (job %s %s): %d notification(s) queued", event_id, event.display_id,
-                 event.mail_type, len(rows))
-        return len(rows)
+        log.info("%s: %d notification(s) queued", what, len(rows))
+        return rows
 
     def summarise(self) -> int:
         rows = []

@@ -43,12 +43,17 @@ def registered_targets(engine: Engine, cluster_user: str) -> list[Target]:
         return [Target(r.connector, r.target) for r in conn.execute(query)]
 
 
-def _opted_in(engine: Engine, target: Target) -> bool:
+def _opted_in(engine: Engine, target: Target, cache: dict | None = None) -> bool:
+    if cache is not None and target in cache:
+        return cache[target]
     nt = notification_targets
     with engine.connect() as conn:
-        return conn.execute(select(nt.c.id).where(
+        found = conn.execute(select(nt.c.id).where(
             nt.c.connector == target.connector, nt.c.target == target.target,
             nt.c.opted_out_at.is_(None))).first() is not None
+    if cache is not None:
+        cache[target] = found
+    return found
 
 
 def _address_allowed(address: str, domains: Collection[str], patterns: Collection) -> bool:
@@ -59,11 +64,11 @@ def _address_allowed(address: str, domains: Collection[str], patterns: Collectio
 
 
 def refusal(engine: Engine, cfg: NotifyConfig, target: Target,
-            available: Collection[str]) -> str | None:
+            available: Collection[str], cache: dict | None = None) -> str | None:
     """Why ``target`` may not receive notifications, or None when it may."""
     if target.connector not in available:
         return f"the {target.connector!r} connector is not configured"
-    if _opted_in(engine, target):
+    if _opted_in(engine, target, cache):
         return None
     if target.connector == "slack" and target.target in cfg.slack_channels:
         return None
@@ -76,7 +81,7 @@ def refusal(engine: Engine, cfg: NotifyConfig, target: Target,
 
 
 def resolve(engine: Engine, cfg: NotifyConfig, event: SlurmEvent,
-            available: Collection[str]) -> list[Target]:
+            available: Collection[str], cache: dict | None = None) -> list[Target]:
     """The authorised, de-duplicated targets of ``event``; refusals are logged."""
     what = f"event {event.event_id} (job {event.display_id})"
     for entry in event.rejected_receivers:
@@ -96,7 +101,7 @@ def resolve(engine: Engine, cfg: NotifyConfig, event: SlurmEvent,
                         "connector", what, receiver.target)
     out: list[Target] = []
     for target in dict.fromkeys(candidates):  # duplicates collapsed, order kept
-        why = refusal(engine, cfg, target, available)
+        why = refusal(engine, cfg, target, available, cache)
         if why is None:
             out.append(target)
         else:

@@ -187,6 +187,11 @@ class FakeChatApi:
 
     def answer(self, path: str, params: dict[str, Any], auth: str
                ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if path == "/stats":  # for a stand-in run in another process (bench/notify.py)
+            with self.lock:
+                return 200, {}, {"requests": self.requests, "violations": self.violations,
+                                 "accepted": [[r.api, r.target, r.body.get("text", "")]
+                                              for r in self.accepted]}
         if path.startswith("/bot"):
             return self._telegram(path, params)
         if path.startswith("/api/"):

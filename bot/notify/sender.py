@@ -47,6 +47,7 @@ class Item:
     payload: dict
     attempts: int
     due: float
+    sent_at: float = 0.0
 
 
 class NotifySender:
@@ -65,6 +66,7 @@ class NotifySender:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notify-send")
         self.poked = threading.Event()
         self._next_rescan = 0.0
+        self._delivered: list[tuple[int, int]] = []
 
     def poke(self) -> None:
         """New rows were added (by this process): look at once."""
@@ -120,6 +122,7 @@ class NotifySender:
             if connector is None:
                 raise DeliveryError(f"the {item.connector!r} connector is not configured",
                                     permanent=True)
+            item.sent_at = time.time()  # a busy pool may start it late: space from here
             connector.send(item.target, item.payload)
         except DeliveryError as exc:
             error = exc
@@ -132,8 +135,12 @@ class NotifySender:
         self.in_flight.discard(key)
         item.attempts += 1
         now = time.time()
+        spacing = self.cfg.rate_limit(item.connector).per_target
+        # Counted from the answer: the service counts arrivals, and the previous request may
+        # have reached it late (a slow connect); this costs one round trip per interval.
+        self.target_free[key] = max(self.target_free.get(key, 0.0), now + spacing)
         if error is None:
-            store.delivered(self.engine, item.id, item.attempts, now)
+            self._delivered.append((item.id, item.attempts))  # written in one go by step()
             self.known.discard(item.id)
             return
         if error.permanent or item.attempts >= self.cfg.attempts:
@@ -156,20 +163,27 @@ class NotifySender:
 
     def step(self, timeout: float = MAX_SLEEP) -> None:
         now = time.time()
-        self.poked.clear()
-        self._load(now)
+        if self.poked.is_set() or now >= self._next_rescan:  # new rows come with a poke
+            self.poked.clear()
+            self._load(now)
         wake = self._start_due(now)
         try:
             result = self.results.get(timeout=max(0.0, min(timeout, wake - time.time())))
         except queue.Empty:
             return
-        while result is not None or not self.results.empty():
+        while True:
             if result is not None:
                 self._finished(*result)
             try:
                 result = self.results.get_nowait()
             except queue.Empty:
                 break
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._delivered:
+            store.delivered_many(self.engine, self._delivered)
+            self._delivered = []
 
     def idle(self) -> bool:
         return not self.in_flight and not any(self.queues.values())
@@ -187,3 +201,4 @@ class NotifySender:
             result = self.results.get_nowait()
             if result is not None:
                 self._finished(*result)
+        self._flush()

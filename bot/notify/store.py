@@ -13,24 +13,42 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, Row, bindparam, func, insert, select, update
 
 from chatops.db import notifications, notify_events
 
 STATES = ("pending", "delivered", "dead", "suppressed", "summarised", "dropped")
 
 
-def record_event(engine: Engine, event_id: str, now: float | None = None,
-                 **meta: Any) -> bool:
-    """Remember an event id; False when it was seen before (a duplicate to drop)."""
-    try:
-        with engine.begin() as conn:
-            conn.execute(insert(notify_events).values(
-                event_id=event_id, received_at=time.time() if now is None else now, **meta))
-        return True
-    except IntegrityError:
-        return False
+def seen(engine: Engine, event_ids: Iterable[str]) -> set[str]:
+    """Which of these event ids were handled before."""
+    ids = list(event_ids)
+    if not ids:
+        return set()
+    with engine.connect() as conn:
+        return set(conn.execute(select(notify_events.c.event_id)
+                                .where(notify_events.c.event_id.in_(ids))).scalars())
+
+
+def _values(rows: Iterable[Mapping[str, Any]], now: float) -> list[dict[str, Any]]:
+    return [{"event_id": r.get("event_id"), "connector": r["connector"], "target": r["target"],
+             "cluster_user": r.get("cluster_user"), "payload": json.dumps(r["payload"]),
+             "state": r.get("state", "pending"), "attempts": 0, "next_attempt_at": now,
+             "created_at": now} for r in rows]
+
+
+def commit(engine: Engine, groups: list[tuple[Mapping[str, Any], list[Mapping[str, Any]]]],
+           now: float | None = None) -> None:
+    """Record events and their rows in one transaction (IntegrityError: an id was seen)."""
+    now = time.time() if now is None else now
+    events = [{**meta, "received_at": now, "targets": len(rows)} for meta, rows in groups]
+    values = _values([row for _, rows in groups for row in rows], now)
+    if not events:
+        return
+    with engine.begin() as conn:
+        conn.execute(insert(notify_events), events)
+        if values:
+            conn.execute(insert(notifications), values)
 
 
 def recent_count(engine: Engine, cluster_user: str, since: float) -> int:
@@ -42,11 +60,7 @@ def recent_count(engine: Engine, cluster_user: str, since: float) -> int:
 
 
 def add(engine: Engine, rows: Iterable[Mapping[str, Any]], now: float | None = None) -> int:
-    now = time.time() if now is None else now
-    values = [{"event_id": r.get("event_id"), "connector": r["connector"], "target": r["target"],
-               "cluster_user": r.get("cluster_user"), "payload": json.dumps(r["payload"]),
-               "state": r.get("state", "pending"), "attempts": 0, "next_attempt_at": now,
-               "created_at": now} for r in rows]
+    values = _values(rows, time.time() if now is None else now)
     if values:
         with engine.begin() as conn:
             conn.execute(insert(notifications), values)
@@ -71,6 +85,17 @@ def delivered(engine: Engine, row_id: int, attempts: int, now: float | None = No
         conn.execute(update(notifications).where(notifications.c.id == row_id).values(
             state="delivered", attempts=attempts,
             delivered_at=time.time() if now is None else now))
+
+
+def delivered_many(engine: Engine, done: list[tuple[int, int]],
+                   now: float | None = None) -> None:
+    """Mark several rows delivered in one transaction: (id, attempts) pairs."""
+    now = time.time() if now is None else now
+    statement = (update(notifications).where(notifications.c.id == bindparam("row_id"))
+                 .values(state="delivered", attempts=bindparam("row_attempts"),
+                         delivered_at=now))
+    with engine.begin() as conn:
+        conn.execute(statement, [{"row_id": i, "row_attempts": a} for i, a in done])
 
 
 def retry(engine: Engine, row_id: int, attempts: int, when: float, error: str) -> None:
