@@ -94,6 +94,10 @@ def wait_until(condition: Callable[[], Any], timeout: float = 20, what: str = ""
     raise AssertionError(f"timed out waiting for {what or condition}")
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # a burst opens many connections at once; 5 would reset some
+
+
 @dataclass
 class Received:
     api: str
@@ -150,7 +154,7 @@ class FakeChatApi:
 
             do_GET = do_POST
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

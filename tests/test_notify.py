@@ -22,6 +22,7 @@ from notify_support import (
     event,
     make_service,
     spool,
+    wait_until,
 )
 from sqlalchemy import insert, select
 
@@ -320,3 +321,28 @@ def test_web_intake_authenticates_before_parsing_and_spools_atomically(stack):
     (path,) = stack.spool.glob("[0-9]*.json")
     assert path.name == f"{data['id']}.json" and json.loads(path.read_text()) == data
     assert not list(stack.spool.glob(".*.tmp"))
+
+
+def test_the_dispatcher_process_ingests_the_spool_and_delivers(tmp_path):
+    from conftest import Chatops, spine_env
+
+    from chatops.db import make_engine
+
+    api = FakeChatApi()
+    home = tmp_path / "home"
+    home.mkdir()
+    runner = Chatops(home, spine_env(home, TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+                                     TELEGRAM_API_URL=api.url, CHATOPS_POLL_INTERVAL="0.2"))
+    try:
+        runner("db", "upgrade", check=True)
+        identities.opt_in(make_engine(f"sqlite:///{home / 'chatops.db'}"), "telegram", "42")
+        runner.start_dispatcher()
+        spool(home / "spool", event(job_id=77, mail_type="Began", state="RUNNING"))
+        (sent,) = wait_until(lambda: api.received("telegram"), timeout=20,
+                             what="the notification")
+        assert sent.body["text"].startswith("<b>Slurm job 77 began</b>")
+        assert not list((home / "spool").glob("[0-9]*.json"))
+    finally:
+        runner.stop_all()
+        api.close()
+    assert TELEGRAM_TOKEN not in runner.log_text()  # tokens never in logs
