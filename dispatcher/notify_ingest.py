@@ -74,6 +74,7 @@ class NotifyIngest:
         self.connectors = (build_connectors(settings.environ, self.cfg)
                            if connectors is None else connectors)
         self.client = SlurmClient(runner, timeout=self.cfg.sacct_timeout) if runner else None
+        self._pool: Any = None  # dispatcher/ssh.py's pool, for clusters in the config
         self.sender = NotifySender(self.engine, self.connectors, self.cfg)
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -118,6 +119,8 @@ class NotifyIngest:
         self._wake.set()
         for thread in self._threads:
             thread.join(10)
+        if self._pool is not None:
+            self._pool.close()
 
     # -- the work ---------------------------------------------------------------------------
 
@@ -196,7 +199,7 @@ class NotifyIngest:
             return []
         stats: dict[str, Any] = {"stats": None, "hints": []}
         try:
-            stats = gather(event, self.client, self.cfg)
+            stats = gather(event, self._client_for(event), self.cfg)
         except Exception:  # statistics never suppress the notification
             log.exception("statistics for job %s failed", event.display_id)
         ctx = context(event, stats)
@@ -214,6 +217,18 @@ class NotifyIngest:
                                            self.site_dir)})
         log.info("%s: %d notification(s) queued", what, len(rows))
         return rows
+
+    def _client_for(self, event: SlurmEvent) -> SlurmClient | None:
+        """sacct over the cluster's SSH connection when the config names the event's cluster
+        (its Slurm ClusterName), else here."""
+        if not event.cluster or event.cluster not in self.config.clusters:
+            return self.client
+        if self._pool is None:
+            from dispatcher.ssh import SSHPool
+
+            self._pool = SSHPool(self.config.clusters, self.settings.environ)
+        return SlurmClient(self._pool.connection(event.cluster).run,
+                           timeout=self.cfg.sacct_timeout)
 
     def summarise(self) -> int:
         rows = []

@@ -132,3 +132,42 @@ def test_real_slurm_events_reach_chat_with_statistics(spool_dir: Path, tmp_path:
     assert "• The job ran out of memory: ask for more with --mem or --mem-per-cpu." in killed
     assert queued >= 7  # a restarted slurmctld may send a pending job's mail twice
     assert "CPU efficiency" not in texts[f"<b>Slurm job {cancel} ended: CANCELLED, exit code 0</b>"]
+
+
+def test_statistics_over_the_clusters_ssh_connection(tmp_path: Path) -> None:
+    from notify_support import event, spool
+    from remote_harness import cluster_env, cluster_settings
+
+    from chatops.job_config import build_config
+
+    env = cluster_env()
+    slurm = SlurmClient(local_runner, timeout=20)
+    job = slurm.sbatch(wrap="sleep 1", options={
+        "job-name": "live-ssh-stats", "partition": "debug", "output": "/dev/null",
+        "chdir": str(STATE_DIR / "jobs"), "time": "10"}).job_id
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        found = slurm.sacct_jobs([job])
+        if found and found[0].job.state == "COMPLETED" and not found[0].job.provisional:
+            break
+        time.sleep(0.3)
+    api = FakeChatApi()
+    service = make_service(tmp_path, TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN, TELEGRAM_API_URL=api.url)
+    identities.opt_in(service.queue.engine, "telegram", "42")
+    config = build_config({"example": {"description": "x", "jobs": {
+        "hello": {"run_args_template": "true"}}}}, {"testcluster": cluster_settings(env)})
+    ingest = NotifyIngest(service.settings, config, service.queue, runner=None,  # no local sacct
+                          cfg=load_notify_config({"stats_wait": 10}))
+    try:
+        spool(service.settings.spool_dir, event(job_id=job, name="live-ssh-stats"))
+        assert ingest.scan() == 1
+        while store.counts(ingest.engine).get("pending"):
+            ingest.sender.step(0.05)
+    finally:
+        ingest.close()
+        ingest.sender.close()
+        ingest.connectors["telegram"].close()
+        api.close()
+    (sent,) = api.received("telegram")
+    assert "CPU efficiency: " in sent.body["text"]
+    assert "Time: 0:00:0" in sent.body["text"] and " of 0:10:00 (" in sent.body["text"]
