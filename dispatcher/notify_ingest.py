@@ -85,8 +85,12 @@ class NotifyIngest:
 
     def start(self, stop: threading.Event) -> None:
         self._stop = stop
-        for name, target in (("notify-ingest", self._ingest_loop),
-                             ("notify-sender", lambda: self.sender.run(stop))):
+        parts = [("notify-ingest", self._ingest_loop)]
+        # The sender keeps its queues in memory: with several dispatchers, let one send.
+        if self.settings.environ.get("CHATOPS_NOTIFY_SENDER", "on").lower() not in (
+                "0", "off", "false", "no"):
+            parts.append(("notify-sender", lambda: self.sender.run(stop)))
+        for name, target in parts:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
