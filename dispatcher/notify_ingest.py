@@ -125,6 +125,11 @@ class NotifyIngest:
             thread.join(10)
         if self._pool is not None:
             self._pool.close()
+        for connector in self.connectors.values():
+            try:
+                connector.close()
+            except Exception:  # closing is best effort at shutdown
+                log.exception("closing the %s connector failed", connector.name)
 
     # -- the work ---------------------------------------------------------------------------
 

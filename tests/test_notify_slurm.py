@@ -164,9 +164,8 @@ def test_statistics_over_the_clusters_ssh_connection(tmp_path: Path) -> None:
         while store.counts(ingest.engine).get("pending"):
             ingest.sender.step(0.05)
     finally:
-        ingest.close()
         ingest.sender.close()
-        ingest.connectors["telegram"].close()
+        ingest.close()  # and its connectors and SSH pool
         api.close()
     (sent,) = api.received("telegram")
     assert "CPU efficiency: " in sent.body["text"]
