@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot import texts
-from chatops import wakeup
+from chatops import identities, wakeup
 from chatops.access import refusal
 from chatops.events import Requester
-from chatops.grammar import Cancel, Help, Logs, Matched, NotUnderstood, Status, parse
+from chatops.grammar import Cancel, Help, Logs, Matched, Notify, NotUnderstood, Status, parse
 from chatops.job_config import CommandSpec, Config
 from chatops.queue import Queue
 from chatops.settings import Settings
@@ -73,6 +73,8 @@ class CommandHandler:
             return self._cancel_job(parsed.job_id, who)
         if isinstance(parsed, Logs):
             return self._logs(parsed.job_id, parsed.stderr, who)
+        if isinstance(parsed, Notify):
+            return self._notify(parsed.on, who)
         assert isinstance(parsed, Matched)
         namespace = self.config.namespaces[parsed.command.namespace]
         why_not = refusal(namespace, who)
@@ -189,6 +191,23 @@ class CommandHandler:
                 f"Stopping job {job_id} (`{job.job_type}`); its report will follow.")
         return Response().say(f"Job {job_id} (`{job.job_type}`) already ended ({state}).")
 
+    def _notify(self, on: bool, who: Requester) -> Response:
+        """Opt this chat in to (or out of) Slurm job notifications."""
+        if not who.channel or who.platform in ("console", "web", "github"):
+            return Response(understood=False).say(
+                "Slurm notifications go to chat channels: send `notify me` from the channel "
+                "that should get them.")
+        engine = self.queue.engine
+        if on:
+            identities.opt_in(engine, who.platform, who.channel, user_id=who.user)
+            return Response(acknowledged=True).say(
+                f"This channel now gets Slurm notifications sent with `{_mail_user(who)}` "
+                "(with `--mail-type=END,FAIL`, or `ALL`). `notify stop` ends them.")
+        if identities.opt_out(engine, who.platform, who.channel):
+            return Response(acknowledged=True).say(
+                f"This channel no longer gets Slurm notifications (`{_mail_user(who)}`).")
+        return Response().say("This channel was not getting Slurm notifications.")
+
     def _logs(self, job_id: int, stderr: bool, who: Requester) -> Response:
         job, problem = self._job_for(job_id, who)
         if problem:
@@ -202,6 +221,10 @@ class CommandHandler:
         if not text:
             return Response().say(f"Job {job_id} wrote nothing to {stream}.")
         return Response().say(f"The end of job {job_id}'s {stream}:").say(text, code=True)
+
+
+def _mail_user(who: Requester) -> str:
+    return f"--mail-user={who.platform}:{who.channel}"
 
 
 def _today_at(value: str) -> tuple[float, str | None]:

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 from chatops.job_config import Config, NamespaceSpec
 
-BUILTINS = ("`status`, `cancel <job id>`, `logs <job id> [stderr]`, `help [namespace]`")
+BUILTINS = ("`status`, `cancel <job id>`, `logs <job id> [stderr]`, `help [namespace]`, "
+            "`notify me`")
 
 
 def plural(count: int, word: str, plural_word: str | None = None) -> str:

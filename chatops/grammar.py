@@ -35,6 +35,13 @@ class Logs:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """`notify me` / `notify stop`: this chat (un)subscribes to Slurm notifications."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
 class Matched:
     command: CommandSpec
     args: dict[str, str] = field(default_factory=dict)
@@ -47,7 +54,7 @@ class NotUnderstood:
     reason: str = ""
 
 
-Parsed = Help | Status | Cancel | Logs | Matched | NotUnderstood
+Parsed = Help | Status | Cancel | Logs | Notify | Matched | NotUnderstood
 
 
 def parse(text: str, config: Config) -> Parsed:
@@ -64,6 +71,10 @@ def parse(text: str, config: Config) -> Parsed:
         return NotUnderstood(text, reason="`help` takes at most one namespace name")
     if first == "status" and len(words) == 1:
         return Status()
+    if first == "notify":
+        if len(words) == 2 and words[1].lower() in ("me", "stop"):
+            return Notify(on=words[1].lower() == "me")
+        return NotUnderstood(text, reason="use `notify me` or `notify stop`")
     if first in ("cancel", "logs"):
         return _job_builtin(first, words, text)
     if first not in namespaces:

@@ -25,7 +25,7 @@ from chatops.github_rules import GithubRule, build_rules, default_rules
 
 ACTIONS = ("schedule_job", "cancel_job", "schedule_suppression", "cancel_suppression")
 REPORT_FORMATS = ("text", "blocks", "code", "file")
-RESERVED_NAMESPACES = ("help", "status", "cancel", "logs")
+RESERVED_NAMESPACES = ("help", "status", "cancel", "logs", "notify")
 DEFAULT_TIMEOUT = 3600.0
 
 NAMESPACE_KEYS = {

@@ -75,3 +75,11 @@ def test_unknown_and_malformed() -> None:
     assert isinstance(parse("cancel twelve", CONFIG), NotUnderstood)
     assert isinstance(parse("logs 3 both", CONFIG), NotUnderstood)
     assert isinstance(parse("ns say", CONFIG), NotUnderstood)
+
+
+def test_notify_me_and_stop() -> None:
+    from chatops.grammar import Notify
+
+    assert parse("notify me", CONFIG) == Notify(on=True)
+    assert parse("Notify STOP", CONFIG) == Notify(on=False)
+    assert isinstance(parse("notify everyone", CONFIG), NotUnderstood)

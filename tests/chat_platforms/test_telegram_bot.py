@@ -136,7 +136,8 @@ def test_help_and_unknown_text(telegram, fake):
         "• <code>example</code>: Example jobs\n"
         "• <code>secret</code> 🔒: Restricted jobs\n"
         "Built-in commands: <code>status</code>, <code>cancel &lt;job id&gt;</code>, "
-        "<code>logs &lt;job id&gt; [stderr]</code>, <code>help [namespace]</code>.")
+        "<code>logs &lt;job id&gt; [stderr]</code>, <code>help [namespace]</code>, "
+        "<code>notify me</code>.")
     fake.push(private_message("example help"))
     assert fake.wait_sent(2)[1].params["text"].startswith(
         "Commands in <code>example</code> — Example jobs:\n"

@@ -232,3 +232,18 @@ def test_a_rate_limited_reply_is_sent_after_retry_after(stack: Stack) -> None:
     first, second = stack.fake.wait_count("chat.postMessage", 2)
     assert second.params["text"] == first.params["text"]
     assert 0.9 <= second.at - first.at < 5
+
+
+def test_notify_me_opts_the_channel_in_to_slurm_notifications(stack: Stack) -> None:
+    from chatops import identities
+
+    assert stack.send(mention("<@UBOT> notify me")) == 200
+    assert [(c, t) for c, _, t in stack.wait_posts(1)] == [(
+        "C1", "This channel now gets Slurm notifications sent with "
+        "`--mail-user=slack:C1` (with `--mail-type=END,FAIL`, or `ALL`). `notify stop` ends them.")]
+    assert identities.is_opted_in(stack.queue.engine, "slack", "C1")
+    assert stack.send(mention("<@UBOT> notify stop")) == 200
+    channel, _, answer = stack.wait_posts(2)[1]
+    assert (channel, answer) == (
+        "C1", "This channel no longer gets Slurm notifications (`--mail-user=slack:C1`).")
+    assert not identities.is_opted_in(stack.queue.engine, "slack", "C1")
