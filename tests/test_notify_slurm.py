@@ -79,6 +79,8 @@ def test_real_slurm_events_reach_chat_with_statistics(spool_dir: Path, tmp_path:
                 "output": "/dev/null", "mail-user": "telegram:42,telegram:777"}
         return slurm.sbatch(wrap=command, options={**base, **options}).job_id
 
+    # First, so its minute runs while the others do (Slurm enforces limits at 1:00–1:11).
+    timeout = submit("sleep 300", "live-timeout", **{"mail-type": "FAIL", "time": "1"})
     ok = submit("sleep 2", "live-ok", **{"mail-type": "END", "time": "10"})
     failed = submit("exit 3", "live-fail", **{"mail-type": "FAIL"})
     oom = submit("python3 -c 'import time; a = b\"x\" * (300 * 2**20); time.sleep(8)'",
@@ -96,11 +98,19 @@ def test_real_slurm_events_reach_chat_with_statistics(spool_dir: Path, tmp_path:
     depend = submit("true", "live-depend", **{"mail-type": "INVALID_DEPEND",
                                                "dependency": f"afterok:{failed}"})
     try:
-        deadline = time.time() + 90
-        while len(list(spool_dir.glob("[0-9]*.json"))) < 7 and time.time() < deadline:
-            time.sleep(0.3)
+        def spooled() -> list[str]:
+            return [p.read_text() for p in spool_dir.glob("[0-9]*.json")]
+
+        deadline = time.time() + 150
+        while time.time() < deadline and (len(spooled()) < 8 or not any(
+                f"Job_id={timeout} " in text for text in spooled())):
+            time.sleep(0.5)
     finally:
-        slurm.scancel(depend)
+        for leftover in (depend, timeout):  # a timed-out wait must not leave them running
+            try:
+                slurm.scancel(leftover)
+            except SlurmError:
+                pass  # it ended already
     ingest = NotifyIngest(service.settings, service.config, service.queue, runner=local_runner,
                           cfg=load_notify_config({"stats_wait": 15, "qos": {"short": 3600}}))
     try:
@@ -114,6 +124,9 @@ def test_real_slurm_events_reach_chat_with_statistics(spool_dir: Path, tmp_path:
         ingest.connectors["telegram"].close()
         api.close()
     texts = {r.body["text"].splitlines()[0]: r.body["text"] for r in api.received("telegram")}
+    (timed_out,) = [t for t in texts if t.startswith(f"<b>Slurm job {timeout} failed: TIMEOUT")]
+    assert "• The job reached its time limit: ask for more time with --time." in texts[timed_out]
+    assert " of 0:01:00 (" in texts.pop(timed_out)
     assert set(texts) == {
         f"<b>Slurm job {ok} ended: COMPLETED, exit code 0</b>",
         f"<b>Slurm job {failed} failed: FAILED, exit code 3</b>",
@@ -130,7 +143,7 @@ def test_real_slurm_events_reach_chat_with_statistics(spool_dir: Path, tmp_path:
     killed = texts[f"<b>Slurm job {oom} failed: FAILED, signal 9</b>"]
     assert "of 50.0 MiB" in killed  # OverMemoryKill: FAILED by SIGKILL, above its request
     assert "• The job ran out of memory: ask for more with --mem or --mem-per-cpu." in killed
-    assert queued >= 7  # a restarted slurmctld may send a pending job's mail twice
+    assert queued >= 8  # a restarted slurmctld may send a pending job's mail twice
     assert "CPU efficiency" not in texts[f"<b>Slurm job {cancel} ended: CANCELLED, exit code 0</b>"]
 
 
