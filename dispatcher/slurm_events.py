@@ -36,6 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from chatops.mailprog import split_argv  # read argv exactly as the MailProg did
+
 #: slurmctld's mail type texts -> the --mail-type names.
 MAIL_TYPES: dict[str, str] = {
     "Began": "BEGIN",
@@ -279,28 +281,6 @@ def parse_mail_user(value: str | None) -> list[Receiver]:
     is not a plain name are rejected (``split_mail_user`` returns them).
     """
     return split_mail_user(value)[0]
-
-
-def split_argv(argv: list[str]) -> tuple[str | None, str | None]:
-    """(subject, mail_user) from MailProg's argv, as chatops.mailprog reads it."""
-    subject: str | None = None
-    rest: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if subject is None and arg == "-s" and i + 1 < len(argv):
-            subject = argv[i + 1]
-            i += 2
-            continue
-        if subject is None and arg.startswith("-s") and len(arg) > 2:
-            subject = arg[2:]
-        elif arg not in ("-s", "--", ""):
-            rest.append(arg)
-        i += 1
-    return subject, (",".join(rest) if rest else None)
-
-
-# --- the subject line ------------------------------------------------------------------------
 
 
 def _ids(kind: str | None, ref: str, record: str | None) -> dict[str, Any]:
