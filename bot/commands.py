@@ -170,10 +170,11 @@ class CommandHandler:
             return False
         what = describe_end("cancelled", None, job.timeout, cancelled_by=who.user_name or who.user)
         report = failure_report(job_id, job.job_type, job.namespace, "cancelled", what, None)
-        done = self.queue.finish(job_id, "cancelled", summary=what, payload=report.to_payload(),
-                                 only_from=("queued",))
+        # Reports queued (at least the requester's) only when this call ended the job.
+        ended = self.queue.finish(job_id, "cancelled", summary=what,
+                                  payload=report.to_payload(), only_from=("queued",)) > 0
         wakeup.notify(self.settings.run_dir, "outbox")
-        return done > 0 or self.queue.get(job_id).state == "cancelled"
+        return ended
 
     def _cancel_job(self, job_id: int, who: Requester) -> Response:
         job, problem = self._job_for(job_id, who)

@@ -20,7 +20,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
-    bindparam,
     delete,
     func,
     insert,
@@ -33,11 +32,6 @@ from chatops.db import deliveries, dispatchers, jobs, subscribers, suppressions
 from chatops.events import Requester
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
-
-# Statements of the rarer paths, built once (building them per call costs more than running).
-_FIND_PENDING = (select(jobs.c.id, jobs.c.start_after)
-                 .where(jobs.c.job_type == bindparam("t"), jobs.c.args == bindparam("a"),
-                        jobs.c.state == "queued"))
 
 
 @dataclass(frozen=True)
