@@ -10,7 +10,8 @@ local jobs.
 
 A job's command runs as ``setsid bash -c '<print pgid>; exec bash -lc "$1"' <command>``: in a
 new process group whose id is printed first, so a timeout or cancel kills the whole remote group
-(``kill -TERM -- -<pgid>`` on a second channel).
+(``kill -TERM -- -<pgid>`` on a second channel). The job's ``env`` travels on the channel's
+stdin, which then stays open as its lifeline: if the dispatcher dies, the job dies with it.
 """
 
 from __future__ import annotations
@@ -45,10 +46,17 @@ CHANNEL_RETRY = (0.1, 0.3, 1.0, 2.0)  # pauses when the server refuses a channel
 DEFAULT_LOG_LIMIT = 64 * 1024 * 1024  # bytes kept of each of a remote job's streams
 PGID_MARK = b"chatops-pgid:"
 _PGID_LINE = re.compile(rb"chatops-pgid:(\d+)\r?\n")
-# The job runs in its own session (setsid from a background child: no fork, so $$ is the new
-# process group's id); the outer bash waits for it and passes its exit status on.
+# The outer bash first reads the job's `env` from stdin (NUL-separated NAME=value records, an
+# empty one last: values never appear in a command line that `ps` shows). The job runs in its
+# own session (setsid from a background child: no fork, so $$ is the new process group's id).
+# A watcher holds stdin: the dispatcher keeps it open while the job runs, so when the
+# connection dies with the dispatcher, stdin ends and the whole job group is killed. The outer
+# bash waits for the job and passes its exit status on.
 _INNER = 'printf "chatops-pgid:%s\\n" "$$"; exec bash -lc "$1"'
-_OUTER = f'setsid bash -c {shlex.quote(_INNER)} chatops-job "$1" & wait $!'
+_OUTER = ('while IFS= read -r -d "" kv && [ -n "$kv" ]; do export "$kv"; done; '
+          f'setsid bash -c {shlex.quote(_INNER)} chatops-job "$1" </dev/null & job=$!; '
+          '{ while read -r _; do :; done; kill -KILL -- -$job 2>/dev/null; } <&0 & watch=$!; '
+          'wait $job; rc=$?; kill $watch 2>/dev/null; exit $rc')
 JOB_WRAPPER = f"exec bash -c {shlex.quote(_OUTER)} chatops-wrap"
 
 
@@ -278,10 +286,11 @@ class SSHRun(ThreadRun):
     """A job running on a cluster; ends when its remote command exits (or cannot start)."""
 
     def __init__(self, job_id: int, connection: ClusterConnection, command: str, log_dir: Path,
-                 log_limit: int):
+                 log_limit: int, env: Mapping[str, str] | None = None):
         super().__init__(job_id, f"on cluster {connection.spec.name}")
         self.connection = connection
         self.command = command
+        self.env = dict(env or {})  # the job's `env`, sent on stdin (see JOB_WRAPPER)
         self.log_dir = log_dir
         self.log_limit = log_limit
         self.pgid: int | None = None
@@ -301,7 +310,9 @@ class SSHRun(ThreadRun):
                         self.exit_code = -self._pending
                         return
                     channel.exec_command(self.remote_command())
-                    channel.shutdown_write()
+                    # stdin stays open until the job ends: it is the job's lifeline (JOB_WRAPPER)
+                    channel.sendall(b"".join(f"{k}={v}".encode() + b"\0"
+                                             for k, v in self.env.items()) + b"\0")
                     self._pump(channel, CappedWriter(out, self.log_limit),
                                CappedWriter(err, self.log_limit))
                     channel.status_event.wait()
@@ -365,8 +376,8 @@ class SSHRun(ThreadRun):
         if self.error:
             what, log_dir = f"failed: {self.error}", None
         elif self.lost_connection and stop_reason is None:
-            what = (f"failed: the connection to cluster {where} was lost while it ran; "
-                    "its outcome is unknown")
+            what = (f"failed: the connection to cluster {where} was lost while it ran, "
+                    "which stops it there; its outcome is unknown")
             log_dir = self.log_dir
         else:
             return outcome, report
@@ -388,7 +399,9 @@ class SSHExecutor:
     def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], log_dir: Path,
               has_fabfile: bool = False) -> SSHRun:
         command = command_line(spec, args)  # quoted exactly as for a local job
+        env = {name: self.settings.environ[name] for name in spec.env
+               if name in self.settings.environ}
         run = SSHRun(job_id, self.pool.connection(spec.cluster), command, log_dir,
-                     self.log_limit)
+                     self.log_limit, env)
         run.start_thread(run.main)
         return run

@@ -29,11 +29,20 @@ def namespace(cluster: str | None) -> dict:
         "exit": {"run_args_template": "echo to-out; echo to-err >&2; exit {code}"},
         "hang": {"run_args_template": "sleep {seconds}; echo woke", "timeout": 2},
         "hangs": {"run_args_template": "sleep {seconds}; echo woke", "timeout": 600},
+        # the token's value must reach the job, yet appear in no command line on the cluster
+        "token": {"run_args_template": 'echo "token=$CHATOPS_TEST_TOKEN"; '
+                                       'ps -eo args | grep -cF -f <(printenv CHATOPS_TEST_TOKEN)'
+                                       ' || true', "report_stdout": True,
+                  "env": ["CHATOPS_TEST_TOKEN"]},
+        "notoken": {"run_args_template": 'echo "token=${{CHATOPS_TEST_TOKEN:-unset}}"',
+                    "report_stdout": True},
     }
     commands = [{"command": f"{name} [{arg}]", "help": name, "action": "schedule_job",
                  "job_type": name}
                 for name, arg in (("echo", "text"), ("exit", "code"), ("hang", "seconds"),
                                   ("hangs", "seconds"))]
+    commands += [{"command": name, "help": name, "action": "schedule_job", "job_type": name}
+                 for name in ("token", "notoken")]
     return {"jobs": jobs, "slack": commands, **({"cluster": cluster} if cluster else {})}
 
 
@@ -77,9 +86,12 @@ def harness(tmp_path_factory: pytest.TempPathFactory, listener_that_never_answer
     }
     raw = {name: namespace(name) for name in clusters}
     raw["here"] = namespace(None)
-    h = Harness(home, raw, clusters)
+    h = Harness(home, raw, clusters, CHATOPS_TEST_TOKEN=TOKEN)
     yield h
     h.stop()
+
+
+TOKEN = "tok-" + uuid.uuid4().hex  # a secret a job lists in its `env`
 
 
 def remote(h: Harness, command: str) -> str:
@@ -135,6 +147,11 @@ def test_cancel_stops_a_running_remote_job(harness: Harness) -> None:
         f"See the logs with `logs {job_id}` (stdout) or `logs {job_id} stderr`."]
     wait_for(lambda: remote_processes(harness, f"sleep {seconds}") == "", 10,
              "the remote sleep to be gone")
+
+
+def test_a_jobs_env_reaches_the_cluster_but_no_command_line(harness: Harness) -> None:
+    assert harness.run("test token")[1] == f"token={TOKEN}\n0"
+    assert harness.run("test notoken")[1] == "token=unset"
 
 
 def test_a_dropped_connection_is_recovered_on_the_next_job(harness: Harness) -> None:
