@@ -23,6 +23,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -255,11 +256,27 @@ class Queue:
                                      .order_by(dispatchers.c.heartbeat_at.desc())))
 
     def orphaned_jobs(self, dead_workers: list[str]) -> list[Row]:
-        if not dead_workers:
-            return []
+        """Running jobs of dead dispatchers, and those a stopping dispatcher handed over."""
+        whose = jobs.c.claimed_by.is_(None)
+        if dead_workers:
+            whose = or_(whose, jobs.c.claimed_by.in_(dead_workers))
         with self._begin() as conn:
-            return list(conn.execute(select(jobs).where(jobs.c.state == "running",
-                                                        jobs.c.claimed_by.in_(dead_workers))))
+            return list(conn.execute(select(jobs).where(jobs.c.state == "running", whose)))
+
+    def adopt(self, job_id: int, from_worker: str | None, worker: str) -> bool:
+        """Take over a running job from a dead (or stopped) dispatcher; False if another did."""
+        whose = (jobs.c.claimed_by.is_(None) if from_worker is None
+                 else jobs.c.claimed_by == from_worker)
+        with self._begin() as conn:
+            return conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == "running",
+                                                   whose)
+                                .values(claimed_by=worker)).rowcount == 1
+
+    def release(self, job_id: int, worker: str) -> None:
+        """Leave a running job for the next dispatcher to adopt (a Slurm job still running)."""
+        with self._begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.claimed_by == worker)
+                         .values(claimed_by=None))
 
     def retire_dispatchers(self, workers: list[str], now: float) -> None:
         with self._begin() as conn:

@@ -9,6 +9,8 @@ time and efficiency, and the tail of the job's output file.
 Nothing is submitted twice: a ``slurm_submissions`` row is written *before* sbatch is sent
 (one per chat job, unique). A second attempt for the same job finds it and refuses; an sbatch
 answer without a job id, or a lost answer, is reported as a failure and never retried blindly.
+A dispatcher that stops while Slurm runs the job hands it over; the next one (or any live
+dispatcher, when one dies) tracks it again from its submission record and reports its end.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class BatchRun(ThreadRun):
         self._scancelled = False
         self._give_up_at: float | None = None
         self._wake = threading.Event()
+        self.handed_over = False  # left to the next dispatcher, still running on Slurm
 
     # -- the thread -------------------------------------------------------------------------
 
@@ -105,6 +108,13 @@ class BatchRun(ThreadRun):
         self.executor.tell(self.job_id, f"`{self.spec.type}` (job {self.job_id}) submitted as "
                                         f"Slurm job {self.slurm_id} on cluster "
                                         f"{self.spec.cluster}.")
+        self._track()
+        self._collect()
+
+    def resume(self, record) -> None:  # noqa: ANN001
+        """Track a Slurm job that an earlier dispatcher submitted, then report it."""
+        self.slurm_id = record.slurm_job_id
+        self.output_path = record.output_path or ""
         self._track()
         self._collect()
 
@@ -237,10 +247,9 @@ class BatchRun(ThreadRun):
         if self.done:
             return
         if self.executor.stopping.is_set() and self.slurm_id is not None:
-            # A dispatcher restart must not cancel (or resubmit) work Slurm is doing.
-            self.error = (f"was left running as Slurm job {self.slurm_id} on cluster "
-                          f"{self.spec.cluster}: the dispatcher shut down before it ended; "
-                          "it is neither cancelled nor submitted again")
+            # A dispatcher restart must not cancel (or resubmit) work Slurm is doing: the
+            # job stays running in the queue and the next dispatcher tracks it.
+            self.handed_over = True
             self.finish(-sig)
             return
         self._stop = sig
@@ -326,6 +335,12 @@ class BatchExecutor:
               has_fabfile: bool = False) -> BatchRun:
         run = BatchRun(self, job_id, spec, command_line(spec, args), log_dir)
         run.start_thread(run.main)
+        return run
+
+    def resume(self, job_id: int, spec: JobSpec, log_dir: Path, record) -> BatchRun:  # noqa: ANN001
+        """Track again a job submitted by an earlier dispatcher (``record``: its submission)."""
+        run = BatchRun(self, job_id, spec, "", log_dir)
+        run.start_thread(lambda: run.resume(record))
         return run
 
     def record(self, job_id: int, cluster: str):  # noqa: ANN201

@@ -206,6 +206,10 @@ class Dispatcher:
         self._selector.unregister(active.run)
         exit_code = active.run.wait()
         active.run.close()
+        if getattr(active.run, "handed_over", False):  # a Slurm job still running at a stop:
+            self.queue.release(job_id, self.worker)    # the next dispatcher tracks it
+            log.info("job %s (%s) handed over to the next dispatcher", job_id, active.job_type)
+            return
         if active.stop_reason is not None:
             active.run.signal(signal.SIGKILL)  # whatever the job left behind in its group
         try:
@@ -254,7 +258,11 @@ class Dispatcher:
     # -- recovery ---------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Mark jobs of dead dispatchers lost (and stop their leftovers on this host)."""
+        """Take over the running jobs of dead dispatchers and those handed over at a stop.
+
+        A Slurm batch job that was submitted is tracked again (never submitted twice); any
+        other job is marked lost, its leftovers on this host killed, its requesters told.
+        """
         now = time.time()
         self._next_recovery = now + STALE_AFTER_SECONDS / 2
         dead = []
@@ -264,22 +272,57 @@ class Dispatcher:
             same_host_dead = row.host == self.host and not _pid_alive(row.pid)
             if same_host_dead or row.heartbeat_at < now - STALE_AFTER_SECONDS:
                 dead.append(row)
-        if not dead:
-            return
+        orphans = self.queue.orphaned_jobs([d.id for d in dead])
         local_dead = {d.id for d in dead if d.host == self.host}
-        for job in self.queue.orphaned_jobs([d.id for d in dead]):
+        for job in orphans:
+            if not self.queue.adopt(job.id, job.claimed_by, self.worker):
+                continue  # another dispatcher took it first
+            what = describe_end("lost", None, job.timeout)
+            try:
+                what = self._resume(job, now) or ""
+                if not what:
+                    continue
+            except Exception:  # it cannot be tracked again: it is lost like any other
+                log.exception("job %s: could not resume tracking it", job.id)
             log_dir = self.settings.job_log_dir(job.namespace, job.job_type, job.id)
             if job.claimed_by in local_dead:
                 kill_orphan(log_dir)
-            what = describe_end("lost", None, job.timeout)
             report = failure_report(job.id, job.job_type, job.namespace, "lost", what,
                                     log_dir if log_dir.is_dir() else None)
             self.queue.finish(job.id, "lost", summary=what, payload=report.to_payload(),
                               log_dir=str(log_dir), only_from=("running",))
             log.warning("job %s (%s) was lost with dispatcher %s", job.id, job.job_type,
                         job.claimed_by)
-        self.queue.retire_dispatchers([d.id for d in dead], now)
-        wakeup.notify(self.settings.run_dir, "outbox")
+        if dead:
+            self.queue.retire_dispatchers([d.id for d in dead], now)
+        if orphans:
+            self._handle_cancels()  # asked for while no dispatcher tracked them
+            wakeup.notify(self.settings.run_dir, "outbox")
+
+    def _resume(self, job, now: float) -> str | None:  # noqa: ANN001
+        """Track again a Slurm batch job an earlier dispatcher submitted: None if it is
+        tracked again, else why it is lost."""
+        lost = describe_end("lost", None, job.timeout)
+        spec = self.config.job(job.job_type)
+        if spec is None or spec.slurm is None:
+            return lost
+        executor = self.executor_for(spec)
+        record = executor.submission(job.id)
+        if record is None:
+            return lost + " (it had not been submitted to Slurm)"
+        if record.slurm_job_id is None:
+            return (f"was lost: the dispatcher stopped while submitting it to Slurm, so it may "
+                    f"have been submitted as `chatops-{job.id}` on cluster {spec.cluster} (check "
+                    f"`squeue -n chatops-{job.id}`); it is not submitted again")
+        log_dir = self.settings.job_log_dir(job.namespace, job.job_type, job.id)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        run = executor.resume(job.id, spec, log_dir, record)
+        self.active[job.id] = Active(run=run, job_type=job.job_type, spec=spec, log_dir=log_dir,
+                                     deadline=(job.started_at or now) + job.timeout)
+        self._selector.register(run, selectors.EVENT_READ, job.id)
+        log.info("job %s (%s): tracking Slurm job %s again (it was %s's)", job.id,
+                 job.job_type, record.slurm_job_id, job.claimed_by or "handed over")
+        return None
 
 
 def _pid_alive(pid: int) -> bool:

@@ -7,7 +7,6 @@ submitted when the module starts and checked last; the other tests run meanwhile
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -164,11 +163,12 @@ def test_a_batch_job_that_reaches_its_time_limit(harness: Harness, workdir: str,
     assert harness.queue.get(job_id).state == "timed_out"
 
 
-def test_a_dispatcher_restart_neither_cancels_nor_resubmits(
+def test_a_dispatcher_restart_hands_the_job_over_without_cancelling_or_resubmitting(
         tmp_path_factory: pytest.TempPathFactory, workdir: str) -> None:
     env = cluster_env()
     home = tmp_path_factory.mktemp("restart-home")
-    raw = {"hpc": {"cluster": "test", "jobs": {"long": batch_job("sleep 300", workdir=workdir)},
+    raw = {"hpc": {"cluster": "test",
+                   "jobs": {"long": batch_job("sleep 15; echo slept", workdir=workdir)},
                    "slack": [{"command": "long", "help": "long", "action": "schedule_job",
                               "job_type": "long"}]}}
     first = Harness(home, raw, {"test": cluster_settings(env)})
@@ -177,24 +177,47 @@ def test_a_dispatcher_restart_neither_cancels_nor_resubmits(
     slurm_id = submitted_notice(first, channel, job_id, "hpc_long")
     first.stop()
     stopped_at = datetime.now().replace(microsecond=0)
-    [report] = first.replies(channel, 1, 10)
-    assert report == (f"`hpc_long` (job {job_id}) failed: was left running as Slurm job "
-                      f"{slurm_id} on cluster test: the dispatcher shut down before it ended; "
-                      "it is neither cancelled nor submitted again.")
+    assert first.console.take(channel) == []  # nothing to report yet: Slurm is running it
+    assert first.queue.get(job_id).state == "running"
     second = Harness(home, raw, {"test": cluster_settings(env)})
     try:
-        # the new dispatcher sees the old job ended and submits nothing for it
-        client = SlurmClient(second.dispatcher.executor_for(
-            second.config.job("hpc_long")).pool.connection("test").run)
-        [queued] = client.squeue([slurm_id])
-        assert queued.state in ("RUNNING", "PENDING")
-        time.sleep(2)  # the new dispatcher has run its recovery and claims
+        [report] = second.replies(channel, 1, 90)  # the new dispatcher tracked it to its end
+        assert re.match(rf"`hpc_long` \(job {job_id}\) completed\.\nSlurm job {slurm_id} on "
+                        r"cluster test: COMPLETED, exit code 0, elapsed 0:00:1\d of 0:05:00\.",
+                        report), report
+        assert report.endswith("```\nslept\n```")
+        assert second.queue.get(job_id).state == "succeeded"
+        client = slurm(second)
         again = [j for j in client.squeue(user="alice")
-                 if j.name == f"chatops-{job_id}" and j.submit_time >= stopped_at
-                 and j.raw_id != slurm_id]
+                 if j.name == f"chatops-{job_id}" and j.submit_time >= stopped_at]
         assert again == []
         assert second.remote.batch.submission(job_id).slurm_job_id == slurm_id
-        client.scancel(slurm_id)
+    finally:
+        second.stop()
+
+
+def test_a_cancel_asked_between_dispatchers_is_carried_out_by_the_next(
+        tmp_path_factory: pytest.TempPathFactory, workdir: str) -> None:
+    env = cluster_env()
+    home = tmp_path_factory.mktemp("handover-cancel-home")
+    raw = {"hpc": {"cluster": "test", "jobs": {"long": batch_job("sleep 300", workdir=workdir)},
+                   "slack": [{"command": "long", "help": "long", "action": "schedule_job",
+                              "job_type": "long"}]}}
+    first = Harness(home, raw, {"test": cluster_settings(env)})
+    response, channel = first.chat("hpc long")
+    job_id = response.job_id
+    slurm_id = submitted_notice(first, channel, job_id, "hpc_long")
+    first.stop()
+    cancel, _ = first.chat(f"cancel {job_id}")  # no dispatcher is running now
+    assert [r.text for r in cancel.replies] == [
+        f"Stopping job {job_id} (`hpc_long`); its report will follow."]
+    second = Harness(home, raw, {"test": cluster_settings(env)})
+    try:
+        [report] = second.replies(channel, 1, 60)
+        assert report.startswith(f"`hpc_long` (job {job_id}) was cancelled (scancel of Slurm "
+                                 f"job {slurm_id}).\nSlurm job {slurm_id} on cluster test: "
+                                 "CANCELLED"), report
+        assert second.queue.get(job_id).state == "cancelled"
     finally:
         second.stop()
 
