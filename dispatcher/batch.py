@@ -36,7 +36,7 @@ from chatops.queue import Queue
 from chatops.report import Report, notice
 from chatops.settings import Settings
 from dispatcher.local import command_line
-from dispatcher.slurm import AcctJob, SlurmClient, SlurmError, job_efficiency
+from dispatcher.slurm import AcctJob, CommandResult, SlurmClient, SlurmError, job_efficiency
 from dispatcher.ssh import ClusterConnection, ClusterUnreachable, SSHPool, describe_error
 from dispatcher.threadrun import ThreadRun
 
@@ -75,7 +75,9 @@ class BatchRun(ThreadRun):
         self.command = command
         self.log_dir = log_dir
         self.connection: ClusterConnection = executor.pool.connection(spec.cluster)
-        self.client = SlurmClient(self.connection.run, self.connection.spec.command_timeout)
+        self.client = SlurmClient(self._run, self.connection.spec.command_timeout)
+        environ = executor.settings.environ  # the job's `env`: sbatch passes it to the job
+        self.env = {name: environ[name] for name in spec.env if name in environ}
         self.slurm_id: int | None = None
         self.acct: AcctJob | None = None
         self.output_tail = ""
@@ -85,6 +87,10 @@ class BatchRun(ThreadRun):
         self._give_up_at: float | None = None
         self._wake = threading.Event()
         self.handed_over = False  # left to the next dispatcher, still running on Slurm
+
+    def _run(self, argv: list[str], timeout: float) -> CommandResult:
+        env = self.env if argv[0] == "sbatch" else None
+        return self.connection.run(argv, timeout, env)
 
     # -- the thread -------------------------------------------------------------------------
 

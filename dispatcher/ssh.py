@@ -52,12 +52,18 @@ _PGID_LINE = re.compile(rb"chatops-pgid:(\d+)\r?\n")
 # A watcher holds stdin: the dispatcher keeps it open while the job runs, so when the
 # connection dies with the dispatcher, stdin ends and the whole job group is killed. The outer
 # bash waits for the job and passes its exit status on.
+READ_ENV = 'while IFS= read -r -d "" kv && [ -n "$kv" ]; do export "$kv"; done; '
 _INNER = 'printf "chatops-pgid:%s\\n" "$$"; exec bash -lc "$1"'
-_OUTER = ('while IFS= read -r -d "" kv && [ -n "$kv" ]; do export "$kv"; done; '
+_OUTER = (READ_ENV +
           f'setsid bash -c {shlex.quote(_INNER)} chatops-job "$1" </dev/null & job=$!; '
           '{ while read -r _; do :; done; kill -KILL -- -$job 2>/dev/null; } <&0 & watch=$!; '
           'wait $job; rc=$?; kill $watch 2>/dev/null; exit $rc')
 JOB_WRAPPER = f"exec bash -c {shlex.quote(_OUTER)} chatops-wrap"
+
+
+def env_records(env: Mapping[str, str]) -> bytes:
+    """``env`` as READ_ENV reads it: NUL-terminated NAME=value records, then an empty one."""
+    return b"".join(f"{name}={value}".encode() + b"\0" for name, value in env.items()) + b"\0"
 
 
 class ClusterUnreachable(Exception):
@@ -200,12 +206,14 @@ class ClusterConnection:
         finally:
             self._sessions.release()
 
-    def exec(self, command: str, timeout: float | None = None) -> CommandResult:
+    def exec(self, command: str, timeout: float | None = None, stdin: bytes = b""
+             ) -> CommandResult:
         """Run one short command and collect its output; TimeoutError when it overruns."""
         timeout = timeout or self.spec.command_timeout
         with self.session() as channel:
             channel.settimeout(timeout)
             channel.exec_command(command)
+            channel.sendall(stdin)
             channel.shutdown_write()
             try:
                 stdout = channel.makefile("rb").read()
@@ -218,14 +226,18 @@ class ClusterConnection:
             return CommandResult(channel.exit_status, stdout.decode("utf-8", "replace"),
                                  stderr.decode("utf-8", "replace"))
 
-    def run(self, argv: list[str], timeout: float) -> CommandResult:
+    def run(self, argv: list[str], timeout: float, env: Mapping[str, str] | None = None
+            ) -> CommandResult:
         """The Slurm client's runner: ``argv`` quoted word by word, run on the login node.
 
         Through the command shell when it is free (a few ms), else on a new exec channel. A
         command the shell lost midway is never re-run here (it may have been an sbatch).
+        With ``env``, on an exec channel whose stdin carries the variables (see READ_ENV).
         """
         command = shlex.join(argv)
         try:
+            if env:
+                return self.exec(READ_ENV + "exec " + command, timeout, env_records(env))
             result = self._shell.try_run(command, timeout) if self._shell else None
             return result if result is not None else self.exec(command, timeout)
         except ClusterUnreachable as exc:
@@ -311,8 +323,7 @@ class SSHRun(ThreadRun):
                         return
                     channel.exec_command(self.remote_command())
                     # stdin stays open until the job ends: it is the job's lifeline (JOB_WRAPPER)
-                    channel.sendall(b"".join(f"{k}={v}".encode() + b"\0"
-                                             for k, v in self.env.items()) + b"\0")
+                    channel.sendall(env_records(self.env))
                     self._pump(channel, CappedWriter(out, self.log_limit),
                                CappedWriter(err, self.log_limit))
                     channel.status_event.wait()

@@ -43,15 +43,20 @@ def harness(tmp_path_factory: pytest.TempPathFactory, workdir: str) -> Iterator[
         "fail": batch_job("echo about to fail; exit 3", workdir=workdir),
         "limit": batch_job("echo started; sleep 300", workdir=workdir, time="1"),
         "long": batch_job("echo waiting; sleep 300", workdir=workdir),
+        "token": {**batch_job('echo "token=$CHATOPS_TEST_TOKEN"', workdir=workdir),
+                  "env": ["CHATOPS_TEST_TOKEN"]},
     }
     commands = [{"command": "ok [word]", "help": "ok", "action": "schedule_job",
                  "job_type": "ok"}]
     commands += [{"command": name, "help": name, "action": "schedule_job", "job_type": name}
-                 for name in ("fail", "limit", "long")]
+                 for name in ("fail", "limit", "long", "token")]
     raw = {"hpc": {"cluster": "test", "jobs": jobs, "slack": commands}}
-    h = Harness(home, raw, {"test": cluster_settings(env)})
+    h = Harness(home, raw, {"test": cluster_settings(env)}, CHATOPS_TEST_TOKEN=TOKEN)
     yield h
     h.stop()
+
+
+TOKEN = "tok-" + uuid.uuid4().hex  # a secret the token job lists in its `env`
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +133,16 @@ def test_a_batch_job_that_fails(harness: Harness, workdir: str) -> None:
         rf"{EFFICIENCY}\n"
         rf"Last lines of {workdir}/chatops-{job_id}\.out:\n```\nabout to fail\n```", report), report
     assert harness.queue.get(job_id).state == "failed"
+
+
+def test_a_batch_job_gets_the_variables_its_env_lists(harness: Harness, workdir: str) -> None:
+    response, channel = harness.chat("hpc token")
+    submitted_notice(harness, channel, response.job_id, "hpc_token")
+    [report] = harness.replies(channel, 1, 90)
+    assert report.endswith(f"```\ntoken={TOKEN}\n```"), report
+    script = harness.remote.pool.connection("test").exec(
+        f"cat {workdir}/chatops-{response.job_id}.sh").stdout
+    assert TOKEN not in script  # nor is it written into the staged script
 
 
 def test_a_batch_job_cancelled_from_chat(harness: Harness) -> None:
