@@ -4,7 +4,8 @@ A batch job's run object ends when Slurm reports a terminal state, so the dispat
 timeouts, cancels and reports work for it unchanged: its thread submits the job over the
 cluster's pooled SSH connection, tells the requesters "submitted as Slurm job N", polls
 ``squeue`` with a growing pause, then reads ``sacct`` for the end state, exit code, elapsed
-time and efficiency, and the tail of the job's output file.
+time and efficiency, and the tail of the job's output file. A MailProg event about the job
+(when the cluster's MailProg is chatops-mailprog) makes it poll at once.
 
 Nothing is submitted twice: a ``slurm_submissions`` row is written *before* sbatch is sent
 (one per chat job, unique). A second attempt for the same job finds it and refuses; an sbatch
@@ -195,9 +196,9 @@ class BatchRun(ThreadRun):
                     return
             except (SlurmError, ConnectionError):
                 pass  # the cluster is away for now: keep waiting, with backoff
-            self._wake.wait(delay)
+            woken = self._wake.wait(delay)
             self._wake.clear()
-            delay = min(delay * 1.5, self.slurm.poll_seconds)
+            delay = FIRST_POLL if woken else min(delay * 1.5, self.slurm.poll_seconds)
 
     def _scancel(self) -> None:
         try:
@@ -261,6 +262,10 @@ class BatchRun(ThreadRun):
         self._stop = sig
         if sig == signals.SIGKILL and self._give_up_at is None:
             self._give_up_at = time.monotonic() + GIVE_UP_AFTER_KILL
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Poll now (a MailProg event says the job changed), not after the backoff pause."""
         self._wake.set()
 
     def adjust_report(self, outcome: str, report: Report, stop_reason: str | None,

@@ -92,10 +92,19 @@ class Dispatcher:
 
         try:
             self.notify = NotifyIngest(self.settings, self.config, self.queue)
+            self.notify.on_chat_jobs = self._wake_runs
             self.notify.start(self.stopping)
         except Exception:  # a broken notifications config must not stop the jobs
             log.exception("Slurm notifications are off: their setup failed")
             self.notify = None
+
+    def _wake_runs(self, job_ids: set[int]) -> None:
+        """A MailProg event about these jobs came in: a Slurm batch run polls at once."""
+        for job_id in job_ids:
+            active = self.active.get(job_id)  # (called from the ingest thread)
+            wake = getattr(active.run, "wake", None) if active else None
+            if wake is not None:
+                wake()
 
     def step(self) -> None:
         """One turn of the loop: start what is due, enforce deadlines, sleep until needed."""

@@ -6,7 +6,8 @@ sacct never delays the loop. Per file: parse, drop a repeated event id, resolve 
 targets, gather statistics (finished jobs), render per connector, insert the rows (over the
 per-user cap: suppressed, counted later), remove the file. A file that is not an event is moved
 to ``<spool>/corrupt/`` and logged, never retried. A job submitted from chat also gets the event
-as a notice in its requesters' threads (looked up by cluster + Slurm job id).
+as a notice in its requesters' threads (looked up by cluster + Slurm job id), and the
+dispatcher looks at once at the job it tracks instead of at its next poll.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,8 @@ class NotifyIngest:
         self._threads: list[threading.Thread] = []
         self._next_scan = 0.0
         self._stop: threading.Event | None = None
+        # called with the chat job ids an event is about (the dispatcher polls them at once)
+        self.on_chat_jobs: Callable[[set[int]], None] | None = None
 
     # -- running inside the dispatcher ------------------------------------------------------
 
@@ -202,6 +206,8 @@ class NotifyIngest:
               now: float) -> list[dict[str, Any]]:
         targets = resolve(self.engine, self.cfg, event, self.connectors.keys(), opted)
         subscribers = self._chat_subscribers(event)
+        if subscribers and self.on_chat_jobs is not None:
+            self.on_chat_jobs({job_id for job_id, _ in subscribers})
         what = f"event {event_id} (job {event.display_id} {event.mail_type})"
         if not targets and not subscribers:
             log.info("%s: nobody to notify", what)

@@ -7,12 +7,15 @@ submitted when the module starts and checked last; the other tests run meanwhile
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
-from remote_harness import Harness, cluster_env, cluster_settings
+from remote_harness import Harness, cluster_env, cluster_settings, wait_for
 
 from chatops.events import Requester
 from dispatcher.batch import BatchRun
@@ -78,6 +81,7 @@ def submitted_notice(harness: Harness, channel: str, job_id: int, job_type: str)
     return int(match.group(1))
 
 
+MAILPROG = str(Path(sys.executable).parent / "chatops-mailprog")
 EFFICIENCY = r"CPU efficiency (\d+ %|unknown), memory efficiency (\d+ %|unknown) \(.+ of .+\)\."
 
 
@@ -235,6 +239,42 @@ def test_a_cancel_asked_between_dispatchers_is_carried_out_by_the_next(
         assert second.queue.get(job_id).state == "cancelled"
     finally:
         second.stop()
+
+
+def test_a_mailprog_event_reports_the_end_without_waiting_for_the_next_poll(
+        tmp_path_factory: pytest.TempPathFactory, workdir: str) -> None:
+    """Polls back off (1 s, 1.5 s, ... growing by half each time): after a 52 s job the next
+    poll would come ≈20 s after its end. Slurm's END mail, through chatops-mailprog, comes first."""
+    env = cluster_env()
+    home = tmp_path_factory.mktemp("mailwake-home")
+    raw = {"hpc": {"cluster": "test",
+                   "jobs": {"nap": batch_job("sleep 52; echo rested", workdir=workdir,
+                                             poll_seconds=600)},
+                   "slack": [{"command": "nap", "help": "nap", "action": "schedule_job",
+                              "job_type": "nap"}]}}
+    h = Harness(home, raw, {"test": cluster_settings(env)})
+    try:
+        response, channel = h.chat("hpc nap")
+        job_id = response.job_id
+        slurm_id = submitted_notice(h, channel, job_id, "hpc_nap")
+        client = slurm(h)
+        wait_for(lambda: [j.job.state for j in client.sacct_jobs([slurm_id])] == ["COMPLETED"], 90,
+                 "Slurm to complete the job")
+        assert h.console.take(channel) == []  # the dispatcher is in a long pause
+        subject = (f"Slurm Job_id={slurm_id} Name=chatops-{job_id} Ended, Run time 00:00:52, "
+                   "COMPLETED, ExitCode 0")
+        slurm_env = {"SLURM_CLUSTER_NAME": "testcluster", "SLURM_JOB_ID": str(slurm_id),
+                     "SLURM_JOB_NAME": f"chatops-{job_id}", "SLURM_JOB_MAIL_TYPE": "Ended",
+                     "SLURM_JOB_STATE": "COMPLETED", "SLURM_JOB_USER": "alice",
+                     "SLURM_JOB_EXIT_CODE2": "0:0", "SLURM_JOB_RUN_TIME": "00:00:52"}
+        subprocess.run([MAILPROG, "-s", subject, "alice"], check=True, timeout=10,
+                       env={**slurm_env, "CHATOPS_SPOOL_DIR": str(h.settings.spool_dir)})
+        notice, report = h.replies(channel, 2, 10)
+        assert f"{slurm_id}" in notice and "COMPLETED" in notice, notice
+        assert report.startswith(f"`hpc_nap` (job {job_id}) completed.\nSlurm job {slurm_id} "
+                                 "on cluster test: COMPLETED, exit code 0"), report
+    finally:
+        h.stop()
 
 
 @pytest.mark.parametrize("answer, state, why", [
