@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -26,6 +26,13 @@ def batch_job(command: str, **slurm: object) -> dict:
     return {"run_args_template": command, "timeout": 600,
             "slurm": {"partition": "debug", "time": "5", "mem": "64M", "poll_seconds": 2,
                       **slurm}}
+
+
+def one_job(name: str, job: dict) -> dict:
+    """A config of one namespace `hpc` on the test cluster, with one job and its command."""
+    return {"hpc": {"cluster": "test", "jobs": {name: job},
+                    "slack": [{"command": name, "help": name, "action": "schedule_job",
+                               "job_type": name}]}}
 
 
 @pytest.fixture(scope="module")
@@ -182,23 +189,28 @@ def test_a_batch_job_that_reaches_its_time_limit(harness: Harness, workdir: str,
     assert harness.queue.get(job_id).state == "timed_out"
 
 
+def submitted_then_stopped(factory: pytest.TempPathFactory, command: str, workdir: str
+                           ) -> tuple[Harness, Callable[[], Harness], int, str, int]:
+    """`hpc long` submitted by a dispatcher that then stops, and a second dispatcher's harness
+    to start: (first, start second, job id, channel, Slurm job id)."""
+    home = factory.mktemp("handover-home")
+    raw = one_job("long", batch_job(command, workdir=workdir))
+    clusters = {"test": cluster_settings(cluster_env())}
+    first = Harness(home, raw, clusters)
+    response, channel = first.chat("hpc long")
+    slurm_id = submitted_notice(first, channel, response.job_id, "hpc_long")
+    first.stop()
+    return first, lambda: Harness(home, raw, clusters), response.job_id, channel, slurm_id
+
+
 def test_a_dispatcher_restart_hands_the_job_over_without_cancelling_or_resubmitting(
         tmp_path_factory: pytest.TempPathFactory, workdir: str) -> None:
-    env = cluster_env()
-    home = tmp_path_factory.mktemp("restart-home")
-    raw = {"hpc": {"cluster": "test",
-                   "jobs": {"long": batch_job("sleep 15; echo slept", workdir=workdir)},
-                   "slack": [{"command": "long", "help": "long", "action": "schedule_job",
-                              "job_type": "long"}]}}
-    first = Harness(home, raw, {"test": cluster_settings(env)})
-    response, channel = first.chat("hpc long")
-    job_id = response.job_id
-    slurm_id = submitted_notice(first, channel, job_id, "hpc_long")
-    first.stop()
+    first, start_second, job_id, channel, slurm_id = submitted_then_stopped(
+        tmp_path_factory, "sleep 15; echo slept", workdir)
     stopped_at = datetime.now().replace(microsecond=0)
     assert first.console.take(channel) == []  # nothing to report yet: Slurm is running it
     assert first.queue.get(job_id).state == "running"
-    second = Harness(home, raw, {"test": cluster_settings(env)})
+    second = start_second()
     try:
         [report] = second.replies(channel, 1, 90)  # the new dispatcher tracked it to its end
         assert re.match(rf"`hpc_long` \(job {job_id}\) completed\.\nSlurm job {slurm_id} on "
@@ -217,20 +229,12 @@ def test_a_dispatcher_restart_hands_the_job_over_without_cancelling_or_resubmitt
 
 def test_a_cancel_asked_between_dispatchers_is_carried_out_by_the_next(
         tmp_path_factory: pytest.TempPathFactory, workdir: str) -> None:
-    env = cluster_env()
-    home = tmp_path_factory.mktemp("handover-cancel-home")
-    raw = {"hpc": {"cluster": "test", "jobs": {"long": batch_job("sleep 300", workdir=workdir)},
-                   "slack": [{"command": "long", "help": "long", "action": "schedule_job",
-                              "job_type": "long"}]}}
-    first = Harness(home, raw, {"test": cluster_settings(env)})
-    response, channel = first.chat("hpc long")
-    job_id = response.job_id
-    slurm_id = submitted_notice(first, channel, job_id, "hpc_long")
-    first.stop()
+    first, start_second, job_id, channel, slurm_id = submitted_then_stopped(
+        tmp_path_factory, "sleep 300", workdir)
     cancel, _ = first.chat(f"cancel {job_id}")  # no dispatcher is running now
     assert [r.text for r in cancel.replies] == [
         f"Stopping job {job_id} (`hpc_long`); its report will follow."]
-    second = Harness(home, raw, {"test": cluster_settings(env)})
+    second = start_second()
     try:
         [report] = second.replies(channel, 1, 60)
         assert report.startswith(f"`hpc_long` (job {job_id}) was cancelled (scancel of Slurm "
@@ -247,11 +251,7 @@ def test_a_mailprog_event_reports_the_end_without_waiting_for_the_next_poll(
     poll would come ≈20 s after its end. Slurm's END mail, through chatops-mailprog, comes first."""
     env = cluster_env()
     home = tmp_path_factory.mktemp("mailwake-home")
-    raw = {"hpc": {"cluster": "test",
-                   "jobs": {"nap": batch_job("sleep 52; echo rested", workdir=workdir,
-                                             poll_seconds=600)},
-                   "slack": [{"command": "nap", "help": "nap", "action": "schedule_job",
-                              "job_type": "nap"}]}}
+    raw = one_job("nap", batch_job("sleep 52; echo rested", workdir=workdir, poll_seconds=600))
     h = Harness(home, raw, {"test": cluster_settings(env)})
     try:
         response, channel = h.chat("hpc nap")
@@ -321,9 +321,7 @@ def test_an_answer_without_a_job_id_is_a_failure_never_a_retry(
 def test_tracking_batch_jobs_takes_no_dispatcher_slot(tmp_path_factory: pytest.TempPathFactory,
                                                       workdir: str) -> None:
     env = cluster_env()
-    raw = {"hpc": {"cluster": "test", "jobs": {"long": batch_job("sleep 300", workdir=workdir)},
-                   "slack": [{"command": "long", "help": "long", "action": "schedule_job",
-                              "job_type": "long"}]},
+    raw = {**one_job("long", batch_job("sleep 300", workdir=workdir)),
            "here": {"jobs": {"echo": {"run_args_template": "echo {text}",
                                       "report_stdout": True}},
                     "slack": [{"command": "echo [text]", "help": "echo",
