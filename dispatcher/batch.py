@@ -3,8 +3,8 @@
 A batch job's run object ends when Slurm reports a terminal state, so the dispatcher's loop,
 timeouts, cancels and reports work for it unchanged: its thread submits the job over the
 cluster's pooled SSH connection, tells the requesters "submitted as Slurm job N", polls
-``squeue`` with a growing pause, then reads ``sacct`` for the end state, exit code, elapsed
-time and efficiency, and the tail of the job's output file. A MailProg event about the job
+``squeue`` with a growing, jittered pause, then reads ``sacct`` for the end state, exit code,
+elapsed time and efficiency, and the tail of the job's output file. A MailProg event about the job
 (when the cluster's MailProg is chatops-mailprog) makes it poll at once.
 
 Nothing is submitted twice: a ``slurm_submissions`` row is written *before* sbatch is sent
@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import posixpath
+import random
 import signal as signals
 import stat
 import threading
@@ -196,7 +197,8 @@ class BatchRun(ThreadRun):
                     return
             except (SlurmError, ConnectionError):
                 pass  # the cluster is away for now: keep waiting, with backoff
-            woken = self._wake.wait(delay)
+            # jittered, so that jobs submitted together do not query slurmctld in step
+            woken = self._wake.wait(delay * random.uniform(0.9, 1.1))
             self._wake.clear()
             delay = FIRST_POLL if woken else min(delay * 1.5, self.slurm.poll_seconds)
 

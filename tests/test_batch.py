@@ -247,11 +247,12 @@ def test_a_cancel_asked_between_dispatchers_is_carried_out_by_the_next(
 
 def test_a_mailprog_event_reports_the_end_without_waiting_for_the_next_poll(
         tmp_path_factory: pytest.TempPathFactory, workdir: str) -> None:
-    """Polls back off (1 s, 1.5 s, ... growing by half each time): after a 52 s job the next
-    poll would come ≈20 s after its end. Slurm's END mail, through chatops-mailprog, comes first."""
+    """Polls back off (1 s, then half as long again each time, ±10 %): the 8th comes 44–54 s
+    after the submission, the 9th 67–82 s. The job ends between them, at ≈56 s; Slurm's END
+    mail, through chatops-mailprog, brings the report long before the 9th poll would."""
     env = cluster_env()
     home = tmp_path_factory.mktemp("mailwake-home")
-    raw = one_job("nap", batch_job("sleep 52; echo rested", workdir=workdir, poll_seconds=600))
+    raw = one_job("nap", batch_job("sleep 55; echo rested", workdir=workdir, poll_seconds=600))
     h = Harness(home, raw, {"test": cluster_settings(env)})
     try:
         response, channel = h.chat("hpc nap")
@@ -261,15 +262,15 @@ def test_a_mailprog_event_reports_the_end_without_waiting_for_the_next_poll(
         wait_for(lambda: [j.job.state for j in client.sacct_jobs([slurm_id])] == ["COMPLETED"], 90,
                  "Slurm to complete the job")
         assert h.console.take(channel) == []  # the dispatcher is in a long pause
-        subject = (f"Slurm Job_id={slurm_id} Name=chatops-{job_id} Ended, Run time 00:00:52, "
+        subject = (f"Slurm Job_id={slurm_id} Name=chatops-{job_id} Ended, Run time 00:00:55, "
                    "COMPLETED, ExitCode 0")
         slurm_env = {"SLURM_CLUSTER_NAME": "testcluster", "SLURM_JOB_ID": str(slurm_id),
                      "SLURM_JOB_NAME": f"chatops-{job_id}", "SLURM_JOB_MAIL_TYPE": "Ended",
                      "SLURM_JOB_STATE": "COMPLETED", "SLURM_JOB_USER": "alice",
-                     "SLURM_JOB_EXIT_CODE2": "0:0", "SLURM_JOB_RUN_TIME": "00:00:52"}
+                     "SLURM_JOB_EXIT_CODE2": "0:0", "SLURM_JOB_RUN_TIME": "00:00:55"}
         subprocess.run([MAILPROG, "-s", subject, "alice"], check=True, timeout=10,
                        env={**slurm_env, "CHATOPS_SPOOL_DIR": str(h.settings.spool_dir)})
-        notice, report = h.replies(channel, 2, 10)
+        notice, report = h.replies(channel, 2, 8)
         assert f"{slurm_id}" in notice and "COMPLETED" in notice, notice
         assert report.startswith(f"`hpc_nap` (job {job_id}) completed.\nSlurm job {slurm_id} "
                                  "on cluster test: COMPLETED, exit code 0"), report
