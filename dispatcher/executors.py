@@ -11,7 +11,8 @@ from chatops.settings import Settings
 from dispatcher.batch import BatchExecutor
 from dispatcher.fabric_jobs import FabricExecutor
 from dispatcher.local import LocalExecutor
-from dispatcher.ssh import SSHExecutor, SSHPool
+from dispatcher.ssh import SSHPool
+from dispatcher.ssh_jobs import SSHExecutor
 
 
 class RemoteExecutors:
