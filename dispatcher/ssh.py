@@ -209,7 +209,8 @@ class ClusterConnection:
         command = shlex.join(argv)
         try:
             if env:
-                return self.exec(READ_ENV + "exec " + command, timeout, env_records(env))
+                in_bash = shlex.quote(READ_ENV + "exec " + command)  # whatever the login shell
+                return self.exec(f"exec bash -c {in_bash}", timeout, env_records(env))
             result = self._shell.try_run(command, timeout) if self._shell else None
             return result if result is not None else self.exec(command, timeout)
         except ClusterUnreachable as exc:
