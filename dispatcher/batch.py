@@ -38,7 +38,8 @@ from chatops.queue import Queue
 from chatops.report import Report, notice
 from chatops.settings import Settings
 from dispatcher.local import command_line
-from dispatcher.slurm import AcctJob, CommandResult, SlurmClient, SlurmError, job_efficiency
+from dispatcher.slurm import CommandResult, SlurmClient, SlurmError
+from dispatcher.slurm_acct import AcctJob, job_efficiency
 from dispatcher.ssh import ClusterConnection, ClusterUnreachable, SSHPool, describe_error
 from dispatcher.threadrun import ThreadRun
 

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.notify.config import NotifyConfig
-from dispatcher.slurm import AcctJob, SlurmClient, job_efficiency
+from dispatcher.slurm import SlurmClient
+from dispatcher.slurm_acct import AcctJob, job_efficiency
 from dispatcher.slurm_events import SlurmEvent
 
 log = logging.getLogger("chatops.notify")

@@ -33,7 +33,8 @@ from chatops.db import deliveries, notifications, slurm_submissions
 from chatops.events import Requester
 from dispatcher.notify_ingest import NotifyIngest
 from dispatcher.notify_stats import best_qos, hints
-from dispatcher.slurm import SACCT_FIELDS, CommandResult, JobEfficiency
+from dispatcher.slurm import CommandResult
+from dispatcher.slurm_acct import SACCT_FIELDS, JobEfficiency
 from webserver.app import create_app
 
 TRICKY = 'x "q" <b> *y* `z` 🚀 & co'

@@ -15,7 +15,8 @@ from typing import TypeVar
 
 import pytest
 
-from dispatcher.slurm import AcctJob, SlurmClient, SlurmError, local_runner
+from dispatcher.slurm import SlurmClient, SlurmError, local_runner
+from dispatcher.slurm_acct import AcctJob
 
 T = TypeVar("T")
 ME = pwd.getpwuid(os.getuid()).pw_name

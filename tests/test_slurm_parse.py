@@ -18,14 +18,12 @@ from dispatcher.slurm import (
     CommandResult,
     SlurmClient,
     SlurmError,
-    group_jobs,
-    job_efficiency,
     local_runner,
-    parse_sacct,
     parse_scontrol_jobs,
     parse_sinfo_json,
     parse_squeue,
 )
+from dispatcher.slurm_acct import group_jobs, job_efficiency, parse_sacct
 from dispatcher.slurm_parse import (
     expand_nodelist,
     json_number,
