@@ -3,11 +3,13 @@
 A failed attempt is rescheduled (``Retry-After`` when the platform gave one, else exponential
 backoff with jitter) instead of sleeping, so one slow channel does not hold up the rest. After
 the last attempt the delivery is marked failed, the error is recorded on its job (the job itself
-keeps its state), and a short "could not deliver" notice is tried once.
+keeps its state), and a short "could not deliver" notice is tried once. A bot that dies
+mid-send loses nothing: the claim is a lease, and the delivery comes due again after it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -51,7 +53,11 @@ class OutboxWorker:
         row = self.queue.claim_delivery(self.platform.name)
         if row is None:
             return False
-        delivery = Delivery.from_row(row)
+        if row.attempts > 1 and row.progress:
+            log.info("delivery %s to %s resumes after %d step(s) already sent", row.id,
+                     self.platform.name, len(json.loads(row.progress)))
+        delivery = Delivery.from_row(
+            row, lambda progress: self.queue.save_delivery_progress(row.id, progress))
         try:
             self.platform.deliver(delivery)
         except DeliveryError as exc:

@@ -3,7 +3,9 @@
 Inbound: the platform turns its events into ``Incoming`` and passes them to a
 ``CommandHandler``; it renders the ``Response``. Outbound: ``deliver`` sends one queued
 ``Delivery`` (a job's report or a notice) to a channel/thread, raising ``DeliveryError`` when it
-could not (with ``retry_after`` when the platform said when to try again).
+could not (with ``retry_after`` when the platform said when to try again). A delivery of several
+messages records each one sent (``Delivery.record``): the record is saved with the delivery, so
+a retry — by this bot or by one started after it died — sends only what is missing.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import json
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from bot.commands import CommandHandler
@@ -36,12 +39,24 @@ class Delivery:
     payload: dict[str, Any]
     attempts: int
     job_id: int | None = None
+    progress: dict[str, Any] = field(default_factory=dict, compare=False)  # steps already done
+    on_progress: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False,
+                                                                 repr=False)
 
     @classmethod
-    def from_row(cls, row: Any) -> Delivery:
+    def from_row(cls, row: Any, on_progress: Callable[[dict[str, Any]], None] | None = None
+                 ) -> Delivery:
         return cls(id=row.id, platform=row.platform, channel=row.channel, thread=row.thread,
                    message=row.message, is_direct=bool(row.is_direct),
-                   payload=json.loads(row.payload), attempts=row.attempts, job_id=row.job_id)
+                   payload=json.loads(row.payload), attempts=row.attempts, job_id=row.job_id,
+                   progress=json.loads(getattr(row, "progress", None) or "{}"),
+                   on_progress=on_progress)
+
+    def record(self, step: str, value: Any = True) -> None:
+        """Remember that ``step`` is done (``value``: what later steps need of it, JSON)."""
+        self.progress[step] = value
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
 
     @property
     def report(self) -> Report | None:

@@ -8,7 +8,6 @@ A platform turns a ``Report``/notice/``Response`` into ``Piece``s (text, code, f
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -80,12 +79,6 @@ def merged(pieces: list[Piece], code_limit: int) -> list[Piece]:
 def as_file(piece: Piece, name: str, caption: str) -> Piece:
     """A text or code piece too long for messages, as an attached text file."""
     return Piece("file", caption, file_name=name, file_data=piece.text.encode())
-
-
-def progress_key(delivery_id: int, payload: dict[str, Any]) -> tuple[int, str]:
-    """Which sending a platform's "parts already sent" count belongs to: the outbox reuses a
-    failed report's delivery id for its could-not-deliver notice, which must start afresh."""
-    return delivery_id, json.dumps(payload, sort_keys=True)
 
 
 def split_text(text: str, limit: int) -> list[str]:

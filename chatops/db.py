@@ -108,6 +108,8 @@ deliveries = Table(
     Column("last_error", Text),
     Column("created_at", Float, nullable=False),
     Column("delivered_at", Float),
+    # JSON: the steps of a multi-part delivery already done (migration 0005)
+    Column("progress", Text),
     Index("ix_deliveries_pending", "platform", "state", "next_attempt_at"),
 )
 

@@ -33,6 +33,7 @@ from chatops.db import deliveries, dispatchers, jobs, subscribers, suppressions
 from chatops.events import Requester
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
+DELIVERY_LEASE_SECONDS = 600.0  # a delivery "sending" longer than this: its bot died
 
 
 @dataclass(frozen=True)
@@ -298,28 +299,41 @@ class Queue:
             )).inserted_primary_key[0]
 
     def claim_delivery(self, platform: str, now: float | None = None) -> Row | None:
+        """Take the next due delivery for ``platform``, or None.
+
+        A claim is a lease of DELIVERY_LEASE_SECONDS: a delivery still "sending" after it (its
+        bot died mid-send) is due again, and resumes after the steps its ``progress`` records.
+        """
         now = time.time() if now is None else now
+        due = (deliveries.c.platform == platform,
+               deliveries.c.state.in_(("pending", "sending")),
+               deliveries.c.next_attempt_at <= now)
         with self._begin() as conn:
             candidate = conn.execute(
-                select(deliveries.c.id).where(deliveries.c.platform == platform,
-                                              deliveries.c.state == "pending",
-                                              deliveries.c.next_attempt_at <= now)
+                select(deliveries.c.id).where(*due)
                 .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(1)
                 .with_for_update(skip_locked=True)
             ).scalar()
             if candidate is None:
                 return None
             return conn.execute(
-                update(deliveries).where(deliveries.c.id == candidate,
-                                         deliveries.c.state == "pending")
-                .values(state="sending", attempts=deliveries.c.attempts + 1)
+                update(deliveries).where(deliveries.c.id == candidate, *due)
+                .values(state="sending", attempts=deliveries.c.attempts + 1,
+                        next_attempt_at=now + DELIVERY_LEASE_SECONDS)
                 .returning(*deliveries.c)
             ).first()
+
+    def save_delivery_progress(self, delivery_id: int, progress: Mapping[str, Any]) -> None:
+        """Record the steps of a delivery already done (a retry or another bot skips them)."""
+        with self._begin() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
+                         .values(progress=json.dumps(progress)))
 
     def next_delivery_due(self, platform: str) -> float | None:
         with self._begin() as conn:
             return conn.execute(select(func.min(deliveries.c.next_attempt_at)).where(
-                deliveries.c.platform == platform, deliveries.c.state == "pending")).scalar()
+                deliveries.c.platform == platform,
+                deliveries.c.state.in_(("pending", "sending")))).scalar()
 
     def delivered(self, delivery_id: int, now: float | None = None) -> None:
         now = time.time() if now is None else now

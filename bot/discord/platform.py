@@ -24,7 +24,7 @@ from bot.discord import client
 from bot.discord.interactions import COMMANDS, blueprint
 from bot.discord.send import Out, Sender, outs
 from bot.platform import Delivery, DeliveryError, Platform
-from bot.render import Piece, delivery_pieces, progress_key
+from bot.render import Piece, delivery_pieces
 from chatops.service import Service
 from chatops.settings import Settings
 
@@ -53,7 +53,6 @@ class DiscordPlatform(Platform):
             if g.strip())
         self.rest = client.DiscordRest(settings.secret("DISCORD_BOT_TOKEN") or "",
                                        settings.environ.get("DISCORD_API_URL"))
-        self._progress: dict[tuple, int] = {}  # progress_key -> messages that already arrived
 
     @classmethod
     def is_configured(cls, settings: Settings) -> bool:
@@ -102,18 +101,14 @@ class DiscordPlatform(Platform):
         report = delivery.report
         name = f"{report.job_type}-{report.job_id}.txt" if report else "message.txt"
         channel = delivery.channel
-        key = progress_key(delivery.id, delivery.payload)
 
         async def run_all(http: discord.http.HTTPClient) -> None:
             async def send(item: Out) -> None:
                 await client.post_message(http, channel, item.content, item.file())
 
-            sender = Sender(send, skip=self._progress.pop(key, 0))
-            try:
-                await sender.all(items)
-            except Exception:
-                self._progress[key] = sender.sent  # a retry resumes after these
-                raise
+            sender = Sender(send, skip=delivery.progress.get("sent", 0),
+                            on_sent=lambda sent: delivery.record("sent", sent))
+            await sender.all(items)
 
         try:
             items = outs(delivery_pieces(delivery.payload), name)

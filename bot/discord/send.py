@@ -95,11 +95,18 @@ def _file(piece: Piece, default_name: str) -> list[Out]:
 class Sender:
     """Sends outs one by one; ``sent`` lets a retry skip what already arrived."""
 
-    def __init__(self, send: Callable[[Out], Awaitable[object]], skip: int = 0):
+    def __init__(self, send: Callable[[Out], Awaitable[object]], skip: int = 0,
+                 on_sent: Callable[[int], None] | None = None):
         self.send = send
         self.sent = skip
+        self.on_sent = on_sent
+
+    def _sent_one(self) -> None:
+        self.sent += 1
+        if self.on_sent is not None:  # saved with the delivery: a restarted bot skips these
+            self.on_sent(self.sent)
 
     async def all(self, items: list[Out]) -> None:
         for item in items[self.sent:]:
             await self.send(item)
-            self.sent += 1
+            self._sent_one()

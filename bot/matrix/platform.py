@@ -25,7 +25,7 @@ from bot.matrix import client as mx
 from bot.matrix.inbound import Inbound
 from bot.matrix.send import Sender
 from bot.platform import Delivery, DeliveryError, Platform
-from bot.render import delivery_pieces, progress_key
+from bot.render import delivery_pieces
 from chatops.service import Service
 from chatops.settings import Settings
 
@@ -47,7 +47,6 @@ class MatrixPlatform(Platform):
             if r.strip())
         self.loop = LoopThread("matrix-loop")
         self._login = asyncio.Lock()  # the sync and the outbox may both start first
-        self._progress: dict[tuple, int] = {}  # progress_key -> events that already arrived
 
     @classmethod
     def is_configured(cls, settings: Settings) -> bool:
@@ -116,17 +115,13 @@ class MatrixPlatform(Platform):
         report = delivery.report
         name = f"{report.job_type}-{report.job_id}.txt" if report else "message.txt"
         reply_to = delivery.message if delivery.message and not delivery.is_direct else None
-        key = progress_key(delivery.id, delivery.payload)
         sender = Sender(self.client, room_id, reply_to=reply_to, file_name=name,
-                        skip=self._progress.pop(key, 0))
+                        skip=delivery.progress.get("sent", 0),
+                        on_sent=lambda sent: delivery.record("sent", sent))
         try:
             self.loop.run(self._log_in())
             if pieces:
-                try:
-                    self.loop.run(sender.pieces(pieces))
-                except Exception:
-                    self._progress[key] = sender.sent  # a retry resumes after these
-                    raise
+                self.loop.run(sender.pieces(pieces))
             elif delivery.message:  # a quiet success: a reaction instead of a message
                 self.loop.run(mx.react(self.client, room_id, delivery.message, QUIET_SUCCESS))
         except mx.MatrixLoginError as exc:

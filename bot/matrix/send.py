@@ -7,6 +7,7 @@ than ``MAX_MESSAGES`` messages (or code longer than one) is uploaded as a text f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nio import AsyncClient
@@ -42,13 +43,20 @@ class Sender:
     """
 
     def __init__(self, client: AsyncClient, room_id: str, *, reply_to: str | None = None,
-                 file_name: str = "output.txt", skip: int = 0):
+                 file_name: str = "output.txt", skip: int = 0,
+                 on_sent: Callable[[int], None] | None = None):
         self.client = client
         self.room_id = room_id
         self.reply_to = reply_to
         self.file_name = file_name
         self.skip = skip
         self.sent = 0
+        self.on_sent = on_sent
+
+    def _sent_one(self) -> None:
+        self.sent += 1
+        if self.on_sent is not None:  # saved with the delivery: a restarted bot skips these
+            self.on_sent(self.sent)
 
     async def event(self, content: dict[str, Any]) -> None:
         if self.sent < self.skip:  # sent by an earlier attempt
@@ -57,7 +65,7 @@ class Sender:
         if self.reply_to and self.sent == 0:
             content = {**content, "m.relates_to": {"m.in_reply_to": {"event_id": self.reply_to}}}
         await send_content(self.client, self.room_id, content)
-        self.sent += 1
+        self._sent_one()
 
     async def pieces(self, pieces: list[Piece]) -> None:
         for piece in pieces:

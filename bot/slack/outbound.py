@@ -1,16 +1,15 @@
 """Reports and notices out to Slack: text, blocks, code and files, within Slack's limits.
 
 A delivery is a few steps (completion reaction, message parts, uploads, a support alert). Steps
-already done are remembered per delivery, so a retry after a rate limit resumes where it stopped
-instead of posting the same message twice. Every Slack failure becomes a ``DeliveryError``:
-with ``retry_after`` on HTTP 429, ``permanent`` for errors no retry can fix.
+already done are recorded with the delivery, so a retry after a rate limit (or after a restart)
+resumes where it stopped instead of posting the same message twice. Every Slack failure becomes
+a ``DeliveryError``: with ``retry_after`` on HTTP 429, ``permanent`` for errors no retry can fix.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,79 +67,65 @@ class Sender:
     def __init__(self, client: WebClient, slack: SlackSettings):
         self.client = client
         self.slack = slack
-        self._done: dict[int, dict[str, Any]] = {}  # delivery id -> steps done so far
         self._alerted: set[int] = set()  # jobs whose failure the support channel heard of
-        self._lock = threading.Lock()
 
     def deliver(self, delivery: Delivery) -> None:
-        with self._lock:
-            done = self._done.setdefault(delivery.id, {})
-            if len(self._done) > 1000:  # deliveries given up on by the outbox leave these
-                del self._done[next(iter(self._done))]
         report = delivery.report
-        try:
-            if report is None:
-                self._post_text(delivery, done, "notice", delivery.payload.get("text", ""))
-            else:
-                self._report(delivery, report, done)
-        except DeliveryError as exc:
-            if exc.permanent:
-                self._forget(delivery.id)
-            raise
-        self._forget(delivery.id)
-
-    def _forget(self, delivery_id: int) -> None:
-        with self._lock:
-            self._done.pop(delivery_id, None)
+        if report is None:
+            self._post_text(delivery, "notice", delivery.payload.get("text", ""))
+        else:
+            self._report(delivery, report)
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _step(self, done: dict[str, Any], key: str, what: str, call: Callable[[], Any]) -> Any:
-        """Run one API call once per delivery, whatever retries follow."""
-        if key in done:
-            return done[key]
+    def _step(self, delivery: Delivery, key: str, what: str, call: Callable[[], Any]) -> Any:
+        """Run one API call once per delivery, whatever retries (or restarts) follow.
+
+        A plain value ``call`` returns is kept for later steps (saved with the delivery)."""
+        if key in delivery.progress:
+            return delivery.progress[key]
         try:
             result = call()
         except (SlackApiError, SlackClientError, OSError) as exc:
             raise as_delivery_error(exc, what) from exc
-        done[key] = result
+        delivery.record(key, result if isinstance(result, str | None) else True)
         return result
 
-    def _post(self, delivery: Delivery, done: dict[str, Any], key: str, **message: Any) -> str:
+    def _post(self, delivery: Delivery, key: str, **message: Any) -> str:
         """chat.postMessage in the delivery's thread; returns the channel id Slack used."""
-        response = self._step(done, key, "chat.postMessage", lambda: self.client.chat_postMessage(
-            channel=delivery.channel, thread_ts=delivery.thread, unfurl_links=False, **message))
-        channel = response.get("channel") if hasattr(response, "get") else None
+        channel = self._step(delivery, key, "chat.postMessage", lambda: (
+            self.client.chat_postMessage(channel=delivery.channel, thread_ts=delivery.thread,
+                                         unfurl_links=False, **message).get("channel")))
         return channel or delivery.channel
 
-    def _post_text(self, delivery: Delivery, done: dict[str, Any], key: str, text: str) -> str:
+    def _post_text(self, delivery: Delivery, key: str, text: str) -> str:
         parts = split_text(text)
         if len(parts) > MAX_PARTS:
-            return self._upload(delivery, done, key, text.encode(), "output.txt",
+            return self._upload(delivery, key, text.encode(), "output.txt",
                                 f"The output is {len(text.splitlines())} lines long; "
                                 "it is attached.")
         channel = delivery.channel
         for index, part in enumerate(parts):
-            channel = self._post(delivery, done, f"{key}.{index}", text=escape(part))
+            channel = self._post(delivery, f"{key}.{index}", text=escape(part))
         return channel
 
-    def _upload(self, delivery: Delivery, done: dict[str, Any], key: str, data: bytes | None,
+    def _upload(self, delivery: Delivery, key: str, data: bytes | None,
                 name: str, intro: str, path: str | None = None) -> str:
         """A short message, then the file right below it (files_upload_v2 needs a channel id,
         which the message's answer gives even when the delivery names a channel or user)."""
-        channel = self._post(delivery, done, f"{key}.intro", text=escape(intro))
+        channel = self._post(delivery, f"{key}.intro", text=escape(intro))
         if not _CHANNEL_ID.match(channel or ""):
             raise DeliveryError(f"cannot upload to {channel!r}: not a channel id", permanent=True)
         content: dict[str, Any] = {"file": path} if path else {"content": data}
-        self._step(done, f"{key}.file", "files_upload_v2", lambda: self.client.files_upload_v2(
+        self._step(delivery, f"{key}.file", "files_upload_v2", lambda: self.client.files_upload_v2(
             channel=channel, thread_ts=delivery.thread, filename=name, title=name, **content))
         return channel
 
-    def _react(self, delivery: Delivery, done: dict[str, Any], name: str) -> None:
+    def _react(self, delivery: Delivery, name: str) -> None:
         if not delivery.message or not delivery.channel:
             return
         try:
-            self._step(done, "reaction", "reactions.add", lambda: self.client.reactions_add(
+            self._step(delivery, "reaction", "reactions.add", lambda: self.client.reactions_add(
                 channel=delivery.channel, timestamp=delivery.message, name=name))
         except DeliveryError as exc:
             if exc.retry_after is not None:
@@ -149,62 +134,62 @@ class Sender:
             error = cause.response.get("error") if isinstance(cause, SlackApiError) else None
             if error not in IGNORED_REACTION_ERRORS:
                 log.warning("delivery %s: %s", delivery.id, exc)
-            done["reaction"] = None  # a missing reaction is not worth failing the report
+            delivery.record("reaction", None)  # a missing one is not worth failing the report
 
     # -- reports ----------------------------------------------------------------------------
 
-    def _report(self, delivery: Delivery, report: Report, done: dict[str, Any]) -> None:
-        self._react(delivery, done, self.slack.success_reaction if report.succeeded
+    def _report(self, delivery: Delivery, report: Report) -> None:
+        self._react(delivery, self.slack.success_reaction if report.succeeded
                     else self.slack.failure_reaction)
         if report.silent:
             return
         if report.note:
-            self._post_text(delivery, done, "note", report.note)
+            self._post_text(delivery, "note", report.note)
         name = f"{report.job_type}-{report.job_id}"
         if report.format == "blocks" and report.blocks:
-            self._blocks(delivery, report, done, name)
+            self._blocks(delivery, report, name)
         elif report.format == "code":
-            self._code(delivery, done, "code", report.text, f"{name}.txt")
+            self._code(delivery, "code", report.text, f"{name}.txt")
         elif report.format == "file" and report.file_path:
             path = Path(report.file_path)
             if path.is_file():
-                self._upload(delivery, done, "file", None, report.file_name or path.name,
+                self._upload(delivery, "file", None, report.file_name or path.name,
                              report.text or f"`{report.job_type}` (job {report.job_id})",
                              path=str(path))
             else:
-                self._post_text(delivery, done, "file", f"{report.text}\n(The file {path.name} "
+                self._post_text(delivery, "file", f"{report.text}\n(The file {path.name} "
                                 "is no longer there.)")
         else:
-            self._post_text(delivery, done, "text", report.text)
+            self._post_text(delivery, "text", report.text)
         if report.outcome in ("failed", "timed_out", "lost"):
-            self._alert(delivery, report, done)
+            self._alert(delivery, report)
 
-    def _code(self, delivery: Delivery, done: dict[str, Any], key: str, code: str,
+    def _code(self, delivery: Delivery, key: str, code: str,
               name: str) -> None:
         code = code.rstrip("\n")
         if len(code) > CODE_UPLOAD_CHARS:
-            self._upload(delivery, done, key, code.encode(), name,
+            self._upload(delivery, key, code.encode(), name,
                          f"The output is {len(code.splitlines())} lines long; it is attached.")
         else:
-            self._post(delivery, done, key, text=f"```\n{escape(code)}\n```")
+            self._post(delivery, key, text=f"```\n{escape(code)}\n```")
 
-    def _blocks(self, delivery: Delivery, report: Report, done: dict[str, Any],
+    def _blocks(self, delivery: Delivery, report: Report,
                 name: str) -> None:
         fallback = escape(blocks_as_text(report.blocks or []))[:MESSAGE_CHARS] or (
             f"`{report.job_type}` (job {report.job_id}) succeeded.")
         try:
-            self._post(delivery, done, "blocks", blocks=report.blocks, text=fallback)
+            self._post(delivery, "blocks", blocks=report.blocks, text=fallback)
         except DeliveryError as exc:
             cause = exc.__cause__
             error = cause.response.get("error") if isinstance(cause, SlackApiError) else None
             if error not in ("invalid_blocks", "invalid_blocks_format"):
                 raise
-            self._post_text(delivery, done, "blocks.note",
+            self._post_text(delivery, "blocks.note",
                             f"Slack could not show this job's blocks ({error}); here is the "
                             "raw output.")
-            self._code(delivery, done, "blocks.code", report.text, f"{name}.json")
+            self._code(delivery, "blocks.code", report.text, f"{name}.json")
 
-    def _alert(self, delivery: Delivery, report: Report, done: dict[str, Any]) -> None:
+    def _alert(self, delivery: Delivery, report: Report) -> None:
         """Tell the support channel about a failure once per job (never for direct messages)."""
         channel = self.slack.support_channel
         if not channel or delivery.is_direct or report.job_id in self._alerted:
@@ -215,7 +200,7 @@ class Sender:
                 f"{report.outcome.replace('_', ' ')}; asked in {where}.\n"
                 + escape(report.text)[:MESSAGE_CHARS])
         try:
-            self._step(done, "alert", "chat.postMessage (support channel)",
+            self._step(delivery, "alert", "chat.postMessage (support channel)",
                        lambda: self.client.chat_postMessage(channel=channel, text=text))
         except DeliveryError as exc:
             if exc.retry_after is not None:

@@ -28,7 +28,7 @@ from telegram.ext import Application, CallbackContext, MessageHandler, filters
 from bot.asyncloop import LoopThread
 from bot.commands import CommandHandler
 from bot.platform import Delivery, DeliveryError, Platform
-from bot.render import delivery_pieces, progress_key
+from bot.render import delivery_pieces
 from bot.telegram.inbound import QUIET_SUCCESS, Inbound
 from bot.telegram.send import Sender
 from chatops.service import Service
@@ -83,7 +83,6 @@ class TelegramPlatform(Platform):
             httpx_log.setLevel(logging.WARNING)
         self._app: Application | None = None
         self._lock = threading.Lock()
-        self._progress: dict[tuple, int] = {}  # progress_key -> calls that already succeeded
 
     @classmethod
     def is_configured(cls, settings: Settings) -> bool:
@@ -161,17 +160,12 @@ class TelegramPlatform(Platform):
         name = f"{report.job_type}-{report.job_id}.txt" if report else "message.txt"
         thread = int(delivery.thread) if delivery.thread and delivery.thread.isdigit() else None
         reply_to = int(delivery.message) if delivery.message and not delivery.is_direct else None
-        key = progress_key(delivery.id, delivery.payload)
         try:
             sender = Sender(self.bot, delivery.channel, thread=thread, reply_to=reply_to,
-                            file_name=name, skip=self._progress.get(key, 0))
+                            file_name=name, skip=delivery.progress.get("sent", 0),
+                            on_sent=lambda sent: delivery.record("sent", sent))
             if pieces:
-                try:
-                    self.loop.run(sender.pieces(pieces))
-                except Exception:
-                    self._progress[key] = sender.sent  # a retry resumes after these
-                    raise
-                self._progress.pop(key, None)
+                self.loop.run(sender.pieces(pieces))
             elif delivery.message:  # a quiet success: a reaction instead of a message
                 self.loop.run(self.bot.set_message_reaction(
                     delivery.channel, int(delivery.message), [ReactionTypeEmoji(QUIET_SUCCESS)]))

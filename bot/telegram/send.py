@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import os
 import re
+from collections.abc import Callable
 
 from telegram import Bot, InputFile, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
@@ -59,7 +60,8 @@ class Sender:
     """
 
     def __init__(self, bot: Bot, chat_id: int | str, *, thread: int | None = None,
-                 reply_to: int | None = None, file_name: str = "output.txt", skip: int = 0):
+                 reply_to: int | None = None, file_name: str = "output.txt", skip: int = 0,
+                 on_sent: Callable[[int], None] | None = None):
         self.bot = bot
         self.chat_id = chat_id
         self.thread = thread
@@ -67,6 +69,12 @@ class Sender:
         self.file_name = file_name
         self.skip = skip
         self.sent = 0
+        self.on_sent = on_sent
+
+    def _sent_one(self) -> None:
+        self.sent += 1
+        if self.on_sent is not None:  # saved with the delivery: a restarted bot skips these
+            self.on_sent(self.sent)
 
     def _skipped(self) -> bool:
         """True (and counted) when this call was made by an earlier attempt."""
@@ -87,7 +95,7 @@ class Sender:
             return
         await self.bot.send_message(self.chat_id, markup, parse_mode=ParseMode.HTML,
                                     link_preview_options=NO_PREVIEW, **self._where())
-        self.sent += 1
+        self._sent_one()
 
     async def pieces(self, pieces: list[Piece]) -> None:
         for piece in merged(pieces, MESSAGE_LIMIT):
@@ -138,5 +146,5 @@ class Sender:
         finally:
             if hasattr(content, "close"):
                 content.close()
-        self.sent += 1
+        self._sent_one()
         return None

@@ -239,19 +239,21 @@ def test_code_file_blocks_and_failure_reports(discord_site, fake):
 def test_rate_limits(discord_site, fake):
     site = discord_site(backend=False)
     platform = site.platform
-    delivery = Delivery(id=1, platform="discord", channel="777", thread=None, message=None,
-                        is_direct=False, payload=notice("hi"), attempts=1)
+    def hello(delivery_id: int) -> Delivery:
+        return Delivery(id=delivery_id, platform="discord", channel="777", thread=None,
+                        message=None, is_direct=False, payload=notice("hi"), attempts=1)
+
     fake.fail_next("/channels/777/messages", 429, retry_after=0.3)  # short: waited out in place
-    platform.deliver(delivery)
+    platform.deliver(hello(1))
     first, second = fake.sent("/channels/")
     assert second.at - first.at >= 0.3 and second.body["content"] == "hi"
     fake.fail_next("/channels/777/messages", 429, retry_after=5.0)  # long: rescheduled
     with pytest.raises(DeliveryError) as caught:
-        platform.deliver(delivery)
+        platform.deliver(hello(2))
     assert caught.value.retry_after == 5.0 and not caught.value.permanent
     fake.fail_next("/channels/777/messages", 403)
     with pytest.raises(DeliveryError) as caught:
-        platform.deliver(delivery)
+        platform.deliver(hello(3))
     assert caught.value.permanent
 
 

@@ -8,11 +8,14 @@ import time
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from bot.commands import CommandHandler
+from bot.outbox import OutboxWorker
 from bot.platform import Delivery, DeliveryError
 from bot.telegram import TelegramPlatform
 from chatops import identities
+from chatops.db import deliveries
 from chatops.report import notice
 
 from .fake_telegram import (
@@ -267,6 +270,28 @@ def test_a_retry_resumes_after_the_messages_that_arrived(telegram, fake):
     assert calls[1].params == calls[2].params
     assert "reply_parameters" not in calls[2].params
     assert "\n".join([calls[0].params["text"], calls[2].params["text"]]) == text
+
+
+def test_a_restarted_bot_sends_only_what_had_not_arrived(fake, make_service):
+    """The bot stops (or dies) between two attempts of a two-message report: the bot started
+    after it sends the missing message only, and the one that arrived is not repeated."""
+    service = make_service(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=fake.url)
+    text = generated(8000).rstrip("\n")  # two messages
+    delivery_id = service.queue.add_delivery("telegram", notice(text), channel="42")
+    fake.fail_next("sendMessage", 429, retry_after=1, after=1)
+    first_bot = OutboxWorker(service.settings, service.queue, TelegramPlatform.create(service))
+    assert first_bot.deliver_due()  # part 1 arrives, part 2 is refused: rescheduled
+    assert len(fake.sent()) == 2
+    time.sleep(1.1)
+    second_bot = OutboxWorker(service.settings, service.queue, TelegramPlatform.create(service))
+    assert second_bot.deliver_due()
+    calls = fake.sent()
+    assert len(calls) == 3 and calls[2].params == calls[1].params
+    assert "\n".join([calls[0].params["text"], calls[2].params["text"]]) == text
+    with service.queue.engine.connect() as conn:
+        state = conn.execute(select(deliveries.c.state)
+                             .where(deliveries.c.id == delivery_id)).scalar()
+    assert state == "delivered"
 
 
 def test_webhook_mode(fake, make_service):
