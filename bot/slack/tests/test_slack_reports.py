@@ -148,6 +148,20 @@ def test_rate_limit_retry_after_is_honoured_then_the_report_arrives(stack: Stack
         ("delivered", 2, "chat.postMessage: rate limited by Slack")]
 
 
+def test_a_split_report_rate_limited_midway_resumes_after_the_part_that_arrived(
+        stack: Stack) -> None:
+    """Each attempt is a fresh delivery read from the database (as after a bot restart): the
+    parts already posted are known from what the delivery recorded, not from memory."""
+    stack.fake.fail("chat.postMessage", status=429, retry_after=1,
+                    when=lambda p: not p.get("text", "").startswith("1\n"))
+    request, posts = run(stack, "example show mid text", 3)
+    first, refused, second = posts
+    assert refused == second and first != second  # the first part was not posted again
+    assert "\n".join([first[2], second[2]]) == "\n".join(str(i) for i in range(1, 1501))
+    assert stack.deliveries(settled=1) == [
+        ("delivered", 2, "chat.postMessage: rate limited by Slack")]
+
+
 def test_a_transient_error_is_retried_with_backoff(stack: Stack) -> None:
     stack.fake.fail("chat.postMessage", error="internal_error")
     request, posts = run(stack, "example say hello Bob", 2)
