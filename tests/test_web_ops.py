@@ -72,6 +72,10 @@ def test_metrics_change_as_jobs_run(tmp_path):
         assert after[("chatops_github_deliveries_total",
                       (("event", "push"), ("outcome", "ignored")))] == 1
         assert 0 <= after[("chatops_dispatcher_heartbeat_age_seconds", ())] < 10
+        # The report waits for the web session to read it: that is no delivery backlog.
+        assert ("chatops_deliveries_pending", (("platform", "console"),)) not in after
+        service.queue.add_delivery("telegram", {"kind": "notice", "text": "hi"}, channel="42")
+        assert scrape()[("chatops_deliveries_pending", (("platform", "telegram"),))] == 1
         # Queued jobs show up as queue depth.
         service.queue.suppress("example_hello", time.time() - 1, time.time() + 60, "t")
         service.queue.enqueue("example_hello", {"name": "Z"},

@@ -48,9 +48,12 @@ class QueueCollector:
                 func.count(), func.coalesce(func.sum(duration), 0.0),
                 *[func.sum(case((duration <= b, 1), else_=0)) for b in DURATION_BUCKETS],
             ).where(ended)).one()
+            # Console deliveries wait for their session to read them: not a delivery backlog.
             delivery_rows = conn.execute(select(deliveries.c.platform, deliveries.c.state,
                                                 func.count())
-                                         .where(deliveries.c.state.in_(("failed", "pending")))
+                                         .where(deliveries.c.state.in_(("failed", "pending",
+                                                                        "sending")),
+                                                deliveries.c.platform != "console")
                                          .group_by(deliveries.c.platform,
                                                    deliveries.c.state)).all()
             beat = conn.execute(select(func.max(dispatchers.c.heartbeat_at))
@@ -76,9 +79,16 @@ class QueueCollector:
         failed = CounterMetricFamily("chatops_delivery_failures", "Reports and notices given "
                                      "up on after every retry", labels=["platform"])
         pending = GaugeMetricFamily("chatops_deliveries_pending", "Reports and notices waiting "
-                                    "to be delivered", labels=["platform"])
+                                    "to be delivered or being sent (console: not counted)",
+                                    labels=["platform"])
+        waiting: dict[str, int] = {}
         for platform, state, n in delivery_rows:
-            (failed if state == "failed" else pending).add_metric([platform], n)
+            if state == "failed":
+                failed.add_metric([platform], n)
+            else:
+                waiting[platform] = waiting.get(platform, 0) + n
+        for platform, n in waiting.items():
+            pending.add_metric([platform], n)
         yield failed
         yield pending
         yield GaugeMetricFamily("chatops_dispatcher_heartbeat_age_seconds", "Seconds since the "
