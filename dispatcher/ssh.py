@@ -33,6 +33,42 @@ CHANNEL_RETRY = (0.1, 0.3, 1.0, 2.0)  # pauses when the server refuses a channel
 READ_ENV = 'while IFS= read -r -d "" kv && [ -n "$kv" ]; do export "$kv"; done; '
 
 
+# Printed to stdout and stderr just before a command runs: what comes before it is the noise of
+# the account's shell start-up (a site .bashrc that greets or loads modules), not the command's.
+START_MARK = b"chatops-start"
+PRINT_START = 'printf "%s\\n" chatops-start; printf "%s\\n" chatops-start >&2; '
+
+
+class AfterMark:
+    """A stream with everything up to the first START_MARK line dropped."""
+
+    KEEP = 64 * 1024  # noise kept while waiting: shown if the mark never comes
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.head = b""
+
+    def feed(self, data: bytes) -> bytes:
+        if self.seen:
+            return data
+        self.head += data
+        at = self.head.find(START_MARK + b"\n")
+        if at < 0:
+            self.head = self.head[-self.KEEP:]
+            return b""
+        self.seen, rest, self.head = True, self.head[at + len(START_MARK) + 1:], b""
+        return rest
+
+    def end(self) -> bytes:
+        """What came without the mark (the start-up itself failed): shown, not lost."""
+        return b"" if self.seen else self.head
+
+
+def after_start(data: bytes) -> bytes:
+    stream = AfterMark()
+    return stream.feed(data) or stream.end()
+
+
 def env_records(env: Mapping[str, str]) -> bytes:
     """``env`` as READ_ENV reads it: NUL-terminated NAME=value records, then an empty one."""
     return b"".join(f"{name}={value}".encode() + b"\0" for name, value in env.items()) + b"\0"
@@ -184,7 +220,7 @@ class ClusterConnection:
         timeout = timeout or self.spec.command_timeout
         with self.session() as channel:
             channel.settimeout(timeout)
-            channel.exec_command(command)
+            channel.exec_command(PRINT_START + command)
             channel.sendall(stdin)
             channel.shutdown_write()
             try:
@@ -195,8 +231,9 @@ class ClusterConnection:
                                    f"{timeout:g}s") from exc
             if not channel.status_event.wait(timeout):
                 raise TimeoutError(f"no exit status within {timeout:g}s")
-            return CommandResult(channel.exit_status, stdout.decode("utf-8", "replace"),
-                                 stderr.decode("utf-8", "replace"))
+            return CommandResult(channel.exit_status,
+                                 after_start(stdout).decode("utf-8", "replace"),
+                                 after_start(stderr).decode("utf-8", "replace"))
 
     def run(self, argv: list[str], timeout: float, env: Mapping[str, str] | None = None
             ) -> CommandResult:

@@ -1,9 +1,10 @@
 """Run a job on its cluster's login node, on a new channel of the pooled connection.
 
-A job's command runs as ``setsid bash -c '<print pgid>; exec bash -lc "$1"' <command>``: in a
-new process group whose id is printed first, so a timeout or cancel kills the whole remote group
-(``kill -TERM -- -<pgid>`` on a second channel). The job's ``env`` travels on the channel's
-stdin, which then stays open as its lifeline: if the dispatcher dies, the job dies with it.
+A job's command runs as ``setsid bash -c '<print pgid>; exec bash -lc "<mark>; eval \"$1\""'
+<command>``: in a new process group whose id is printed first, so a timeout or cancel kills the
+whole remote group (``kill -TERM -- -<pgid>`` on a second channel). The job's ``env`` travels
+on the channel's stdin, which then stays open as its lifeline: if the dispatcher dies, the job
+dies with it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from chatops.settings import Settings
 from dispatcher.local import command_line
 from dispatcher.reports import failure_report
 from dispatcher.ssh import (
+    PRINT_START,
     READ_ENV,
+    AfterMark,
     ClusterConnection,
     ClusterUnreachable,
     SSHPool,
@@ -44,7 +47,10 @@ _PGID_LINE = re.compile(rb"chatops-pgid:(\d+)\r?\n")
 # A watcher holds stdin: the dispatcher keeps it open while the job runs, so when the
 # connection dies with the dispatcher, stdin ends and the whole job group is killed. The outer
 # bash waits for the job and passes its exit status on.
-_INNER = 'printf "chatops-pgid:%s\\n" "$$"; exec bash -lc "$1"'
+# The login shell prints START_MARK (to both streams) once its profile has run, then runs the
+# command: the profile's greetings and module messages stay out of the job's output.
+_LOGIN = PRINT_START + 'eval "$1"'
+_INNER = f'printf "chatops-pgid:%s\\n" "$$"; exec bash -lc {shlex.quote(_LOGIN)} chatops-job "$1"'
 _OUTER = (READ_ENV +
           f'setsid bash -c {shlex.quote(_INNER)} chatops-job "$1" </dev/null & job=$!; '
           '{ while read -r _; do :; done; kill -KILL -- -$job 2>/dev/null; } <&0 & watch=$!; '
@@ -116,12 +122,14 @@ class SSHRun(ThreadRun):
 
     def _pump(self, channel: paramiko.Channel, out: CappedWriter, err: CappedWriter) -> None:
         def read_stderr() -> None:
+            stream = AfterMark()
             while data := channel.recv_stderr(65536):
-                err.write(data)
+                err.write(stream.feed(data))
+            err.write(stream.end())
 
         reader = threading.Thread(target=read_stderr, daemon=True, name=f"job-{self.job_id}-err")
         reader.start()
-        head = b""
+        head, stream = b"", AfterMark()
         while data := channel.recv(65536):
             if self.pgid is None:
                 head += data
@@ -131,7 +139,8 @@ class SSHRun(ThreadRun):
                     continue
                 self._started(int(match.group(1)))
                 data = head[match.end():]
-            out.write(data)
+            out.write(stream.feed(data))
+        out.write(stream.end())
         reader.join()
 
     def _started(self, pgid: int) -> None:

@@ -41,8 +41,8 @@ class CommandShell:
         try:
             if self._channel is None or self._channel.closed:
                 try:
-                    self._start()
-                except (paramiko.SSHException, EOFError, OSError):
+                    self._start(timeout)
+                except (ShellBroken, paramiko.SSHException, EOFError, OSError):
                     self.close()
                     return None  # nothing was sent: an exec channel may run it instead
             return self._run(command, timeout)
@@ -52,11 +52,14 @@ class CommandShell:
         finally:
             self._lock.release()
 
-    def _start(self) -> None:
+    def _start(self, timeout: float) -> None:
         channel = self._open_channel()
         channel.exec_command("exec bash -s")  # no rc files: the same environment as `bash -c`
         channel.sendall(b"exec 3>&1\n")
         self._channel = channel
+        # What the account's shell start-up printed (a greeting in a site .bashrc) comes before
+        # this first answer and goes with it, so it never reaches a command's output.
+        self._run(":", timeout)
 
     def _run(self, command: str, timeout: float) -> CommandResult:
         channel = self._channel

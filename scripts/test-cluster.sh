@@ -10,7 +10,8 @@
 # What `up` gives you (Debian 12 packages, no systemd, must run as root):
 #   munged -> slurmdbd (accounting in the machine's running MariaDB, database slurm_acct_db)
 #          -> slurmctld + slurmd (one node, NODE_CPUS CPUs advertised) -> sshd on 127.0.0.1:SSH_PORT
-#   users root and alice may log in over SSH with a throwaway ed25519 key; the host key is pinned in
+#   users root, alice and carol (whose .bashrc prints a greeting) may log in over SSH with a
+#   throwaway ed25519 key; the host key is pinned in
 #   a known_hosts file, so clients can (and should) check it strictly.
 #   All connection details go to $STATE_DIR/cluster.env (KEY=VALUE lines, shell- and Python-readable).
 #
@@ -42,6 +43,7 @@ CLUSTER_NAME=${CLUSTER_NAME:-testcluster}
 PARTITION=${PARTITION:-debug}
 NODE_CPUS=${NODE_CPUS:-8}
 SSH_TEST_USER=${SSH_TEST_USER:-alice}
+NOISY_USER=${NOISY_USER:-carol}  # like alice, but its .bashrc greets on stdout and stderr
 DB_PASS=${DB_PASS:-chatops-slurmdb}
 
 SLURM_CONF=/etc/slurm/slurm.conf
@@ -378,8 +380,17 @@ start_sshd() {
     useradd -m -s /bin/bash -c "hpc-chatops test user" "$SSH_TEST_USER"
     log "created user $SSH_TEST_USER"
   fi
+  if ! id "$NOISY_USER" >/dev/null 2>&1; then
+    useradd -m -s /bin/bash -c "hpc-chatops test user, noisy shell start-up" "$NOISY_USER"
+    log "created user $NOISY_USER"
+  fi
+  # A site .bashrc without the interactive guard: bash run by sshd reads it for every command.
+  write_file "$(getent passwd "$NOISY_USER" | cut -d: -f6)/.bashrc" 0644 "$NOISY_USER:$NOISY_USER" <<'EOF' || true
+echo "Welcome to the test cluster, $USER"
+echo "module: loaded gcc/12" >&2
+EOF
   local u
-  for u in root "$SSH_TEST_USER"; do
+  for u in root "$SSH_TEST_USER" "$NOISY_USER"; do
     write_file "$SSHD_DIR/authorized_keys/$u" 0644 root:root <"$SSH_KEY.pub" || true
   done
   local changed=0
@@ -436,6 +447,7 @@ write_env() {
 CHATOPS_TEST_SSH_HOST=127.0.0.1
 CHATOPS_TEST_SSH_PORT=${SSH_PORT}
 CHATOPS_TEST_SSH_USER=${SSH_TEST_USER}
+CHATOPS_TEST_SSH_NOISY_USER=${NOISY_USER}
 CHATOPS_TEST_SSH_ADMIN_USER=root
 CHATOPS_TEST_SSH_KEY=${SSH_KEY}
 CHATOPS_TEST_SSH_KNOWN_HOSTS=${KNOWN_HOSTS}

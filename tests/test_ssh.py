@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from remote_harness import Harness, cluster_env, cluster_settings, wait_for
 
+from dispatcher.slurm import SlurmClient
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -83,6 +85,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory, listener_that_never_answer
         "wrongkey": cluster_settings(env, known_hosts=wrong_known_hosts),
         "unknownkey": cluster_settings(env, known_hosts=str(empty_known_hosts)),
         "viajump": cluster_settings(env, jump_host="test"),
+        "noisy": cluster_settings(env, user=env["CHATOPS_TEST_SSH_NOISY_USER"]),
     }
     raw = {name: namespace(name) for name in clusters}
     raw["here"] = namespace(None)
@@ -152,6 +155,23 @@ def test_cancel_stops_a_running_remote_job(harness: Harness) -> None:
 def test_a_jobs_env_reaches_the_cluster_but_no_command_line(harness: Harness) -> None:
     assert harness.run("test token")[1] == f"token={TOKEN}\n0"
     assert harness.run("test notoken")[1] == "token=unset"
+
+
+def test_a_greeting_in_the_accounts_bashrc_stays_out_of_every_output(harness: Harness) -> None:
+    """carol's .bashrc prints a greeting on stdout and a module message on stderr, for every
+    command sshd runs and in every login shell, as some sites' do."""
+    assert harness.run("noisy echo hello")[1] == "hello"
+    job_id, _ = harness.run("noisy exit 3")
+    log_dir = harness.settings.job_log_dir("noisy", "noisy_exit", job_id)
+    assert (log_dir / "stdout").read_text() == "to-out\n"
+    assert (log_dir / "stderr").read_text() == "to-err\n"
+    connection = harness.remote.pool.connection("noisy")
+    connection.close()  # the next command starts a new command shell
+    assert connection.run(["echo", "first"], 10).stdout == "first\n"
+    assert connection.run(["echo", "second"], 10).stdout == "second\n"
+    result = connection.exec("echo plain; echo quiet >&2")
+    assert (result.stdout, result.stderr) == ("plain\n", "quiet\n")
+    assert SlurmClient(connection.run).sinfo()
 
 
 def test_a_dropped_connection_is_recovered_on_the_next_job(harness: Harness) -> None:
