@@ -20,12 +20,13 @@ import contextlib
 import json
 import posixpath
 import random
+import shlex
 import signal as signals
-import stat
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import paramiko
 from sqlalchemy import insert, select, update
@@ -166,22 +167,27 @@ class BatchRun(ThreadRun):
         return False
 
     def _stage(self, workdir: str, script: str) -> None:
+        """Write the files the job stages and its script, readable by the account only.
+
+        Through ``cat`` on an exec channel rather than SFTP: an sftp-server started by a shell
+        whose start-up prints (a greeting in a site .bashrc) breaks the SFTP protocol."""
         body = "#!/bin/bash\n" + f"# chatops job {self.job_id} ({self.spec.type})\n"
         body += (self.slurm.setup.rstrip("\n") + "\n" if self.slurm.setup else "")
         body += self.command + "\n"
-        sftp = paramiko.SFTPClient.from_transport(self.connection.transport())
-        try:
-            _makedirs(sftp, workdir)
-            source = self.executor.settings.workspace_dir / self.spec.namespace
-            for item in self.slurm.stage:
-                target = posixpath.join(workdir, item)
-                _makedirs(sftp, posixpath.dirname(target))
-                sftp.put(str(source / item), target)
-            with sftp.open(script, "w") as f:
-                f.write(body)
-            sftp.chmod(script, 0o700)
-        finally:
-            sftp.close()
+        source = self.executor.settings.workspace_dir / self.spec.namespace
+        for item in self.slurm.stage:
+            with open(source / item, "rb") as data:
+                self._put(posixpath.join(workdir, item), data)
+        self._put(script, body.encode(), executable=True)
+
+    def _put(self, target: str, data: bytes | BinaryIO, executable: bool = False) -> None:
+        folder = posixpath.dirname(target) or "."
+        command = (f"umask 077 && mkdir -p {shlex.quote(folder)} && cat > {shlex.quote(target)}"
+                   + (f" && chmod 700 {shlex.quote(target)}" if executable else ""))
+        result = self.connection.exec(command, max(self.connection.spec.command_timeout, 300),
+                                      stdin=data)
+        if result.returncode != 0:
+            raise OSError(f"cannot write {target}: {result.stderr.strip() or result.returncode}")
 
     def _track(self) -> None:
         delay = FIRST_POLL
@@ -321,18 +327,6 @@ class BatchRun(ThreadRun):
         return outcome, Report(**base, outcome=outcome, text="\n".join(lines),
                                details={"summary": what, "slurm_job_id": self.slurm_id,
                                         "slurm_state": state})
-
-
-def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
-    if not path or path in ("/", "."):
-        return
-    try:
-        if stat.S_ISDIR(sftp.stat(path).st_mode):
-            return
-    except FileNotFoundError:
-        pass
-    _makedirs(sftp, posixpath.dirname(path))
-    sftp.mkdir(path, 0o700)
 
 
 class BatchExecutor:

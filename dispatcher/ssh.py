@@ -17,6 +17,7 @@ import shlex
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from typing import BinaryIO
 
 import paramiko
 
@@ -214,14 +215,20 @@ class ClusterConnection:
         finally:
             self._sessions.release()
 
-    def exec(self, command: str, timeout: float | None = None, stdin: bytes = b""
-             ) -> CommandResult:
-        """Run one short command and collect its output; TimeoutError when it overruns."""
+    def exec(self, command: str, timeout: float | None = None,
+             stdin: bytes | BinaryIO = b"") -> CommandResult:
+        """Run one short command and collect its output; TimeoutError when it overruns.
+
+        ``stdin`` (bytes, or a file streamed in 1 MiB pieces) is the command's input."""
         timeout = timeout or self.spec.command_timeout
         with self.session() as channel:
             channel.settimeout(timeout)
             channel.exec_command(PRINT_START + command)
-            channel.sendall(stdin)
+            if isinstance(stdin, bytes):
+                channel.sendall(stdin)
+            else:
+                while piece := stdin.read(1 << 20):
+                    channel.sendall(piece)
             channel.shutdown_write()
             try:
                 stdout = channel.makefile("rb").read()

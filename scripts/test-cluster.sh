@@ -413,7 +413,8 @@ PrintLastLog no
 UseDNS no
 MaxSessions 50
 MaxStartups 50:30:100
-Subsystem sftp internal-sftp
+# as Debian ships it: an sftp-server run by the account's shell (which a noisy .bashrc breaks)
+Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
   if [ "$changed" = 1 ] && ours sshd sshd; then stop sshd sshd "$SSHD_PIDFILE"; fi
   if ! ours sshd sshd; then

@@ -278,6 +278,32 @@ def test_a_mailprog_event_reports_the_end_without_waiting_for_the_next_poll(
         h.stop()
 
 
+def test_staging_works_for_an_account_whose_shell_start_up_prints(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """carol's .bashrc greets: that breaks SFTP through the system's sftp-server, so files are
+    staged by `cat` on an exec channel, readable by the account only."""
+    env = cluster_env()
+    home = tmp_path_factory.mktemp("noisy-home")
+    (home / "workspace" / "hpc" / "in").mkdir(parents=True)
+    (home / "workspace" / "hpc" / "in" / "data.txt").write_bytes(b"line 1\nline 2\n")
+    workdir = f"{env['CHATOPS_TEST_JOBS_DIR']}/carol-{uuid.uuid4().hex[:8]}"
+    raw = one_job("stage", batch_job("cat in/data.txt", workdir=workdir, stage=["in/data.txt"]))
+    h = Harness(home, raw, {"test": cluster_settings(
+        env, user=env["CHATOPS_TEST_SSH_NOISY_USER"])})
+    try:
+        response, channel = h.chat("hpc stage")
+        submitted_notice(h, channel, response.job_id, "hpc_stage")
+        [report] = h.replies(channel, 1, 90)
+        assert report.startswith(f"`hpc_stage` (job {response.job_id}) completed."), report
+        assert report.endswith("```\nline 1\nline 2\n```"), report
+        modes = h.remote.pool.connection("test").run(
+            ["stat", "-c", "%a %n", workdir, f"{workdir}/in/data.txt",
+             f"{workdir}/chatops-{response.job_id}.sh"], 10).stdout.split("\n")
+        assert [m.split()[0] for m in modes if m] == ["700", "600", "700"]
+    finally:
+        h.stop()
+
+
 @pytest.mark.parametrize("answer, state, why", [
     (CommandResult(0, "sbatch: accepted\n", ""), "rejected",
      "sbatch answered without a job id (unexpected sbatch output: 'sbatch: accepted'); it was "
