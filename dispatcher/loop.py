@@ -286,13 +286,13 @@ class Dispatcher:
         for job in orphans:
             if not self.queue.adopt(job.id, job.claimed_by, self.worker):
                 continue  # another dispatcher took it first
-            what = describe_end("lost", None, job.timeout)
             try:
-                what = self._resume(job, now) or ""
-                if not what:
-                    continue
+                what = self._resume(job, now)
             except Exception:  # it cannot be tracked again: it is lost like any other
                 log.exception("job %s: could not resume tracking it", job.id)
+                what = describe_end("lost", None, job.timeout)
+            if what is None:
+                continue  # a Slurm job, tracked again
             log_dir = self.settings.job_log_dir(job.namespace, job.job_type, job.id)
             if job.claimed_by in local_dead:
                 kill_orphan(log_dir)
@@ -319,6 +319,8 @@ class Dispatcher:
         record = executor.submission(job.id)
         if record is None:
             return lost + " (it had not been submitted to Slurm)"
+        if record.slurm_job_id is None and record.submit_state == "rejected":
+            return lost + f" (it was not submitted: {record.error})"
         if record.slurm_job_id is None:
             return (f"was lost: the dispatcher stopped while submitting it to Slurm, so it may "
                     f"have been submitted as `chatops-{job.id}` on cluster {spec.cluster} (check "
