@@ -83,8 +83,9 @@ class CommandHandler:
         return self._run_command(parsed.command, parsed.args, who)
 
     def status_text(self) -> str:
-        return texts.status(self.queue.jobs_in(("running",)), self.queue.jobs_in(("queued",)),
-                            self.queue.suppressions())
+        running = self.queue.jobs_in(("running",))
+        return texts.status(running, self.queue.jobs_in(("queued",)), self.queue.suppressions(),
+                            slurm=self.queue.slurm_jobs_of([job.id for job in running]))
 
     # -- configured commands ----------------------------------------------------------------
 

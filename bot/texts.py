@@ -4,7 +4,7 @@ with `code` spans; each platform converts what it must)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from chatops.job_config import Config, NamespaceSpec
@@ -67,7 +67,8 @@ def not_understood(text: str, config: Config, namespace: str | None, reason: str
 
 
 def status(running: Sequence, queued: Sequence, suppressions: Sequence,
-           now: float | None = None) -> str:
+           now: float | None = None, slurm: Mapping[int, tuple[int, str]] | None = None) -> str:
+    """``slurm``: job id -> (Slurm job id, cluster) of the running jobs submitted to Slurm."""
     now = time.time() if now is None else now
     if not running and not queued and not suppressions:
         return "Nothing is running or scheduled, and no jobs are suppressed."
@@ -76,8 +77,11 @@ def status(running: Sequence, queued: Sequence, suppressions: Sequence,
         lines.append(f"Running: {plural(len(running), 'job')}")
         for job in running:
             who = f" for {job.requested_by}" if job.requested_by else ""
+            where = ""
+            if slurm and job.id in slurm:
+                where = " as Slurm job {} on cluster {}".format(*slurm[job.id])
             lines.append(f"• job {job.id} `{job.job_type}` started {clock(job.started_at)} "
-                         f"({ago(now - job.started_at)} ago){who}")
+                         f"({ago(now - job.started_at)} ago){who}{where}")
     else:
         lines.append("Running: nothing")
     if queued:

@@ -29,7 +29,14 @@ from sqlalchemy import (
 )
 
 from chatops import queue_sql as sql
-from chatops.db import deliveries, dispatchers, jobs, subscribers, suppressions
+from chatops.db import (
+    deliveries,
+    dispatchers,
+    jobs,
+    slurm_submissions,
+    subscribers,
+    suppressions,
+)
 from chatops.events import Requester
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
@@ -250,6 +257,17 @@ class Queue:
             values["stopped_at"] = now
         with self._begin() as conn:
             conn.execute(update(dispatchers).where(dispatchers.c.id == worker).values(**values))
+
+    def slurm_jobs_of(self, job_ids: list[int]) -> dict[int, tuple[int, str]]:
+        """job id -> (Slurm job id, cluster) for the jobs submitted to Slurm."""
+        if not job_ids:
+            return {}
+        with self._begin() as conn:
+            rows = conn.execute(select(slurm_submissions.c.job_id, slurm_submissions.c.slurm_job_id,
+                                       slurm_submissions.c.cluster)
+                                .where(slurm_submissions.c.job_id.in_(job_ids),
+                                       slurm_submissions.c.slurm_job_id.is_not(None)))
+            return {job_id: (slurm_id, cluster) for job_id, slurm_id, cluster in rows}
 
     def dispatchers(self) -> list[Row]:
         with self._begin() as conn:

@@ -160,6 +160,9 @@ def test_a_batch_job_cancelled_from_chat(harness: Harness) -> None:
     response, channel = harness.chat("hpc long")
     job_id = response.job_id
     slurm_id = submitted_notice(harness, channel, job_id, "hpc_long")
+    status, _ = harness.chat("status")
+    assert re.search(rf"• job {job_id} `hpc_long` started .* ago\) for alice as Slurm job "
+                     rf"{slurm_id} on cluster test\n", status.replies[0].text), status.replies
     cancel, _ = harness.chat(f"cancel {job_id}")
     assert [r.text for r in cancel.replies] == [
         f"Stopping job {job_id} (`hpc_long`); its report will follow."]
