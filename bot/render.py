@@ -9,6 +9,7 @@ A platform turns a ``Report``/notice/``Response`` into ``Piece``s (text, code, f
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,28 @@ class Piece:
     file_path: str | None = None
     file_name: str | None = None
     file_data: bytes | None = None  # a file made here (long text), instead of file_path
+
+
+class SendCount:
+    """The calls one delivery has made (messages, uploads): the first ``skip`` of them were made
+    by earlier attempts — recorded with the delivery through ``on_sent`` — and are not repeated."""
+
+    def __init__(self, skip: int = 0, on_sent: Callable[[int], None] | None = None):
+        self.skip = skip
+        self.sent = 0
+        self.on_sent = on_sent
+
+    def skipped(self) -> bool:
+        """True (and counted) when this call was made by an earlier attempt."""
+        if self.sent < self.skip:
+            self.sent += 1
+            return True
+        return False
+
+    def made(self) -> None:
+        self.sent += 1
+        if self.on_sent is not None:
+            self.on_sent(self.sent)
 
 
 def clean_command(text: str) -> str:

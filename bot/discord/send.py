@@ -14,7 +14,16 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.render import MAX_MESSAGES, Piece, as_file, merged, pack, segments, split_text
+from bot.render import (
+    MAX_MESSAGES,
+    Piece,
+    SendCount,
+    as_file,
+    merged,
+    pack,
+    segments,
+    split_text,
+)
 
 MESSAGE_LIMIT = 2000
 FILE_LIMIT = 10 * 1024 * 1024  # what any server accepts without boosts
@@ -92,21 +101,16 @@ def _file(piece: Piece, default_name: str) -> list[Out]:
     return result + [Out(caption, name, piece.file_data, piece.file_path)]
 
 
-class Sender:
-    """Sends outs one by one; ``sent`` lets a retry skip what already arrived."""
+class Sender(SendCount):
+    """Sends outs one by one."""
 
     def __init__(self, send: Callable[[Out], Awaitable[object]], skip: int = 0,
                  on_sent: Callable[[int], None] | None = None):
+        super().__init__(skip, on_sent)
         self.send = send
-        self.sent = skip
-        self.on_sent = on_sent
-
-    def _sent_one(self) -> None:
-        self.sent += 1
-        if self.on_sent is not None:  # saved with the delivery: a restarted bot skips these
-            self.on_sent(self.sent)
 
     async def all(self, items: list[Out]) -> None:
-        for item in items[self.sent:]:
-            await self.send(item)
-            self._sent_one()
+        for item in items:
+            if not self.skipped():
+                await self.send(item)
+                self.made()

@@ -13,7 +13,7 @@ from typing import Any
 from nio import AsyncClient
 
 from bot.matrix.client import code_html, inline_html, notice_content, send_content, upload
-from bot.render import MAX_MESSAGES, Piece, as_file, segments, split_text
+from bot.render import MAX_MESSAGES, Piece, SendCount, as_file, segments, split_text
 
 MESSAGE_LIMIT = 16000
 FILE_LIMIT = 50 * 1024 * 1024  # Synapse's default max_upload_size
@@ -35,12 +35,8 @@ def file_content(name: str, uri: str, size: int) -> dict[str, Any]:
             "info": {"size": size, "mimetype": "text/plain"}}
 
 
-class Sender:
-    """Sends pieces to one room; the first event answers ``reply_to`` when given.
-
-    ``sent`` counts events sent; a retry of the same pieces passes it back as ``skip`` so
-    events that arrived before a failure are not sent twice.
-    """
+class Sender(SendCount):
+    """Sends pieces to one room; the first event answers ``reply_to`` when given."""
 
     def __init__(self, client: AsyncClient, room_id: str, *, reply_to: str | None = None,
                  file_name: str = "output.txt", skip: int = 0,
@@ -49,23 +45,15 @@ class Sender:
         self.room_id = room_id
         self.reply_to = reply_to
         self.file_name = file_name
-        self.skip = skip
-        self.sent = 0
-        self.on_sent = on_sent
-
-    def _sent_one(self) -> None:
-        self.sent += 1
-        if self.on_sent is not None:  # saved with the delivery: a restarted bot skips these
-            self.on_sent(self.sent)
+        super().__init__(skip, on_sent)
 
     async def event(self, content: dict[str, Any]) -> None:
-        if self.sent < self.skip:  # sent by an earlier attempt
-            self.sent += 1
+        if self.skipped():
             return
         if self.reply_to and self.sent == 0:
             content = {**content, "m.relates_to": {"m.in_reply_to": {"event_id": self.reply_to}}}
         await send_content(self.client, self.room_id, content)
-        self._sent_one()
+        self.made()
 
     async def pieces(self, pieces: list[Piece]) -> None:
         for piece in pieces:
@@ -107,8 +95,7 @@ class Sender:
                     f"The file {name} is larger than 50 MB; it stays in the job's log folder.",
                     inline_html(f"The file `{name}` is larger than 50 MB; it stays in the "
                                 "job's log folder.")))
-        if self.sent < self.skip:  # its m.file arrived in an earlier attempt: no re-upload
-            self.sent += 1
+        if self.skipped():  # its m.file arrived in an earlier attempt: no re-upload
             return None
         uri = await upload(self.client, data, name)
         await self.event(file_content(name, uri, len(data)))

@@ -16,7 +16,16 @@ from collections.abc import Callable
 from telegram import Bot, InputFile, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
 
-from bot.render import MAX_MESSAGES, Piece, as_file, merged, pack, segments, split_text
+from bot.render import (
+    MAX_MESSAGES,
+    Piece,
+    SendCount,
+    as_file,
+    merged,
+    pack,
+    segments,
+    split_text,
+)
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -52,12 +61,8 @@ def visible_length(markup: str) -> int:
     return len(html.unescape(re.sub(r"<[^>]+>", "", markup)))
 
 
-class Sender:
-    """Sends pieces to one chat; the first message answers ``reply_to`` when given.
-
-    ``sent`` counts the calls made; a retry of the same pieces passes it back as ``skip`` so
-    messages that already arrived before a failure are not sent twice.
-    """
+class Sender(SendCount):
+    """Sends pieces to one chat; the first message answers ``reply_to`` when given."""
 
     def __init__(self, bot: Bot, chat_id: int | str, *, thread: int | None = None,
                  reply_to: int | None = None, file_name: str = "output.txt", skip: int = 0,
@@ -67,21 +72,7 @@ class Sender:
         self.thread = thread
         self.reply_to = reply_to
         self.file_name = file_name
-        self.skip = skip
-        self.sent = 0
-        self.on_sent = on_sent
-
-    def _sent_one(self) -> None:
-        self.sent += 1
-        if self.on_sent is not None:  # saved with the delivery: a restarted bot skips these
-            self.on_sent(self.sent)
-
-    def _skipped(self) -> bool:
-        """True (and counted) when this call was made by an earlier attempt."""
-        if self.sent < self.skip:
-            self.sent += 1
-            return True
-        return False
+        super().__init__(skip, on_sent)
 
     def _where(self) -> dict:
         where: dict = {"message_thread_id": self.thread}
@@ -91,11 +82,11 @@ class Sender:
         return where
 
     async def message(self, markup: str) -> None:
-        if self._skipped():
+        if self.skipped():
             return
         await self.bot.send_message(self.chat_id, markup, parse_mode=ParseMode.HTML,
                                     link_preview_options=NO_PREVIEW, **self._where())
-        self._sent_one()
+        self.made()
 
     async def pieces(self, pieces: list[Piece]) -> None:
         for piece in merged(pieces, MESSAGE_LIMIT):
@@ -127,7 +118,7 @@ class Sender:
             await self.pieces([Piece("text", piece.text)])
             caption = None
         name = piece.file_name or self.file_name
-        if self._skipped():
+        if self.skipped():
             return None
         if piece.file_data is not None:
             content: object = piece.file_data
@@ -146,5 +137,5 @@ class Sender:
         finally:
             if hasattr(content, "close"):
                 content.close()
-        self._sent_one()
+        self.made()
         return None
