@@ -9,7 +9,6 @@ mid-send loses nothing: the claim is a lease, and the delivery comes due again a
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -53,11 +52,11 @@ class OutboxWorker:
         row = self.queue.claim_delivery(self.platform.name)
         if row is None:
             return False
-        if row.attempts > 1 and row.progress:
-            log.info("delivery %s to %s resumes after %d step(s) already sent", row.id,
-                     self.platform.name, len(json.loads(row.progress)))
         delivery = Delivery.from_row(
             row, lambda progress: self.queue.save_delivery_progress(row.id, progress))
+        if delivery.progress:
+            log.info("delivery %s to %s resumes after %d step(s) already sent", row.id,
+                     self.platform.name, len(delivery.progress))
         try:
             self.platform.deliver(delivery)
         except DeliveryError as exc:

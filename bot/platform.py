@@ -49,7 +49,7 @@ class Delivery:
         return cls(id=row.id, platform=row.platform, channel=row.channel, thread=row.thread,
                    message=row.message, is_direct=bool(row.is_direct),
                    payload=json.loads(row.payload), attempts=row.attempts, job_id=row.job_id,
-                   progress=json.loads(getattr(row, "progress", None) or "{}"),
+                   progress=json.loads(row.progress or "{}"),
                    on_progress=on_progress)
 
     def record(self, step: str, value: Any = True) -> None:

@@ -165,10 +165,14 @@ class Dispatcher:
         args = json.loads(row.args)
         run = self.executor_for(spec).start(row.id, spec, args, log_dir,
                                             has_fabfile=bool(namespace.fabfile))
-        self.active[row.id] = Active(run=run, job_type=row.job_type, spec=spec, log_dir=log_dir,
-                                     deadline=now + row.timeout)
-        self._selector.register(run, selectors.EVENT_READ, row.id)
+        self._watch(row.id, Active(run=run, job_type=row.job_type, spec=spec, log_dir=log_dir,
+                                   deadline=now + row.timeout))
         log.info("job %s (%s) started, %s", row.id, row.job_type, run.label)
+
+    def _watch(self, job_id: int, active: Active) -> None:
+        """From now on the loop wakes when this run ends, and enforces its deadline."""
+        self.active[job_id] = active
+        self._selector.register(active.run, selectors.EVENT_READ, job_id)
 
     def executor_for(self, spec: JobSpec) -> LocalExecutor:
         """Where a job runs: here, unless its job or namespace names a cluster."""
@@ -328,9 +332,8 @@ class Dispatcher:
         log_dir = self.settings.job_log_dir(job.namespace, job.job_type, job.id)
         log_dir.mkdir(parents=True, exist_ok=True)
         run = executor.resume(job.id, spec, log_dir, record)
-        self.active[job.id] = Active(run=run, job_type=job.job_type, spec=spec, log_dir=log_dir,
-                                     deadline=(job.started_at or now) + job.timeout)
-        self._selector.register(run, selectors.EVENT_READ, job.id)
+        self._watch(job.id, Active(run=run, job_type=job.job_type, spec=spec, log_dir=log_dir,
+                                   deadline=(job.started_at or now) + job.timeout))
         log.info("job %s (%s): tracking Slurm job %s again (it was %s's)", job.id,
                  job.job_type, record.slurm_job_id, job.claimed_by or "handed over")
         return None

@@ -37,7 +37,7 @@ READ_ENV = 'while IFS= read -r -d "" kv && [ -n "$kv" ]; do export "$kv"; done; 
 # Printed to stdout and stderr just before a command runs: what comes before it is the noise of
 # the account's shell start-up (a site .bashrc that greets or loads modules), not the command's.
 START_MARK = b"chatops-start"
-PRINT_START = 'printf "%s\\n" chatops-start; printf "%s\\n" chatops-start >&2; '
+PRINT_START = 'printf "%s\\n" {0}; printf "%s\\n" {0} >&2; '.format(START_MARK.decode())
 
 
 class AfterMark:

@@ -40,7 +40,6 @@ from dispatcher.threadrun import ThreadRun
 log = logging.getLogger("chatops.ssh")
 
 DEFAULT_LOG_LIMIT = 64 * 1024 * 1024  # bytes kept of each of a remote job's streams
-PGID_MARK = b"chatops-pgid:"
 _PGID_LINE = re.compile(rb"chatops-pgid:(\d+)\r?\n")
 # The outer bash first reads the job's `env` from stdin (READ_ENV). The job runs in its
 # own session (setsid from a background child: no fork, so $$ is the new process group's id).
