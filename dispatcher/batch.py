@@ -38,9 +38,9 @@ from chatops.job_config import JobSpec
 from chatops.queue import Queue
 from chatops.report import Report, notice
 from chatops.settings import Settings
+from chatops.slurm.acct import AcctJob, job_efficiency
+from chatops.slurm.client import CommandResult, SlurmClient, SlurmError
 from dispatcher.local import command_line
-from dispatcher.slurm import CommandResult, SlurmClient, SlurmError
-from dispatcher.slurm_acct import AcctJob, job_efficiency
 from dispatcher.ssh import ClusterConnection, ClusterUnreachable, SSHPool, describe_error
 from dispatcher.threadrun import ThreadRun
 

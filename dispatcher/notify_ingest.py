@@ -35,10 +35,10 @@ from chatops.job_config import Config
 from chatops.queue import Queue
 from chatops.report import notice
 from chatops.settings import Settings
+from chatops.slurm.client import Runner, SlurmClient, local_runner
+from chatops.slurm.events import SlurmEvent, parse_event
 from dispatcher.notify_stats import gather
 from dispatcher.notify_targets import resolve
-from dispatcher.slurm import Runner, SlurmClient, local_runner
-from dispatcher.slurm_events import SlurmEvent, parse_event
 
 log = logging.getLogger("chatops.notify")
 

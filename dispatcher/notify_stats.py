@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.notify.config import NotifyConfig
-from dispatcher.slurm import SlurmClient
-from dispatcher.slurm_acct import AcctJob, job_efficiency
-from dispatcher.slurm_events import SlurmEvent
+from chatops.slurm.acct import AcctJob, job_efficiency
+from chatops.slurm.client import SlurmClient
+from chatops.slurm.events import SlurmEvent
 
 log = logging.getLogger("chatops.notify")
 

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, and_, or_, select
 
 from bot.notify.config import NotifyConfig
 from chatops.db import identities, notification_targets
-from dispatcher.slurm_events import SlurmEvent
+from chatops.slurm.events import SlurmEvent
 
 log = logging.getLogger("chatops.notify")
 

@@ -22,7 +22,7 @@ from typing import BinaryIO
 import paramiko
 
 from chatops.cluster_config import ClusterSpec
-from dispatcher.slurm import CommandResult
+from chatops.slurm.client import CommandResult
 from dispatcher.ssh_shell import CommandShell, ShellBroken
 
 log = logging.getLogger("chatops.ssh")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import paramiko
 
-from dispatcher.slurm import CommandResult
+from chatops.slurm.client import CommandResult
 
 MAX_OUTPUT = 64 * 1024 * 1024
 

@@ -18,8 +18,8 @@ import pytest
 from remote_harness import Harness, cluster_env, cluster_settings, wait_for
 
 from chatops.events import Requester
+from chatops.slurm.client import CommandResult, SlurmClient
 from dispatcher.batch import BatchRun
-from dispatcher.slurm import CommandResult, SlurmClient
 
 
 def batch_job(command: str, **slurm: object) -> dict:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from chatops.mailprog import encode_event
-from dispatcher.slurm_events import parse_event
+from chatops.slurm.events import parse_event
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "chatops-mailprog"

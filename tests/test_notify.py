@@ -31,10 +31,10 @@ from bot.notify.config import load_notify_config
 from chatops import identities
 from chatops.db import deliveries, notifications, slurm_submissions
 from chatops.events import Requester
+from chatops.slurm.acct import SACCT_FIELDS, JobEfficiency
+from chatops.slurm.client import CommandResult
 from dispatcher.notify_ingest import NotifyIngest
 from dispatcher.notify_stats import best_qos, hints
-from dispatcher.slurm import CommandResult
-from dispatcher.slurm_acct import SACCT_FIELDS, JobEfficiency
 from webserver.app import create_app
 
 TRICKY = 'x "q" <b> *y* `z` 🚀 & co'

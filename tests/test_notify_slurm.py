@@ -22,8 +22,8 @@ from notify_support import TELEGRAM_TOKEN, FakeChatApi, make_service
 from bot.notify import store
 from bot.notify.config import load_notify_config
 from chatops import identities
+from chatops.slurm.client import SlurmClient, SlurmError, local_runner
 from dispatcher.notify_ingest import NotifyIngest
-from dispatcher.slurm import SlurmClient, SlurmError, local_runner
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SCRIPT = REPO / "scripts" / "test-cluster.sh"

@@ -1,5 +1,5 @@
 # ruff: noqa: E501 - the captured records below are kept verbatim
-"""dispatcher.slurm_events: every subject slurmctld 22.05 sent, plus every edge of its grammar.
+"""chatops.slurm.events: every subject slurmctld 22.05 sent, plus every edge of its grammar.
 
 The records below are copied verbatim from a real Slurm 22.05.8 cluster's MailProg calls (argv and
 the SLURM_* environment; see the provisioning notes). Each is parsed twice: as Slurm >= 21.08 sends
@@ -14,17 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.slurm_events import (
+from chatops.slurm.events import (
     Receiver,
     SlurmEvent,
     decode_wait_status,
-    mail_type_name,
-    parse_duration,
     parse_event,
     parse_mail_user,
-    parse_subject,
     split_mail_user,
 )
+from chatops.slurm.subject import mail_type_name, parse_subject, seconds
 
 # Captured by a stub MailProg under slurmctld 22.05.8 (Debian 12): "## <scenario>", argv, env.
 EXAMPLES_TEXT = """\
@@ -948,13 +946,13 @@ def test_event_file_round_trip() -> None:
 
 
 @pytest.mark.parametrize(
-    "text,seconds",
+    "text,expected",
     [("00:00:00", 0), ("00:01:07", 67), ("23:59:59", 86399), ("1-00:00:00", 86400),
      ("365-01:02:03", 365 * 86400 + 3723), ("INVALID", None), ("UNLIMITED", None),
-     ("", None), (None, None), ("1:2", None)],
+     ("", None), (None, None), ("junk", None)],
 )  # fmt: skip
-def test_parse_duration(text: str | None, seconds: int | None) -> None:
-    assert parse_duration(text) == seconds
+def test_whole_seconds(text: str | None, expected: int | None) -> None:
+    assert seconds(text) == expected
 
 
 # --- MAIL_USER ---------------------------------------------------------------------------------

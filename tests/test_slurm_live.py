@@ -15,8 +15,8 @@ from typing import TypeVar
 
 import pytest
 
-from dispatcher.slurm import SlurmClient, SlurmError, local_runner
-from dispatcher.slurm_acct import AcctJob
+from chatops.slurm.acct import AcctJob
+from chatops.slurm.client import SlurmClient, SlurmError, local_runner
 
 T = TypeVar("T")
 ME = pwd.getpwuid(os.getuid()).pw_name

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.slurm import (
+from chatops.slurm.acct import group_jobs, job_efficiency, parse_sacct
+from chatops.slurm.client import (
     CommandResult,
     SlurmClient,
     SlurmError,
@@ -23,8 +24,7 @@ from dispatcher.slurm import (
     parse_sinfo_json,
     parse_squeue,
 )
-from dispatcher.slurm_acct import group_jobs, job_efficiency, parse_sacct
-from dispatcher.slurm_parse import (
+from chatops.slurm.parse import (
     expand_nodelist,
     json_number,
     parse_duration,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from remote_harness import Harness, cluster_env, cluster_settings, wait_for
 
-from dispatcher.slurm import SlurmClient
+from chatops.slurm.client import SlurmClient
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import jinja2
 
-from dispatcher.slurm_events import SlurmEvent
+from chatops.slurm.events import SlurmEvent
 
 PACKAGE_DIR = Path(__file__).resolve().parent / "templates"
 _DISCORD_SPECIAL = re.compile(r"([\\*_~`|>#\[\]()<:@-])")

@@ -22,9 +22,12 @@ accepts after it, so names with spaces, commas, ``=`` or mail-type words parse c
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from chatops.slurm.parse import parse_duration, parse_int
 
 #: slurmctld's mail type texts -> the --mail-type names.
 MAIL_TYPES: dict[str, str] = {
@@ -70,7 +73,6 @@ _LOOSE_TIME = re.compile(r"(?P<tkind>Queued|Run) time (?P<time>" + _TIME + r")")
 _LOOSE_STATE = re.compile(r", (?P<state>[A-Z][A-Z_]+|Mixed)(?=,|$)")
 _LOOSE_EC = re.compile(r"ExitCode (?:(?P<ec>-?\d+)|\[(?P<ecmin>-?\d+)-(?P<ecmax>-?\d+)\])")
 _PERCENT = re.compile(r"Reached (\d{1,3})% of time limit")
-_DURATION = re.compile(r"(?:(\d+)-)?(\d+):(\d\d):(\d\d)")
 
 
 @dataclass(frozen=True)
@@ -97,15 +99,10 @@ class SubjectInfo:
     requeued_tasks: bool = False
 
 
-def parse_duration(text: str | None) -> int | None:
-    """Seconds from Slurm's ``[D-]HH:MM:SS`` (``INVALID``, ``UNLIMITED``, junk -> None)."""
-    if not text:
-        return None
-    m = _DURATION.fullmatch(text.strip())
-    if not m:
-        return None
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in m.groups())
-    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+def seconds(text: str | None) -> int | None:
+    """Whole seconds of a Slurm duration (``INVALID``, ``UNLIMITED``, junk -> None)."""
+    value = parse_duration(text)
+    return None if value is None or math.isinf(value) else int(value)
 
 
 def mail_type_name(text: str | None) -> str:
@@ -127,15 +124,6 @@ def time_limit_percent(mail_type: str) -> int | None:
     if mail_type.startswith("TIME_LIMIT_"):
         return int(mail_type.rsplit("_", 1)[1])
     return None
-
-
-def parse_int(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return int(text.strip())
-    except ValueError:
-        return None
 
 
 def _ids(kind: str | None, ref: str, record: str | None) -> dict[str, Any]:
@@ -183,10 +171,10 @@ def parse_subject(subject: str | None) -> SubjectInfo:
         values["job_name"] = g["name"]
         values["mail_type_text"] = g["mt"]
         if g["tkind"] == "Queued":
-            values["queued_time_seconds"] = parse_duration(g["time"])
+            values["queued_time_seconds"] = seconds(g["time"])
         elif g["tkind"] == "Run":
-            values["run_time_seconds"] = parse_duration(g["time"])
-        values["stage_out_time_seconds"] = parse_duration(g["stime"])
+            values["run_time_seconds"] = seconds(g["time"])
+        values["stage_out_time_seconds"] = seconds(g["stime"])
         values["state"] = g["state"]
         values["exit_code"] = parse_int(g["ec"])
         if g["ecmin"] is not None:
@@ -219,7 +207,7 @@ def _parse_subject_loosely(subject: str) -> SubjectInfo:
     t = _LOOSE_TIME.search(tail)
     if t:
         key = "queued_time_seconds" if t["tkind"] == "Queued" else "run_time_seconds"
-        values[key] = parse_duration(t["time"])
+        values[key] = seconds(t["time"])
     s = _LOOSE_STATE.search(tail)
     if s:
         values["state"] = s["state"]

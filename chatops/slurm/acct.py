@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from dispatcher.slurm_parse import (
+from chatops.slurm.parse import (
     expand_nodelist,
     parse_datetime,
     parse_duration,

@@ -7,7 +7,7 @@ Pure standard library. The event is what ``chatops.mailprog`` records::
 
 Slurm >= 21.08 passes the job's facts in the environment (``SLURM_JOB_MAIL_TYPE``,
 ``SLURM_JOB_STATE``, ``SLURM_JOB_EXIT_CODE``, ...); older Slurm passes only the subject line, so
-the subject is parsed too (``dispatcher.slurm_subject``) and fills whatever the environment lacks.
+the subject is parsed too (``chatops.slurm.subject``) and fills whatever the environment lacks.
 """
 
 from __future__ import annotations
@@ -19,16 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from chatops.mailprog import split_argv  # read argv exactly as the MailProg did
-from dispatcher.slurm_subject import (  # noqa: F401 (parse_subject & co. are public here too)
-    MAIL_TYPES,
-    UNKNOWN_MAIL_TYPE,
-    SubjectInfo,
-    mail_type_name,
-    parse_duration,
-    parse_int,
-    parse_subject,
-    time_limit_percent,
-)
+from chatops.slurm.parse import parse_int
+from chatops.slurm.subject import mail_type_name, parse_subject, seconds, time_limit_percent
 
 _CONNECTOR = re.compile(r"[a-z][a-z0-9_.+-]*")
 
@@ -264,8 +256,8 @@ def parse_event(event: Mapping[str, Any]) -> SlurmEvent:
     if not receivers and not rejected and env_str("SLURM_JOB_USER"):
         receivers = [Receiver(None, env_str("SLURM_JOB_USER") or "")]
 
-    def seconds(key: str, fallback: int | None) -> int | None:
-        value = parse_duration(env.get(key))
+    def env_seconds(key: str, fallback: int | None) -> int | None:
+        value = seconds(env.get(key))
         return fallback if value is None else value
 
     return SlurmEvent(
@@ -293,9 +285,9 @@ def parse_event(event: Mapping[str, Any]) -> SlurmEvent:
         exit_code_max=exit_max,
         mixed=mixed,
         requeued_tasks=subj.requeued_tasks,
-        run_time_seconds=seconds("SLURM_JOB_RUN_TIME", subj.run_time_seconds),
-        queued_time_seconds=seconds("SLURM_JOB_QUEUED_TIME", subj.queued_time_seconds),
-        stage_out_time_seconds=seconds("SLURM_JOB_STAGE_OUT_TIME", subj.stage_out_time_seconds),
+        run_time_seconds=env_seconds("SLURM_JOB_RUN_TIME", subj.run_time_seconds),
+        queued_time_seconds=env_seconds("SLURM_JOB_QUEUED_TIME", subj.queued_time_seconds),
+        stage_out_time_seconds=env_seconds("SLURM_JOB_STAGE_OUT_TIME", subj.stage_out_time_seconds),
         restart_count=env_int("SLURM_JOB_RESTART_COUNT"),
         work_dir=env_str("SLURM_JOB_WORK_DIR"),
         stdout=env_str("SLURM_JOB_STDOUT"),

@@ -4,7 +4,7 @@ It knows nothing about SSH: commands go through a *runner*, ``run(argv, timeout)
 CommandResult``, which may execute them locally (:func:`local_runner`) or on a login node; a
 runner raises ``TimeoutError`` when a command overruns. The ``parse_*`` functions turn captured
 output into dataclasses without a cluster; value formats (times, sizes, node lists) are in
-``dispatcher.slurm_parse``, accounting records and efficiency in ``dispatcher.slurm_acct``.
+``chatops.slurm.parse``, accounting records and efficiency in ``chatops.slurm.acct``.
 
 Formats are chosen per command for Slurm 21.08 to 24.x: ``sinfo --json`` (reliable; the 22.05 and
 23.02+ shapes are both read), ``squeue -o`` text (22.05's ``--json`` ignores ``-j/-t/-u``),
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from dispatcher.slurm_acct import SACCT_FIELDS, AcctJob, AcctRecord, group_jobs, parse_sacct
-from dispatcher.slurm_parse import (
+from chatops.slurm.acct import SACCT_FIELDS, AcctJob, AcctRecord, group_jobs, parse_sacct
+from chatops.slurm.parse import (
     SQUEUE_FORMAT,
     Node,
     QueuedJob,

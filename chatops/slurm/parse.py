@@ -7,7 +7,7 @@ placeholders (``Unknown``, ``N/A``, ``(null)``, ``INVALID``) in many columns.
 
 Outputs: ``sinfo --json`` (22.05's ``state`` + ``state_flags``, 23.02+'s state lists and
 ``{"set", "infinite", "number"}`` numbers) and ``squeue -o`` text. sacct and scontrol records are
-parsed in ``dispatcher.slurm`` next to the code that uses them.
+parsed in ``chatops.slurm.client`` next to the code that uses them.
 """
 
 from __future__ import annotations
