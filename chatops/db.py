@@ -7,9 +7,14 @@ here describe it for queries and must stay in step with them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
+    Connection,
     Engine,
     Float,
     ForeignKey,
@@ -27,6 +32,7 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+READ_ONLY = "chatops_read_only"  # execution option: begin this transaction deferred (SQLite)
 
 # Job states: queued -> running -> succeeded | failed | cancelled | timed_out | lost.
 # A queued job can also go straight to cancelled.
@@ -58,6 +64,10 @@ jobs = Table(
     Column("log_dir", Text),
     Column("summary", Text),
     Column("delivery_error", Text),
+    # The job's local process (migration 0006): a dispatcher that finds this job orphaned
+    # kills its process group if the process with this pid still has this kernel start time.
+    Column("pid", Integer),
+    Column("pid_start", BigInteger),
     # Partial indexes (see migration 0001): finished jobs cost no index maintenance.
     Index("ix_jobs_queued", "start_after", "id", sqlite_where=text("state = 'queued'"),
           postgresql_where=text("state = 'queued'")),
@@ -236,14 +246,26 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # noqa: ANN001
-            # IMMEDIATE takes the write lock up front: no deadlock upgrading a read to a write.
+            # A writer takes the write lock up front (IMMEDIATE): no deadlock upgrading a read
+            # to a write. A reader (see ``reading``) begins deferred and never waits for writers.
             # Issued on the driver connection directly: this runs for every transaction.
-            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return create_engine(url, pool_pre_ping=True, pool_size=10)
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction: on SQLite a deferred ``BEGIN``, so it never waits for (nor
+    blocks) the dispatcher's writes. Everything else opened on the engine is taken as a writer."""
+    with engine.connect() as conn:
+        conn.execution_options(**{READ_ONLY: True})
+        with conn.begin():
+            yield conn
 
 
 def schema_is_current(engine: Engine) -> bool:

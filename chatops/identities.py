@@ -13,7 +13,7 @@ import time
 from sqlalchemy import Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from chatops.db import identities, notification_targets
+from chatops.db import identities, notification_targets, reading
 
 
 def record(engine: Engine, platform: str, user_id: str, display_name: str | None = None,
@@ -37,14 +37,14 @@ def record(engine: Engine, platform: str, user_id: str, display_name: str | None
 
 
 def lookup(engine: Engine, platform: str, user_id: str) -> Row | None:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return conn.execute(select(identities).where(identities.c.platform == platform,
                                                      identities.c.user_id == user_id)).first()
 
 
 def by_cluster_user(engine: Engine, cluster_user: str) -> list[Row]:
     """Every platform identity bound to a cluster (Slurm) user name."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return list(conn.execute(select(identities)
                                  .where(identities.c.cluster_user == cluster_user)
                                  .order_by(identities.c.id)))
@@ -94,7 +94,7 @@ def opt_out(engine: Engine, connector: str, target: str, now: float | None = Non
 
 
 def is_opted_in(engine: Engine, connector: str, target: str) -> bool:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(select(notification_targets.c.opted_out_at).where(
             notification_targets.c.connector == connector,
             notification_targets.c.target == target)).first()
@@ -102,7 +102,7 @@ def is_opted_in(engine: Engine, connector: str, target: str) -> bool:
 
 
 def target(engine: Engine, connector: str, target_id: str) -> Row | None:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return conn.execute(select(notification_targets).where(
             notification_targets.c.connector == connector,
             notification_targets.c.target == target_id)).first()

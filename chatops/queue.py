@@ -1,9 +1,12 @@
 """Queue operations: enqueue, claim, finish, cancel, suppress — each one short transaction.
 
-A claim is one ``UPDATE … RETURNING`` that also enforces the per-type concurrency limit and
-suppressions, so several dispatchers never run a job twice. On PostgreSQL the candidate row is
-taken ``FOR UPDATE SKIP LOCKED`` and claims are serialised by a transaction-level advisory lock,
-because counting the running jobs of a type is not safe under READ COMMITTED otherwise.
+A claim takes as many due jobs as the dispatcher has free slots in one transaction that also
+enforces the per-type concurrency limits and suppressions, so several dispatchers never run a
+job twice; the jobs that ended in one turn of the dispatcher's loop are finished in one
+transaction too. On SQLite writers take the write lock at BEGIN (IMMEDIATE) and readers never
+do (see ``chatops.db.reading``); on PostgreSQL claims are serialised by a transaction-level
+advisory lock, because counting the running jobs of a type is not safe under READ COMMITTED
+otherwise.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from sqlalchemy import (
 
 from chatops import queue_sql as sql
 from chatops.db import (
+    READ_ONLY,
     deliveries,
     dispatchers,
     jobs,
@@ -41,6 +45,19 @@ from chatops.events import Requester
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
 DELIVERY_LEASE_SECONDS = 600.0  # a delivery "sending" longer than this: its bot died
+
+
+@dataclass(frozen=True)
+class Finish:
+    """A job's end, as the dispatcher records it (with its report, if any)."""
+
+    job_id: int
+    state: str
+    exit_code: int | None = None
+    summary: str | None = None
+    payload: Mapping[str, Any] | None = None
+    log_dir: str | None = None
+    only_from: tuple[str, ...] = ("queued", "running")
 
 
 @dataclass(frozen=True)
@@ -61,12 +78,13 @@ class Queue:
         self.is_postgres = engine.dialect.name == "postgresql"
         self._local = threading.local()
         style = engine.dialect.paramstyle
-        lock = "FOR UPDATE SKIP LOCKED" if self.is_postgres else ""
         self._sql = {name: sql.for_driver(text_, style) for name, text_ in {
             "insert_job": sql.INSERT_JOB, "find_pending": sql.FIND_PENDING,
             "insert_subscriber": sql.INSERT_SUBSCRIBER, "count_running": sql.COUNT_RUNNING,
-            "claim": sql.CLAIM.format(lock=lock),
+            "running_by_type": sql.RUNNING_BY_TYPE, "suppressed_now": sql.SUPPRESSED_NOW,
+            "due": sql.DUE, "record_process": sql.RECORD_PROCESS,
             "report": sql.REPORT_TO_SUBSCRIBERS}.items()}
+        self._claim_sql: dict[int, str] = {}
         self._finish_sql: dict[tuple[str, ...], str] = {}
 
     def _connection(self) -> Connection:
@@ -80,12 +98,24 @@ class Queue:
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
+        """A transaction that writes (on SQLite: BEGIN IMMEDIATE, see chatops.db)."""
         with self._connection().begin() as transaction:
             yield transaction.connection
 
     @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read-only transaction: it never takes (or waits for) the write lock."""
+        conn = self._connection()
+        conn.execution_options(**{READ_ONLY: True})
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.execution_options(**{READ_ONLY: False})
+
+    @contextmanager
     def _hot(self) -> Iterator[Any]:
-        """A transaction straight on the driver connection, for the hot path."""
+        """A writing transaction straight on the driver connection, for the hot path."""
         raw = self._connection().connection.driver_connection
         if not self.is_postgres:
             raw.execute("BEGIN IMMEDIATE")  # take the write lock now (see chatops.db)
@@ -124,11 +154,51 @@ class Queue:
 
     def claim(self, worker: str, now: float | None = None) -> Any:
         """Take the next runnable job for ``worker``, or None."""
+        rows = self.claim_many(worker, 1, now)
+        return rows[0] if rows else None
+
+    def claim_many(self, worker: str, slots: int, now: float | None = None) -> list[Any]:
+        """Take up to ``slots`` runnable jobs for ``worker``, in start order, in one transaction.
+
+        A job is runnable when it is due, its type is not suppressed now, and fewer jobs of its
+        type than its ``concurrency`` are running (counting those taken in this same claim).
+        """
         now = time.time() if now is None else now
+        if slots <= 0:
+            return []
         with self._hot() as conn:
             if self.is_postgres:
                 sql.run(conn, "SELECT pg_advisory_xact_lock(%(k)s)", {"k": _CLAIM_LOCK})
-            return sql.first(sql.run(conn, self._sql["claim"], {"now": now, "worker": worker}))
+            running = dict(sql.run(conn, self._sql["running_by_type"], {}).fetchall())
+            suppressed = {t for (t,) in sql.run(conn, self._sql["suppressed_now"], {"now": now})}
+            chosen: list[int] = []
+            page = {"now": now, "after": float("-inf"), "after_id": 0, "limit": max(32, 4 * slots)}
+            while len(chosen) < slots:
+                due = sql.run(conn, self._sql["due"], page).fetchall()
+                for job_id, job_type, concurrency, _ in due:
+                    if job_type in suppressed or running.get(job_type, 0) >= concurrency:
+                        continue
+                    running[job_type] = running.get(job_type, 0) + 1
+                    chosen.append(job_id)
+                    if len(chosen) == slots:
+                        break
+                if len(due) < page["limit"]:
+                    break
+                page["after"], page["after_id"] = due[-1][3], due[-1][0]
+            if not chosen:
+                return []
+            params: dict[str, Any] = {"now": now, "worker": worker}
+            params.update((f"id{i}", job_id) for i, job_id in enumerate(chosen))
+            rows = sql.rows(sql.run(conn, self._claim(len(chosen)), params))
+        return sorted(rows, key=lambda r: (r.start_after, r.id))
+
+    def _claim(self, count: int) -> str:
+        claim = self._claim_sql.get(count)
+        if claim is None:
+            ids = ", ".join(f":id{i}" for i in range(count))
+            claim = self._claim_sql[count] = sql.for_driver(
+                sql.CLAIM.format(ids=ids), self.engine.dialect.paramstyle)
+        return claim
 
     def finish(self, job_id: int, state: str, *, exit_code: int | None = None,
                summary: str | None = None, payload: Mapping[str, Any] | None = None,
@@ -138,19 +208,42 @@ class Queue:
 
         Returns the number of reports queued (0 when the job had already ended).
         """
+        return self.finish_many([Finish(job_id, state, exit_code, summary, payload, log_dir,
+                                        only_from)], now=now)[0]
+
+    def finish_many(self, finishes: list[Finish], *, processes: list[tuple[int, int, int]] = (),
+                    now: float | None = None) -> list[int]:
+        """Finish several jobs (and record started jobs' processes) in one transaction.
+
+        ``processes`` are ``(job id, pid, kernel start time)`` of jobs just started. Returns,
+        per finish, the number of reports queued: a job that had already ended gets none, so
+        every report is queued exactly once.
+        """
         now = time.time() if now is None else now
+        queued = []
+        with self._hot() as conn:
+            for job_id, pid, pid_start in processes:
+                sql.run(conn, self._sql["record_process"],
+                        {"job_id": job_id, "pid": pid, "pid_start": pid_start})
+            for end in finishes:
+                params = {"job_id": end.job_id, "state": end.state, "now": now,
+                          "exit_code": end.exit_code, "summary": end.summary,
+                          "log_dir": end.log_dir}
+                if not sql.run(conn, self._finish(end.only_from), params).rowcount or (
+                        end.payload is None):
+                    queued.append(0)
+                    continue
+                params["body"] = json.dumps(end.payload)
+                queued.append(sql.run(conn, self._sql["report"], params).rowcount)
+        return queued
+
+    def _finish(self, only_from: tuple[str, ...]) -> str:
         finish = self._finish_sql.get(only_from)
         if finish is None:
             states = ", ".join(f"'{s}'" for s in only_from if s.isidentifier())
             finish = self._finish_sql[only_from] = sql.for_driver(
                 sql.FINISH.format(states=states), self.engine.dialect.paramstyle)
-        params = {"job_id": job_id, "state": state, "now": now, "exit_code": exit_code,
-                  "summary": summary, "log_dir": log_dir}
-        with self._hot() as conn:
-            if not sql.run(conn, finish, params).rowcount or payload is None:
-                return 0
-            params["body"] = json.dumps(payload)
-            return sql.run(conn, self._sql["report"], params).rowcount
+        return finish
 
     def request_cancel(self, job_id: int) -> str | None:
         """Flag a running job for its dispatcher to kill; return the job's state (None: no job).
@@ -166,22 +259,22 @@ class Queue:
             return state
 
     def cancel_requested(self, worker: str) -> list[int]:
-        with self._begin() as conn:
+        with self._read() as conn:
             return list(conn.execute(select(jobs.c.id).where(
                 jobs.c.claimed_by == worker, jobs.c.state == "running",
                 jobs.c.cancel_requested.is_(True))).scalars())
 
     def pending_of_type(self, job_type: str) -> list[int]:
-        with self._begin() as conn:
+        with self._read() as conn:
             return list(conn.execute(select(jobs.c.id).where(
                 jobs.c.job_type == job_type, jobs.c.state == "queued")).scalars())
 
     def get(self, job_id: int) -> Row | None:
-        with self._begin() as conn:
+        with self._read() as conn:
             return conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
 
     def jobs_in(self, states: tuple[str, ...]) -> list[Row]:
-        with self._begin() as conn:
+        with self._read() as conn:
             return list(conn.execute(select(jobs).where(jobs.c.state.in_(states))
                                      .order_by(jobs.c.start_after, jobs.c.id)))
 
@@ -194,12 +287,12 @@ class Queue:
             query = query.where(jobs.c.state == state)
         if user:
             query = query.where(jobs.c.requested_by == user)
-        with self._begin() as conn:
+        with self._read() as conn:
             return list(conn.execute(query))
 
     def subscribers_of(self, job_id: int) -> list[Row]:
         """Everyone who asked for the job: its requester first, then those who joined."""
-        with self._begin() as conn:
+        with self._read() as conn:
             first = conn.execute(select(
                 jobs.c.id.label("job_id"), jobs.c.platform, jobs.c.channel, jobs.c.thread,
                 jobs.c.requested_by.label("user"), jobs.c.message, jobs.c.is_direct,
@@ -213,7 +306,7 @@ class Queue:
 
     def next_start(self, now: float) -> float | None:
         """When the next queued job becomes due (or a suppression ends), for the dispatcher."""
-        with self._begin() as conn:
+        with self._read() as conn:
             due = conn.execute(select(func.min(jobs.c.start_after))
                                .where(jobs.c.state == "queued", jobs.c.start_after > now)).scalar()
             ends = conn.execute(select(func.min(suppressions.c.end_at))
@@ -262,7 +355,7 @@ class Queue:
         """job id -> (Slurm job id, cluster) for the jobs submitted to Slurm."""
         if not job_ids:
             return {}
-        with self._begin() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(slurm_submissions.c.job_id, slurm_submissions.c.slurm_job_id,
                                        slurm_submissions.c.cluster)
                                 .where(slurm_submissions.c.job_id.in_(job_ids),
@@ -270,7 +363,7 @@ class Queue:
             return {job_id: (slurm_id, cluster) for job_id, slurm_id, cluster in rows}
 
     def dispatchers(self) -> list[Row]:
-        with self._begin() as conn:
+        with self._read() as conn:
             return list(conn.execute(select(dispatchers).where(dispatchers.c.stopped_at.is_(None))
                                      .order_by(dispatchers.c.heartbeat_at.desc())))
 
@@ -279,7 +372,7 @@ class Queue:
         whose = jobs.c.claimed_by.is_(None)
         if dead_workers:
             whose = or_(whose, jobs.c.claimed_by.in_(dead_workers))
-        with self._begin() as conn:
+        with self._read() as conn:
             return list(conn.execute(select(jobs).where(jobs.c.state == "running", whose)))
 
     def adopt(self, job_id: int, from_worker: str | None, worker: str) -> bool:
@@ -348,7 +441,7 @@ class Queue:
                          .values(progress=json.dumps(progress)))
 
     def next_delivery_due(self, platform: str) -> float | None:
-        with self._begin() as conn:
+        with self._read() as conn:
             return conn.execute(select(func.min(deliveries.c.next_attempt_at)).where(
                 deliveries.c.platform == platform,
                 deliveries.c.state.in_(("pending", "sending")))).scalar()

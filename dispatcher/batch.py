@@ -33,7 +33,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chatops import wakeup
-from chatops.db import slurm_submissions
+from chatops.db import reading, slurm_submissions
 from chatops.job_config import JobSpec
 from chatops.queue import Queue
 from chatops.report import Report, notice
@@ -363,7 +363,7 @@ class BatchExecutor:
             return self.submission(job_id)
 
     def submission(self, job_id: int):  # noqa: ANN201
-        with self.queue.engine.connect() as conn:
+        with reading(self.queue.engine) as conn:
             return conn.execute(select(slurm_submissions)
                                 .where(slurm_submissions.c.job_id == job_id)).first()
 

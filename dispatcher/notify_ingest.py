@@ -30,7 +30,7 @@ from bot.notify.connectors import Connector, build_connectors
 from bot.notify.render import context, render, render_plain
 from bot.notify.sender import NotifySender
 from chatops import wakeup
-from chatops.db import slurm_submissions
+from chatops.db import reading, slurm_submissions
 from chatops.job_config import Config
 from chatops.queue import Queue
 from chatops.report import notice
@@ -266,7 +266,7 @@ class NotifyIngest:
         slurm_id = event.array_job_id or event.job_id
         if slurm_id is None:
             return []
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = list(conn.execute(select(slurm_submissions).where(
                 slurm_submissions.c.slurm_job_id == slurm_id)))
         # The config's cluster name is usually Slurm's ClusterName; with one match, trust it.

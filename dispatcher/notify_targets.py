@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, and_, or_, select
 
 from bot.notify.config import NotifyConfig
-from chatops.db import identities, notification_targets
+from chatops.db import identities, notification_targets, reading
 from chatops.slurm.events import SlurmEvent
 
 log = logging.getLogger("chatops.notify")
@@ -39,7 +39,7 @@ def registered_targets(engine: Engine, cluster_user: str) -> list[Target]:
                     or_(nt.c.cluster_user == cluster_user,
                         and_(nt.c.user_id.is_not(None), nt.c.user_id.in_(bound.scalar_subquery()))))
              .order_by(nt.c.id))
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [Target(r.connector, r.target) for r in conn.execute(query)]
 
 
@@ -47,7 +47,7 @@ def _opted_in(engine: Engine, target: Target, cache: dict | None = None) -> bool
     if cache is not None and target in cache:
         return cache[target]
     nt = notification_targets
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         found = conn.execute(select(nt.c.id).where(
             nt.c.connector == target.connector, nt.c.target == target.target,
             nt.c.opted_out_at.is_(None))).first() is not None

@@ -19,7 +19,7 @@ from bot.commands import CommandHandler, Incoming
 from bot.console import render_delivery
 from bot.platform import Delivery
 from chatops.access import refusal
-from chatops.db import END_STATES, deliveries, jobs
+from chatops.db import END_STATES, deliveries, jobs, reading
 from chatops.service import Service
 from webserver.auth import require_login, web_requester
 
@@ -68,7 +68,7 @@ def channel_messages() -> list[dict]:
     platform is configured: GitHub's jobs and notices), so that somebody sees them."""
     service = _service()
     private = ("web-%", "cli-%")  # console sessions read their own channels
-    with service.queue.engine.connect() as conn:
+    with reading(service.queue.engine) as conn:
         rows = conn.execute(
             select(deliveries, jobs.c.namespace).outerjoin(jobs, jobs.c.id == deliveries.c.job_id)
             .where(deliveries.c.platform == "console", deliveries.c.channel.is_not(None),
@@ -123,7 +123,7 @@ def read_log_tail(path: Path, limit: int = LOG_VIEW_BYTES) -> dict:
 def job(job_id: int):  # noqa: ANN201
     row = _job_or_abort(job_id)
     service = _service()
-    with service.queue.engine.connect() as conn:
+    with reading(service.queue.engine) as conn:
         delivered = conn.execute(select(deliveries).where(deliveries.c.job_id == job_id)
                                  .order_by(deliveries.c.id)).all()
     report = next((render_delivery(Delivery.from_row(d)) for d in delivered

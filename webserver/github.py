@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.texts import clock
 from chatops import wakeup
-from chatops.db import webhook_deliveries
+from chatops.db import reading, webhook_deliveries
 from chatops.events import Requester
 from chatops.job_config import NamespaceSpec
 from chatops.report import notice
@@ -192,7 +192,7 @@ def _claim_delivery(service: Service, delivery: str, namespace: str, event: str)
                 received_at=time.time(), outcome="received"))
         return None
     except IntegrityError:
-        with service.queue.engine.connect() as conn:
+        with reading(service.queue.engine) as conn:
             return conn.execute(select(webhook_deliveries).where(
                 webhook_deliveries.c.delivery_id == delivery)).first()
 

@@ -20,7 +20,7 @@ from prometheus_client.core import (
 )
 from sqlalchemy import and_, case, func, select, text
 
-from chatops.db import deliveries, dispatchers, jobs, webhook_deliveries
+from chatops.db import deliveries, dispatchers, jobs, reading, webhook_deliveries
 from chatops.queue import Queue
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600)
@@ -37,7 +37,7 @@ class QueueCollector:
 
     def collect(self) -> Iterator[Metric]:
         now = time.time()
-        with self.queue.engine.connect() as conn:
+        with reading(self.queue.engine) as conn:
             by_state = conn.execute(select(jobs.c.namespace, jobs.c.state, func.count())
                                     .group_by(jobs.c.namespace, jobs.c.state)).all()
             depth = conn.execute(select(func.count()).select_from(jobs).where(
@@ -131,7 +131,7 @@ def healthz():  # noqa: ANN201
     now = time.time()
     checks: dict[str, object] = {"process": "ok"}
     try:
-        with queue.engine.connect() as conn:
+        with reading(queue.engine) as conn:
             conn.execute(text("SELECT 1"))
             beat = conn.execute(select(func.max(dispatchers.c.heartbeat_at))
                                 .where(dispatchers.c.stopped_at.is_(None))).scalar()

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, bindparam, func, insert, select, update
 
-from chatops.db import notifications, notify_events
+from chatops.db import notifications, notify_events, reading
 
 STATES = ("pending", "delivered", "dead", "suppressed", "summarised", "dropped")
 
@@ -25,7 +25,7 @@ def seen(engine: Engine, event_ids: Iterable[str]) -> set[str]:
     ids = list(event_ids)
     if not ids:
         return set()
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return set(conn.execute(select(notify_events.c.event_id)
                                 .where(notify_events.c.event_id.in_(ids))).scalars())
 
@@ -53,7 +53,7 @@ def commit(engine: Engine, groups: list[tuple[Mapping[str, Any], list[Mapping[st
 
 def recent_count(engine: Engine, cluster_user: str, since: float) -> int:
     """Notifications queued for a user since ``since`` that count against the cap."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return conn.execute(select(func.count()).select_from(notifications).where(
             notifications.c.cluster_user == cluster_user, notifications.c.created_at >= since,
             notifications.c.state.not_in(("suppressed", "summarised")))).scalar() or 0
@@ -68,14 +68,14 @@ def add(engine: Engine, rows: Iterable[Mapping[str, Any]], now: float | None = N
 
 
 def pending(engine: Engine, after_id: int = 0) -> list[Row]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return list(conn.execute(select(notifications).where(
             notifications.c.state == "pending", notifications.c.id > after_id)
             .order_by(notifications.c.id)))
 
 
 def pending_ids(engine: Engine) -> set[int]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return set(conn.execute(select(notifications.c.id).where(
             notifications.c.state == "pending")).scalars())
 
@@ -135,12 +135,12 @@ def listing(engine: Engine, state: str | None = None, limit: int = 50) -> list[R
     query = select(notifications).order_by(notifications.c.id.desc()).limit(limit)
     if state:
         query = query.where(notifications.c.state == state)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return list(conn.execute(query))
 
 
 def counts(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return dict(conn.execute(select(notifications.c.state, func.count())
                                  .group_by(notifications.c.state)).all())
 
