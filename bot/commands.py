@@ -10,7 +10,6 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from bot import texts
 from chatops import identities, wakeup
@@ -18,6 +17,7 @@ from chatops.access import refusal
 from chatops.events import Requester
 from chatops.grammar import Cancel, Help, Logs, Matched, Notify, NotUnderstood, Status, parse
 from chatops.job_config import CommandSpec, Config
+from chatops.joblogs import job_logs
 from chatops.queue import Queue
 from chatops.settings import Settings
 from dispatcher.reports import describe_end, failure_report, tail
@@ -217,9 +217,8 @@ class CommandHandler:
         stream = "stderr" if stderr else "stdout"
         if job.state == "queued":
             return Response().say(f"Job {job_id} (`{job.job_type}`) has not started yet.")
-        log_dir = Path(job.log_dir or self.settings.job_log_dir(job.namespace, job.job_type,
-                                                                 job.id))
-        text = tail(log_dir / stream, lines=200, chars=LOG_REPLY_CHARS)
+        path = job_logs(self.settings.logs_dir, job).path(stream)
+        text = tail(path, lines=200, chars=LOG_REPLY_CHARS)
         if not text:
             return Response().say(f"Job {job_id} wrote nothing to {stream}.")
         return Response().say(f"The end of job {job_id}'s {stream}:").say(text, code=True)

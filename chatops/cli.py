@@ -353,14 +353,18 @@ def cmd_jobs_logs(args: argparse.Namespace) -> int:
     job = _get_job(service, args.job_id)
     if job is None:
         return svc.EXIT_NOT_FOUND
-    if not job.log_dir:
-        print(f"chatops: job {job.id} has no logs yet ({job.state})", file=sys.stderr)
+    from chatops.joblogs import job_logs
+
+    if job.state == "queued":
+        print(f"chatops: job {job.id} has not started yet", file=sys.stderr)
         return svc.EXIT_FAILED
-    path = Path(job.log_dir) / ("stderr" if args.stderr else "stdout")
+    path = job_logs(service.settings.logs_dir, job).path("stderr" if args.stderr else "stdout")
     try:
         with open(path, "rb") as f:
             while chunk := f.read(65536):
                 sys.stdout.buffer.write(chunk)
+    except FileNotFoundError:  # a stream the job never wrote to has no file
+        return 0
     except OSError as exc:
         print(f"chatops: cannot read {path}: {exc}", file=sys.stderr)
         return svc.EXIT_FAILED

@@ -42,9 +42,6 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
-    def job_log_dir(self, namespace: str, job_type: str, job_id: int) -> Path:
-        """Each run its own folder, named by job id: two runs never share one."""
-        return self.logs_dir / namespace / job_type / str(job_id)
 
     def secret(self, name: str) -> str | None:
         """A credential from the environment, by its platform's usual name."""

@@ -25,7 +25,6 @@ import signal as signals
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import BinaryIO
 
 import paramiko
@@ -35,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from chatops import wakeup
 from chatops.db import reading, slurm_submissions
 from chatops.job_config import JobSpec
+from chatops.joblogs import JobLogs
 from chatops.queue import Queue
 from chatops.report import Report, notice
 from chatops.settings import Settings
@@ -71,13 +71,13 @@ class BatchRun(ThreadRun):
     idle_wait = True  # waiting for Slurm takes no dispatcher slot (max_concurrency)
 
     def __init__(self, executor: BatchExecutor, job_id: int, spec: JobSpec, command: str,
-                 log_dir: Path):
+                 logs: JobLogs):
         super().__init__(job_id, f"Slurm batch job on cluster {spec.cluster}")
         self.executor = executor
         self.spec = spec
         self.slurm = spec.slurm
         self.command = command
-        self.log_dir = log_dir
+        self.logs = logs
         self.connection: ClusterConnection = executor.pool.connection(spec.cluster)
         self.client = SlurmClient(self._run, self.connection.spec.command_timeout)
         environ = executor.settings.environ  # the job's `env`: sbatch passes it to the job
@@ -246,12 +246,13 @@ class BatchRun(ThreadRun):
                                          self.connection.spec.command_timeout)
             if result.returncode == 0:
                 self.output_tail = result.stdout
-        (self.log_dir / "stdout").write_text(self.output_tail)
+        if self.output_tail:
+            self.logs.path("stdout").write_text(self.output_tail)
         job = self.acct.job if self.acct else None
         state = job.state if job else "UNKNOWN"
         self.executor.update(self.job_id, submit_state="ended", slurm_state=state,
                              exit_code=job.exit_code if job else None, ended_at=time.time())
-        (self.log_dir / "slurm.json").write_text(json.dumps({
+        self.logs.path("slurm.json").write_text(json.dumps({
             "cluster": self.spec.cluster, "slurm_job_id": self.slurm_id, "state": state,
             "exit_code": job.exit_code if job else None, "output": self.output_path}))
         self.exit_code = 0 if state == "COMPLETED" and job and job.exit_code == 0 else (
@@ -339,15 +340,15 @@ class BatchExecutor:
         self.pool = pool
         self.stopping = stopping or threading.Event()  # set while the dispatcher shuts down
 
-    def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], log_dir: Path,
+    def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], logs: JobLogs,
               has_fabfile: bool = False) -> BatchRun:
-        run = BatchRun(self, job_id, spec, command_line(spec, args), log_dir)
+        run = BatchRun(self, job_id, spec, command_line(spec, args), logs)
         run.start_thread(run.main)
         return run
 
-    def resume(self, job_id: int, spec: JobSpec, log_dir: Path, record) -> BatchRun:  # noqa: ANN001
+    def resume(self, job_id: int, spec: JobSpec, logs: JobLogs, record) -> BatchRun:  # noqa: ANN001
         """Track again a job submitted by an earlier dispatcher (``record``: its submission)."""
-        run = BatchRun(self, job_id, spec, "", log_dir)
+        run = BatchRun(self, job_id, spec, "", logs)
         run.start_thread(lambda: run.resume(record))
         return run
 

@@ -25,7 +25,7 @@ class RemoteExecutors:
         self.pool = SSHPool(config.clusters, settings.environ)
         self.ssh = SSHExecutor(settings, self.pool)
         self.batch = BatchExecutor(settings, queue, self.pool, stopping)
-        self.fabric = FabricExecutor(settings, config, local)
+        self.fabric = FabricExecutor(settings, config, queue, local)
 
     def for_spec(self, spec: JobSpec) -> Any:
         namespace = self.config.namespaces.get(spec.namespace)

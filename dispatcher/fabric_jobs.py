@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from chatops.job_config import Config, JobSpec
+from chatops.joblogs import JobLogs
+from chatops.queue import Queue
 from chatops.report import Report
 from chatops.settings import Settings
 from dispatcher.local import (
@@ -68,12 +70,12 @@ def fetch_fabfile(source: str, dest_dir: Path, workspace: Path, timeout: float) 
 
 class FabricRun(ThreadRun):
     def __init__(self, executor: FabricExecutor, job_id: int, spec: JobSpec, command: str,
-                 log_dir: Path):
+                 logs: JobLogs):
         super().__init__(job_id, "fab")
         self.executor = executor
         self.spec = spec
         self.command = command
-        self.log_dir = log_dir
+        self.logs = logs
         self.note: str | None = None
         self.process: subprocess.Popen | None = None
         self._stop: int | None = None
@@ -81,7 +83,8 @@ class FabricRun(ThreadRun):
     def main(self) -> None:
         settings = self.executor.settings
         namespace = self.executor.config.namespaces[self.spec.namespace]
-        cwd = working_dir(settings, self.spec.namespace, True)
+        local = self.executor.local
+        cwd = working_dir(settings, self.spec.namespace, True, local.account)
         try:
             self.note = fetch_fabfile(namespace.fabfile, cwd,
                                       settings.workspace_dir / self.spec.namespace,
@@ -93,12 +96,16 @@ class FabricRun(ThreadRun):
         if self._stop is not None:
             self.exit_code = -self._stop
             return
-        with open(self.log_dir / "stdout", "wb") as out, open(self.log_dir / "stderr", "wb") as err:
+        # fab talks to the cluster for ≥ 100 ms: log files made up front cost nothing here.
+        with open(self.logs.path("stdout"), "wb") as out, \
+                open(self.logs.path("stderr"), "wb") as err:
             self.process = subprocess.Popen(
                 ["bash", "-c", self.command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, start_new_session=True, close_fds=True)
+                stdout=out, stderr=err, start_new_session=True, close_fds=True,
+                **local.popen_account())
         pid = self.process.pid
-        (self.log_dir / "pid").write_text(f"{pid} {process_start_time(pid)}\n")
+        self.executor.queue.finish_many([], processes=[(self.job_id, pid,
+                                                         process_start_time(pid))])
         self.label = f"fab, pid {pid}"
         if self._stop is not None:
             self.signal(self._stop)
@@ -126,22 +133,23 @@ class FabricRun(ThreadRun):
 
 
 class FabricExecutor:
-    def __init__(self, settings: Settings, config: Config, local: LocalExecutor):
+    def __init__(self, settings: Settings, config: Config, queue: Queue, local: LocalExecutor):
         self.settings = settings
         self.config = config
+        self.queue = queue
         self.local = local
         self.fetch_timeout = float(settings.environ.get("CHATOPS_FABFILE_TIMEOUT")
                                    or FETCH_TIMEOUT)
 
-    def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], log_dir: Path,
+    def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], logs: JobLogs,
               has_fabfile: bool = True) -> FabricRun:
-        run = FabricRun(self, job_id, spec, command_line(spec, args), log_dir)
+        run = FabricRun(self, job_id, spec, command_line(spec, args), logs)
         run.start_thread(run.main)
         return run
 
     def environment(self, spec: JobSpec, cwd: Path) -> dict[str, str]:
         """The local job environment, with `fab` meaning Fabric with strict host keys."""
-        env = job_environment(self.settings, spec)
+        env = job_environment(self.settings, spec, self.local.account)
         bin_dir = cwd / ".chatops-bin"
         bin_dir.mkdir(exist_ok=True)
         _write_atomic(bin_dir / "fab",

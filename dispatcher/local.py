@@ -1,22 +1,37 @@
-"""Run a job on this machine: ``bash -c`` in its workspace, in its own process group.
+"""Run a job on this machine, in its workspace, in its own process group.
 
-The environment is an allow-list — a job never sees the service's tokens — and every argument
-is shell-quoted before it is put into ``run_args_template``.
+The command line is the job's ``run_args_template`` with every argument shell-quoted; it runs
+under ``bash -c``, or directly when bash would only have split it into words
+(``dispatcher.direct``). The environment is an allow-list — a job never sees the service's
+settings — and, with ``CHATOPS_JOB_USER``, the job runs as that account (``chatops.privileges``).
+
+Output comes back through two pipes that the dispatcher's loop reads; it is written to
+``<id>.stdout`` / ``<id>.stderr`` in the job type's log folder as it arrives, and a stream that
+stays empty creates no file. The job's pid and kernel start time go into its row, so a later
+dispatcher can stop what a dead one left running.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import signal
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from chatops.job_config import JobSpec
+from chatops.joblogs import JobLogs
+from chatops.privileges import JobAccount
 from chatops.settings import REPO_ROOT, Settings
+from dispatcher import direct
 
-BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME")
+log = logging.getLogger("chatops.dispatcher")
+
+BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
+CHUNK = 65536
 
 
 class PrepareError(Exception):
@@ -33,10 +48,17 @@ def command_line(spec: JobSpec, args: Mapping[str, str]) -> str:
                            f"with {sorted(args)}: {type(exc).__name__}: {exc}") from exc
 
 
-def job_environment(settings: Settings, spec: JobSpec) -> dict[str, str]:
+def job_environment(settings: Settings, spec: JobSpec,
+                    account: JobAccount | None = None) -> dict[str, str]:
+    """The allow-listed environment: who the job runs as, the locale, PATH, and the values of
+    the names its ``env`` lists (read once at start, see ``Settings.environ``)."""
     source = settings.environ
     env = {name: source[name] for name in BASE_ENV if name in source}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    if account is not None:
+        env.update(HOME=account.home, USER=account.name, LOGNAME=account.name)
+    else:
+        env.update({name: source[name] for name in ("HOME", "USER", "LOGNAME") if name in source})
     env["PYTHONPATH"] = str(REPO_ROOT)
     env["CHATOPS_WRITEABLE_DIR"] = str(settings.writeable_dir)
     for name in spec.env:
@@ -45,34 +67,115 @@ def job_environment(settings: Settings, spec: JobSpec) -> dict[str, str]:
     return env
 
 
-def working_dir(settings: Settings, namespace: str, has_fabfile: bool) -> Path:
+def working_dir(settings: Settings, namespace: str, has_fabfile: bool,
+                account: JobAccount | None = None) -> Path:
     workspace = settings.workspace_dir / namespace
     if workspace.is_dir() and not has_fabfile:
         return workspace
     writeable = settings.writeable_dir / namespace
-    writeable.mkdir(parents=True, exist_ok=True)
+    if not writeable.is_dir():
+        writeable.mkdir(parents=True, exist_ok=True)
+        if account is not None:
+            account.give(writeable)
     return writeable
 
 
-def process_start_time(pid: int) -> str | None:
+def process_start_time(pid: int) -> int | None:
     """The kernel's start time of ``pid`` (to tell a process from a later one with its pid)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
         return None
+
+
+@dataclass
+class Launch:
+    """A job ready to start: prepared on the loop thread, started by ``LocalExecutor.spawn``."""
+
+    job_id: int
+    command: str
+    cwd: Path
+    env: dict[str, str]
+    logs: JobLogs
+    direct: direct.Direct | None  # set when bash is not needed
+
+
+class Output:
+    """One of a job's streams: a pipe the loop reads, written to a log file as it arrives.
+
+    The file is made on the first byte, so a job that prints nothing creates nothing.
+    """
+
+    def __init__(self, fd: int, path: Path, owner: tuple[int, int] | None):
+        self.fd = fd
+        self.path = path
+        self.owner = owner  # who the log file must belong to, when we run as root
+        self.file: int | None = None
+        self.lost = False
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def pump(self, drain: bool = False) -> bool:
+        """Copy what the pipe holds to the log file: one read, or (``drain``) until the pipe is
+        empty. False once every writer has closed it (EOF); then unregister and ``close()``."""
+        while True:
+            try:
+                data = os.read(self.fd, CHUNK)
+            except BlockingIOError:
+                return True
+            except OSError as exc:  # not expected from a pipe; never lose the loop over it
+                log.warning("reading %s: %s", self.path, exc)
+                return False
+            if not data:
+                return False
+            self._write(data)
+            if not drain:
+                return True
+
+    def _write(self, data: bytes) -> None:
+        try:
+            if self.file is None:
+                self.file = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                                    | os.O_APPEND | os.O_CLOEXEC, 0o640)
+                if self.owner is not None:
+                    os.fchown(self.file, *self.owner)
+            os.write(self.file, data)
+        except OSError as exc:  # a full disk: the job goes on, the loss is logged once
+            if not self.lost:
+                log.warning("job output lost: cannot write %s: %s", self.path, exc)
+            self.lost = True
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.file is not None:
+            os.close(self.file)
+            self.file = None
+
+    @property
+    def closed(self) -> bool:
+        return self.fd < 0
 
 
 class LocalRun:
     """A started job; ``fileno()`` becomes readable when it ends.
 
     Every executor's run has this shape: ``job_id``, ``label``, ``fileno()``, ``wait()``,
-    ``signal(sig)`` (to the job's whole process group) and ``close()``.
+    ``signal(sig)`` (to the job's whole process group) and ``close()``. A local run also has
+    ``outputs``, the pipes the loop reads, and its ``pid`` and ``pid_start`` for the job row.
     """
 
-    def __init__(self, job_id: int, process: subprocess.Popen):
+    def __init__(self, job_id: int, process: subprocess.Popen, outputs: list[Output],
+                 direct_exec: bool):
         self.job_id = job_id
         self.process = process
+        self.outputs = outputs
+        self.pid = process.pid
+        self.pid_start = process_start_time(process.pid)
+        self.direct = direct_exec
         self._pidfd = os.pidfd_open(process.pid)
 
     def fileno(self) -> int:
@@ -80,7 +183,7 @@ class LocalRun:
 
     @property
     def label(self) -> str:
-        return f"pid {self.process.pid}"
+        return f"pid {self.pid}" + ("" if self.direct else ", bash")
 
     def wait(self) -> int:
         """The exit code (negative: killed by that signal); call once fileno() is readable."""
@@ -88,7 +191,7 @@ class LocalRun:
 
     def signal(self, sig: int) -> None:
         try:
-            os.killpg(self.process.pid, sig)
+            os.killpg(self.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -97,32 +200,98 @@ class LocalRun:
 
 
 class LocalExecutor:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, account: JobAccount | None = None):
         self.settings = settings
+        self.account = account
+        self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self._log_owner: tuple[int, int] | None = None
 
-    def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], log_dir: Path,
-              has_fabfile: bool = False) -> LocalRun:
+    def make_log_folder(self, folder: Path) -> None:
+        """Make a job type's log folder (the dispatcher does it once per type). As root, what we
+        make in the logs tree belongs to the tree's owner, the service account that serves it;
+        0750 keeps the job account out."""
+        self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._log_owner = _owner_for_files(self.settings.logs_dir)
+        path = self.settings.logs_dir
+        for name in folder.relative_to(path).parts:  # <namespace>/<job type>
+            path = path / name
+            if not path.is_dir():
+                path.mkdir(mode=0o750, exist_ok=True)
+                if self._log_owner is not None:
+                    os.chown(path, *self._log_owner)
+
+    def prepare(self, job_id: int, spec: JobSpec, args: Mapping[str, str], logs: JobLogs,
+                has_fabfile: bool = False) -> Launch:
+        """Everything about the job's start that can fail on its config (on the loop thread)."""
         command = command_line(spec, args)
-        cwd = working_dir(self.settings, spec.namespace, has_fabfile)
-        env = job_environment(self.settings, spec)
-        with open(log_dir / "stdout", "wb") as out, open(log_dir / "stderr", "wb") as err:
-            process = subprocess.Popen(
-                ["bash", "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, start_new_session=True, close_fds=True,
-            )
-        # Lets a restarted dispatcher find and stop this job if we die without cleaning up.
-        (log_dir / "pid").write_text(f"{process.pid} {process_start_time(process.pid)}\n")
-        return LocalRun(job_id, process)
+        cwd = working_dir(self.settings, spec.namespace, has_fabfile, self.account)
+        env = job_environment(self.settings, spec, self.account)
+        return Launch(job_id, command, cwd, env, logs, direct.plan(command, env, cwd))
+
+    def spawn(self, launch: Launch) -> LocalRun:
+        """Start a prepared job (from any thread): exec it, or ``bash -c`` when it needs bash."""
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            process, used_direct = self._popen(launch, out_w, err_w)
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        for fd in (out_r, err_r):
+            os.set_blocking(fd, False)
+        outputs = [Output(out_r, launch.logs.path("stdout"), self._log_owner),
+                   Output(err_r, launch.logs.path("stderr"), self._log_owner)]
+        return LocalRun(launch.job_id, process, outputs, used_direct)
+
+    def popen_account(self) -> dict:
+        """Popen's arguments that run the child as the job account (none without one)."""
+        if self.account is None:
+            return {}
+        return {"user": self.account.uid, "group": self.account.gid, "extra_groups": []}
+
+    def _popen(self, launch: Launch, out: int, err: int) -> tuple[subprocess.Popen, bool]:
+        common = dict(cwd=launch.cwd, stdin=self._devnull, stdout=out, stderr=err,
+                      start_new_session=True, close_fds=True, **self.popen_account())
+        if launch.direct is not None:
+            plan = launch.direct
+            try:
+                return subprocess.Popen(plan.argv, executable=plan.executable, env=plan.env,
+                                        **common), True
+            except OSError:
+                pass  # gone since, not executable by the job account, no #! line: ask bash
+        return subprocess.Popen(["bash", "-c", launch.command], env=launch.env, **common), False
+
+    def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], logs: JobLogs,
+              has_fabfile: bool = False) -> LocalRun:
+        return self.spawn(self.prepare(job_id, spec, args, logs, has_fabfile))
 
 
-def kill_orphan(log_dir: Path) -> bool:
-    """Kill a job left behind by a dead dispatcher, if it is still the same process."""
+def _owner_for_files(folder: Path) -> tuple[int, int] | None:
+    """Running as root, the files we make in the logs tree belong to the tree's owner (the
+    service account, which serves them); otherwise they are ours anyway."""
+    if os.geteuid() != 0:
+        return None
     try:
-        pid_text, start = (log_dir / "pid").read_text().split()
-        pid = int(pid_text)
-    except (OSError, ValueError):
-        return False
-    if process_start_time(pid) != start:
+        st = folder.stat()
+    except OSError:
+        return None
+    return None if st.st_uid == 0 else (st.st_uid, st.st_gid)
+
+
+def kill_orphan(pid: int | None, pid_start: int | None, legacy_folder: Path | None = None) -> bool:
+    """Kill the process group of a job left behind by a dead dispatcher, if its leader is still
+    the same process. Jobs started before migration 0006 have a ``pid`` file instead."""
+    if pid is None and legacy_folder is not None:
+        try:
+            pid_text, start_text = (legacy_folder / "pid").read_text().split()
+            pid, pid_start = int(pid_text), int(start_text)
+        except (OSError, ValueError):
+            return False
+    if pid is None or pid_start is None or process_start_time(pid) != pid_start:
         return False
     try:
         os.killpg(pid, signal.SIGKILL)

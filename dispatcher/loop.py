@@ -1,12 +1,17 @@
 """The dispatcher: claim due jobs, run them, stop them on timeout or cancel, report the end.
 
-One thread, one selector: it sleeps until a wake-up (a new job, a cancel), a job's end (its
-pidfd), or the next deadline — never in a fixed poll loop. An exception while preparing or
-finishing one job fails that job, never the dispatcher.
+One thread, one selector: it sleeps until a wake-up (a new job, a cancel), a job's output or end
+(its pipes and pidfd), a started process, or the next deadline — never in a fixed poll loop.
+Each turn claims as many due jobs as there are free slots in one transaction, hands local ones
+to a small pool of threads that fork and exec them (so several starts overlap and the loop keeps
+reading output), and records the processes started and the jobs ended in that turn in one
+transaction. An exception while preparing or finishing one job fails that job, never the
+dispatcher.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -16,14 +21,18 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chatops import wakeup
 from chatops.job_config import Config, JobSpec
-from chatops.queue import Queue
+from chatops.joblogs import JobLogs, job_logs, type_folder
+from chatops.privileges import JobAccount
+from chatops.queue import Finish, Queue
 from chatops.settings import Settings
-from dispatcher.local import LocalExecutor, LocalRun, PrepareError, kill_orphan
+from dispatcher.local import Launch, LocalExecutor, LocalRun, PrepareError, kill_orphan
 from dispatcher.reports import describe_end, failure_report, success_report
 
 log = logging.getLogger("chatops.dispatcher")
@@ -32,30 +41,55 @@ HEARTBEAT_SECONDS = 2.0
 STALE_AFTER_SECONDS = 30.0  # a dispatcher silent this long is dead
 
 
+MAX_STARTERS = 4  # threads that fork/exec local jobs (never more than the concurrency)
+_STARTED = "started"  # selector key of the pipe the starter threads wake the loop with
+
+
 @dataclass
 class Active:
-    run: LocalRun  # or any executor's run of the same shape
+    run: Any  # a LocalRun, or any executor's run of the same shape
     job_type: str
     spec: JobSpec
-    log_dir: Path
+    logs: JobLogs
     deadline: float
     stop_reason: str | None = None  # "timed_out" | "cancelled" | "shutdown"
     kill_at: float | None = None
     extra: dict = field(default_factory=dict)
 
 
+@dataclass
+class Starting:
+    """A local job handed to a starter thread, not started yet."""
+
+    job_type: str
+    spec: JobSpec
+    logs: JobLogs
+    deadline: float
+    cancel: bool = False  # cancelled meanwhile: stop it as soon as it exists
+
+
 class Dispatcher:
-    def __init__(self, settings: Settings, config: Config, queue: Queue):
+    def __init__(self, settings: Settings, config: Config, queue: Queue,
+                 account: JobAccount | None = None):
         self.settings = settings
         self.config = config
         self.queue = queue
         self.host = socket.gethostname()
         self.worker = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.local = LocalExecutor(settings)
+        self.local = LocalExecutor(settings, account)
         self.active: dict[int, Active] = {}
+        self.starting: dict[int, Starting] = {}
         self.stopping = threading.Event()
         self._selector = selectors.DefaultSelector()
         self._listener: wakeup.Listener | None = None
+        self._starters = ThreadPoolExecutor(min(MAX_STARTERS, settings.max_concurrency),
+                                            thread_name_prefix="start")
+        self._started: collections.deque = collections.deque()  # (job id, run or exception)
+        self._started_r, self._started_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._folders: set[Path] = set()  # job types' log folders made so far
+        self._ended: list[int] = []  # jobs whose run ended in this turn
+        self._finishes: list[Finish] = []  # and what to record for each, at the turn's end
+        self._processes: list[tuple[int, int, int | None]] = []  # local jobs started this turn
         self._next_heartbeat = 0.0
         self._next_recovery = 0.0
         self.notify = None  # dispatcher/notify_ingest.py: Slurm notifications, made in run()
@@ -72,6 +106,7 @@ class Dispatcher:
         self.queue.register_dispatcher(self.worker, self.host, os.getpid(), now)
         self._listener = wakeup.Listener(self.settings.run_dir, "dispatcher")
         self._selector.register(self._listener, selectors.EVENT_READ, None)
+        self._selector.register(self._started_r, selectors.EVENT_READ, _STARTED)
         log.info("dispatcher %s started (max %d jobs at once)", self.worker,
                  self.settings.max_concurrency)
         try:
@@ -81,8 +116,14 @@ class Dispatcher:
                 self.step()
             self._shutdown()
         finally:
-            self._selector.unregister(self._listener)
+            self._starters.shutdown(wait=True)
+            for key in list(self._selector.get_map().values()):
+                if hasattr(key.fileobj, "pump"):  # output of jobs that ended, still open
+                    key.fileobj.close()
+            self._selector.close()
             self._listener.close()
+            os.close(self._started_r)
+            os.close(self._started_w)
             self.queue.heartbeat(self.worker, stopped=True)
             if self.notify is not None:
                 self.notify.close()
@@ -107,7 +148,8 @@ class Dispatcher:
                 wake()
 
     def step(self) -> None:
-        """One turn of the loop: start what is due, enforce deadlines, sleep until needed."""
+        """One turn of the loop: start what is due, sleep until needed, handle what happened,
+        then record the turn's starts and ends in one transaction."""
         now = time.time()
         self._start_due(now)
         if self.notify is not None:
@@ -117,14 +159,22 @@ class Dispatcher:
             self._next_heartbeat = now + HEARTBEAT_SECONDS
         if now >= self._next_recovery:
             self.recover()
-        timeout = self._sleep_time(time.time())
-        for key, _ in self._selector.select(timeout):
+        self._handle(self._selector.select(self._sleep_time(time.time())))
+        self._enforce_deadlines(time.time())
+        self._settle()
+
+    def _handle(self, events: list) -> None:  # noqa: ANN001
+        for key, _ in events:
             if key.data is None:
                 self._listener.drain()
                 self._handle_cancels()
-            else:
-                self._reap(key.data)
-        self._enforce_deadlines(time.time())
+            elif key.data is _STARTED:
+                self._take_started()
+            elif isinstance(key.data, int):
+                self._ended.append(key.data)  # a run's end; reaped once this turn is over
+            elif not key.data.pump():  # a job's output pipe
+                self._selector.unregister(key.data)
+                key.data.close()
 
     def _sleep_time(self, now: float) -> float:
         wake = [now + self.settings.poll_interval, self._next_heartbeat, self._next_recovery]
@@ -140,34 +190,83 @@ class Dispatcher:
 
     def _busy(self) -> int:
         """Jobs using this machine; tracking a Slurm batch job (``idle_wait``) does not count."""
-        return sum(not getattr(a.run, "idle_wait", False) for a in self.active.values())
+        return len(self.starting) + sum(not getattr(a.run, "idle_wait", False)
+                                        for a in self.active.values())
 
     def _start_due(self, now: float) -> None:
-        while self._busy() < self.settings.max_concurrency and not self.stopping.is_set():
-            row = self.queue.claim(self.worker, now)
-            if row is None:
-                return
+        free = self.settings.max_concurrency - self._busy()
+        if free <= 0 or self.stopping.is_set():
+            return
+        for row in self.queue.claim_many(self.worker, free, now):
             try:
                 self._start(row, now)
             except Exception as exc:  # one bad job must not stop the others
                 log.exception("job %s could not be started", row.id)
-                what = (f"could not be started: {exc}" if isinstance(exc, PrepareError)
-                        else f"could not be started: {type(exc).__name__}: {exc}")
-                self._finish_unstarted(row, what)
+                self._finish_unstarted(row, exc)
 
     def _start(self, row, now: float) -> None:  # noqa: ANN001
         spec = self.config.job(row.job_type)
         if spec is None:
             raise PrepareError(f"job type {row.job_type!r} is no longer in job_configs.py")
-        namespace = self.config.namespaces[spec.namespace]
-        log_dir = self.settings.job_log_dir(row.namespace, row.job_type, row.id)
-        log_dir.mkdir(parents=True, exist_ok=True)
+        has_fabfile = bool(self.config.namespaces[spec.namespace].fabfile)
+        logs = JobLogs(self._log_folder(row.namespace, row.job_type), row.id)
         args = json.loads(row.args)
-        run = self.executor_for(spec).start(row.id, spec, args, log_dir,
-                                            has_fabfile=bool(namespace.fabfile))
-        self._watch(row.id, Active(run=run, job_type=row.job_type, spec=spec, log_dir=log_dir,
-                                   deadline=now + row.timeout))
+        deadline = now + row.timeout
+        executor = self.executor_for(spec)
+        if executor is self.local:  # forked and exec'd by a starter thread
+            launch = self.local.prepare(row.id, spec, args, logs, has_fabfile)
+            self.starting[row.id] = Starting(row.job_type, spec, logs, deadline)
+            self._starters.submit(self._spawn, launch)
+            return
+        run = executor.start(row.id, spec, args, logs, has_fabfile=has_fabfile)
+        self._watch(row.id, Active(run=run, job_type=row.job_type, spec=spec, logs=logs,
+                                   deadline=deadline))
         log.info("job %s (%s) started, %s", row.id, row.job_type, run.label)
+
+    def _log_folder(self, namespace: str, job_type: str) -> Path:
+        """A job type's log folder, made once (with the logs tree's owner when we are root)."""
+        folder = type_folder(self.settings.logs_dir, namespace, job_type)
+        if folder not in self._folders:
+            self.local.make_log_folder(folder)
+            self._folders.add(folder)
+        return folder
+
+    def _spawn(self, launch: Launch) -> None:
+        """In a starter thread: start one local job, then wake the loop."""
+        try:
+            result: LocalRun | BaseException = self.local.spawn(launch)
+        except BaseException as exc:  # reported by the loop as the job's failure to start
+            result = exc
+        self._started.append((launch.job_id, result))
+        try:
+            os.write(self._started_w, b"!")
+        except BlockingIOError:
+            pass  # the loop has plenty of wake-ups waiting already
+
+    def _take_started(self) -> None:
+        """Watch the jobs the starter threads started (or fail those they could not)."""
+        try:
+            while os.read(self._started_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        while self._started:
+            job_id, result = self._started.popleft()
+            starting = self.starting.pop(job_id)
+            if isinstance(result, BaseException):
+                log.error("job %s could not be started: %s", job_id, result)
+                self._finish_unstarted(starting.spec, result, job_id)
+                continue
+            self._processes.append((job_id, result.pid, result.pid_start))
+            for output in result.outputs:
+                self._selector.register(output, selectors.EVENT_READ, output)
+            active = Active(run=result, job_type=starting.job_type, spec=starting.spec,
+                            logs=starting.logs, deadline=starting.deadline)
+            self._watch(job_id, active)
+            log.info("job %s (%s) started, %s", job_id, starting.job_type, result.label)
+            if starting.cancel or self.stopping.is_set():
+                self._terminate(active, "cancelled" if starting.cancel else "shutdown",
+                                time.time())
 
     def _watch(self, job_id: int, active: Active) -> None:
         """From now on the loop wakes when this run ends, and enforces its deadline."""
@@ -183,20 +282,27 @@ class Dispatcher:
                                            self.local, self.stopping)
         return self._remote.for_spec(spec)
 
-    def _finish_unstarted(self, row, what: str) -> None:  # noqa: ANN001
-        report = failure_report(row.id, row.job_type, row.namespace, "failed", what, None)
-        self.queue.finish(row.id, "failed", summary=what, payload=report.to_payload())
-        wakeup.notify(self.settings.run_dir, "outbox")
+    def _finish_unstarted(self, row_or_spec, exc: BaseException,  # noqa: ANN001
+                          job_id: int | None = None) -> None:
+        what = (f"could not be started: {exc}" if isinstance(exc, PrepareError | OSError)
+                else f"could not be started: {type(exc).__name__}: {exc}")
+        job_id = row_or_spec.id if job_id is None else job_id
+        job_type = getattr(row_or_spec, "job_type", None) or row_or_spec.type
+        report = failure_report(job_id, job_type, row_or_spec.namespace, "failed", what, None)
+        self._finishes.append(Finish(job_id, "failed", summary=what,
+                                     payload=report.to_payload()))
 
     # -- stopping ---------------------------------------------------------------------------
 
     def _handle_cancels(self) -> None:
-        if not self.active:
+        if not self.active and not self.starting:
             return
         for job_id in self.queue.cancel_requested(self.worker):
             active = self.active.get(job_id)
             if active and active.stop_reason is None:
                 self._terminate(active, "cancelled", time.time())
+            elif job_id in self.starting:
+                self.starting[job_id].cancel = True
 
     def _terminate(self, active: Active, reason: str, now: float) -> None:
         active.stop_reason = reason
@@ -214,11 +320,40 @@ class Dispatcher:
 
     # -- finishing --------------------------------------------------------------------------
 
+    def _settle(self) -> None:
+        """Record this turn's started processes and ended jobs in one transaction."""
+        for job_id in self._ended:
+            self._reap(job_id)
+        self._ended.clear()
+        if not (self._finishes or self._processes):
+            return
+        finishes, self._finishes = self._finishes, []
+        processes, self._processes = self._processes, []
+        try:
+            self.queue.finish_many(finishes, processes=processes)
+        except Exception:  # one bad row must not lose the others' reports: one at a time
+            log.exception("recording %d job ends at once failed; recording them one by one",
+                          len(finishes))
+            for end in finishes:
+                try:
+                    self.queue.finish_many([end])
+                except Exception:
+                    log.exception("job %s: could not record its end", end.job_id)
+        if finishes:
+            wakeup.notify(self.settings.run_dir, "outbox")
+
     def _reap(self, job_id: int) -> None:
         active = self.active.pop(job_id)
         self._selector.unregister(active.run)
         exit_code = active.run.wait()
         active.run.close()
+        for output in getattr(active.run, "outputs", ()):
+            if output.closed:
+                continue
+            if not output.pump(drain=True):
+                self._selector.unregister(output)
+                output.close()
+            # else: a process the job left behind holds the pipe: keep copying until it closes
         if getattr(active.run, "handed_over", False):  # a Slurm job still running at a stop:
             self.queue.release(job_id, self.worker)    # the next dispatcher tracks it
             log.info("job %s (%s) handed over to the next dispatcher", job_id, active.job_type)
@@ -226,47 +361,47 @@ class Dispatcher:
         if active.stop_reason is not None:
             active.run.signal(signal.SIGKILL)  # whatever the job left behind in its group
         try:
-            self._report(job_id, active, exit_code)
+            self._finishes.append(self._report(job_id, active, exit_code))
         except Exception:  # the job ran; record what we can and carry on
-            log.exception("job %s: could not record its end", job_id)
-            self.queue.finish(job_id, "failed", exit_code=exit_code,
-                              summary="ended, but its report could not be built")
+            log.exception("job %s: could not build its report", job_id)
+            self._finishes.append(Finish(job_id, "failed", exit_code=exit_code,
+                                         summary="ended, but its report could not be built"))
 
-    def _report(self, job_id: int, active: Active, exit_code: int) -> None:
+    def _report(self, job_id: int, active: Active, exit_code: int) -> Finish:
         spec = active.spec
         if active.stop_reason in ("timed_out", "cancelled", "shutdown"):
             outcome = "failed" if active.stop_reason == "shutdown" else active.stop_reason
         else:
             outcome = "succeeded" if exit_code == 0 else "failed"
         if outcome == "succeeded":
-            report = success_report(job_id, spec, active.log_dir)
+            report = success_report(job_id, spec, active.logs)
             summary = "succeeded"
         else:
             what = describe_end(outcome, exit_code, spec.timeout)
             if active.stop_reason == "shutdown":
                 what = "was stopped because the dispatcher shut down"
             report = failure_report(job_id, spec.type, spec.namespace, outcome, what,
-                                    active.log_dir)
+                                    active.logs)
             summary = what
         adjust = getattr(active.run, "adjust_report", None)  # what only the executor knows
         if adjust is not None:
             outcome, report = adjust(outcome, report, active.stop_reason, exit_code)
             summary = report.details.get("summary", summary)
-        self.queue.finish(job_id, outcome, exit_code=exit_code, summary=summary,
-                          payload=report.to_payload(), log_dir=str(active.log_dir))
-        wakeup.notify(self.settings.run_dir, "outbox")
         log.info("job %s (%s) %s", job_id, active.job_type, summary)
+        return Finish(job_id, outcome, exit_code=exit_code, summary=summary,
+                      payload=report.to_payload(), log_dir=str(active.logs.folder))
 
     def _shutdown(self) -> None:
         """Give running jobs a grace period, then stop them and say so."""
         deadline = time.time() + self.settings.kill_grace_seconds
         for active in self.active.values():
             self._terminate(active, "shutdown", time.time())
-        while self.active and time.time() < deadline + self.settings.kill_grace_seconds:
-            for key, _ in self._selector.select(0.1):
-                if key.data is not None:
-                    self._reap(key.data)
+        while ((self.active or self.starting)
+               and time.time() < deadline + self.settings.kill_grace_seconds):
+            self._handle(self._selector.select(0.1))  # jobs still starting are stopped too
             self._enforce_deadlines(time.time())
+            self._settle()
+        self._settle()
 
     # -- recovery ---------------------------------------------------------------------------
 
@@ -297,13 +432,17 @@ class Dispatcher:
                 what = describe_end("lost", None, job.timeout)
             if what is None:
                 continue  # a Slurm job, tracked again
-            log_dir = self.settings.job_log_dir(job.namespace, job.job_type, job.id)
+            logs = job_logs(self.settings.logs_dir, job)
+            own_folder = logs.folder / str(job.id)  # a job started before migration 0006
+            if own_folder.is_dir():
+                logs = JobLogs(own_folder, job.id)
             if job.claimed_by in local_dead:
-                kill_orphan(log_dir)
+                kill_orphan(job.pid, job.pid_start, own_folder)
+            wrote = logs.path("stdout").exists() or logs.path("stderr").exists()
             report = failure_report(job.id, job.job_type, job.namespace, "lost", what,
-                                    log_dir if log_dir.is_dir() else None)
+                                    logs if wrote else None)
             self.queue.finish(job.id, "lost", summary=what, payload=report.to_payload(),
-                              log_dir=str(log_dir), only_from=("running",))
+                              log_dir=str(logs.folder), only_from=("running",))
             log.warning("job %s (%s) was lost with dispatcher %s", job.id, job.job_type,
                         job.claimed_by)
         if dead:
@@ -329,10 +468,9 @@ class Dispatcher:
             return (f"was lost: the dispatcher stopped while submitting it to Slurm, so it may "
                     f"have been submitted as `chatops-{job.id}` on cluster {spec.cluster} (check "
                     f"`squeue -n chatops-{job.id}`); it is not submitted again")
-        log_dir = self.settings.job_log_dir(job.namespace, job.job_type, job.id)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        run = executor.resume(job.id, spec, log_dir, record)
-        self._watch(job.id, Active(run=run, job_type=job.job_type, spec=spec, log_dir=log_dir,
+        logs = JobLogs(self._log_folder(job.namespace, job.job_type), job.id)
+        run = executor.resume(job.id, spec, logs, record)
+        self._watch(job.id, Active(run=run, job_type=job.job_type, spec=spec, logs=logs,
                                    deadline=(job.started_at or now) + job.timeout))
         log.info("job %s (%s): tracking Slurm job %s again (it was %s's)", job.id,
                  job.job_type, record.slurm_job_id, job.claimed_by or "handed over")

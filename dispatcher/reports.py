@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatops.job_config import JobSpec
+from chatops.joblogs import JobLogs
 from chatops.report import Report, validate_blocks
 
 READ_LIMIT = 1024 * 1024  # what a report carries of stdout; the rest stays in the log
@@ -39,14 +40,14 @@ def logs_hint(job_id: int) -> str:
     return f"See the logs with `logs {job_id}` (stdout) or `logs {job_id} stderr`."
 
 
-def success_report(job_id: int, spec: JobSpec, log_dir: Path) -> Report:
+def success_report(job_id: int, spec: JobSpec, logs: JobLogs) -> Report:
     base = dict(job_id=job_id, job_type=spec.type, namespace=spec.namespace,
                 outcome="succeeded")
     name = f"`{spec.type}` (job {job_id})"
     if not spec.report_success:
         return Report(**base, silent=True)
-    stdout_path = log_dir / "stdout"
-    if spec.report_format == "file":
+    stdout_path = logs.path("stdout")
+    if spec.report_format == "file" and stdout_path.is_file():
         return Report(**base, format="file", file_path=str(stdout_path),
                       file_name=f"{spec.type}-{job_id}.txt",
                       text=f"{name} succeeded; its output is attached.")
@@ -68,13 +69,13 @@ def success_report(job_id: int, spec: JobSpec, log_dir: Path) -> Report:
 
 
 def failure_report(job_id: int, spec_type: str, namespace: str, outcome: str,
-                   what: str, log_dir: Path | None) -> Report:
+                   what: str, logs: JobLogs | None) -> Report:
     """A job that did not succeed: what happened, the end of stderr, and how to see more."""
     parts = [f"`{spec_type}` (job {job_id}) {what}."]
-    stderr_tail = tail(log_dir / "stderr") if log_dir else ""
+    stderr_tail = tail(logs.path("stderr")) if logs else ""
     if stderr_tail:
         parts.append(f"Last lines of stderr:\n```\n{stderr_tail}\n```")
-    if log_dir:
+    if logs:
         parts.append(logs_hint(job_id))
     return Report(job_id=job_id, job_type=spec_type, namespace=namespace, outcome=outcome,
                   text="\n".join(parts), details={"stderr_tail": stderr_tail})

@@ -21,6 +21,7 @@ from typing import BinaryIO
 import paramiko
 
 from chatops.job_config import JobSpec
+from chatops.joblogs import JobLogs
 from chatops.report import Report
 from chatops.settings import Settings
 from dispatcher.local import command_line
@@ -58,12 +59,18 @@ JOB_WRAPPER = f"exec bash -c {shlex.quote(_OUTER)} chatops-wrap"
 
 
 class CappedWriter:
-    """Write to a log file up to ``limit`` bytes, then note the cut and drop the rest."""
+    """Write to a log file, made on the first byte, up to ``limit`` bytes; then note the cut and
+    drop the rest."""
 
-    def __init__(self, file: BinaryIO, limit: int):
-        self.file, self.limit, self.written, self.cut = file, limit, 0, False
+    def __init__(self, path: Path, limit: int):
+        self.path, self.limit, self.written, self.cut = path, limit, 0, False
+        self.file: BinaryIO | None = None
 
     def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.file is None:
+            self.file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
         room = self.limit - self.written
         if room > 0:
             self.file.write(data[:room])
@@ -74,17 +81,21 @@ class CappedWriter:
             self.file.write(f"\n[chatops: output cut at {self.limit} bytes]\n".encode())
             self.file.flush()
 
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
 
 class SSHRun(ThreadRun):
     """A job running on a cluster; ends when its remote command exits (or cannot start)."""
 
-    def __init__(self, job_id: int, connection: ClusterConnection, command: str, log_dir: Path,
+    def __init__(self, job_id: int, connection: ClusterConnection, command: str, logs: JobLogs,
                  log_limit: int, env: Mapping[str, str] | None = None):
         super().__init__(job_id, f"on cluster {connection.spec.name}")
         self.connection = connection
         self.command = command
         self.env = dict(env or {})  # the job's `env`, sent on stdin (see JOB_WRAPPER)
-        self.log_dir = log_dir
+        self.logs = logs
         self.log_limit = log_limit
         self.pgid: int | None = None
         self.lost_connection = False
@@ -96,28 +107,31 @@ class SSHRun(ThreadRun):
 
     def main(self) -> None:
         name = self.connection.spec.name
-        with open(self.log_dir / "stdout", "wb") as out, open(self.log_dir / "stderr", "wb") as err:
-            try:
-                with self.connection.session() as channel:
-                    if self._pending is not None:  # cancelled while connecting: never start
-                        self.exit_code = -self._pending
-                        return
-                    channel.exec_command(self.remote_command())
-                    # stdin stays open until the job ends: it is the job's lifeline (JOB_WRAPPER)
-                    channel.sendall(env_records(self.env))
-                    self._pump(channel, CappedWriter(out, self.log_limit),
-                               CappedWriter(err, self.log_limit))
-                    channel.status_event.wait()
-                    transport = channel.get_transport()
-                    self.lost_connection = channel.exit_status == -1 and not (
-                        transport and transport.is_active())
-                    self.exit_code = channel.exit_status
-            except ClusterUnreachable as exc:
-                self.error = f"cluster {name} unreachable: {exc}"
-                self.exit_code = 255
-            except (paramiko.SSHException, EOFError, OSError) as exc:
-                self.error = f"lost the connection to cluster {name}: {describe_error(exc)}"
-                self.exit_code = 255
+        out = CappedWriter(self.logs.path("stdout"), self.log_limit)
+        err = CappedWriter(self.logs.path("stderr"), self.log_limit)
+        try:
+            with self.connection.session() as channel:
+                if self._pending is not None:  # cancelled while connecting: never start
+                    self.exit_code = -self._pending
+                    return
+                channel.exec_command(self.remote_command())
+                # stdin stays open until the job ends: it is the job's lifeline (JOB_WRAPPER)
+                channel.sendall(env_records(self.env))
+                self._pump(channel, out, err)
+                channel.status_event.wait()
+                transport = channel.get_transport()
+                self.lost_connection = channel.exit_status == -1 and not (
+                    transport and transport.is_active())
+                self.exit_code = channel.exit_status
+        except ClusterUnreachable as exc:
+            self.error = f"cluster {name} unreachable: {exc}"
+            self.exit_code = 255
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            self.error = f"lost the connection to cluster {name}: {describe_error(exc)}"
+            self.exit_code = 255
+        finally:
+            out.close()
+            err.close()
 
     def _pump(self, channel: paramiko.Channel, out: CappedWriter, err: CappedWriter) -> None:
         def read_stderr() -> None:
@@ -146,7 +160,7 @@ class SSHRun(ThreadRun):
         with self._lock:
             self.pgid = pgid
             pending = self._pending
-        (self.log_dir / "remote").write_text(f"{self.connection.spec.name} {pgid}\n")
+        self.logs.path("remote").write_text(f"{self.connection.spec.name} {pgid}\n")
         if pending is not None:
             self._kill(pgid, pending)
 
@@ -169,15 +183,15 @@ class SSHRun(ThreadRun):
                       exit_code: int) -> tuple[str, Report]:
         where = self.connection.spec.name
         if self.error:
-            what, log_dir = f"failed: {self.error}", None
+            what, logs = f"failed: {self.error}", None
         elif self.lost_connection and stop_reason is None:
             what = (f"failed: the connection to cluster {where} was lost while it ran, "
                     "which stops it there; its outcome is unknown")
-            log_dir = self.log_dir
+            logs = self.logs
         else:
             return outcome, report
         new = failure_report(self.job_id, report.job_type, report.namespace, "failed", what,
-                             log_dir)
+                             logs)
         new.details["summary"] = what
         return "failed", new
 
@@ -191,12 +205,12 @@ class SSHExecutor:
         self.log_limit = int(settings.environ.get("CHATOPS_REMOTE_LOG_LIMIT")
                              or DEFAULT_LOG_LIMIT)
 
-    def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], log_dir: Path,
+    def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], logs: JobLogs,
               has_fabfile: bool = False) -> SSHRun:
         command = command_line(spec, args)  # quoted exactly as for a local job
         env = {name: self.settings.environ[name] for name in spec.env
                if name in self.settings.environ}
-        run = SSHRun(job_id, self.pool.connection(spec.cluster), command, log_dir,
+        run = SSHRun(job_id, self.pool.connection(spec.cluster), command, logs,
                      self.log_limit, env)
         run.start_thread(run.main)
         return run

@@ -90,6 +90,20 @@ class Chatops:
                 process.wait()
 
 
+def most_at_once(record: Path) -> int:
+    """How many jobs ran at once at most, from the "start N TIME" / "end N TIME" lines the jobs
+    themselves wrote (tests/workspace/tests/serial.sh, nap.sh)."""
+    events = []
+    for line in record.read_text().splitlines():
+        kind, _, at = line.split()
+        events.append((float(at), kind))
+    running = most = 0
+    for _, kind in sorted(events):  # an end before a start at the same instant
+        running += 1 if kind == "start" else -1
+        most = max(most, running)
+    return most
+
+
 @pytest.fixture
 def chatops(tmp_path: Path) -> Iterator[Chatops]:
     home = tmp_path / "home"

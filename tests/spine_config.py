@@ -30,7 +30,7 @@ raw_config = {
             "many": {"run_args_template": "echo {n} >> \"$CHATOPS_WRITEABLE_DIR/many.txt\"",
                      "concurrency": 100},
             "serial": {"run_args_template": "bash serial.sh {n}"},
-            "nap": {"run_args_template": "sleep 0.6; echo {n}", "report_stdout": True,
+            "nap": {"run_args_template": "bash nap.sh {n}", "report_stdout": True,
                     "concurrency": 10},
         },
         "slack": [

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import CHATOPS, REPO, Chatops
+from conftest import CHATOPS, REPO, Chatops, most_at_once
 
 
 def job_id_of(result: subprocess.CompletedProcess) -> int:
@@ -36,6 +36,17 @@ def wait_listed(chatops: Chatops, pattern: str, timeout: float = 15) -> re.Match
             return found
         time.sleep(0.05)
     raise AssertionError(f"never listed: {pattern}\n{chatops('jobs', 'list').stdout}")
+
+
+def job_pid(chatops: Chatops, job_id: int, timeout: float = 10) -> int:
+    """The pid of a running job's process, once its dispatcher has recorded it in the job row."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = re.search(r"^\s+pid: (\d+)$", chatops("jobs", "show", str(job_id)).stdout, re.M)
+        if found:
+            return int(found.group(1))
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never recorded a pid")
 
 
 def pid_alive(pid: int) -> bool:
@@ -98,8 +109,7 @@ def test_cancel_stops_a_running_job(running: Chatops) -> None:
         job_id = int(found.group(1)) if found else None
         time.sleep(0.05)
     assert job_id, "the sleep job never started"
-    pid_file = running.home / "logs/tests/tests_sleep" / str(job_id) / "pid"
-    pid = int(pid_file.read_text().split()[0])
+    pid = job_pid(running, job_id)
     result = running.chat(f"cancel {job_id}", user="bob")
     assert result.stdout == f"Stopping job {job_id} (`tests_sleep`); its report will follow.\n"
     out, _ = waiter.communicate(timeout=20)
@@ -216,14 +226,12 @@ def test_job_environment_is_an_allow_list(chatops: Chatops) -> None:
     assert where[0].endswith("tests/workspace/tests")
 
 
-def test_two_runs_within_one_second_get_separate_log_folders(running: Chatops) -> None:
-    first = running.chat("tests logdir")
-    second = running.chat("tests logdir")
-    dirs = [re.search(r"log_dir: (.+)", running("jobs", "show", str(job_id_of(r))).stdout)[1]
-            for r in (first, second)]
-    assert dirs[0] != dirs[1]
-    for d in dirs:
-        assert Path(d, "stdout").read_text() == "run\n"
+def test_two_runs_within_one_second_get_separate_log_files(running: Chatops) -> None:
+    first, second = (job_id_of(running.chat("tests logdir")) for _ in range(2))
+    for job_id in (first, second):
+        assert running("jobs", "logs", str(job_id)).stdout == "run\n"
+    folder = running.home / "logs/tests/tests_logdir"  # one folder per job type
+    assert sorted(p.name for p in folder.iterdir()) == [f"{first}.stdout", f"{second}.stdout"]
 
 
 def test_a_job_that_cannot_start_fails_alone(running: Chatops) -> None:
@@ -236,17 +244,8 @@ def test_a_job_that_cannot_start_fails_alone(running: Chatops) -> None:
 def test_killed_dispatcher_leaves_no_job_stuck(chatops: Chatops) -> None:
     dispatcher = chatops.start_dispatcher()
     waiter = background_chat(chatops, "tests sleep 100")
-    deadline = time.time() + 10
-    pid_file = None
-    while time.time() < deadline:
-        found = list((chatops.home / "logs/tests/tests_sleep").glob("*/pid"))
-        if found:
-            pid_file = found[0]
-            break
-        time.sleep(0.05)
-    assert pid_file, "the job never started"
-    job_pid = int(pid_file.read_text().split()[0])
-    job_id = int(pid_file.parent.name)
+    job_id = int(wait_listed(chatops, r"^\s+(\d+)\s+running\s+tests_sleep").group(1))
+    pid = job_pid(chatops, job_id)  # all a dispatcher leaves of its jobs: their rows
     os.kill(dispatcher.pid, signal.SIGKILL)
     dispatcher.wait()
     chatops.start_dispatcher()
@@ -255,9 +254,9 @@ def test_killed_dispatcher_leaves_no_job_stuck(chatops: Chatops) -> None:
             "unexpectedly; it was not re-run.") in out
     assert "state: lost" in chatops("jobs", "show", str(job_id)).stdout
     deadline = time.time() + 5
-    while pid_alive(job_pid) and time.time() < deadline:
+    while pid_alive(pid) and time.time() < deadline:
         time.sleep(0.05)
-    assert not pid_alive(job_pid), "the orphaned job was left running"
+    assert not pid_alive(pid), "the orphaned job was left running"
     assert chatops.chat("tests echo after").stdout == "after\n"
 
 
@@ -319,10 +318,6 @@ def test_global_concurrency_cap(chatops: Chatops) -> None:
     chatops.env["CHATOPS_MAX_CONCURRENCY"] = "2"
     chatops.start_dispatcher()
     naps = [background_chat(chatops, f"tests nap {n}") for n in range(5)]
-    most = 0
-    while any(p.poll() is None for p in naps):
-        listing = chatops("jobs", "list", "--state", "running").stdout
-        most = max(most, len(re.findall(r"running\s+tests_nap", listing)))
-        time.sleep(0.05)
+    assert sorted(p.communicate(timeout=60)[0] for p in naps) == [f"{n}\n" for n in range(5)]
+    most = most_at_once(chatops.home / "writeable/nap.txt")  # what the jobs wrote themselves
     assert most == 2, f"{most} jobs ran at once with a cap of 2"
-    assert sorted(p.communicate()[0] for p in naps) == [f"{n}\n" for n in range(5)]

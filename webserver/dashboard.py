@@ -20,6 +20,7 @@ from bot.console import render_delivery
 from bot.platform import Delivery
 from chatops.access import refusal
 from chatops.db import END_STATES, deliveries, jobs, reading
+from chatops.joblogs import job_logs
 from chatops.service import Service
 from webserver.auth import require_login, web_requester
 
@@ -101,9 +102,7 @@ def _job_or_abort(job_id: int):  # noqa: ANN202
 
 
 def _log_path(job, stream: str) -> Path:  # noqa: ANN001
-    settings = _service().settings
-    log_dir = job.log_dir or settings.job_log_dir(job.namespace, job.job_type, job.id)
-    return Path(log_dir) / stream
+    return job_logs(_service().settings.logs_dir, job).path(stream)
 
 
 def read_log_tail(path: Path, limit: int = LOG_VIEW_BYTES) -> dict:
