@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chatops.cluster_config import ClusterSpec  # noqa: E402
+from chatops.joblogs import JobLogs  # noqa: E402
 from dispatcher.ssh import SSHPool  # noqa: E402
 from dispatcher.ssh_jobs import SSHRun  # noqa: E402
 
@@ -93,15 +94,13 @@ def main() -> None:
     connects_before = connection.connects
     start = time.perf_counter()
     for i in range(args.jobs):
-        log_dir = logs / str(i)
-        log_dir.mkdir()
-        run = SSHRun(i, connection, f"echo job {i}", log_dir, 1 << 20)
+        run = SSHRun(i, connection, f"echo job {i}", JobLogs(logs, i), 1 << 20)
         run.start_thread(run.main)
         runs.append(run)
     codes = [run.wait() for run in runs]
     elapsed = time.perf_counter() - start
     assert codes == [0] * args.jobs, codes
-    assert all((logs / str(i) / "stdout").read_text() == f"job {i}\n" for i in range(args.jobs))
+    assert all((logs / f"{i}.stdout").read_text() == f"job {i}\n" for i in range(args.jobs))
     print(f"{args.jobs} parallel short remote jobs (`echo`, with logs) on one connection "
           f"({args.sessions} channels at once): {elapsed:.2f} s, "
           f"{args.jobs / elapsed:.0f} jobs/s, new connections: "

@@ -22,6 +22,7 @@ from chatops import migrate
 from chatops.db import make_engine
 from chatops.events import Requester
 from chatops.job_config import build_config
+from chatops.joblogs import job_logs
 from chatops.queue import Queue
 from chatops.settings import load_settings
 from dispatcher.loop import Dispatcher
@@ -110,6 +111,11 @@ class Harness:
         response, channel = self.chat(text)
         assert response.job_id is not None, [r.text for r in response.replies]
         return response.job_id, self.replies(channel, 1, timeout)[0]
+
+    def log(self, job_id: int, stream: str = "stdout") -> str:
+        """What a job wrote to one stream, from its log file ("" when it wrote nothing)."""
+        path = job_logs(self.settings.logs_dir, self.queue.get(job_id)).path(stream)
+        return path.read_text() if path.exists() else ""
 
     @property
     def remote(self) -> Any:

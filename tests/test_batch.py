@@ -18,6 +18,7 @@ import pytest
 from remote_harness import Harness, cluster_env, cluster_settings, wait_for
 
 from chatops.events import Requester
+from chatops.joblogs import JobLogs, job_logs, type_folder
 from chatops.slurm.client import CommandResult, SlurmClient
 from dispatcher.batch import BatchRun
 
@@ -121,8 +122,8 @@ def test_a_job_is_never_submitted_twice(harness: Harness) -> None:
     record = harness.remote.batch.submission(done.id)
     assert (record.submit_state, record.slurm_state) == ("ended", "COMPLETED")
     spec = harness.config.job("hpc_ok")
-    log_dir = harness.settings.job_log_dir("hpc", "hpc_ok", done.id)
-    run = harness.remote.batch.start(done.id, spec, {"word": "again"}, log_dir)
+    logs = job_logs(harness.settings.logs_dir, done)
+    run = harness.remote.batch.start(done.id, spec, {"word": "again"}, logs)
     assert run.wait() == 255
     assert run.error == (f"was already submitted as Slurm job {record.slurm_job_id}; it is "
                          "not submitted again")
@@ -333,9 +334,9 @@ def test_an_answer_without_a_job_id_is_a_failure_never_a_retry(
             return answer
         return connection.run(argv, timeout)
 
-    log_dir = harness.settings.job_log_dir("hpc", "hpc_fail", job_id)
-    log_dir.mkdir(parents=True)
-    run = BatchRun(executor, job_id, harness.config.job("hpc_fail"), "exit 3", log_dir)
+    logs = JobLogs(type_folder(harness.settings.logs_dir, "hpc", "hpc_fail"), job_id)
+    logs.folder.mkdir(parents=True, exist_ok=True)
+    run = BatchRun(executor, job_id, harness.config.job("hpc_fail"), "exit 3", logs)
     run.client = SlurmClient(runner, timeout=30)
     run.start_thread(run.main)
     assert run.wait() == 255

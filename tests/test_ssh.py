@@ -115,9 +115,8 @@ def test_exit_code_stdout_and_stderr_are_captured(harness: Harness) -> None:
     assert report == (f"`test_exit` (job {job_id}) failed with exit code 3.\n"
                       "Last lines of stderr:\n```\nto-err\n```\n"
                       f"See the logs with `logs {job_id}` (stdout) or `logs {job_id} stderr`.")
-    log_dir = harness.settings.job_log_dir("test", "test_exit", job_id)
-    assert (log_dir / "stdout").read_text() == "to-out\n"
-    assert (log_dir / "stderr").read_text() == "to-err\n"
+    assert harness.log(job_id, "stdout") == "to-out\n"
+    assert harness.log(job_id, "stderr") == "to-err\n"
     job_id, report = harness.run("test exit 0")
     assert report == f"`test_exit` (job {job_id}) succeeded."
 
@@ -162,9 +161,8 @@ def test_a_greeting_in_the_accounts_bashrc_stays_out_of_every_output(harness: Ha
     command sshd runs and in every login shell, as some sites' do."""
     assert harness.run("noisy echo hello")[1] == "hello"
     job_id, _ = harness.run("noisy exit 3")
-    log_dir = harness.settings.job_log_dir("noisy", "noisy_exit", job_id)
-    assert (log_dir / "stdout").read_text() == "to-out\n"
-    assert (log_dir / "stderr").read_text() == "to-err\n"
+    assert harness.log(job_id, "stdout") == "to-out\n"
+    assert harness.log(job_id, "stderr") == "to-err\n"
     connection = harness.remote.pool.connection("noisy")
     connection.close()  # the next command starts a new command shell
     assert connection.run(["echo", "first"], 10).stdout == "first\n"
@@ -253,8 +251,7 @@ def test_remote_output_is_size_capped(tmp_path: Path) -> None:
     try:
         job_id, report = h.run("test big 5000")
         assert report == f"`test_big` (job {job_id}) succeeded."
-        stdout = (h.settings.job_log_dir("test", "test_big", job_id) / "stdout").read_text()
-        assert stdout == "x" * 1000 + "\n[chatops: output cut at 1000 bytes]\n"
+        assert h.log(job_id) == "x" * 1000 + "\n[chatops: output cut at 1000 bytes]\n"
     finally:
         h.stop()
 
