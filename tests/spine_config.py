@@ -32,6 +32,13 @@ raw_config = {
             "serial": {"run_args_template": "bash serial.sh {n}"},
             "nap": {"run_args_template": "bash nap.sh {n}", "report_stdout": True,
                     "concurrency": 10},
+            # No shell syntax: runs without bash (dispatcher/direct.py), argv and env as JSON.
+            "argv": {"run_args_template": "python3 -c 'import json, os, sys; "
+                     "print(json.dumps([sys.argv, dict(os.environ)]))' {words}",
+                     "report_stdout": True},
+            "late": {"run_args_template": "(sleep 1; echo late) & echo early",
+                     "report_stdout": True},
+            "emptyfile": {"run_args_template": "true", "report_format": "file"},
         },
         "slack": [
             {"command": "echo [words]", "help": "echo words", "action": "schedule_job",
@@ -65,6 +72,12 @@ raw_config = {
              "job_type": "many"},
             {"command": "nap [n]", "help": "a short nap", "action": "schedule_job",
              "job_type": "nap"},
+            {"command": "argv [words]", "help": "argv and env", "action": "schedule_job",
+             "job_type": "argv"},
+            {"command": "late", "help": "prints after it exits", "action": "schedule_job",
+             "job_type": "late"},
+            {"command": "emptyfile", "help": "a file report of nothing", "action": "schedule_job",
+             "job_type": "emptyfile"},
             {"command": "serial [n]", "help": "one at a time", "action": "schedule_job",
              "job_type": "serial"},
             {"command": "cancel sleeps", "help": "cancel", "action": "cancel_job",
