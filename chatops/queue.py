@@ -78,13 +78,12 @@ class Queue:
         self.is_postgres = engine.dialect.name == "postgresql"
         self._local = threading.local()
         style = engine.dialect.paramstyle
+        lock = "FOR UPDATE SKIP LOCKED" if self.is_postgres else ""
         self._sql = {name: sql.for_driver(text_, style) for name, text_ in {
             "insert_job": sql.INSERT_JOB, "find_pending": sql.FIND_PENDING,
             "insert_subscriber": sql.INSERT_SUBSCRIBER, "count_running": sql.COUNT_RUNNING,
-            "running_by_type": sql.RUNNING_BY_TYPE, "suppressed_now": sql.SUPPRESSED_NOW,
-            "due": sql.DUE, "record_process": sql.RECORD_PROCESS,
+            "claim": sql.CLAIM.format(lock=lock), "record_process": sql.RECORD_PROCESS,
             "report": sql.REPORT_TO_SUBSCRIBERS}.items()}
-        self._claim_sql: dict[int, str] = {}
         self._finish_sql: dict[tuple[str, ...], str] = {}
 
     def _connection(self) -> Connection:
@@ -164,41 +163,19 @@ class Queue:
         type than its ``concurrency`` are running (counting those taken in this same claim).
         """
         now = time.time() if now is None else now
+        taken: list[Any] = []
         if slots <= 0:
-            return []
+            return taken
+        params = {"now": now, "worker": worker}
         with self._hot() as conn:
             if self.is_postgres:
                 sql.run(conn, "SELECT pg_advisory_xact_lock(%(k)s)", {"k": _CLAIM_LOCK})
-            running = dict(sql.run(conn, self._sql["running_by_type"], {}).fetchall())
-            suppressed = {t for (t,) in sql.run(conn, self._sql["suppressed_now"], {"now": now})}
-            chosen: list[int] = []
-            page = {"now": now, "after": float("-inf"), "after_id": 0, "limit": max(32, 4 * slots)}
-            while len(chosen) < slots:
-                due = sql.run(conn, self._sql["due"], page).fetchall()
-                for job_id, job_type, concurrency, _ in due:
-                    if job_type in suppressed or running.get(job_type, 0) >= concurrency:
-                        continue
-                    running[job_type] = running.get(job_type, 0) + 1
-                    chosen.append(job_id)
-                    if len(chosen) == slots:
-                        break
-                if len(due) < page["limit"]:
+            while len(taken) < slots:
+                row = sql.first(sql.run(conn, self._sql["claim"], params))
+                if row is None:
                     break
-                page["after"], page["after_id"] = due[-1][3], due[-1][0]
-            if not chosen:
-                return []
-            params: dict[str, Any] = {"now": now, "worker": worker}
-            params.update((f"id{i}", job_id) for i, job_id in enumerate(chosen))
-            rows = sql.rows(sql.run(conn, self._claim(len(chosen)), params))
-        return sorted(rows, key=lambda r: (r.start_after, r.id))
-
-    def _claim(self, count: int) -> str:
-        claim = self._claim_sql.get(count)
-        if claim is None:
-            ids = ", ".join(f":id{i}" for i in range(count))
-            claim = self._claim_sql[count] = sql.for_driver(
-                sql.CLAIM.format(ids=ids), self.engine.dialect.paramstyle)
-        return claim
+                taken.append(row)
+        return taken
 
     def finish(self, job_id: int, state: str, *, exit_code: int | None = None,
                summary: str | None = None, payload: Mapping[str, Any] | None = None,

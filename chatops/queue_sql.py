@@ -31,23 +31,23 @@ INSERT INTO subscribers (job_id, platform, channel, thread, "user", message, is_
 VALUES (:job_id, :platform, :channel, :thread, :user, :message, :is_direct, :now)
 """
 COUNT_RUNNING = "SELECT count(*) FROM jobs WHERE job_type = :job_type AND state = 'running'"
-# A batch claim (see Queue.claim_many): the running jobs per type, the types suppressed now,
-# due jobs in start order (a page at a time), then the chosen ones, still queued, taken.
-RUNNING_BY_TYPE = "SELECT job_type, count(*) FROM jobs WHERE state = 'running' GROUP BY job_type"
-SUPPRESSED_NOW = """
-SELECT DISTINCT job_type FROM suppressions WHERE start_at <= :now AND end_at > :now
-"""
-DUE = """
-SELECT id, job_type, concurrency, start_after FROM jobs
-WHERE state = 'queued' AND start_after <= :now
-  AND (start_after > :after OR (start_after = :after AND id > :after_id))
-ORDER BY start_after, id LIMIT :limit
-"""
+# One job for ``:worker``: the first due one whose type is below its concurrency limit and not
+# suppressed. A batch claim runs it once per free slot in one transaction (Queue.claim_many):
+# each run sees the jobs the ones before it took, so the limits hold within the batch too.
 CLAIM = """
 UPDATE jobs SET state = 'running', started_at = :now, claimed_by = :worker
-WHERE state = 'queued' AND id IN ({ids})
+WHERE id = (
+    SELECT j.id FROM jobs j
+    WHERE j.state = 'queued' AND j.start_after <= :now
+      AND (SELECT count(*) FROM jobs r
+           WHERE r.job_type = j.job_type AND r.state = 'running') < j.concurrency
+      AND NOT EXISTS (SELECT 1 FROM suppressions s
+                      WHERE s.job_type = j.job_type AND s.start_at <= :now AND s.end_at > :now)
+    ORDER BY j.start_after, j.id
+    LIMIT 1 {lock}
+)
 RETURNING id, namespace, job_type, args, timeout, concurrency, platform, channel, thread,
-          requested_by, started_at, start_after
+          requested_by, started_at
 """
 RECORD_PROCESS = "UPDATE jobs SET pid = :pid, pid_start = :pid_start WHERE id = :job_id"
 FINISH = """
@@ -86,15 +86,6 @@ def first(cursor: Any) -> Any:
     """The first row as a named tuple (attribute access like SQLAlchemy's rows), or None."""
     row = cursor.fetchone()
     return None if row is None else _row_type(cursor)(*row)
-
-
-def rows(cursor: Any) -> list[Any]:
-    """Every row as a named tuple."""
-    found = cursor.fetchall()
-    if not found:
-        return []
-    row_type = _row_type(cursor)
-    return [row_type(*row) for row in found]
 
 
 def _row_type(cursor: Any) -> type:

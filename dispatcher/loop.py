@@ -92,6 +92,7 @@ class Dispatcher:
         self._processes: list[tuple[int, int, int | None]] = []  # local jobs started this turn
         self._next_heartbeat = 0.0
         self._next_recovery = 0.0
+        self._claim_at = 0.0  # when a claim may find something: 0 now, inf not until a change
         self.notify = None  # dispatcher/notify_ingest.py: Slurm notifications, made in run()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -151,7 +152,8 @@ class Dispatcher:
         """One turn of the loop: start what is due, sleep until needed, handle what happened,
         then record the turn's starts and ends in one transaction."""
         now = time.time()
-        self._start_due(now)
+        if now >= self._claim_at:
+            self._start_due(now)
         if self.notify is not None:
             self.notify.step(now)  # a cheap look at the spool
         if now >= self._next_heartbeat:
@@ -165,8 +167,9 @@ class Dispatcher:
 
     def _handle(self, events: list) -> None:  # noqa: ANN001
         for key, _ in events:
-            if key.data is None:
+            if key.data is None:  # a new job, a cancel
                 self._listener.drain()
+                self._claim_at = 0.0
                 self._handle_cancels()
             elif key.data is _STARTED:
                 self._take_started()
@@ -181,9 +184,7 @@ class Dispatcher:
         for active in self.active.values():
             wake.append(active.kill_at or active.deadline)
         if self._busy() < self.settings.max_concurrency:
-            due = self.queue.next_start(now)
-            if due is not None:
-                wake.append(due)
+            wake.append(self._claim_at)
         return max(0.0, min(wake) - now)
 
     # -- starting ---------------------------------------------------------------------------
@@ -194,10 +195,20 @@ class Dispatcher:
                                         for a in self.active.values())
 
     def _start_due(self, now: float) -> None:
+        """Claim as many due jobs as there are free slots. Claims cost a write transaction, so
+        the next one waits for a reason: a wake-up, a job's end, the next job's start time, or
+        the poll interval (the only news from dispatchers on other hosts)."""
         free = self.settings.max_concurrency - self._busy()
         if free <= 0 or self.stopping.is_set():
+            self._claim_at = float("inf")  # until a job ends (or a wake-up)
             return
-        for row in self.queue.claim_many(self.worker, free, now):
+        rows = self.queue.claim_many(self.worker, free, now)
+        if len(rows) == free:
+            self._claim_at = float("inf")
+        else:  # nothing more is due now
+            due = self.queue.next_start(now)
+            self._claim_at = min(now + self.settings.poll_interval, due or float("inf"))
+        for row in rows:
             try:
                 self._start(row, now)
             except Exception as exc:  # one bad job must not stop the others
@@ -275,6 +286,9 @@ class Dispatcher:
 
     def executor_for(self, spec: JobSpec) -> LocalExecutor:
         """Where a job runs: here, unless its job or namespace names a cluster."""
+        namespace = self.config.namespaces.get(spec.namespace)
+        if spec.slurm is None and spec.cluster is None and not (namespace and namespace.fabfile):
+            return self.local
         if "_remote" not in self.__dict__:  # SSH pool, Slurm batch and Fabric, made on first use
             from dispatcher.executors import RemoteExecutors
 
@@ -288,6 +302,7 @@ class Dispatcher:
                 else f"could not be started: {type(exc).__name__}: {exc}")
         job_id = row_or_spec.id if job_id is None else job_id
         job_type = getattr(row_or_spec, "job_type", None) or row_or_spec.type
+        self._claim_at = 0.0  # its slot is free
         report = failure_report(job_id, job_type, row_or_spec.namespace, "failed", what, None)
         self._finishes.append(Finish(job_id, "failed", summary=what,
                                      payload=report.to_payload()))
@@ -345,6 +360,7 @@ class Dispatcher:
     def _reap(self, job_id: int) -> None:
         active = self.active.pop(job_id)
         self._selector.unregister(active.run)
+        self._claim_at = 0.0  # its slot is free
         exit_code = active.run.wait()
         active.run.close()
         for output in getattr(active.run, "outputs", ()):
