@@ -1,13 +1,16 @@
 """Queue operations alone: enqueue + claim + finish of no-op jobs on SQLite, 3 commits each.
 
 Printed beside plain sqlite3 doing the same three statements in WAL mode in the same run (the
-physical limit on this machine). Run: .venv/bin/python bench/queue_ops.py [N]
+physical limit on this machine), in interleaved rounds so that background load hits both alike.
+Run: .venv/bin/python bench/queue_ops.py [N] [ROUNDS]
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -66,16 +69,27 @@ def sqlite_rate(path: Path, n: int) -> float:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-    with tempfile.TemporaryDirectory() as tmp:
-        ours = chatops_rate(Path(tmp) / "chatops.db", n)
-        floor = sqlite_rate(Path(tmp) / "raw.db", n)
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, "
-          f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}")
-    print(f"queue lifecycle (enqueue+claim+finish, {n} no-op jobs, SQLite WAL)")
-    print(f"  chatops (SQLAlchemy): {ours:8.0f} jobs/s   target >= {TARGET}"
-          f"   {'OK' if ours >= TARGET else 'BELOW TARGET'}")
-    print(f"  plain sqlite3:        {floor:8.0f} jobs/s   (the physical limit here)")
-    print(f"  ratio chatops/sqlite3: {ours / floor:.2f}")
+          f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"queue lifecycle (enqueue+claim+finish, {n} no-op jobs, SQLite WAL), {rounds} rounds")
+    ours, floor = [], []
+    for r in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            pair = [lambda: ours.append(chatops_rate(Path(tmp) / "chatops.db", n)),
+                    lambda: floor.append(sqlite_rate(Path(tmp) / "raw.db", n))]
+            for run in pair if r % 2 == 0 else reversed(pair):
+                run()
+        print(f"  round {r + 1}: chatops {ours[-1]:.0f} jobs/s, plain sqlite3 {floor[-1]:.0f} "
+              f"jobs/s, ratio {ours[-1] / floor[-1]:.2f}", flush=True)
+    rate = statistics.median(ours)
+    print(f"  chatops (SQLAlchemy): median {rate:8.0f} jobs/s   target >= {TARGET}"
+          f"   {'OK' if rate >= TARGET else 'BELOW TARGET'}")
+    print(f"  plain sqlite3:        median {statistics.median(floor):8.0f} jobs/s"
+          "   (the physical limit here)")
+    ratios = [a / b for a, b in zip(ours, floor, strict=True)]
+    print(f"  ratio chatops/sqlite3, median of the rounds: {statistics.median(ratios):.2f}")
 
 
 if __name__ == "__main__":
