@@ -28,8 +28,8 @@ from chat_platforms.fake_telegram import FakeTelegram, private_message  # noqa: 
 from flask import Flask  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-from bot.commands import CommandHandler  # noqa: E402
 from chatops import migrate  # noqa: E402
+from chatops.commands import CommandHandler  # noqa: E402
 from chatops.service import Service, open_service  # noqa: E402
 from chatops.settings import load_settings  # noqa: E402
 
@@ -94,10 +94,10 @@ def discord(n: int) -> None:
                   DISCORD_PUBLIC_KEY=signer.public_hex, DISCORD_API_URL=fake.url)
     handler = CommandHandler(svc.settings, svc.config, svc.queue)
     app = Flask("bench")
-    app.register_blueprint(DiscordPlatform.http_blueprint(svc, handler))
+    platform = DiscordPlatform.create(svc)
+    app.register_blueprint(platform.http_blueprint(handler))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    platform = DiscordPlatform.create(svc)
     backend = fixtures.Running(svc, platform)
     url = f"http://127.0.0.1:{server.server_port}/discord/interactions"
 

@@ -32,8 +32,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from notify_support import SLACK_TOKEN, FakeChatApi, event, make_service, spool  # noqa: E402
 
-from bot.notify import store  # noqa: E402
-from bot.notify.config import load_notify_config  # noqa: E402
+from chatops.notify import store  # noqa: E402
+from chatops.notify.config import load_notify_config  # noqa: E402
 from dispatcher.notify_ingest import NotifyIngest  # noqa: E402
 
 

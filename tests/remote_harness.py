@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from bot.commands import CommandHandler, Incoming, Response
-from bot.console import ConsolePlatform, render_delivery
 from chatops import migrate
+from chatops.commands import CommandHandler, Incoming, Response
 from chatops.db import make_engine
 from chatops.events import Requester
 from chatops.job_config import build_config
+from chatops.plain_text import render_delivery
+from chatops.platform import take_waiting
 from chatops.queue import Queue
 from chatops.settings import load_settings
 from dispatcher.loop import Dispatcher
@@ -82,7 +83,6 @@ class Harness:
         self.config = build_config(raw_config, clusters)
         self.dispatcher = Dispatcher(self.settings, self.config, self.queue)
         self.handler = CommandHandler(self.settings, self.config, self.queue)
-        self.console = ConsolePlatform(self.queue)
         self.thread = threading.Thread(target=self.dispatcher.run, daemon=True)
         self.thread.start()
         wait_for(lambda: self.queue.dispatchers(), 10, "the dispatcher to start")
@@ -99,7 +99,7 @@ class Harness:
         got: list[str] = []
 
         def take() -> bool:
-            got.extend(render_delivery(d) for d in self.console.take(channel))
+            got.extend(render_delivery(d) for d in take_waiting(self.queue, "console", channel))
             return len(got) >= count
 
         wait_for(take, timeout, f"{count} replies on {channel} (got {got})")
@@ -113,10 +113,8 @@ class Harness:
 
     @property
     def remote(self) -> Any:
-        return self.dispatcher._remote  # made on the first remote job
+        return self.dispatcher.remote
 
     def stop(self) -> None:
         self.dispatcher.stop()
         self.thread.join(30)
-        if "_remote" in self.dispatcher.__dict__:
-            self.dispatcher._remote.close()

@@ -26,15 +26,15 @@ from notify_support import (
 )
 from sqlalchemy import insert, select
 
-from bot.notify import store
-from bot.notify.config import load_notify_config
 from chatops import identities
 from chatops.db import deliveries, notifications, slurm_submissions
 from chatops.events import Requester
+from chatops.notify import store
+from chatops.notify.config import load_notify_config
+from chatops.notify.stats import best_qos, hints
 from chatops.slurm.acct import SACCT_FIELDS, JobEfficiency
 from chatops.slurm.client import CommandResult
 from dispatcher.notify_ingest import NotifyIngest
-from dispatcher.notify_stats import best_qos, hints
 from webserver.app import create_app
 
 TRICKY = 'x "q" <b> *y* `z` 🚀 & co'

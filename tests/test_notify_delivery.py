@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from notify_support import SLACK_TOKEN, FakeChatApi, event, make_service, spool, wait_until
 
-from bot.notify import store
-from bot.notify.config import load_notify_config
+from chatops.notify import store
+from chatops.notify.config import load_notify_config
 from dispatcher.notify_ingest import NotifyIngest
 
 CHATOPS = str(Path(sys.executable).parent / "chatops")

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from notify_support import TELEGRAM_TOKEN, FakeChatApi, make_service
 
-from bot.notify import store
-from bot.notify.config import load_notify_config
 from chatops import identities
+from chatops.notify import store
+from chatops.notify.config import load_notify_config
 from chatops.slurm.client import SlurmClient, SlurmError, local_runner
 from dispatcher.notify_ingest import NotifyIngest
 

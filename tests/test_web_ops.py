@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from web_support import REPO, WEB_CONFIG, LiveWeb, hook_headers, wait_for, web_service
 
+from chatops.cli import build_web_app
 from chatops.events import Requester
 from webserver.app import create_app
 
@@ -221,7 +222,7 @@ def test_configured_platforms_http_endpoints_are_registered(tmp_path):
     plain = create_app(web_service(tmp_path / "plain"))
     assert not [r for r in plain.url_map.iter_rules() if r.rule.startswith("/telegram/")]
     service = web_service(tmp_path / "home", TELEGRAM_BOT_TOKEN="123:abc")
-    app = create_app(service)
+    app = build_web_app(service)  # what `chatops web` serves: the configured platforms' too
     assert "/telegram/<path:secret_path>" in {r.rule for r in app.url_map.iter_rules()}
     # Its endpoint is the platform's own (no dashboard login in front of it).
     response = app.test_client().post("/telegram/not-the-path", json={"update_id": 1})
@@ -229,10 +230,15 @@ def test_configured_platforms_http_endpoints_are_registered(tmp_path):
 
 
 def test_github_jobs_report_to_slack_when_slack_is_configured(tmp_path):
-    from webserver.github import chat_platform, report_requester
+    from bot.slack.tests.fake_slack import BOT_TOKEN, FakeSlack
+    from webserver.github import report_requester
 
-    assert chat_platform(web_service(tmp_path / "a").settings) == "console"
-    service = web_service(tmp_path / "b", SLACK_BOT_TOKEN="xoxb-test")
-    assert chat_platform(service.settings) == "slack"
-    who = report_requester(service.settings, service.config.namespaces["legacy"], "octocat")
+    service = web_service(tmp_path / "a")
+    with create_app(service).test_request_context():
+        who = report_requester(service.config.namespaces["legacy"], "octocat")
+        assert who.platform == "console"
+    with FakeSlack() as fake:
+        service = web_service(tmp_path / "b", SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=fake.url)
+        with build_web_app(service).test_request_context():
+            who = report_requester(service.config.namespaces["legacy"], "octocat")
     assert (who.platform, who.channel, who.user) == ("slack", "#deploys", "github:octocat")

@@ -11,8 +11,9 @@ import secrets
 
 from flask import Blueprint, current_app, jsonify, render_template, request, session
 
-from bot.commands import CommandHandler, Incoming
-from bot.console import ConsolePlatform, render_delivery
+from chatops.commands import CommandHandler, Incoming
+from chatops.plain_text import render_delivery
+from chatops.platform import take_waiting
 from chatops.service import Service
 from webserver.auth import require_login, web_requester
 
@@ -60,9 +61,8 @@ def send():  # noqa: ANN201
 @bp.get("/console/poll")
 def poll():  # noqa: ANN201
     service = _service()
-    platform = ConsolePlatform(service.queue)
     messages = []
-    for delivery in platform.take(session_channel()):
+    for delivery in take_waiting(service.queue, "console", session_channel()):
         report = delivery.report
         messages.append({"text": render_delivery(delivery), "job_id": delivery.job_id,
                          "outcome": report.outcome if report else None})

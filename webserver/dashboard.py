@@ -15,11 +15,11 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 from sqlalchemy import and_, select
 
-from bot.commands import CommandHandler, Incoming
-from bot.console import render_delivery
-from bot.platform import Delivery
 from chatops.access import refusal
+from chatops.commands import CommandHandler, Incoming
 from chatops.db import END_STATES, deliveries, jobs
+from chatops.plain_text import render_delivery
+from chatops.platform import Delivery
 from chatops.service import Service
 from webserver.auth import require_login, web_requester
 

@@ -28,13 +28,13 @@ from nio import (
     SyncResponse,
 )
 
-from bot.commands import CommandHandler, Incoming
 from bot.matrix.client import notice_content, react, send_content
 from bot.matrix.send import Sender
-from bot.platform import DeliveryError
 from bot.render import Piece, clean_command, response_pieces
 from chatops import identities
+from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
+from chatops.platform import DeliveryError
 
 log = logging.getLogger("chatops.matrix")
 

@@ -20,12 +20,12 @@ import aiohttp
 from nio import SyncResponse
 
 from bot.asyncloop import LoopThread
-from bot.commands import CommandHandler
 from bot.matrix import client as mx
 from bot.matrix.inbound import Inbound
 from bot.matrix.send import Sender
-from bot.platform import Delivery, DeliveryError, Platform
 from bot.render import delivery_pieces
+from chatops.commands import CommandHandler
+from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.service import Service
 from chatops.settings import Settings
 
@@ -51,10 +51,6 @@ class MatrixPlatform(Platform):
     @classmethod
     def is_configured(cls, settings: Settings) -> bool:
         return mx.is_configured(settings)
-
-    @classmethod
-    def create(cls, service: Service) -> MatrixPlatform:
-        return cls(service)
 
     async def _log_in(self) -> None:
         async with self._login:  # log in once, with one device

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bot.notify import store
+from chatops.notify import store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

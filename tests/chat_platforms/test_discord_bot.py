@@ -14,13 +14,13 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from bot.commands import CommandHandler
 from bot.discord import DiscordPlatform
 from bot.discord.interactions import COMMANDS
 from bot.discord.send import MESSAGE_LIMIT, fenced, text_messages
-from bot.platform import Delivery, DeliveryError
 from bot.render import Piece
 from chatops import identities
+from chatops.commands import CommandHandler
+from chatops.platform import Delivery, DeliveryError
 from chatops.report import notice
 
 from .fake_discord import APP_ID, FakeDiscord, Signer, interaction
@@ -68,10 +68,10 @@ def discord_site(fake, make_service, run_backend):
                                **env)
         handler = CommandHandler(service.settings, service.config, service.queue)
         app = Flask("test")
-        app.register_blueprint(DiscordPlatform.http_blueprint(service, handler))
+        platform = DiscordPlatform.create(service)
+        app.register_blueprint(platform.http_blueprint(handler))
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        platform = DiscordPlatform.create(service)
         if backend:
             run_backend(service, platform)
         made.append((server, platform))
@@ -297,14 +297,14 @@ def test_chatops_bot_discord_register(make_service, fake):
 
 
 def test_the_service_web_app_serves_both_platforms(make_service, fake):
-    from webserver.app import create_app
+    from chatops.cli import build_web_app
 
     signer = Signer()
     service = make_service(DISCORD_BOT_TOKEN=TOKEN, DISCORD_APPLICATION_ID=APP_ID,
                            DISCORD_PUBLIC_KEY=signer.public_hex, DISCORD_API_URL=fake.url,
                            TELEGRAM_BOT_TOKEN="1:abc", TELEGRAM_API_URL="http://127.0.0.1:9",
                            TELEGRAM_WEBHOOK_URL="https://x.example/telegram/hook-path")
-    client = create_app(service).test_client()
+    client = build_web_app(service).test_client()
     body = b'{"type": 1}'
     answer = client.post("/discord/interactions", data=body, headers=signer.headers(body))
     assert (answer.status_code, answer.get_json()) == (200, {"type": 1})

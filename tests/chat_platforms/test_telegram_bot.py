@@ -10,12 +10,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from bot.commands import CommandHandler
 from bot.outbox import OutboxWorker
-from bot.platform import Delivery, DeliveryError
 from bot.telegram import TelegramPlatform
 from chatops import identities
+from chatops.commands import CommandHandler
 from chatops.db import deliveries
+from chatops.platform import Delivery, DeliveryError
 from chatops.report import notice
 
 from .fake_telegram import (
@@ -308,7 +308,7 @@ def test_webhook_mode(fake, make_service):
     assert (hook.params["url"], hook.params["secret_token"]) == (url, "hook-secret_1")
     assert hook.params["allowed_updates"] == ["message"]
     app = Flask("test")
-    app.register_blueprint(TelegramPlatform.http_blueprint(service, handler))
+    app.register_blueprint(TelegramPlatform.create(service).http_blueprint(handler))
     client = app.test_client()
     update = {"update_id": 1, "message": private_message("status")}
     good = {"X-Telegram-Bot-Api-Secret-Token": "hook-secret_1"}

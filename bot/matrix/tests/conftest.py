@@ -21,10 +21,10 @@ import pytest
 from nio import AsyncClient, AsyncClientConfig, LoginResponse
 
 from bot.asyncloop import LoopThread
-from bot.commands import CommandHandler
 from bot.matrix import MatrixPlatform
 from bot.outbox import OutboxWorker
 from chatops import migrate
+from chatops.commands import CommandHandler
 from chatops.service import Service, open_service
 from chatops.settings import load_settings
 from dispatcher.loop import Dispatcher

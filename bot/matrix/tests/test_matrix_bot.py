@@ -10,9 +10,9 @@ import urllib.request
 import pytest
 
 from bot.matrix import MatrixConnector, MatrixPlatform
-from bot.notify.render import render
-from bot.platform import Delivery, DeliveryError
 from chatops import identities
+from chatops.notify.render import render
+from chatops.platform import Delivery, DeliveryError
 from chatops.report import notice
 from chatops.settings import load_settings
 

@@ -10,8 +10,8 @@ import time
 import uuid
 from pathlib import Path
 
-from bot.notify import store
 from chatops import identities
+from chatops.notify import store
 from dispatcher.notify_ingest import NotifyIngest
 
 from .conftest import PASSWORD, wait_until

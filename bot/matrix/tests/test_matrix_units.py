@@ -11,7 +11,7 @@ from bot.matrix import MatrixConnector
 from bot.matrix.client import html_body, is_configured, new_client, notification_content
 from bot.matrix.inbound import command_of, mail_user_content
 from bot.matrix.send import MESSAGE_LIMIT, text_contents
-from bot.platform import DeliveryError
+from chatops.platform import DeliveryError
 from chatops.settings import load_settings
 
 BOT = "@chatops:example.org"

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from bot.commands import CommandHandler
 from bot.outbox import OutboxWorker
 from bot.slack import SlackPlatform
 from bot.slack.tests.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from chatops import migrate
+from chatops.commands import CommandHandler
 from chatops.service import Service, open_queue, open_service
 from chatops.settings import load_settings
 from dispatcher.loop import Dispatcher
@@ -94,10 +94,11 @@ class Stack:
         self.service = make_service(home, fake, **extra)
         self.queue = self.service.queue
         handler = CommandHandler(self.service.settings, self.service.config, self.queue)
-        app = create_app(self.service, handler)  # the service's own web app, Slack inside
+        self.platform = SlackPlatform.create(self.service)
+        # the service's own web app, Slack inside
+        app = create_app(self.service, handler, [self.platform])
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
-        self.platform = SlackPlatform.create(self.service)
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self.server.serve_forever, daemon=True),
                         threading.Thread(target=OutboxWorker(self.service.settings, self.queue,

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from bot import texts
 from bot.slack.inbound import escape
 from bot.slack.tests.conftest import Stack, direct, mention
+from chatops import texts
 
 MENTION_FORMS = [
     "<@UBOT> example say hello Bob",

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands import CommandHandler
 from bot.outbox import OutboxWorker
 from bot.slack import SlackPlatform
 from bot.slack.tests.conftest import direct, event_body, make_service, mention, slack_env
 from bot.slack.tests.fake_slack import APP_TOKEN, FakeSlack
 from bot.slack.tests.fake_socket_mode import FakeSocketMode
+from chatops.commands import CommandHandler
 from dispatcher.loop import Dispatcher
 
 

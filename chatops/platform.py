@@ -15,10 +15,17 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from bot.commands import CommandHandler
+from chatops.commands import CommandHandler
+from chatops.queue import Queue
 from chatops.report import Report
+from chatops.settings import Settings
+
+if TYPE_CHECKING:
+    from flask import Blueprint
+
+    from chatops.service import Service
 
 
 class DeliveryError(Exception):
@@ -63,13 +70,47 @@ class Delivery:
         return Report.from_payload(self.payload) if self.payload.get("kind") == "report" else None
 
 
+def take_waiting(queue: Queue, platform: str, channel: str) -> list[Delivery]:
+    """Deliveries waiting for a console session to read them, marked delivered."""
+    return [Delivery.from_row(r) for r in queue.take_channel_deliveries(platform, channel)]
+
+
 class Platform(ABC):
+    """A chat platform: both directions, built from the service's settings.
+
+    Adding a platform is one package in ``bot/`` with a subclass of this, and one line in
+    ``bot/registry.py``. Everything but ``deliver`` has a default.
+    """
+
     name: ClassVar[str]
+
+    @classmethod
+    def is_configured(cls, settings: Settings) -> bool:
+        """Whether the settings hold this platform's credentials (``chatops run`` starts it)."""
+        return False
+
+    @classmethod
+    def create(cls, service: Service) -> Platform:
+        """Build the platform from the service's settings; raise SetupError naming what is
+        missing or wrong."""
+        return cls(service)  # type: ignore[call-arg]  # subclasses take the service
+
+    def serve(self, handler: CommandHandler, stop: threading.Event) -> None:
+        """Receive commands until ``stop`` is set (platforms served over HTTP need not)."""
+        stop.wait()
+
+    def http_blueprint(self, handler: CommandHandler) -> Blueprint | None:
+        """The Flask blueprint of the platform's inbound HTTP endpoints, if it has any."""
+        return None
+
+    def register_commands(self) -> list[str]:
+        """Register the platform's slash commands with it; their names (none by default)."""
+        return []
 
     @abstractmethod
     def deliver(self, delivery: Delivery) -> None:
         """Send one report or notice; raise DeliveryError if it did not arrive."""
 
-    def serve(self, handler: CommandHandler, stop: threading.Event) -> None:
-        """Receive commands until ``stop`` is set (platforms served over HTTP need not)."""
-        stop.wait()
+    def close(self) -> None:
+        """Release connections and threads."""
+        return None

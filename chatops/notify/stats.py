@@ -14,37 +14,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.notify.config import NotifyConfig
+from chatops.notify.config import NotifyConfig
 from chatops.slurm.acct import AcctJob, job_efficiency
 from chatops.slurm.client import SlurmClient
 from chatops.slurm.events import SlurmEvent
+from chatops.texts import duration, percent, size
 
 log = logging.getLogger("chatops.notify")
 
 STATS_STATES = {"COMPLETED", "FAILED", "OUT_OF_MEMORY", "TIMEOUT"}
 FINAL_STATES = STATS_STATES | {"CANCELLED", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
-
-
-def clock(seconds: float | None) -> str:
-    if seconds is None or seconds == math.inf:
-        return "unlimited" if seconds == math.inf else "unknown"
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    text = f"{rest // 3600}:{rest // 60 % 60:02d}:{rest % 60:02d}"
-    return f"{days}-{text}" if days else text
-
-
-def size(value: float | None) -> str:
-    if value is None:
-        return "unknown"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20)):
-        if value >= scale:
-            return f"{value / scale:.1f} {unit}"
-    return f"{value / 2**10:.0f} KiB"
-
-
-def percent(value: float | None) -> str:
-    return "unknown" if value is None else f"{value * 100:.0f} %"
 
 
 def best_qos(runtime: float, qos: dict[str, float] | Any) -> str | None:
@@ -85,7 +64,8 @@ def gather(event: SlurmEvent, client: SlurmClient | None, cfg: NotifyConfig,
     eff = job_efficiency(job)
     head = job.job
     stats = {
-        "state": head.state, "elapsed": clock(eff.elapsed), "time_limit": clock(eff.time_limit),
+        "state": head.state, "elapsed": duration(eff.elapsed),
+        "time_limit": duration(eff.time_limit),
         "cpus": head.alloc_cpus, "nodes": head.num_nodes,
         "cpu_efficiency": percent(eff.cpu_efficiency),
         "memory_used": size(eff.memory_used_bytes),
@@ -117,7 +97,7 @@ def hints(state: str, eff: Any, cfg: NotifyConfig) -> list[str]:
     if eff.time_limit is None or eff.time_limit == math.inf:
         out.append("No time limit was set: give --time so the job can be scheduled sooner.")
     elif state != "TIMEOUT" and eff.walltime_use is not None and eff.walltime_use < cfg.time_low:
-        text = (f"It ran {clock(eff.elapsed)} of its {clock(eff.time_limit)} limit: "
+        text = (f"It ran {duration(eff.elapsed)} of its {duration(eff.time_limit)} limit: "
                 f"ask for a shorter --time")
         qos = best_qos(eff.elapsed or 0.0, cfg.qos) if cfg.qos else None
         out.append(f"{text} (QoS {qos!r} fits)." if qos else f"{text}.")

@@ -3,6 +3,7 @@ with `code` spans; each platform converts what it must)."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -23,6 +24,31 @@ def clock(ts: float) -> str:
     if moment.date() == datetime.now(UTC).date():
         return moment.strftime("%H:%M:%S UTC")
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float | None) -> str:
+    """A length of time as Slurm writes it: ``[D-]H:MM:SS``."""
+    if seconds is None or seconds == math.inf:
+        return "unlimited" if seconds == math.inf else "unknown"
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    text = f"{rest // 3600}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+    return f"{days}-{text}" if days else text
+
+
+def size(value: float | None) -> str:
+    """Bytes, in the largest binary unit that reads well."""
+    if value is None:
+        return "unknown"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20)):
+        if value >= scale:
+            return f"{value / scale:.1f} {unit}"
+    return f"{value / 2**10:.0f} KiB"
+
+
+def percent(value: float | None) -> str:
+    """A ratio (0.42) as users read it (42 %)."""
+    return "unknown" if value is None else f"{value * 100:.0f} %"
 
 
 def ago(seconds: float) -> str:

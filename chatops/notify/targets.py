@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, and_, or_, select
 
-from bot.notify.config import NotifyConfig
 from chatops.db import identities, notification_targets
+from chatops.notify.config import NotifyConfig
 from chatops.slurm.events import SlurmEvent
 
 log = logging.getLogger("chatops.notify")

@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot import texts
-from chatops import identities, wakeup
+from chatops import identities, texts, wakeup
 from chatops.access import refusal
 from chatops.events import Requester
 from chatops.grammar import Cancel, Help, Logs, Matched, Notify, NotUnderstood, Status, parse
 from chatops.job_config import CommandSpec, Config
+from chatops.joblogs import tail
 from chatops.queue import Queue
+from chatops.report import describe_end, failure_report
 from chatops.settings import Settings
-from dispatcher.reports import describe_end, failure_report, tail
 
 LOG_REPLY_CHARS = 3500
 

@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 
 from chatops.slurm.events import SlurmEvent
+from chatops.texts import duration
 
 PACKAGE_DIR = Path(__file__).resolve().parent / "templates"
 _DISCORD_SPECIAL = re.compile(r"([\\*_~`|>#\[\]()<:@-])")
@@ -75,15 +76,13 @@ def title(event: SlurmEvent) -> str:
 
 
 def context(event: SlurmEvent, stats: Mapping[str, Any] | None) -> dict[str, Any]:
-    from dispatcher.notify_stats import clock
-
     stats = stats or {}
     return {
         "title": title(event), "job_id": event.display_id, "job_name": event.job_name,
         "user": event.user, "cluster": event.cluster, "partition": event.partition,
         "nodes": event.nodes, "num_nodes": event.num_nodes, "state": event.state,
         "exit_code": event.exit_code, "signal": event.signal, "mail_type": event.mail_type,
-        "run_time": (clock(event.run_time_seconds) if event.run_time_seconds is not None
+        "run_time": (duration(event.run_time_seconds) if event.run_time_seconds is not None
                      else None),
         "work_dir": event.work_dir, "stats": stats.get("stats"),
         "hints": list(stats.get("hints") or []),
@@ -104,7 +103,7 @@ def render(connector: str, target: str, ctx: Mapping[str, Any],
     """The payload the connector sends (see each connector for its keys)."""
     mail_type = str(ctx.get("mail_type") or "default")
     if connector == "msteams":
-        from bot.notify.teams_card import card_message
+        from chatops.notify.teams_card import card_message
 
         return {"card": card_message(ctx, target)}
     if connector in ("mailto", "matrix"):
@@ -125,7 +124,7 @@ def render(connector: str, target: str, ctx: Mapping[str, Any],
 def render_plain(connector: str, target: str, text: str) -> dict[str, Any]:
     """A short service message (a suppression summary) in the connector's format."""
     if connector == "msteams":
-        from bot.notify.teams_card import card_message
+        from chatops.notify.teams_card import card_message
 
         return {"card": card_message({"title": text, "hints": []}, target)}
     if connector in ("mailto", "matrix"):
