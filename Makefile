@@ -27,10 +27,12 @@ test: venv
 	bash scripts/test-setup.sh
 	bash scripts/test-cluster.sh up --quiet
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) var

@@ -114,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- running the service ------------------------------------------------------------------------
 
-def _stop_on_signals(stop: threading.Event, on_stop=lambda: None) -> None:  # noqa: ANN001
-    def handler(signum, frame):  # noqa: ANN001
+def _stop_on_signals(stop: threading.Event, on_stop=lambda: None) -> None:
+    def handler(signum, frame):
         stop.set()
         on_stop()
 
@@ -301,7 +301,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _job_line(job) -> str:  # noqa: ANN001
+def _job_line(job) -> str:
     from chatops.texts import clock
 
     when = clock(job.finished_at or job.started_at or job.start_after)
@@ -323,7 +323,7 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _get_job(service: svc.Service, job_id: int):  # noqa: ANN202
+def _get_job(service: svc.Service, job_id: int):
     job = service.queue.get(job_id)
     if job is None:
         print(f"chatops: there is no job {job_id} (`chatops jobs list` shows the history)",

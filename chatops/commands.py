@@ -154,7 +154,7 @@ class CommandHandler:
 
     # -- built-ins --------------------------------------------------------------------------
 
-    def _job_for(self, job_id: int, who: Requester):  # noqa: ANN202
+    def _job_for(self, job_id: int, who: Requester):
         job = self.queue.get(job_id)
         if job is None:
             return None, Response(understood=False).say(

@@ -106,7 +106,7 @@ class BatchRun(ThreadRun):
         self._track()
         self._collect()
 
-    def resume(self, record) -> None:  # noqa: ANN001
+    def resume(self, record) -> None:
         """Track a Slurm job that an earlier dispatcher submitted, then report it."""
         self.slurm_id = record.slurm_job_id
         self.output_path = record.output_path or ""
@@ -330,13 +330,13 @@ class BatchExecutor:
         run.start_thread(run.main)
         return run
 
-    def resume(self, job_id: int, spec: JobSpec, log_dir: Path, record) -> BatchRun:  # noqa: ANN001
+    def resume(self, job_id: int, spec: JobSpec, log_dir: Path, record) -> BatchRun:
         """Track again a job submitted by an earlier dispatcher (``record``: its submission)."""
         run = BatchRun(self, job_id, spec, "", log_dir)
         run.start_thread(lambda: run.resume(record))
         return run
 
-    def record(self, job_id: int, cluster: str):  # noqa: ANN201
+    def record(self, job_id: int, cluster: str):
         """Write the submission record first; return the existing one if there is one."""
         try:
             with self.queue.engine.begin() as conn:
@@ -347,7 +347,7 @@ class BatchExecutor:
         except IntegrityError:
             return self.submission(job_id)
 
-    def submission(self, job_id: int):  # noqa: ANN201
+    def submission(self, job_id: int):
         with self.queue.engine.connect() as conn:
             return conn.execute(select(slurm_submissions)
                                 .where(slurm_submissions.c.job_id == job_id)).first()

@@ -156,7 +156,7 @@ class Dispatcher:
                         else f"could not be started: {type(exc).__name__}: {exc}")
                 self._finish_unstarted(row, what)
 
-    def _start(self, row, now: float) -> None:  # noqa: ANN001
+    def _start(self, row, now: float) -> None:
         spec = self.config.job(row.job_type)
         if spec is None:
             raise PrepareError(f"job type {row.job_type!r} is no longer in job_configs.py")
@@ -184,7 +184,7 @@ class Dispatcher:
         """Where a job runs: here, unless its job or namespace names a cluster."""
         return self.remote.for_spec(spec)
 
-    def _finish_unstarted(self, row, what: str) -> None:  # noqa: ANN001
+    def _finish_unstarted(self, row, what: str) -> None:
         report = failure_report(row.id, row.job_type, row.namespace, "failed", what, None)
         self.queue.finish(row.id, "failed", summary=what, payload=report.to_payload())
         wakeup.notify(self.settings.run_dir, "outbox")
@@ -311,7 +311,7 @@ class Dispatcher:
             self._handle_cancels()  # asked for while no dispatcher tracked them
             wakeup.notify(self.settings.run_dir, "outbox")
 
-    def _resume(self, job, now: float) -> str | None:  # noqa: ANN001
+    def _resume(self, job, now: float) -> str | None:
         """Track again a Slurm batch job an earlier dispatcher submitted: None if it is
         tracked again, else why it is lost."""
         lost = describe_end("lost", None, job.timeout)

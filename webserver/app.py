@@ -49,7 +49,7 @@ def create_app(service: Service, handler: CommandHandler | None = None,
     return app
 
 
-def _security_headers(response):  # noqa: ANN001, ANN202
+def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     # No Referer: a login link's token never leaks to another site.
@@ -59,7 +59,7 @@ def _security_headers(response):  # noqa: ANN001, ANN202
     return response
 
 
-def _http_error(exc: HTTPException):  # noqa: ANN202
+def _http_error(exc: HTTPException):
     wants_json = (request.path.startswith(("/github/", "/console/", "/slurm/"))
                   or request.accept_mimetypes.best == "application/json")
     if wants_json:
@@ -68,13 +68,13 @@ def _http_error(exc: HTTPException):  # noqa: ANN202
                            description=exc.description), exc.code
 
 
-def make_server(app: Flask, host: str, port: int):  # noqa: ANN201
+def make_server(app: Flask, host: str, port: int):
     """A waitress server bound now (so the caller can print its URL); ``.run()`` serves."""
     return create_server(app, host=host, port=port, threads=8, ident="chatops")
 
 
 def open_web(service: Service, host: str, port: int, *, fresh_token: bool,
-             platforms: Sequence[Platform] = ()):  # noqa: ANN201
+             platforms: Sequence[Platform] = ()):
     """Bind the web server and say how to log in: (server, lines to print).
 
     With no login configured a token is made (a new one when ``fresh_token``) and the login

@@ -36,12 +36,12 @@ def session_channel() -> str:
 
 
 @bp.get("/console")
-def page():  # noqa: ANN201
+def page():
     return render_template("console.html", channel=session_channel())
 
 
 @bp.post("/console/send")
-def send():  # noqa: ANN201
+def send():
     data = request.get_json(silent=True) or {}
     text = data.get("text") if isinstance(data, dict) else None
     if not isinstance(text, str) or not text.strip():
@@ -59,7 +59,7 @@ def send():  # noqa: ANN201
 
 
 @bp.get("/console/poll")
-def poll():  # noqa: ANN201
+def poll():
     service = _service()
     messages = []
     for delivery in take_waiting(service.queue, "console", session_channel()):

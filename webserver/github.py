@@ -61,7 +61,7 @@ def report_requester(ns: NamespaceSpec, sender: str | None) -> Requester:
                      is_guest=False)
 
 
-def _answer(status: int, outcome: str, message: str, **extra: Any):  # noqa: ANN202
+def _answer(status: int, outcome: str, message: str, **extra: Any):
     metrics = current_app.extensions.get("chatops.metrics")
     if metrics is not None:
         metrics.webhook_answered(request.headers.get("X-GitHub-Event") or "-", outcome)
@@ -74,7 +74,7 @@ def _service() -> Service:
 
 @bp.post("/github/<namespace>/")
 @bp.post("/github/<namespace>")
-def webhook(namespace: str):  # noqa: ANN201
+def webhook(namespace: str):
     service = _service()
     secret = service.settings.secret("GITHUB_WEBHOOK_SECRET")
     if not secret:
@@ -119,7 +119,7 @@ def webhook(namespace: str):  # noqa: ANN201
 
 
 def _schedule(service: Service, ns: NamespaceSpec, event: str, payload: dict[str, Any],
-              delivery: str | None):  # noqa: ANN202
+              delivery: str | None):
     try:
         found = match_rules(ns.github, event, payload, delivery)
     except MissingField as exc:
@@ -178,7 +178,7 @@ def suppression_text(ns: NamespaceSpec, match: Match, job_id: int, end_at: float
 
 # -- remembered deliveries --------------------------------------------------------------------
 
-def _claim_delivery(service: Service, delivery: str, namespace: str, event: str):  # noqa: ANN202
+def _claim_delivery(service: Service, delivery: str, namespace: str, event: str):
     """Record a new delivery id; return the earlier record when it is a redelivery."""
     try:
         with service.queue.engine.begin() as conn:

@@ -118,13 +118,13 @@ class Metrics:
 
 
 @bp.get("/metrics")
-def metrics():  # noqa: ANN201
+def metrics():
     registry = current_app.extensions["chatops.metrics"].registry
     return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
 
 
 @bp.get("/healthz")
-def healthz():  # noqa: ANN201
+def healthz():
     queue: Queue = current_app.extensions["chatops.service"].queue
     now = time.time()
     checks: dict[str, object] = {"process": "ok"}

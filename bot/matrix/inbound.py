@@ -108,7 +108,7 @@ class Inbound:
                 if isinstance(event, RoomMessageText) and event.sender != me:
                     await self._guard(self.on_message(room_id, event), room_id)
 
-    async def _guard(self, coro, room_id: str) -> None:  # noqa: ANN001
+    async def _guard(self, coro, room_id: str) -> None:
         """One room's trouble is logged; the bot carries on with the others."""
         try:
             await coro

@@ -68,7 +68,7 @@ class MatrixPlatform(Platform):
             future.cancel()
             try:
                 future.result(10)
-            except BaseException:  # noqa: S110 - cancelled (or already failed and logged)
+            except BaseException:
                 pass
 
     async def _sync_loop(self, inbound: Inbound, stop: threading.Event) -> None:

@@ -183,7 +183,7 @@ class TelegramPlatform(Platform):
         blueprint = Blueprint("telegram", __name__)
 
         @blueprint.post("/telegram/<path:secret_path>")
-        def telegram_webhook(secret_path: str):  # noqa: ANN202
+        def telegram_webhook(secret_path: str):
             expected = platform.webhook_path
             if not expected or not hmac.compare_digest(secret_path.encode(), expected.encode()):
                 abort(404)

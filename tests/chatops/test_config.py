@@ -38,7 +38,7 @@ BENNETTBOT_STYLE = {
 }
 
 
-def errors_of(raw) -> list[str]:  # noqa: ANN001
+def errors_of(raw) -> list[str]:
     with pytest.raises(ConfigError) as info:
         build_config(raw)
     return info.value.errors
@@ -136,7 +136,7 @@ def test_loading_runs_only_the_module(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.py")
 
 
-def test_config_check_cli(chatops, tmp_path: Path) -> None:  # noqa: ANN001
+def test_config_check_cli(chatops, tmp_path: Path) -> None:
     ok = chatops("config", "check")
     assert ok.returncode == 0
     assert "tests: 19 jobs, 22 commands" in ok.stdout

@@ -8,7 +8,7 @@ from chatops import identities
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, make_service):  # noqa: ANN001
+def engine(request, make_service):
     if request.param == "postgresql":
         return make_service(CHATOPS_DATABASE_URL=request.getfixturevalue("pg_url")).queue.engine
     return make_service().queue.engine

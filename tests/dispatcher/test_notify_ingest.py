@@ -101,7 +101,7 @@ def stack(tmp_path: Path):
         CHATOPS_SMTP_FROM="hpc@uni.example", CHATOPS_EVENTS_TOKEN="events-token-0123456789")
     made: list[NotifyIngest] = []
 
-    def ingest(runner=None, **cfg) -> NotifyIngest:  # noqa: ANN001
+    def ingest(runner=None, **cfg) -> NotifyIngest:
         item = NotifyIngest(service.settings, service.config, service.queue, runner=runner,
                             cfg=load_notify_config({**CFG, **cfg}))
         made.append(item)

@@ -44,7 +44,7 @@ class FakeTelegram:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 prefix = f"/bot{fake.token}/"
                 if not self.path.startswith(prefix):

@@ -127,7 +127,7 @@ class FakeChatApi:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 kind = self.headers.get("Content-Type", "")
                 params = (json.loads(body or b"{}") if "json" in kind
@@ -255,7 +255,7 @@ class MailSink:
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 sink.messages.append(email.message_from_bytes(envelope.content,
                                                               policy=email_policy))
                 return "250 OK"

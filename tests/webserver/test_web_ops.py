@@ -33,7 +33,7 @@ def samples(text: str) -> dict[tuple, float]:
     return found
 
 
-def logged_in(app, **login):  # noqa: ANN001, ANN003, ANN201
+def logged_in(app, **login):
     client = app.test_client()
     page = client.get("/login")
     csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
@@ -41,7 +41,7 @@ def logged_in(app, **login):  # noqa: ANN001, ANN003, ANN201
     return client, response
 
 
-def csrf_of(client) -> str:  # noqa: ANN001
+def csrf_of(client) -> str:
     return re.search(r'name="csrf-token" content="([^"]+)"', client.get("/console").text).group(1)
 
 
@@ -151,7 +151,7 @@ def test_password_login_csrf_and_throttle(tmp_path):
 
 
 def test_restricted_namespaces_stay_restricted_for_web_guests(tmp_path):
-    def client_for(**env: str):  # noqa: ANN202
+    def client_for(**env: str):
         service = web_service(tmp_path / f"home{len(env)}", CHATOPS_WEB_TOKEN="tok-abcdef",
                               **env)
         job = service.queue.enqueue("secret_hello", {"name": "x"},

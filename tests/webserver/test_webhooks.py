@@ -32,7 +32,7 @@ def client(service):
     return create_app(service).test_client()
 
 
-def post(client, namespace: str, event: str, payload, delivery: str | None = None):  # noqa: ANN001, ANN201
+def post(client, namespace: str, event: str, payload, delivery: str | None = None):
     body = json.dumps(payload).encode()
     return client.post(f"/github/{namespace}/", data=body,
                        headers=hook_headers(event, body, delivery))
@@ -285,7 +285,7 @@ def test_github_rule_errors_name_the_culprit():
 
 
 def test_default_rule_only_with_a_deploy_job_and_no_github_key():
-    def rules(raw_ns):  # noqa: ANN001, ANN202
+    def rules(raw_ns):
         return build_config({"ns": {"slack": [], **raw_ns}}).namespaces["ns"].github
 
     deploy = {"jobs": {"deploy": {"run_args_template": "./deploy.sh {sha} {branch}"}}}

@@ -37,11 +37,11 @@ def fake():
 
 
 class Site:
-    def __init__(self, fake, service, platform, signer, url):  # noqa: ANN001
+    def __init__(self, fake, service, platform, signer, url):
         self.fake, self.service, self.platform, self.signer, self.url = (
             fake, service, platform, signer, url)
 
-    def post(self, payload, *, headers=None, raw: bytes | None = None):  # noqa: ANN001
+    def post(self, payload, *, headers=None, raw: bytes | None = None):
         body = raw if raw is not None else json.dumps(payload).encode()
         request = urllib.request.Request(
             self.url + "/discord/interactions", data=body, method="POST",
@@ -52,7 +52,7 @@ class Site:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
 
-    def command(self, name: str, **kwargs):  # noqa: ANN003
+    def command(self, name: str, **kwargs):
         return self.post(interaction(name, **kwargs))
 
 

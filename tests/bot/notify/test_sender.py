@@ -28,7 +28,7 @@ def setup(tmp_path: Path):
     service = make_service(tmp_path, SLACK_BOT_TOKEN=SLACK_TOKEN, SLACK_API_URL=f"{api.url}/api/")
     made: list[NotifyIngest] = []
 
-    def ingest(**cfg) -> NotifyIngest:  # noqa: ANN003
+    def ingest(**cfg) -> NotifyIngest:
         raw = {"slack": {"allowed_channels": CHANNELS + ["C_BAD", "C_GONE"]},
                "rate_limits": {"slack": {"per_target": 0.05, "per_second": 500}},
                "backoff_base": 0.05, "backoff_max": 0.5, **cfg}
@@ -43,7 +43,7 @@ def setup(tmp_path: Path):
     api.close()
 
 
-def queue_events(service, count: int, targets: list[str], user: str = "alice",  # noqa: ANN001
+def queue_events(service, count: int, targets: list[str], user: str = "alice",
                  first_job: int = 100) -> None:
     for n in range(count):
         spool(service.settings.spool_dir, event(

@@ -212,7 +212,7 @@ def test_url_verification_is_answered_when_signed(stack: Stack) -> None:
         assert b"abc123" in response.read()
 
 
-def test_reactions_are_configurable(tmp_path, fake) -> None:  # noqa: ANN001
+def test_reactions_are_configurable(tmp_path, fake) -> None:
     stack = Stack(tmp_path, fake, CHATOPS_SLACK_ACK_REACTION=":hourglass_flowing_sand:",
                   CHATOPS_SLACK_SUCCESS_REACTION="tada", CHATOPS_SLACK_FAILURE_REACTION="boom")
     try:
