@@ -153,24 +153,25 @@ class Queue:
             params["body"] = json.dumps(payload)
             return sql.run(conn, self._sql["report"], params).rowcount
 
-    def request_cancel(self, job_id: int) -> str | None:
+    def request_cancel(self, job_id: int, by: str | None = None) -> str | None:
         """Flag a running job for its dispatcher to kill; return the job's state (None: no job).
 
-        A queued job is ended by the caller with ``finish(..., only_from=("queued",))`` so
-        that its report says who cancelled it.
+        ``by`` (who asked) is kept for the report. A queued job is ended by the caller with
+        ``finish(..., only_from=("queued",))`` so that its report says who cancelled it.
         """
         with self._begin() as conn:
             state = conn.execute(select(jobs.c.state).where(jobs.c.id == job_id)).scalar()
             if state == "running":
                 conn.execute(update(jobs).where(jobs.c.id == job_id)
-                             .values(cancel_requested=True))
+                             .values(cancel_requested=True, cancelled_by=by))
             return state
 
-    def cancel_requested(self, worker: str) -> list[int]:
+    def cancel_requested(self, worker: str) -> dict[int, str | None]:
+        """The running jobs of ``worker`` someone asked to cancel: job id -> who asked."""
         with self._begin() as conn:
-            return list(conn.execute(select(jobs.c.id).where(
+            return dict(conn.execute(select(jobs.c.id, jobs.c.cancelled_by).where(
                 jobs.c.claimed_by == worker, jobs.c.state == "running",
-                jobs.c.cancel_requested.is_(True))).scalars())
+                jobs.c.cancel_requested.is_(True))).all())
 
     def pending_of_type(self, job_type: str) -> list[int]:
         with self._begin() as conn:
