@@ -38,6 +38,7 @@ from chatops.db import (
     suppressions,
 )
 from chatops.events import Requester
+from chatops.redact import redact, redact_payload
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
 DELIVERY_LEASE_SECONDS = 600.0  # a delivery "sending" longer than this: its bot died
@@ -146,11 +147,11 @@ class Queue:
             finish = self._finish_sql[only_from] = sql.for_driver(
                 sql.FINISH.format(states=states), self.engine.dialect.paramstyle)
         params = {"job_id": job_id, "state": state, "now": now, "exit_code": exit_code,
-                  "summary": summary, "log_dir": log_dir}
+                  "summary": redact(summary) if summary else summary, "log_dir": log_dir}
         with self._hot() as conn:
             if not sql.run(conn, finish, params).rowcount or payload is None:
                 return 0
-            params["body"] = json.dumps(payload)
+            params["body"] = json.dumps(redact_payload(payload))
             return sql.run(conn, self._sql["report"], params).rowcount
 
     def request_cancel(self, job_id: int, by: str | None = None) -> str | None:
@@ -319,7 +320,7 @@ class Queue:
         with self._begin() as conn:
             return conn.execute(insert(deliveries).values(
                 job_id=job_id, platform=platform, channel=channel, thread=thread,
-                message=message, is_direct=is_direct, payload=json.dumps(payload),
+                message=message, is_direct=is_direct, payload=json.dumps(redact_payload(payload)),
                 state="pending", attempts=0, next_attempt_at=now, created_at=now,
             )).inserted_primary_key[0]
 
@@ -369,10 +370,11 @@ class Queue:
     def retry_delivery(self, delivery_id: int, when: float, error: str) -> None:
         with self._begin() as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
-                         .values(state="pending", next_attempt_at=when, last_error=error))
+                         .values(state="pending", next_attempt_at=when, last_error=redact(error)))
 
     def fail_delivery(self, delivery_id: int, error: str) -> Row | None:
         """Give up on a delivery and record why on its job (the job itself is unaffected)."""
+        error = redact(error)
         with self._begin() as conn:
             row = conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
                                .values(state="failed", last_error=error)

@@ -33,6 +33,7 @@ from flask import (
 )
 
 from chatops.events import Requester
+from chatops.redact import protect
 from chatops.service import SetupError
 from chatops.settings import Settings
 from chatops.texts import plural
@@ -71,11 +72,13 @@ def ensure_token(settings: Settings, fresh: bool) -> str | None:
         try:
             token = path.read_text().strip()
             if token:
+                protect(token)
                 return token
         except OSError:
             pass
     token = secrets.token_urlsafe(24)
     _write_private(path, token)
+    protect(token)  # printed once, in the login link; never logged
     return token
 
 
@@ -91,12 +94,12 @@ def secret_key(settings: Settings) -> str:
     path = settings.home / SECRET_KEY_FILE
     try:
         key = path.read_text().strip()
-        if key:
-            return key
     except OSError:
-        pass
-    key = secrets.token_hex(32)
-    _write_private(path, key)
+        key = ""
+    if not key:
+        key = secrets.token_hex(32)
+        _write_private(path, key)
+    protect(key)
     return key
 
 
