@@ -19,6 +19,7 @@ from chatops.grammar import Cancel, Help, Logs, Matched, Notify, NotUnderstood, 
 from chatops.job_config import CommandSpec, Config
 from chatops.joblogs import tail
 from chatops.queue import Queue
+from chatops.redact import redact
 from chatops.report import describe_end, failure_report
 from chatops.settings import Settings
 from chatops.user_ids import qualified
@@ -227,7 +228,7 @@ class CommandHandler:
             return Response().say(f"Job {job_id} (`{job.job_type}`) has not started yet.")
         log_dir = Path(job.log_dir or self.settings.job_log_dir(job.namespace, job.job_type,
                                                                  job.id))
-        text = tail(log_dir / stream, lines=200, chars=LOG_REPLY_CHARS)
+        text = redact(tail(log_dir / stream, lines=200, chars=LOG_REPLY_CHARS))
         if not text:
             return Response().say(f"Job {job_id} wrote nothing to {stream}.")
         return Response().say(f"The end of job {job_id}'s {stream}:").say(text, code=True)

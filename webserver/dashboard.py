@@ -12,7 +12,15 @@ import os
 import time
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    stream_with_context,
+)
 from sqlalchemy import and_, select
 
 from chatops.access import not_yours, refusal
@@ -20,6 +28,7 @@ from chatops.commands import CommandHandler, Incoming
 from chatops.db import END_STATES, deliveries, jobs
 from chatops.plain_text import render_delivery
 from chatops.platform import Delivery
+from chatops.redact import redact
 from chatops.service import Service
 from webserver.auth import require_login, web_requester
 
@@ -120,7 +129,7 @@ def read_log_tail(path: Path, limit: int = LOG_VIEW_BYTES) -> dict:
             data = f.read(limit)
     except OSError:
         return {"exists": False, "text": "", "size": 0, "cut": False}
-    return {"exists": True, "text": data.decode("utf-8", "replace"), "size": size,
+    return {"exists": True, "text": redact(data.decode("utf-8", "replace")), "size": size,
             "cut": size > limit}
 
 
@@ -147,8 +156,15 @@ def log_file(job_id: int, stream: str):
     path = _log_path(_job_or_abort(job_id), stream)
     if not path.is_file():
         abort(404, description=f"Job {job_id} has no {stream} (yet).")
-    return send_file(path, mimetype="text/plain; charset=utf-8", max_age=0,
-                     download_name=f"job-{job_id}-{stream}.txt")
+
+    def lines():  # a line at a time: no secret spans two lines, and a big log is streamed
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            for line in f:
+                yield redact(line)
+
+    return Response(stream_with_context(lines()), mimetype="text/plain; charset=utf-8",
+                    headers={"Cache-Control": "no-cache", "Content-Disposition":
+                             f'inline; filename="job-{job_id}-{stream}.txt"'})
 
 
 @bp.post("/jobs/<int:job_id>/cancel")
