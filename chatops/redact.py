@@ -168,5 +168,9 @@ def redact_payload(payload: Any) -> Any:
 class RedactingFormatter(logging.Formatter):
     """Formats a record — message, arguments, traceback — then masks the secrets in it."""
 
+    def __init__(self, fmt: str | None = None, redactor: Redactor | None = None) -> None:
+        super().__init__(fmt)
+        self.redactor = redactor or _redactor
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return self.redactor(super().format(record))
