@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from chatops import alarms
 from chatops import service as svc
 from chatops.settings import load_settings
 
@@ -128,7 +129,8 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
-    dispatcher = Dispatcher(service.settings, service.config, service.queue)
+    with alarms.startup(service, "chatops dispatcher"):
+        dispatcher = Dispatcher(service.settings, service.config, service.queue)
     _stop_on_signals(threading.Event(), dispatcher.stop)
     dispatcher.run()
     return 0
@@ -140,8 +142,8 @@ def cmd_bot(args: argparse.Namespace) -> int:
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
-    platform = platform_class(args.platform).create(service)
     if args.register:
+        platform = platform_class(args.platform).create(service)
         try:
             names = platform.register_commands()
         finally:
@@ -151,6 +153,8 @@ def cmd_bot(args: argparse.Namespace) -> int:
             return svc.EXIT_USAGE
         print("registered: " + ", ".join(f"/{name}" for name in names))
         return 0
+    with alarms.startup(service, f"chatops bot {args.platform}"):
+        platform = platform_class(args.platform).create(service)
     stop = threading.Event()
     _stop_on_signals(stop)
     run_platforms(service, [platform], stop)
@@ -164,11 +168,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     service = svc.open_service()
     svc.setup_logging(service.settings)
     stop = threading.Event()
-    dispatcher = Dispatcher(service.settings, service.config, service.queue)
-    _stop_on_signals(stop, dispatcher.stop)
-    platforms = create_platforms(service, configured_platforms(service.settings))
-    web, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
-                               platforms=platforms)
+    with alarms.startup(service, "chatops run"):
+        dispatcher = Dispatcher(service.settings, service.config, service.queue)
+        _stop_on_signals(stop, dispatcher.stop)
+        platforms = create_platforms(service, configured_platforms(service.settings))
+        web, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
+                                   platforms=platforms)
     threads = [threading.Thread(target=run_platforms, args=(service, platforms, stop),
                                 name="platforms", daemon=True),
                threading.Thread(target=web.run, name="web", daemon=True)]
@@ -200,9 +205,10 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
-    platforms = create_platforms(service, configured_platforms(service.settings))
-    web, web_lines = _open_web(service, args.host, args.port, fresh_token=False,
-                               platforms=platforms)
+    with alarms.startup(service, "chatops web"):
+        platforms = create_platforms(service, configured_platforms(service.settings))
+        web, web_lines = _open_web(service, args.host, args.port, fresh_token=False,
+                                   platforms=platforms)
     stop = threading.Event()
     _stop_on_signals(stop)
     threading.Thread(target=web.run, name="web", daemon=True).start()
