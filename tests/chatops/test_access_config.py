@@ -70,6 +70,7 @@ def test_built_in_words_cannot_name_a_namespace(word: str) -> None:
         f"namespace {word!r}: {word!r} is a built-in command and cannot name a namespace"]
 
 
+@pytest.mark.slow
 def test_config_check_refuses_an_old_config_that_names_people(chatops, tmp_path: Path) -> None:
     old = tmp_path / "old.py"
     old.write_text(textwrap.dedent("""

@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
+
 from tests.support.cli import Chatops
 from tests.support.notify import free_port
 from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.slow  # a real chatops web process
 
 
 def admin_notices(chatops: Chatops) -> list[str]:

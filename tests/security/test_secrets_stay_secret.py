@@ -19,6 +19,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import MetaData, create_engine, select
 
 from tests.support.cli import CHATOPS
@@ -28,6 +29,8 @@ from tests.support.fake_telegram import FakeTelegram, private_message
 from tests.support.notify import MailSink, event, free_port
 from tests.support.slack import event_body, mention, sign
 from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.slow  # the whole service as processes
 
 CONFIG = textwrap.dedent('''
     admins = ["console:ops"]

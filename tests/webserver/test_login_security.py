@@ -16,6 +16,7 @@ def app_for(tmp_path, **env: str):
     return create_app(web_service(tmp_path / "home", CHATOPS_WEB_TOKEN=TOKEN, **env))
 
 
+@pytest.mark.slow
 def test_the_right_token_gets_in_after_20_wrong_ones(tmp_path) -> None:
     client = app_for(tmp_path).test_client()
     answers = [client.get(f"/login?token=wrong-{n}").status_code for n in range(20)]

@@ -3,7 +3,11 @@ anyone can set to anything — even to someone else's id."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.slow  # needs Synapse
 
 
 def test_a_display_name_copying_an_allowed_id_is_refused(users, stack):

@@ -7,8 +7,12 @@ own jobs; anyone else is told the job is not theirs, and nothing about it.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.slack import Stack, direct, mention
 from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.slow  # whole stacks: seconds per test
 
 NOT_YOURS = ("Job {id} is not yours: only the person who asked for it, the people its namespace "
              "names and admins can see its logs or cancel it.")
