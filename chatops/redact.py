@@ -3,7 +3,7 @@ one filter every log handler and every stored text passes through.
 
 The list is read from the settings object, so a secret counts whatever its source (the
 environment or a credential file): the settings named in ``SECRET_SETTINGS``, any setting whose
-name says it is one (``…TOKEN``, ``…SECRET``, ``…PASSWORD``, ``…PASSPHRASE``, ``…KEY``), the
+name says it is one (``…TOKEN``, ``…SECRET``, ``…PASSWORD``, ``…PASSPHRASE``, ``…API_KEY``), the
 password in any ``…_URL``, the path of a webhook URL (the path is the secret), and the variables
 job_configs.py names as secret (a cluster's ``key_passphrase_env``, the Teams
 ``webhook_url_env``). Values derived at run time — the Telegram webhook's secret token, a
