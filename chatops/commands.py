@@ -178,7 +178,7 @@ class CommandHandler:
         job = self.queue.get(job_id)
         if job is None:
             return False
-        what = describe_end("cancelled", None, job.timeout, cancelled_by=canceller(who))
+        what = describe_end("cancelled", None, job.timeout, cancelled_by=canceller(job, who))
         report = failure_report(job_id, job.job_type, job.namespace, "cancelled", what, None)
         # Reports queued (at least the requester's) only when this call ended the job.
         ended = self.queue.finish(job_id, "cancelled", summary=what,
@@ -190,13 +190,13 @@ class CommandHandler:
         job, problem = self._job_for(job_id, who)
         if problem:
             return problem
-        state = self.queue.request_cancel(job_id, canceller(who))
+        state = self.queue.request_cancel(job_id, canceller(job, who))
         if state == "queued" and self._end_queued(job_id, who):
             return Response(acknowledged=True).say(
                 f"Cancelled job {job_id} (`{job.job_type}`) before it started.")
         if state in ("queued", "running"):  # it started meanwhile, or was running
             if state == "queued":
-                self.queue.request_cancel(job_id, canceller(who))
+                self.queue.request_cancel(job_id, canceller(job, who))
             wakeup.notify(self.settings.run_dir, "dispatcher")
             return Response(acknowledged=True).say(
                 f"Stopping job {job_id} (`{job.job_type}`); its report will follow.")
@@ -234,8 +234,11 @@ class CommandHandler:
         return Response().say(f"The end of job {job_id}'s {stream}:").say(text, code=True)
 
 
-def canceller(who: Requester) -> str:
-    """How a report names who cancelled: the name they show, and the id nobody can borrow."""
+def canceller(job, who: Requester) -> str:
+    """How a job's report names who cancelled it: nothing when its requester did, else the name
+    they show and the id nobody can borrow."""
+    if who.qualified_user == qualified(job.platform or "", job.requested_by or ""):
+        return ""
     if who.user_name and who.user_name != who.user:
         return f"{who.user_name} ({who.qualified_user})"
     return who.qualified_user
