@@ -18,10 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from web_support import hook_headers, web_service  # noqa: E402
-
-from dispatcher.loop import Dispatcher  # noqa: E402
-from webserver.app import create_app, make_server  # noqa: E402
+from dispatcher.loop import Dispatcher
+from tests.support.web import hook_headers, web_service
+from webserver.app import create_app, make_server
 
 TOKEN = "bench-token-123"
 
@@ -34,7 +33,7 @@ def percentiles(times: list[float]) -> str:
 
 def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="chatops-bench-web-"))
-    service = web_service(home, CHATOPS_WEB_TOKEN=TOKEN)
+    service = web_service(home, CHATOPS_WEB_TOKEN=TOKEN, CHATOPS_METRICS_PUBLIC="true")
     server = make_server(create_app(service), "127.0.0.1", 0)
     threading.Thread(target=server.run, daemon=True).start()
     url = f"http://127.0.0.1:{server.effective_port}"

@@ -27,7 +27,6 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    inspect,
     text,
 )
 
@@ -36,7 +35,6 @@ READ_ONLY = "chatops_read_only"  # execution option: begin this transaction defe
 
 # Job states: queued -> running -> succeeded | failed | cancelled | timed_out | lost.
 # A queued job can also go straight to cancelled.
-ACTIVE_STATES = ("queued", "running")
 END_STATES = ("succeeded", "failed", "cancelled", "timed_out", "lost")
 
 jobs = Table(
@@ -60,6 +58,7 @@ jobs = Table(
     Column("is_direct", Boolean, nullable=False, default=False),
     Column("claimed_by", String(200)),
     Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("cancelled_by", String(300)),  # who asked to cancel it (migration 0007)
     Column("exit_code", Integer),
     Column("log_dir", Text),
     Column("summary", Text),
@@ -233,7 +232,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn, _record):  # noqa: ANN001
+        def _sqlite_connect(dbapi_conn, _record):
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -245,7 +244,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # noqa: ANN001
+        def _sqlite_begin(conn):
             # A writer takes the write lock up front (IMMEDIATE): no deadlock upgrading a read
             # to a write. A reader (see ``reading``) begins deferred and never waits for writers.
             # Issued on the driver connection directly: this runs for every transaction.
@@ -266,7 +265,3 @@ def reading(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(**{READ_ONLY: True})
         with conn.begin():
             yield conn
-
-
-def schema_is_current(engine: Engine) -> bool:
-    return inspect(engine).has_table("jobs")

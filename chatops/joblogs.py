@@ -1,4 +1,4 @@
-"""Where a job's output is on disk.
+"""A job's output on disk: where it is, and reading it back for reports and `logs`.
 
 A job type has one folder, ``<logs>/<namespace>/<job type>/``, made once, and a job's files in it
 are named by its id: ``<id>.stdout`` and ``<id>.stderr`` (made only when the job printed to that
@@ -13,6 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+READ_LIMIT = 1024 * 1024  # what a report carries of stdout; the rest stays in the log
+STDERR_TAIL_LINES = 20
+STDERR_TAIL_CHARS = 1500
 
 
 @dataclass(frozen=True)
@@ -41,3 +45,26 @@ def job_logs(logs_dir: Path, job: Any) -> JobLogs:
     """The logs of a job row: where its row says, or where a running job writes them."""
     folder = job.log_dir or type_folder(logs_dir, job.namespace, job.job_type)
     return JobLogs(Path(folder), job.id)
+
+
+def read_capped(path: Path, limit: int = READ_LIMIT) -> tuple[str, bool]:
+    """The start of a log file, and whether it was cut."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError:
+        return "", False
+    return data[:limit].decode("utf-8", "replace"), len(data) > limit
+
+
+def tail(path: Path, lines: int = STDERR_TAIL_LINES, chars: int = STDERR_TAIL_CHARS) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - chars * 4))
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    text = "\n".join(data.rstrip("\n").splitlines()[-lines:])
+    return text[-chars:]

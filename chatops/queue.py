@@ -42,9 +42,11 @@ from chatops.db import (
     suppressions,
 )
 from chatops.events import Requester
+from chatops.redact import redact, redact_payload
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
 DELIVERY_LEASE_SECONDS = 600.0  # a delivery "sending" longer than this: its bot died
+STALE_AFTER_SECONDS = 30.0  # a dispatcher whose heartbeat is older than this is dead
 
 
 @dataclass(frozen=True)
@@ -204,13 +206,14 @@ class Queue:
                         {"job_id": job_id, "pid": pid, "pid_start": pid_start})
             for end in finishes:
                 params = {"job_id": end.job_id, "state": end.state, "now": now,
-                          "exit_code": end.exit_code, "summary": end.summary,
+                          "exit_code": end.exit_code,
+                          "summary": redact(end.summary) if end.summary else end.summary,
                           "log_dir": end.log_dir}
                 if not sql.run(conn, self._finish(end.only_from), params).rowcount or (
                         end.payload is None):
                     queued.append(0)
                     continue
-                params["body"] = json.dumps(end.payload)
+                params["body"] = json.dumps(redact_payload(end.payload))
                 queued.append(sql.run(conn, self._sql["report"], params).rowcount)
         return queued
 
@@ -222,24 +225,25 @@ class Queue:
                 sql.FINISH.format(states=states), self.engine.dialect.paramstyle)
         return finish
 
-    def request_cancel(self, job_id: int) -> str | None:
+    def request_cancel(self, job_id: int, by: str | None = None) -> str | None:
         """Flag a running job for its dispatcher to kill; return the job's state (None: no job).
 
-        A queued job is ended by the caller with ``finish(..., only_from=("queued",))`` so
-        that its report says who cancelled it.
+        ``by`` (who asked) is kept for the report. A queued job is ended by the caller with
+        ``finish(..., only_from=("queued",))`` so that its report says who cancelled it.
         """
         with self._begin() as conn:
             state = conn.execute(select(jobs.c.state).where(jobs.c.id == job_id)).scalar()
             if state == "running":
                 conn.execute(update(jobs).where(jobs.c.id == job_id)
-                             .values(cancel_requested=True))
+                             .values(cancel_requested=True, cancelled_by=by))
             return state
 
-    def cancel_requested(self, worker: str) -> list[int]:
+    def cancel_requested(self, worker: str) -> dict[int, str | None]:
+        """The running jobs of ``worker`` someone asked to cancel: job id -> who asked."""
         with self._read() as conn:
-            return list(conn.execute(select(jobs.c.id).where(
+            return dict(conn.execute(select(jobs.c.id, jobs.c.cancelled_by).where(
                 jobs.c.claimed_by == worker, jobs.c.state == "running",
-                jobs.c.cancel_requested.is_(True))).scalars())
+                jobs.c.cancel_requested.is_(True))).all())
 
     def pending_of_type(self, job_type: str) -> list[int]:
         with self._read() as conn:
@@ -344,6 +348,11 @@ class Queue:
             return list(conn.execute(select(dispatchers).where(dispatchers.c.stopped_at.is_(None))
                                      .order_by(dispatchers.c.heartbeat_at.desc())))
 
+    def dispatcher_alive(self, now: float | None = None) -> bool:
+        """Whether some dispatcher's heartbeat is recent."""
+        now = time.time() if now is None else now
+        return any(d.heartbeat_at > now - STALE_AFTER_SECONDS for d in self.dispatchers())
+
     def orphaned_jobs(self, dead_workers: list[str]) -> list[Row]:
         """Running jobs of dead dispatchers, and those a stopping dispatcher handed over."""
         whose = jobs.c.claimed_by.is_(None)
@@ -382,7 +391,7 @@ class Queue:
         with self._begin() as conn:
             return conn.execute(insert(deliveries).values(
                 job_id=job_id, platform=platform, channel=channel, thread=thread,
-                message=message, is_direct=is_direct, payload=json.dumps(payload),
+                message=message, is_direct=is_direct, payload=json.dumps(redact_payload(payload)),
                 state="pending", attempts=0, next_attempt_at=now, created_at=now,
             )).inserted_primary_key[0]
 
@@ -432,10 +441,11 @@ class Queue:
     def retry_delivery(self, delivery_id: int, when: float, error: str) -> None:
         with self._begin() as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
-                         .values(state="pending", next_attempt_at=when, last_error=error))
+                         .values(state="pending", next_attempt_at=when, last_error=redact(error)))
 
     def fail_delivery(self, delivery_id: int, error: str) -> Row | None:
         """Give up on a delivery and record why on its job (the job itself is unaffected)."""
+        error = redact(error)
         with self._begin() as conn:
             row = conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
                                .values(state="failed", last_error=error)

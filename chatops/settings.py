@@ -2,23 +2,18 @@
 
 Names follow the design: ``CHATOPS_*`` for the service itself, each platform's usual names for
 its credentials. Secrets are kept here only so the parts that need them can reach them; the
-dispatcher never passes any of them to a job (see ``dispatcher/local.py``).
+dispatcher never passes any of them to a job (see ``dispatcher/local.py``), and
+chatops/redact.py keeps them out of logs, reports and the database.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -33,7 +28,6 @@ class Settings:
     run_dir: Path
     max_concurrency: int
     kill_grace_seconds: float
-    default_timeout: float
     poll_interval: float
     delivery_attempts: int
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
@@ -47,6 +41,11 @@ class Settings:
         """A credential from the environment, by its platform's usual name."""
         value = self.environ.get(name)
         return value or None
+
+    def named_values(self) -> Iterator[tuple[str, str]]:
+        """Every setting by name, whatever its source: where redaction finds the secrets
+        (chatops/redact.py)."""
+        return iter(self.environ.items())
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -64,7 +63,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         run_dir=Path(env.get("CHATOPS_RUN_DIR") or home / "run").resolve(),
         max_concurrency=int(env.get("CHATOPS_MAX_CONCURRENCY") or (os.cpu_count() or 1) * 4),
         kill_grace_seconds=float(env.get("CHATOPS_KILL_GRACE_SECONDS") or 5),
-        default_timeout=float(env.get("CHATOPS_DEFAULT_TIMEOUT") or 3600),
         poll_interval=float(env.get("CHATOPS_POLL_INTERVAL") or 0.5),
         delivery_attempts=int(env.get("CHATOPS_DELIVERY_ATTEMPTS") or 5),
         environ=env,

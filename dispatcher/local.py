@@ -25,6 +25,7 @@ from pathlib import Path
 from chatops.job_config import JobSpec
 from chatops.joblogs import JobLogs
 from chatops.privileges import JobAccount
+from chatops.report import Report
 from chatops.settings import REPO_ROOT, Settings
 from dispatcher import direct
 
@@ -161,12 +162,12 @@ class Output:
 
 
 class LocalRun:
-    """A started job; ``fileno()`` becomes readable when it ends.
+    """A started job (a ``dispatcher.executors.Run``); ``fileno()`` is its pidfd, readable when
+    it ends. It also has ``outputs``, the pipes the loop reads, and its ``pid`` and
+    ``pid_start`` for the job row."""
 
-    Every executor's run has this shape: ``job_id``, ``label``, ``fileno()``, ``wait()``,
-    ``signal(sig)`` (to the job's whole process group) and ``close()``. A local run also has
-    ``outputs``, the pipes the loop reads, and its ``pid`` and ``pid_start`` for the job row.
-    """
+    idle_wait = False
+    handed_over = False
 
     def __init__(self, job_id: int, process: subprocess.Popen, outputs: list[Output],
                  direct_exec: bool):
@@ -197,6 +198,13 @@ class LocalRun:
 
     def close(self) -> None:
         os.close(self._pidfd)
+
+    def wake(self) -> None:
+        """Nothing to poll: the pidfd says when the job ends."""
+
+    def adjust_report(self, outcome: str, report: Report, stop_reason: str | None,
+                      exit_code: int) -> tuple[str, Report]:
+        return outcome, report
 
 
 class LocalExecutor:

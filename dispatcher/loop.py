@@ -22,23 +22,23 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from chatops import wakeup
 from chatops.job_config import Config, JobSpec
 from chatops.joblogs import JobLogs, job_logs, type_folder
 from chatops.privileges import JobAccount
-from chatops.queue import Finish, Queue
+from chatops.queue import STALE_AFTER_SECONDS, Finish, Queue
+from chatops.report import describe_end, failure_report, success_report
 from chatops.settings import Settings
+from dispatcher.executors import Executor, RemoteExecutors, Run
 from dispatcher.local import Launch, LocalExecutor, LocalRun, PrepareError, kill_orphan
-from dispatcher.reports import describe_end, failure_report, success_report
 
 log = logging.getLogger("chatops.dispatcher")
 
 HEARTBEAT_SECONDS = 2.0
-STALE_AFTER_SECONDS = 30.0  # a dispatcher silent this long is dead
 
 
 MAX_STARTERS = 4  # threads that fork/exec local jobs (never more than the concurrency)
@@ -47,14 +47,14 @@ _STARTED = "started"  # selector key of the pipe the starter threads wake the lo
 
 @dataclass
 class Active:
-    run: Any  # a LocalRun, or any executor's run of the same shape
+    run: Run
     job_type: str
     spec: JobSpec
     logs: JobLogs
     deadline: float
     stop_reason: str | None = None  # "timed_out" | "cancelled" | "shutdown"
     kill_at: float | None = None
-    extra: dict = field(default_factory=dict)
+    cancelled_by: str | None = None  # who asked to cancel it, named in its report
 
 
 @dataclass
@@ -66,6 +66,7 @@ class Starting:
     logs: JobLogs
     deadline: float
     cancel: bool = False  # cancelled meanwhile: stop it as soon as it exists
+    cancelled_by: str | None = None
 
 
 class Dispatcher:
@@ -128,6 +129,8 @@ class Dispatcher:
             self.queue.heartbeat(self.worker, stopped=True)
             if self.notify is not None:
                 self.notify.close()
+            if "remote" in self.__dict__:  # the cached_property was used: close its connections
+                self.remote.close()
 
     def _start_notify(self) -> None:
         from dispatcher.notify_ingest import NotifyIngest
@@ -144,9 +147,8 @@ class Dispatcher:
         """A MailProg event about these jobs came in: a Slurm batch run polls at once."""
         for job_id in job_ids:
             active = self.active.get(job_id)  # (called from the ingest thread)
-            wake = getattr(active.run, "wake", None) if active else None
-            if wake is not None:
-                wake()
+            if active is not None:
+                active.run.wake()
 
     def step(self) -> None:
         """One turn of the loop: start what is due, sleep until needed, handle what happened,
@@ -165,7 +167,7 @@ class Dispatcher:
         self._enforce_deadlines(time.time())
         self._settle()
 
-    def _handle(self, events: list) -> None:  # noqa: ANN001
+    def _handle(self, events: list) -> None:
         for key, _ in events:
             if key.data is None:  # a new job, a cancel
                 self._listener.drain()
@@ -191,8 +193,7 @@ class Dispatcher:
 
     def _busy(self) -> int:
         """Jobs using this machine; tracking a Slurm batch job (``idle_wait``) does not count."""
-        return len(self.starting) + sum(not getattr(a.run, "idle_wait", False)
-                                        for a in self.active.values())
+        return len(self.starting) + sum(not a.run.idle_wait for a in self.active.values())
 
     def _start_due(self, now: float) -> None:
         """Claim as many due jobs as there are free slots. Claims cost a write transaction, so
@@ -215,7 +216,7 @@ class Dispatcher:
                 log.exception("job %s could not be started", row.id)
                 self._finish_unstarted(row, exc)
 
-    def _start(self, row, now: float) -> None:  # noqa: ANN001
+    def _start(self, row, now: float) -> None:
         spec = self.config.job(row.job_type)
         if spec is None:
             raise PrepareError(f"job type {row.job_type!r} is no longer in job_configs.py")
@@ -275,6 +276,7 @@ class Dispatcher:
                             logs=starting.logs, deadline=starting.deadline)
             self._watch(job_id, active)
             log.info("job %s (%s) started, %s", job_id, starting.job_type, result.label)
+            active.cancelled_by = starting.cancelled_by
             if starting.cancel or self.stopping.is_set():
                 self._terminate(active, "cancelled" if starting.cancel else "shutdown",
                                 time.time())
@@ -284,19 +286,19 @@ class Dispatcher:
         self.active[job_id] = active
         self._selector.register(active.run, selectors.EVENT_READ, job_id)
 
-    def executor_for(self, spec: JobSpec) -> LocalExecutor:
+    @cached_property
+    def remote(self) -> RemoteExecutors:
+        """SSH pool, Slurm batch and Fabric executors, made on first use."""
+        return RemoteExecutors(self.settings, self.config, self.queue, self.local, self.stopping)
+
+    def executor_for(self, spec: JobSpec) -> Executor:
         """Where a job runs: here, unless its job or namespace names a cluster."""
         namespace = self.config.namespaces.get(spec.namespace)
         if spec.slurm is None and spec.cluster is None and not (namespace and namespace.fabfile):
-            return self.local
-        if "_remote" not in self.__dict__:  # SSH pool, Slurm batch and Fabric, made on first use
-            from dispatcher.executors import RemoteExecutors
+            return self.local  # (without making the SSH pool)
+        return self.remote.for_spec(spec)
 
-            self._remote = RemoteExecutors(self.settings, self.config, self.queue,
-                                           self.local, self.stopping)
-        return self._remote.for_spec(spec)
-
-    def _finish_unstarted(self, row_or_spec, exc: BaseException,  # noqa: ANN001
+    def _finish_unstarted(self, row_or_spec, exc: BaseException,
                           job_id: int | None = None) -> None:
         what = (f"could not be started: {exc}" if isinstance(exc, PrepareError | OSError)
                 else f"could not be started: {type(exc).__name__}: {exc}")
@@ -312,12 +314,14 @@ class Dispatcher:
     def _handle_cancels(self) -> None:
         if not self.active and not self.starting:
             return
-        for job_id in self.queue.cancel_requested(self.worker):
+        for job_id, by in self.queue.cancel_requested(self.worker).items():
             active = self.active.get(job_id)
             if active and active.stop_reason is None:
+                active.cancelled_by = by
                 self._terminate(active, "cancelled", time.time())
             elif job_id in self.starting:
                 self.starting[job_id].cancel = True
+                self.starting[job_id].cancelled_by = by
 
     def _terminate(self, active: Active, reason: str, now: float) -> None:
         active.stop_reason = reason
@@ -370,7 +374,7 @@ class Dispatcher:
                 self._selector.unregister(output)
                 output.close()
             # else: a process the job left behind holds the pipe: keep copying until it closes
-        if getattr(active.run, "handed_over", False):  # a Slurm job still running at a stop:
+        if active.run.handed_over:  # a Slurm job still running at a stop:
             self.queue.release(job_id, self.worker)    # the next dispatcher tracks it
             log.info("job %s (%s) handed over to the next dispatcher", job_id, active.job_type)
             return
@@ -393,16 +397,15 @@ class Dispatcher:
             report = success_report(job_id, spec, active.logs)
             summary = "succeeded"
         else:
-            what = describe_end(outcome, exit_code, spec.timeout)
+            what = describe_end(outcome, exit_code, spec.timeout,
+                                cancelled_by=active.cancelled_by or "")
             if active.stop_reason == "shutdown":
                 what = "was stopped because the dispatcher shut down"
             report = failure_report(job_id, spec.type, spec.namespace, outcome, what,
                                     active.logs)
             summary = what
-        adjust = getattr(active.run, "adjust_report", None)  # what only the executor knows
-        if adjust is not None:
-            outcome, report = adjust(outcome, report, active.stop_reason, exit_code)
-            summary = report.details.get("summary", summary)
+        outcome, report = active.run.adjust_report(outcome, report, active.stop_reason, exit_code)
+        summary = report.details.get("summary", summary)
         log.info("job %s (%s) %s", job_id, active.job_type, summary)
         return Finish(job_id, outcome, exit_code=exit_code, summary=summary,
                       payload=report.to_payload(), log_dir=str(active.logs.folder))
@@ -467,14 +470,14 @@ class Dispatcher:
             self._handle_cancels()  # asked for while no dispatcher tracked them
             wakeup.notify(self.settings.run_dir, "outbox")
 
-    def _resume(self, job, now: float) -> str | None:  # noqa: ANN001
+    def _resume(self, job, now: float) -> str | None:
         """Track again a Slurm batch job an earlier dispatcher submitted: None if it is
         tracked again, else why it is lost."""
         lost = describe_end("lost", None, job.timeout)
         spec = self.config.job(job.job_type)
         if spec is None or spec.slurm is None:
             return lost
-        executor = self.executor_for(spec)
+        executor = self.remote.batch
         record = executor.submission(job.id)
         if record is None:
             return lost + " (it had not been submitted to Slurm)"

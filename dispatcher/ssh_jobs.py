@@ -22,10 +22,9 @@ import paramiko
 
 from chatops.job_config import JobSpec
 from chatops.joblogs import JobLogs
-from chatops.report import Report
+from chatops.report import Report, failure_report
 from chatops.settings import Settings
 from dispatcher.local import command_line
-from dispatcher.reports import failure_report
 from dispatcher.ssh import (
     PRINT_START,
     READ_ENV,
@@ -70,7 +69,7 @@ class CappedWriter:
         if not data:
             return
         if self.file is None:
-            self.file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+            self.file = open(self.path, "wb")
         room = self.limit - self.written
         if room > 0:
             self.file.write(data[:room])

@@ -1,16 +1,20 @@
 """``/metrics`` (Prometheus) and ``/healthz``: no login, no secrets, no logs.
 
+``/metrics`` names namespaces, so it answers only ``Authorization: Bearer
+$CHATOPS_METRICS_TOKEN`` (Prometheus' ``authorization`` setting), unless a site that keeps the
+port private says ``CHATOPS_METRICS_PUBLIC=true``. ``/healthz`` says only ok or not, to anyone.
 Job figures are read from the database at scrape time, so every web process reports the same
 numbers whichever process ran the jobs. Webhook answers are counted in this process.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -21,7 +25,7 @@ from prometheus_client.core import (
 from sqlalchemy import and_, case, func, select, text
 
 from chatops.db import deliveries, dispatchers, jobs, reading, webhook_deliveries
-from chatops.queue import Queue
+from chatops.queue import STALE_AFTER_SECONDS, Queue
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600)
 _EVENT = re.compile(r"^[a-z_]{1,50}$")
@@ -117,16 +121,34 @@ class Metrics:
         self.webhooks.labels(label, outcome).inc()
 
 
+def _metrics_refusal() -> str | None:
+    """Why this scrape may not see the figures (None: it may)."""
+    env = current_app.extensions["chatops.service"].settings.environ
+    if (env.get("CHATOPS_METRICS_PUBLIC") or "").strip().lower() in ("1", "true", "yes", "on"):
+        return None
+    token = env.get("CHATOPS_METRICS_TOKEN") or ""
+    if not token:
+        return ("/metrics is closed: set CHATOPS_METRICS_TOKEN and send it as "
+                "'Authorization: Bearer <token>' (or CHATOPS_METRICS_PUBLIC=true where only "
+                "trusted hosts reach this port).")
+    sent = request.headers.get("Authorization", "")
+    if hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        return None
+    return "/metrics needs 'Authorization: Bearer <CHATOPS_METRICS_TOKEN>'."
+
+
 @bp.get("/metrics")
-def metrics():  # noqa: ANN201
+def metrics():
+    refused = _metrics_refusal()
+    if refused:
+        return Response(refused + "\n", status=401, mimetype="text/plain",
+                        headers={"WWW-Authenticate": 'Bearer realm="chatops metrics"'})
     registry = current_app.extensions["chatops.metrics"].registry
     return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
 
 
 @bp.get("/healthz")
-def healthz():  # noqa: ANN201
-    from dispatcher.loop import STALE_AFTER_SECONDS
-
+def healthz():
     queue: Queue = current_app.extensions["chatops.service"].queue
     now = time.time()
     checks: dict[str, object] = {"process": "ok"}

@@ -26,11 +26,12 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackContext, MessageHandler, filters
 
 from bot.asyncloop import LoopThread
-from bot.commands import CommandHandler
-from bot.platform import Delivery, DeliveryError, Platform
 from bot.render import delivery_pieces
 from bot.telegram.inbound import QUIET_SUCCESS, Inbound
 from bot.telegram.send import Sender
+from chatops.commands import CommandHandler
+from chatops.platform import Delivery, DeliveryError, Platform
+from chatops.redact import protect
 from chatops.service import Service
 from chatops.settings import Settings
 
@@ -74,6 +75,7 @@ class TelegramPlatform(Platform):
             self.webhook_path = path[len("/telegram/"):]
         self.webhook_secret = settings.secret("TELEGRAM_WEBHOOK_SECRET") or hmac.new(
             token.encode(), b"chatops telegram webhook", hashlib.sha256).hexdigest()
+        protect(self.webhook_secret, self.webhook_path)  # derived: no setting holds them
         self.trusted_chats = frozenset(
             c.strip() for c in settings.environ.get("TELEGRAM_TRUSTED_CHATS", "").split(",")
             if c.strip())
@@ -87,10 +89,6 @@ class TelegramPlatform(Platform):
     @classmethod
     def is_configured(cls, settings: Settings) -> bool:
         return bool(settings.secret("TELEGRAM_BOT_TOKEN"))
-
-    @classmethod
-    def create(cls, service: Service) -> TelegramPlatform:
-        return cls(service)
 
     # -- the PTB application ----------------------------------------------------------------
 
@@ -182,13 +180,12 @@ class TelegramPlatform(Platform):
 
     # -- webhook endpoint -------------------------------------------------------------------
 
-    @classmethod
-    def http_blueprint(cls, service: Service, handler: CommandHandler) -> Blueprint:
-        platform = cls(service)
+    def http_blueprint(self, handler: CommandHandler) -> Blueprint:
+        platform = self
         blueprint = Blueprint("telegram", __name__)
 
         @blueprint.post("/telegram/<path:secret_path>")
-        def telegram_webhook(secret_path: str):  # noqa: ANN202
+        def telegram_webhook(secret_path: str):
             expected = platform.webhook_path
             if not expected or not hmac.compare_digest(secret_path.encode(), expected.encode()):
                 abort(404)
