@@ -63,7 +63,7 @@ jobs = Table(
     Column("log_dir", Text),
     Column("summary", Text),
     Column("delivery_error", Text),
-    # The job's local process (migration 0006): a dispatcher that finds this job orphaned
+    # The job's local process (migration 0008): a dispatcher that finds this job orphaned
     # kills its process group if the process with this pid still has this kernel start time.
     Column("pid", Integer),
     Column("pid_start", BigInteger),

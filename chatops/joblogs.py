@@ -3,7 +3,7 @@
 A job type has one folder, ``<logs>/<namespace>/<job type>/``, made once, and a job's files in it
 are named by its id: ``<id>.stdout`` and ``<id>.stderr`` (made only when the job printed to that
 stream), and what a remote run records (``<id>.remote``, ``<id>.slurm.json``). A job's row keeps
-the folder in ``log_dir``. Jobs that ran before migration 0006 have a folder of their own,
+the folder in ``log_dir``. Jobs that ran before migration 0008 have a folder of their own,
 ``<logs>/<namespace>/<job type>/<id>/`` with ``stdout`` and ``stderr`` in it, and that folder in
 ``log_dir``; both layouts are read alike.
 """
@@ -26,7 +26,7 @@ class JobLogs:
 
     @property
     def own_folder(self) -> bool:
-        """Whether this is a job from before 0006, with a folder of its own. (A job type's
+        """Whether this is a job from before 0008, with a folder of its own. (A job type's
         folder is never named like a job id: its name is ``<namespace>_<job>``.)"""
         return self.folder.name == str(self.job_id)
 

@@ -452,7 +452,7 @@ class Dispatcher:
             if what is None:
                 continue  # a Slurm job, tracked again
             logs = job_logs(self.settings.logs_dir, job)
-            own_folder = logs.folder / str(job.id)  # a job started before migration 0006
+            own_folder = logs.folder / str(job.id)  # a job started before migration 0008
             if own_folder.is_dir():
                 logs = JobLogs(own_folder, job.id)
             if job.claimed_by in local_dead:
