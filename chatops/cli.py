@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from chatops import alarms
+from chatops import alarms, privileges
 from chatops import service as svc
 from chatops.settings import load_settings
 
@@ -23,6 +23,7 @@ understood); 2 usage; 3 setup problem (no database, broken config); 4 no such jo
 
 
 def main(argv: list[str] | None = None) -> int:
+    privileges.harden_process()  # no reading of our environment (secrets) through /proc
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -162,30 +163,50 @@ def cmd_bot(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # Started as root with CHATOPS_SERVICE_USER: the web server and bots run in a child that
+    # has dropped to that account; this process keeps only the dispatcher, which needs root to
+    # run jobs as CHATOPS_JOB_USER and stop them.
+    part = privileges.fork_service_part(load_settings(), lambda: _run(args, dispatcher=False))
+    return _run(args, web=part is None, part=part)
+
+
+def _run(args: argparse.Namespace, web: bool = True, dispatcher: bool = True,
+         part: privileges.ServicePart | None = None) -> int:
     from bot.runner import configured_platforms, create_platforms, run_platforms
     from dispatcher.loop import Dispatcher
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
     stop = threading.Event()
-    with alarms.startup(service, "chatops run"):
-        dispatcher = Dispatcher(service.settings, service.config, service.queue)
-        _stop_on_signals(stop, dispatcher.stop)
-        platforms = create_platforms(service, configured_platforms(service.settings))
-        web, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
-                                   platforms=platforms)
-    threads = [threading.Thread(target=run_platforms, args=(service, platforms, stop),
-                                name="platforms", daemon=True),
-               threading.Thread(target=web.run, name="web", daemon=True)]
-    for thread in threads:
-        thread.start()
-    print(f"chatops is running: database {service.queue.engine.url}, "
-          f"platforms {', '.join(p.name for p in platforms)}.", *web_lines,
-          "In another terminal try: chatops chat \"example say hello Bob\"", sep="\n",
-          flush=True)
-    dispatcher.run()
+    loop = None
+    with alarms.startup(service, "chatops run" if web and dispatcher else
+                        "chatops run (dispatcher)" if dispatcher else "chatops run (web, bots)"):
+        if dispatcher:
+            loop = Dispatcher(service.settings, service.config, service.queue)
+        _stop_on_signals(stop, loop.stop if loop else lambda: None)
+        if web:
+            platforms = create_platforms(service, configured_platforms(service.settings))
+            server, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
+                                          platforms=platforms)
+    if web:
+        for target, name in ((lambda: run_platforms(service, platforms, stop), "platforms"),
+                             (server.run, "web")):
+            threading.Thread(target=target, name=name, daemon=True).start()
+        print(f"chatops is running: database {service.queue.engine.url}, "
+              f"platforms {', '.join(p.name for p in platforms)}.", *web_lines,
+              "In another terminal try: chatops chat \"example say hello Bob\"", sep="\n",
+              flush=True)
+    if part is not None:
+        part.watch(loop.stop)  # the web server and bots died: stop, so the service restarts
+    if loop is not None:
+        loop.run()
+    else:
+        stop.wait()
     stop.set()
-    web.close()
+    if web:
+        server.close()
+    if part is not None:
+        part.stop()
     return 0
 
 
@@ -296,6 +317,16 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     print("admins: " + (", ".join(sorted(config.admins)) or "none (nobody may read the logs "
                         "of others' private jobs or cancel them)"))
     print(f"admin channel: {config.admin_channel or 'none (alarms go only to the log)'}")
+    settings = load_settings()
+    try:
+        account = privileges.job_account(settings)
+    except svc.SetupError as exc:
+        print(f"{path}: {exc}", file=sys.stderr)
+        return svc.EXIT_FAILED
+    if account is None:
+        print(f"WARNING: {privileges.without_job_account()}", file=sys.stderr)
+    else:
+        print(f"local jobs run as: {account.name} (CHATOPS_JOB_USER)")
     print(f"{path}: OK ({len(config.namespaces)} namespaces)")
     return 0
 

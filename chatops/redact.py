@@ -69,6 +69,11 @@ def _kind(name: str) -> str | None:
     return "value" if SECRET_NAME.search(name) else None
 
 
+def is_secret_name(name: str) -> bool:
+    """Whether a setting of this name holds a secret (or a URL that may hold one)."""
+    return _kind(name) is not None
+
+
 def _parts(kind: str, value: str) -> list[str]:
     """The secret parts of one setting's value."""
     if kind == "value":

@@ -12,16 +12,13 @@ from chatops import migrate, redact
 from chatops.db import make_engine
 from chatops.job_config import Config, ConfigError, load_config
 from chatops.queue import Queue
-from chatops.settings import Settings, load_settings
+from chatops.settings import Settings, SetupError, load_settings
 
 EXIT_FAILED = 1  # what was asked for failed (a job failed, a config has errors)
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 3  # no database, unreadable config: fix the setup
 EXIT_NOT_FOUND = 4  # no such job
-
-
-class SetupError(Exception):
-    """Something about the installation is wrong; the message says what to do."""
+__all__ = ["SetupError"]  # raised by settings, caught by the CLI as svc.SetupError
 
 
 @dataclass

@@ -16,6 +16,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+class SetupError(Exception):
+    """Something about the installation is wrong; the message says what to do."""
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -50,6 +54,7 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = dict(os.environ if environ is None else environ)
+    env.update(credentials(env))
     home = Path(env.get("CHATOPS_HOME") or REPO_ROOT / "var").resolve()
     database_url = env.get("CHATOPS_DATABASE_URL") or f"sqlite:///{home / 'chatops.db'}"
     return Settings(
@@ -67,3 +72,45 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         delivery_attempts=int(env.get("CHATOPS_DELIVERY_ATTEMPTS") or 5),
         environ=env,
     )
+
+
+def credentials(env: Mapping[str, str]) -> dict[str, str]:
+    """Settings read from files rather than the environment: every file in
+    ``$CREDENTIALS_DIRECTORY`` (systemd's ``LoadCredential=NAME:/path``) is the setting of its
+    name, and ``NAME_FILE=/path`` gives NAME when NAME is a secret (``SLACK_BOT_TOKEN_FILE``;
+    not ``SSL_CERT_FILE``). Read once, at start, like the environment; a setting given twice is
+    refused, so that nobody wonders which one is used."""
+    from chatops.redact import is_secret_name
+
+    found: dict[str, tuple[str, str]] = {}  # name -> (value, where it came from)
+    directory = env.get("CREDENTIALS_DIRECTORY")
+    if directory:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            raise SetupError(f"CREDENTIALS_DIRECTORY={directory} cannot be read: "
+                             f"{exc.strerror}") from exc
+        for entry in entries:
+            if entry.is_file():
+                found[entry.name] = (_read_credential(entry.path), f"{directory}/{entry.name}")
+    for variable, path in env.items():
+        name = variable.removesuffix("_FILE")
+        if name == variable or not is_secret_name(name):
+            continue
+        if name in found:
+            raise SetupError(f"{name} is given twice, as {variable} and in {found[name][1]}: "
+                             "keep one")
+        found[name] = (_read_credential(path), variable)
+    for name, (_, where) in found.items():
+        if env.get(name):
+            raise SetupError(f"{name} is set in the environment and in {where}: keep one")
+    return {name: value for name, (value, _) in found.items()}
+
+
+def _read_credential(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().removesuffix("\n").removesuffix("\r")
+    except OSError as exc:
+        raise SetupError(f"cannot read the credential file {path}: {exc.strerror}") from exc
+

@@ -19,22 +19,25 @@ _counter = itertools.count()
 
 
 def socket_dir(run_dir: Path) -> Path:
-    """``run_dir``, or a short stand-in under /tmp when its path is too long for a socket."""
+    """``run_dir``, or a short stand-in under /tmp when its path is too long for a socket
+    (the same for every process and account that shares ``run_dir``)."""
     if len(str(run_dir)) <= _MAX_PATH:
         return run_dir
     digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"chatops-{os.getuid()}-{digest}"
+    return Path(tempfile.gettempdir()) / f"chatops-{digest}"
 
 
 class Listener:
     def __init__(self, run_dir: Path, topic: str):
-        run_dir = socket_dir(run_dir)
-        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.path = run_dir / f"{topic}.{os.getpid()}.{next(_counter)}.sock"
+        folder = socket_dir(run_dir)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path = folder / f"{topic}.{os.getpid()}.{next(_counter)}.sock"
         self.path.unlink(missing_ok=True)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.path))
         self.sock.setblocking(False)
+        if os.geteuid() == 0:  # a root dispatcher beside an unprivileged web server and bots
+            _give_to_owner_of(run_dir, [folder, self.path])
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -76,3 +79,17 @@ def notify(run_dir: Path, topic: str) -> None:
                     pass
             except (BlockingIOError, OSError):
                 pass  # its buffer is full: it is awake anyway
+
+
+def _give_to_owner_of(run_dir: Path, paths: list[Path]) -> None:
+    """Make what root created here the run folder's owner's, so its processes can use them."""
+    try:
+        owner = run_dir.stat()
+    except FileNotFoundError:
+        return
+    if owner.st_uid == 0:
+        return
+    for path in paths:
+        if path.stat().st_uid == 0:
+            os.chown(path, owner.st_uid, owner.st_gid)
+

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from chatops.job_config import JobSpec
 from chatops.joblogs import JobLogs
-from chatops.privileges import JobAccount
+from chatops.privileges import Account
 from chatops.report import Report
 from chatops.settings import REPO_ROOT, Settings
 from dispatcher import direct
@@ -50,7 +50,7 @@ def command_line(spec: JobSpec, args: Mapping[str, str]) -> str:
 
 
 def job_environment(settings: Settings, spec: JobSpec,
-                    account: JobAccount | None = None) -> dict[str, str]:
+                    account: Account | None = None) -> dict[str, str]:
     """The allow-listed environment: who the job runs as, the locale, PATH, and the values of
     the names its ``env`` lists (read once at start, see ``Settings.environ``)."""
     source = settings.environ
@@ -69,15 +69,16 @@ def job_environment(settings: Settings, spec: JobSpec,
 
 
 def working_dir(settings: Settings, namespace: str, has_fabfile: bool,
-                account: JobAccount | None = None) -> Path:
+                account: Account | None = None) -> Path:
     workspace = settings.workspace_dir / namespace
     if workspace.is_dir() and not has_fabfile:
         return workspace
     writeable = settings.writeable_dir / namespace
-    if not writeable.is_dir():
-        writeable.mkdir(parents=True, exist_ok=True)
+    if not writeable.is_dir():  # made by whoever jobs run as: theirs to write
         if account is not None:
-            account.give(writeable)
+            account.make_dir(writeable)
+        else:
+            writeable.mkdir(parents=True, exist_ok=True)
     return writeable
 
 
@@ -208,7 +209,7 @@ class LocalRun:
 
 
 class LocalExecutor:
-    def __init__(self, settings: Settings, account: JobAccount | None = None):
+    def __init__(self, settings: Settings, account: Account | None = None):
         self.settings = settings
         self.account = account
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
@@ -218,7 +219,7 @@ class LocalExecutor:
         """Make a job type's log folder (the dispatcher does it once per type). As root, what we
         make in the logs tree belongs to the tree's owner, the service account that serves it;
         0750 keeps the job account out."""
-        self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.logs_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
         self._log_owner = _owner_for_files(self.settings.logs_dir)
         path = self.settings.logs_dir
         for name in folder.relative_to(path).parts:  # <namespace>/<job type>

@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from chatops import wakeup
+from chatops import privileges, wakeup
 from chatops.job_config import Config, JobSpec
 from chatops.joblogs import JobLogs, job_logs, type_folder
-from chatops.privileges import JobAccount
 from chatops.queue import STALE_AFTER_SECONDS, Finish, Queue
 from chatops.report import describe_end, failure_report, success_report
 from chatops.settings import Settings
@@ -70,14 +69,18 @@ class Starting:
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, config: Config, queue: Queue,
-                 account: JobAccount | None = None):
+    def __init__(self, settings: Settings, config: Config, queue: Queue):
         self.settings = settings
         self.config = config
         self.queue = queue
         self.host = socket.gethostname()
         self.worker = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.local = LocalExecutor(settings, account)
+        self.account = privileges.job_account(settings)  # who local jobs run as
+        if self.account is None:
+            log.warning(privileges.without_job_account())
+        else:
+            privileges.prepare_for_jobs(settings, self.account)
+        self.local = LocalExecutor(settings, self.account)
         self.active: dict[int, Active] = {}
         self.starting: dict[int, Starting] = {}
         self.stopping = threading.Event()
@@ -104,13 +107,15 @@ class Dispatcher:
 
     def run(self) -> None:
         now = time.time()
-        self.settings.writeable_dir.mkdir(parents=True, exist_ok=True)  # jobs may write there
+        if self.account is None:
+            self.settings.writeable_dir.mkdir(parents=True, exist_ok=True)  # jobs write there
         self.queue.register_dispatcher(self.worker, self.host, os.getpid(), now)
         self._listener = wakeup.Listener(self.settings.run_dir, "dispatcher")
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         self._selector.register(self._started_r, selectors.EVENT_READ, _STARTED)
-        log.info("dispatcher %s started (max %d jobs at once)", self.worker,
-                 self.settings.max_concurrency)
+        log.info("dispatcher %s started (max %d jobs at once; local jobs run as %s)",
+                 self.worker, self.settings.max_concurrency,
+                 self.account.name if self.account else privileges.who_am_i())
         try:
             self._start_notify()
             self.recover()

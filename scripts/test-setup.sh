@@ -17,6 +17,13 @@ if [ ! -f var/npm/node_modules/@octokit/webhooks-examples/api.github.com/index.j
   mkdir -p var/npm
   npm install --silent --no-audit --no-fund --prefix var/npm @octokit/webhooks-examples@7.6.1
 fi
+
+# The privilege tests (tests/dispatcher/test_job_account.py): local jobs run as chatops-job, and
+# chatops-svc stands for the unprivileged service account.
+for account in chatops-job chatops-svc; do
+  id -u "$account" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$account"
+done
+
 [ "$fast" = --fast ] && exit 0
 if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
@@ -25,3 +32,4 @@ fi
 # The Matrix tests: a real Synapse on 127.0.0.1 (its own venv under /tmp/chatops-synapse; ≈25 s
 # to install once, ≈5 s to start).
 bash scripts/test-synapse.sh up >/dev/null
+
