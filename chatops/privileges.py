@@ -58,6 +58,29 @@ def harden_process() -> None:
         _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
     except OSError:  # a kernel without ambient capabilities has none to clear
         pass
+    _clear_inheritable_capabilities()
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def _clear_inheritable_capabilities() -> None:
+    """Empty the inheritable set (systemd's AmbientCapabilities= fills it): a program with file
+    capabilities could otherwise pick them up in a job."""
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (_CapData * 2)()
+    if _libc.capget(ctypes.byref(header), data) != 0:
+        return
+    if any(d.inheritable for d in data):
+        for d in data:
+            d.inheritable = 0
+        _libc.capset(ctypes.byref(header), data)
 
 
 @dataclass(frozen=True)

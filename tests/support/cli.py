@@ -28,15 +28,16 @@ def spine_env(home: Path, **extra: str) -> dict[str, str]:
 class Chatops:
     """Runs the real `chatops` command against one CHATOPS_HOME."""
 
-    def __init__(self, home: Path, env: dict[str, str]):
+    def __init__(self, home: Path, env: dict[str, str], prefix: tuple[str, ...] = ()):
         self.home = home
         self.env = env
+        self.prefix = list(prefix)  # e.g. setpriv ...: run `chatops` as another account
         self.processes: list[subprocess.Popen] = []
 
     def __call__(self, *args: str, timeout: float = 60, check: bool = False
                  ) -> subprocess.CompletedProcess:
-        result = subprocess.run([CHATOPS, *args], env=self.env, capture_output=True, text=True,
-                                timeout=timeout)
+        result = subprocess.run([*self.prefix, CHATOPS, *args], env=self.env,
+                                capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"chatops {args} exited {result.returncode}:\n{result.stderr}")
         return result
@@ -47,7 +48,7 @@ class Chatops:
 
     def start(self, *args: str) -> subprocess.Popen:
         log = open(self.home / f"{args[0]}-{len(self.processes)}.log", "wb")
-        process = subprocess.Popen([CHATOPS, *args], env=self.env, stdout=log,
+        process = subprocess.Popen([*self.prefix, CHATOPS, *args], env=self.env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append(process)
         return process

@@ -46,6 +46,7 @@ raw_config = {
             "late": {"run_args_template": "(sleep 1; echo late) & echo early",
                      "report_stdout": True},
             "emptyfile": {"run_args_template": "true", "report_format": "file"},
+            "probe": {"run_args_template": "bash probe.sh {places}", "report_stdout": True},
         },
         "slack": [
             {"command": "echo [words]", "help": "echo words", "action": "schedule_job",
@@ -85,6 +86,8 @@ raw_config = {
              "job_type": "late"},
             {"command": "emptyfile", "help": "a file report of nothing", "action": "schedule_job",
              "job_type": "emptyfile"},
+            {"command": "probe [places]", "help": "what a job can reach", "action": "schedule_job",
+             "job_type": "probe"},
             {"command": "serial [n]", "help": "one at a time", "action": "schedule_job",
              "job_type": "serial"},
             {"command": "hold [name]", "help": "run until released", "action": "schedule_job",
