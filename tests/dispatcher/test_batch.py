@@ -21,7 +21,7 @@ from chatops.joblogs import JobLogs, job_logs, type_folder
 from chatops.platform import take_waiting
 from chatops.slurm.client import CommandResult, SlurmClient
 from dispatcher.batch import BatchRun
-from tests.support.remote import Harness, cluster_env, cluster_settings
+from tests.support.remote import NAMES, SERVICE_SECRETS, Harness, cluster_env, cluster_settings
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
@@ -60,13 +60,15 @@ def harness(tmp_path_factory: pytest.TempPathFactory, workdir: str) -> Iterator[
         "long": batch_job("echo waiting; sleep 300", workdir=workdir),
         "token": {**batch_job('echo "token=$CHATOPS_TEST_TOKEN"', workdir=workdir),
                   "env": ["CHATOPS_TEST_TOKEN"]},
+        "names": {**batch_job(NAMES, workdir=workdir), "env": ["CHATOPS_TEST_TOKEN"]},
     }
     commands = [{"command": "ok [word]", "help": "ok", "action": "schedule_job",
                  "job_type": "ok"}]
     commands += [{"command": name, "help": name, "action": "schedule_job", "job_type": name}
-                 for name in ("fail", "limit", "long", "token")]
+                 for name in ("fail", "limit", "long", "token", "names")]
     raw = {"hpc": {"cluster": "test", "jobs": jobs, "slack": commands}}
-    h = Harness(home, raw, {"test": cluster_settings(env)}, CHATOPS_TEST_TOKEN=TOKEN)
+    h = Harness(home, raw, {"test": cluster_settings(env)}, CHATOPS_TEST_TOKEN=TOKEN,
+                **SERVICE_SECRETS)
     yield h
     h.stop()
 
@@ -167,6 +169,13 @@ def test_a_batch_job_gets_the_variables_its_env_lists(harness: Harness, workdir:
     script = harness.remote.pool.connection("test").exec(
         f"cat {workdir}/chatops-{response.job_id}.sh").stdout
     assert TOKEN not in script  # nor is it written into the staged script
+
+
+def test_nothing_of_the_service_reaches_a_batch_job(harness: Harness) -> None:
+    response, channel = harness.chat("hpc names")
+    submitted_notice(harness, channel, response.job_id, "hpc_names")
+    [report] = harness.replies(channel, 1, 90)
+    assert report.endswith("```\nCHATOPS_TEST_TOKEN\n```"), report  # only what `env` lists
 
 
 def test_a_batch_job_cancelled_from_chat(harness: Harness) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from chatops.slurm.client import SlurmClient
-from tests.support.remote import Harness, cluster_env, cluster_settings
+from tests.support.remote import NAMES, SERVICE_SECRETS, Harness, cluster_env, cluster_settings
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
@@ -41,13 +41,15 @@ def namespace(cluster: str | None) -> dict:
                   "env": ["CHATOPS_TEST_TOKEN"]},
         "notoken": {"run_args_template": 'echo "token=${{CHATOPS_TEST_TOKEN:-unset}}"',
                     "report_stdout": True},
+        "names": {"run_args_template": NAMES, "report_stdout": True,
+                  "env": ["CHATOPS_TEST_TOKEN"]},
     }
     commands = [{"command": f"{name} [{arg}]", "help": name, "action": "schedule_job",
                  "job_type": name}
                 for name, arg in (("echo", "text"), ("exit", "code"), ("hang", "seconds"),
                                   ("hangs", "seconds"))]
     commands += [{"command": name, "help": name, "action": "schedule_job", "job_type": name}
-                 for name in ("token", "notoken")]
+                 for name in ("token", "notoken", "names")]
     return {"jobs": jobs, "slack": commands, **({"cluster": cluster} if cluster else {})}
 
 
@@ -92,7 +94,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory, listener_that_never_answer
     }
     raw = {name: namespace(name) for name in clusters}
     raw["here"] = namespace(None)
-    h = Harness(home, raw, clusters, CHATOPS_TEST_TOKEN=TOKEN)
+    h = Harness(home, raw, clusters, CHATOPS_TEST_TOKEN=TOKEN, **SERVICE_SECRETS)
     yield h
     h.stop()
 
@@ -157,6 +159,10 @@ def test_cancel_stops_a_running_remote_job(harness: Harness) -> None:
 def test_a_jobs_env_reaches_the_cluster_but_no_command_line(harness: Harness) -> None:
     assert harness.run("test token")[1] == f"token={TOKEN}\n0"
     assert harness.run("test notoken")[1] == "token=unset"
+
+
+def test_nothing_of_the_service_reaches_a_remote_job(harness: Harness) -> None:
+    assert harness.run("test names")[1] == "CHATOPS_TEST_TOKEN"  # only what its `env` lists
 
 
 def test_a_greeting_in_the_accounts_bashrc_stays_out_of_every_output(harness: Harness) -> None:

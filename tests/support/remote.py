@@ -31,6 +31,12 @@ REPO = Path(__file__).resolve().parents[2]
 STATE_DIR = Path(os.environ.get("CHATOPS_TEST_CLUSTER_DIR", "/tmp/chatops-test-cluster"))
 
 
+# Service secrets a harness holds, and a job command printing the names of the variables it
+# sees that could be the service's (names: a leaked value would be redacted in its report).
+SERVICE_SECRETS = {"GITHUB_WEBHOOK_SECRET": "gh-" + uuid.uuid4().hex,
+                   "CHATOPS_EVENTS_TOKEN": "ev-" + uuid.uuid4().hex}
+NAMES = "env | cut -d= -f1 | grep -E '^(CHATOPS_|GITHUB_|SLACK_|SSH_AUTH_SOCK)' | sort"
+
 def cluster_env() -> dict[str, str]:
     """The test cluster's connection details, or skip (fail in CI) when it is not up."""
     path = STATE_DIR / "cluster.env"
