@@ -185,6 +185,8 @@ def _run(args: argparse.Namespace, web: bool = True, dispatcher: bool = True,
             loop = Dispatcher(service.settings, service.config, service.queue)
         _stop_on_signals(stop, loop.stop if loop else lambda: None)
         if web:
+            if dispatcher:
+                privileges.warn_if_serving_as_root()
             platforms = create_platforms(service, configured_platforms(service.settings))
             server, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
                                           platforms=platforms)

@@ -209,6 +209,29 @@ def prepare_for_jobs(settings: Settings, account: Account) -> None:
         _close_to_others(Path(settings.database_url.removeprefix("sqlite:///")))
 
 
+def owner_for(path: Path) -> tuple[int, int] | None:
+    """Running as root: who what we make under ``path`` must belong to — ``path``'s owner, or
+    its parent's when root made ``path`` — so that the unprivileged web server and bots can use
+    it. None when not root, or when everything is root's anyway."""
+    if os.geteuid() != 0:
+        return None
+    for candidate in (path, path.parent):
+        try:
+            st = candidate.stat()
+        except FileNotFoundError:
+            continue
+        if st.st_uid != 0:
+            return st.st_uid, st.st_gid
+    return None
+
+
+def warn_if_serving_as_root() -> None:
+    """``chatops run`` as root without CHATOPS_SERVICE_USER serves the web and bots as root."""
+    if os.geteuid() == 0:
+        log.warning("chatops run runs as root without CHATOPS_SERVICE_USER: the web server and "
+                    "the bots run as root too. Set CHATOPS_SERVICE_USER=chatops (DEPLOY.md)")
+
+
 def _owner(path: Path) -> str:
     st = path.stat()
     try:

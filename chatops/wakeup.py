@@ -14,6 +14,8 @@ import socket
 import tempfile
 from pathlib import Path
 
+from chatops import privileges
+
 _MAX_PATH = 90  # AF_UNIX paths are limited to 108 bytes; leave room for the file name
 _counter = itertools.count()
 
@@ -36,8 +38,11 @@ class Listener:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.path))
         self.sock.setblocking(False)
-        if os.geteuid() == 0:  # a root dispatcher beside an unprivileged web server and bots
-            _give_to_owner_of(run_dir, [folder, self.path])
+        owner = privileges.owner_for(run_dir)  # a root dispatcher beside an unprivileged web
+        if owner is not None:                   # server and bots: they must use this too
+            for path in {run_dir, folder, self.path}:
+                if path.exists() and path.stat().st_uid == 0:
+                    os.chown(path, *owner)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -79,17 +84,4 @@ def notify(run_dir: Path, topic: str) -> None:
                     pass
             except (BlockingIOError, OSError):
                 pass  # its buffer is full: it is awake anyway
-
-
-def _give_to_owner_of(run_dir: Path, paths: list[Path]) -> None:
-    """Make what root created here the run folder's owner's, so its processes can use them."""
-    try:
-        owner = run_dir.stat()
-    except FileNotFoundError:
-        return
-    if owner.st_uid == 0:
-        return
-    for path in paths:
-        if path.stat().st_uid == 0:
-            os.chown(path, owner.st_uid, owner.st_gid)
 

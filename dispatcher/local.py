@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from chatops import privileges
 from chatops.job_config import JobSpec
 from chatops.joblogs import JobLogs
 from chatops.privileges import Account
@@ -219,13 +220,13 @@ class LocalExecutor:
         """Make a job type's log folder (the dispatcher does it once per type). As root, what we
         make in the logs tree belongs to the tree's owner, the service account that serves it;
         0750 keeps the job account out."""
-        self.settings.logs_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
-        self._log_owner = _owner_for_files(self.settings.logs_dir)
-        path = self.settings.logs_dir
-        for name in folder.relative_to(path).parts:  # <namespace>/<job type>
+        logs = self.settings.logs_dir
+        self._log_owner = privileges.owner_for(logs)
+        path = logs.parent
+        for name in folder.relative_to(path).parts:  # logs/<namespace>/<job type>
             path = path / name
             if not path.is_dir():
-                path.mkdir(mode=0o750, exist_ok=True)
+                path.mkdir(mode=0o750, parents=True, exist_ok=True)
                 if self._log_owner is not None:
                     os.chown(path, *self._log_owner)
 
@@ -277,18 +278,6 @@ class LocalExecutor:
     def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], logs: JobLogs,
               has_fabfile: bool = False) -> LocalRun:
         return self.spawn(self.prepare(job_id, spec, args, logs, has_fabfile))
-
-
-def _owner_for_files(folder: Path) -> tuple[int, int] | None:
-    """Running as root, the files we make in the logs tree belong to the tree's owner (the
-    service account, which serves them); otherwise they are ours anyway."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        st = folder.stat()
-    except OSError:
-        return None
-    return None if st.st_uid == 0 else (st.st_uid, st.st_gid)
 
 
 def kill_orphan(pid: int | None, pid_start: int | None, legacy_folder: Path | None = None) -> bool:

@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import tempfile
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.slow  # real processes under several accounts
 JOB, SERVICE = "chatops-job", "chatops-svc"
 SECRET = f"secret-{uuid.uuid4().hex}"  # a service secret (and, distinct, a job's own)
 JOB_SECRET = f"job-secret-{uuid.uuid4().hex}"
+WEB_TOKEN = f"web-token-{uuid.uuid4().hex}"
 AS_SERVICE = ("setpriv", f"--reuid={SERVICE}", f"--regid={SERVICE}", "--clear-groups")
 # What systemd's AmbientCapabilities=CAP_SETUID CAP_SETGID CAP_KILL gives a non-root dispatcher.
 WITH_CAPABILITIES = (*AS_SERVICE, "--inh-caps=+setuid,+setgid,+kill",
@@ -82,17 +84,23 @@ def another_jobs_log(chatops: Chatops) -> Path:
 
 def test_a_job_under_the_job_account_reaches_nothing_of_the_service(home: Path) -> None:
     chatops = Chatops(home, spine_env(home, CHATOPS_JOB_USER=JOB, CHATOPS_SERVICE_USER=SERVICE,
-                                      GITHUB_WEBHOOK_SECRET=SECRET,
+                                      GITHUB_WEBHOOK_SECRET=SECRET, CHATOPS_WEB_TOKEN=WEB_TOKEN,
                                       CHATOPS_TEST_VISIBLE=JOB_SECRET))
     chatops("db", "upgrade", check=True)
     write_env_file(home, SERVICE)
-    run = chatops.start("run", "--port", str(free_port()))
+    port = free_port()
+    run = chatops.start("run", "--port", str(port))
     started(chatops, "chatops is running")
     started(chatops, "local jobs run as chatops-job")
     [web] = Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().split()
     assert (uid_of(run.pid), uid_of(int(web))) == (0, pwd.getpwnam(SERVICE).pw_uid)
     log = another_jobs_log(chatops)
     assert log.read_text() == "private words\n"
+    dashboard = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    dashboard.open(f"http://127.0.0.1:{port}/login?token={WEB_TOKEN}")
+    job_id = log.name.split(".")[0]  # the log that root's dispatcher wrote, served by chatops-svc
+    page = dashboard.open(f"http://127.0.0.1:{port}/jobs/{job_id}/stdout")
+    assert page.read() == b"private words\n"
 
     result = chatops.chat(f"tests probe {home} {log} {run.pid} {web}")
     assert result.stdout == (

@@ -1,6 +1,6 @@
 """The job config the spine's tests run against (bennettbot's raw_config format)."""
 
-admins = ["console:bob"]
+admins = ["console:bob", "web:admin"]  # web:admin: the dashboard's token login
 admin_channel = "console:admins"
 
 raw_config = {
