@@ -69,8 +69,8 @@ def drive(code: Path, kind: str, jobs: int, database_url: str | None, dispatcher
                        capture_output=True)
         settings = load_settings(env)
         queue = open_queue(settings)
-        procs = [subprocess.Popen([*chatops, "dispatcher"], env=env, cwd=code)
-                 for _ in range(dispatchers)]  # (their log level is WARNING)
+        procs = [subprocess.Popen([*chatops, "dispatcher"], env=env, cwd=code,
+                                  stderr=subprocess.DEVNULL) for _ in range(dispatchers)]
         # Progress is read in autocommit, outside the code under test: the same for both codes.
         watch = create_engine(settings.database_url, isolation_level="AUTOCOMMIT")
         try:

@@ -12,6 +12,7 @@ command not found — goes to bash as before, so bash keeps every behaviour and 
 from __future__ import annotations
 
 import os
+import stat
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -112,6 +113,28 @@ def _find(command: str, path: str, cwd: Path) -> str | None:
             return None  # an empty or relative entry means the job's cwd: leave it to bash
         candidates = [f"{d.rstrip('/')}/{command}" for d in dirs]
     for candidate in candidates:
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(candidate, os.X_OK):
+            if not _is_program(candidate, st):
+                return None  # a script without #!: bash runs it itself, exec cannot
             return candidate if "/" not in command else command
     return None
+
+
+_headers: dict[tuple[int, int, int], bool] = {}  # (device, inode, mtime) -> exec can run it
+
+
+def _is_program(path: str, st: os.stat_result) -> bool:
+    key = (st.st_dev, st.st_ino, st.st_mtime_ns)
+    known = _headers.get(key)
+    if known is None:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4)
+        except OSError:
+            head = b""
+        known = _headers[key] = head.startswith((b"#!", b"\x7fELF"))
+    return known
