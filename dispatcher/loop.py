@@ -21,10 +21,10 @@ import socket
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from queue import SimpleQueue
 
 from chatops import privileges, wakeup
 from chatops.job_config import Config, JobSpec
@@ -86,8 +86,10 @@ class Dispatcher:
         self.stopping = threading.Event()
         self._selector = selectors.DefaultSelector()
         self._listener: wakeup.Listener | None = None
-        self._starters = ThreadPoolExecutor(min(MAX_STARTERS, settings.max_concurrency),
-                                            thread_name_prefix="start")
+        self._launches: SimpleQueue[Launch | None] = SimpleQueue()
+        self._starters = [threading.Thread(target=self._start_jobs, name=f"start-{n}",
+                                           daemon=True)
+                          for n in range(min(MAX_STARTERS, settings.max_concurrency))]
         self._started: collections.deque = collections.deque()  # (job id, run or exception)
         self._started_r, self._started_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._folders: set[Path] = set()  # job types' log folders made so far
@@ -113,6 +115,8 @@ class Dispatcher:
         self._listener = wakeup.Listener(self.settings.run_dir, "dispatcher")
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         self._selector.register(self._started_r, selectors.EVENT_READ, _STARTED)
+        for starter in self._starters:
+            starter.start()
         log.info("dispatcher %s started (max %d jobs at once; local jobs run as %s)",
                  self.worker, self.settings.max_concurrency,
                  self.account.name if self.account else privileges.who_am_i())
@@ -123,7 +127,10 @@ class Dispatcher:
                 self.step()
             self._shutdown()
         finally:
-            self._starters.shutdown(wait=True)
+            for _ in self._starters:
+                self._launches.put(None)  # (after _shutdown: nothing is starting any more)
+            for starter in self._starters:
+                starter.join()
             for key in list(self._selector.get_map().values()):
                 if hasattr(key.fileobj, "pump"):  # output of jobs that ended, still open
                     key.fileobj.close()
@@ -233,7 +240,7 @@ class Dispatcher:
         if executor is self.local:  # forked and exec'd by a starter thread
             launch = self.local.prepare(row.id, spec, args, logs, has_fabfile)
             self.starting[row.id] = Starting(row.job_type, spec, logs, deadline)
-            self._starters.submit(self._spawn, launch)
+            self._launches.put(launch)
             return
         run = executor.start(row.id, spec, args, logs, has_fabfile=has_fabfile)
         self._watch(row.id, Active(run=run, job_type=row.job_type, spec=spec, logs=logs,
@@ -248,17 +255,18 @@ class Dispatcher:
             self._folders.add(folder)
         return folder
 
-    def _spawn(self, launch: Launch) -> None:
-        """In a starter thread: start one local job, then wake the loop."""
-        try:
-            result: LocalRun | BaseException = self.local.spawn(launch)
-        except BaseException as exc:  # reported by the loop as the job's failure to start
-            result = exc
-        self._started.append((launch.job_id, result))
-        try:
-            os.write(self._started_w, b"!")
-        except BlockingIOError:
-            pass  # the loop has plenty of wake-ups waiting already
+    def _start_jobs(self) -> None:
+        """A starter thread: start the local jobs the loop hands over, waking it for each."""
+        while (launch := self._launches.get()) is not None:
+            try:
+                result: LocalRun | BaseException = self.local.spawn(launch)
+            except BaseException as exc:  # reported by the loop as the job's failure to start
+                result = exc
+            self._started.append((launch.job_id, result))
+            try:
+                os.write(self._started_w, b"!")
+            except BlockingIOError:
+                pass  # the loop has plenty of wake-ups waiting already
 
     def _take_started(self) -> None:
         """Watch the jobs the starter threads started (or fail those they could not)."""
