@@ -301,6 +301,7 @@ class Queue:
                  now: float | None = None) -> int:
         now = time.time() if now is None else now
         with self._begin() as conn:
+            conn.execute(delete(suppressions).where(suppressions.c.end_at <= now))
             return conn.execute(insert(suppressions).values(
                 job_type=job_type, start_at=start_at, end_at=end_at, created_by=by,
                 created_at=now)).inserted_primary_key[0]
@@ -311,11 +312,11 @@ class Queue:
                                 .where(suppressions.c.job_type == job_type)).rowcount
 
     def suppressions(self, now: float | None = None) -> list[Row]:
-        """Current and future suppressions; expired ones are removed."""
+        """Current and future suppressions (a read: expired ones go when one is added)."""
         now = time.time() if now is None else now
-        with self._begin() as conn:
-            conn.execute(delete(suppressions).where(suppressions.c.end_at <= now))
-            return list(conn.execute(select(suppressions).order_by(suppressions.c.start_at)))
+        with self._read() as conn:
+            return list(conn.execute(select(suppressions).where(suppressions.c.end_at > now)
+                                     .order_by(suppressions.c.start_at)))
 
     # -- dispatchers ------------------------------------------------------------------------
 
