@@ -11,7 +11,6 @@ dispatcher.
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import os
@@ -24,7 +23,6 @@ import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from queue import SimpleQueue
 
 from chatops import privileges, wakeup
 from chatops.job_config import Config, JobSpec
@@ -33,15 +31,13 @@ from chatops.queue import STALE_AFTER_SECONDS, Finish, Queue
 from chatops.report import describe_end, failure_report, success_report
 from chatops.settings import Settings
 from dispatcher.executors import Executor, RemoteExecutors, Run
-from dispatcher.local import Launch, LocalExecutor, LocalRun, PrepareError, kill_orphan
+from dispatcher.local import LocalExecutor, PrepareError, kill_orphan
+from dispatcher.starters import Starters
 
 log = logging.getLogger("chatops.dispatcher")
 
 HEARTBEAT_SECONDS = 2.0
-
-
-MAX_STARTERS = 4  # threads that fork/exec local jobs (never more than the concurrency)
-_STARTED = "started"  # selector key of the pipe the starter threads wake the loop with
+_STARTED = "started"  # selector key of the starter threads' wake-up pipe
 
 
 @dataclass
@@ -86,12 +82,7 @@ class Dispatcher:
         self.stopping = threading.Event()
         self._selector = selectors.DefaultSelector()
         self._listener: wakeup.Listener | None = None
-        self._launches: SimpleQueue[Launch | None] = SimpleQueue()
-        self._starters = [threading.Thread(target=self._start_jobs, name=f"start-{n}",
-                                           daemon=True)
-                          for n in range(min(MAX_STARTERS, settings.max_concurrency))]
-        self._started: collections.deque = collections.deque()  # (job id, run or exception)
-        self._started_r, self._started_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._starters: Starters | None = None  # made in run()
         self._folders: set[Path] = set()  # job types' log folders made so far
         self._ended: list[int] = []  # jobs whose run ended in this turn
         self._finishes: list[Finish] = []  # and what to record for each, at the turn's end
@@ -114,9 +105,8 @@ class Dispatcher:
         self.queue.register_dispatcher(self.worker, self.host, os.getpid(), now)
         self._listener = wakeup.Listener(self.settings.run_dir, "dispatcher")
         self._selector.register(self._listener, selectors.EVENT_READ, None)
-        self._selector.register(self._started_r, selectors.EVENT_READ, _STARTED)
-        for starter in self._starters:
-            starter.start()
+        self._starters = Starters(self.local, self.settings.max_concurrency)
+        self._selector.register(self._starters, selectors.EVENT_READ, _STARTED)
         log.info("dispatcher %s started (max %d jobs at once; local jobs run as %s)",
                  self.worker, self.settings.max_concurrency,
                  self.account.name if self.account else privileges.who_am_i())
@@ -127,17 +117,12 @@ class Dispatcher:
                 self.step()
             self._shutdown()
         finally:
-            for _ in self._starters:
-                self._launches.put(None)  # (after _shutdown: nothing is starting any more)
-            for starter in self._starters:
-                starter.join()
             for key in list(self._selector.get_map().values()):
                 if hasattr(key.fileobj, "pump"):  # output of jobs that ended, still open
                     key.fileobj.close()
             self._selector.close()
+            self._starters.close()  # (after _shutdown: nothing is starting any more)
             self._listener.close()
-            os.close(self._started_r)
-            os.close(self._started_w)
             self.queue.heartbeat(self.worker, stopped=True)
             if self.notify is not None:
                 self.notify.close()
@@ -226,7 +211,7 @@ class Dispatcher:
                 self._start(row, now)
             except Exception as exc:  # one bad job must not stop the others
                 log.exception("job %s could not be started", row.id)
-                self._finish_unstarted(row, exc)
+                self._finish_unstarted(row.id, row.job_type, row.namespace, exc)
 
     def _start(self, row, now: float) -> None:
         spec = self.config.job(row.job_type)
@@ -240,7 +225,7 @@ class Dispatcher:
         if executor is self.local:  # forked and exec'd by a starter thread
             launch = self.local.prepare(row.id, spec, args, logs, has_fabfile)
             self.starting[row.id] = Starting(row.job_type, spec, logs, deadline)
-            self._launches.put(launch)
+            self._starters.submit(launch)
             return
         run = executor.start(row.id, spec, args, logs, has_fabfile=has_fabfile)
         self._watch(row.id, Active(run=run, job_type=row.job_type, spec=spec, logs=logs,
@@ -255,32 +240,14 @@ class Dispatcher:
             self._folders.add(folder)
         return folder
 
-    def _start_jobs(self) -> None:
-        """A starter thread: start the local jobs the loop hands over, waking it for each."""
-        while (launch := self._launches.get()) is not None:
-            try:
-                result: LocalRun | BaseException = self.local.spawn(launch)
-            except BaseException as exc:  # reported by the loop as the job's failure to start
-                result = exc
-            self._started.append((launch.job_id, result))
-            try:
-                os.write(self._started_w, b"!")
-            except BlockingIOError:
-                pass  # the loop has plenty of wake-ups waiting already
-
     def _take_started(self) -> None:
         """Watch the jobs the starter threads started (or fail those they could not)."""
-        try:
-            while os.read(self._started_r, 4096):
-                pass
-        except BlockingIOError:
-            pass
-        while self._started:
-            job_id, result = self._started.popleft()
+        for job_id, result in self._starters.results():
             starting = self.starting.pop(job_id)
             if isinstance(result, BaseException):
                 log.error("job %s could not be started: %s", job_id, result)
-                self._finish_unstarted(starting.spec, result, job_id)
+                self._finish_unstarted(job_id, starting.job_type, starting.spec.namespace,
+                                       result)
                 continue
             self._processes.append((job_id, result.pid, result.pid_start))
             for output in result.outputs:
@@ -311,14 +278,12 @@ class Dispatcher:
             return self.local  # (without making the SSH pool)
         return self.remote.for_spec(spec)
 
-    def _finish_unstarted(self, row_or_spec, exc: BaseException,
-                          job_id: int | None = None) -> None:
+    def _finish_unstarted(self, job_id: int, job_type: str, namespace: str,
+                          exc: BaseException) -> None:
         what = (f"could not be started: {exc}" if isinstance(exc, PrepareError | OSError)
                 else f"could not be started: {type(exc).__name__}: {exc}")
-        job_id = row_or_spec.id if job_id is None else job_id
-        job_type = getattr(row_or_spec, "job_type", None) or row_or_spec.type
         self._claim_at = 0.0  # its slot is free
-        report = failure_report(job_id, job_type, row_or_spec.namespace, "failed", what, None)
+        report = failure_report(job_id, job_type, namespace, "failed", what, None)
         self._finishes.append(Finish(job_id, "failed", summary=what,
                                      payload=report.to_payload()))
 
