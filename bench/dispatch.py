@@ -129,12 +129,15 @@ def latency(jobs: int) -> tuple[float, float]:
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHATOPS_")}
-        env.update(CHATOPS_HOME=tmp, CHATOPS_CONFIG=str(CONFIG), CHATOPS_LOG_LEVEL="WARNING")
-        chatops = str(Path(PYTHON).parent / "chatops")
-        subprocess.run([chatops, "db", "upgrade"], env=env, check=True, capture_output=True)
+        env.update(CHATOPS_HOME=tmp, CHATOPS_CONFIG=str(CONFIG), CHATOPS_LOG_LEVEL="WARNING",
+                   PYTHONPATH=str(REPO))
+        chatops = [PYTHON, "-m", "chatops.cli"]  # this checkout's, whatever the venv points at
+        subprocess.run([*chatops, "db", "upgrade"], env=env, cwd=REPO, check=True,
+                       capture_output=True)
         settings = load_settings(env)
         queue = open_queue(settings)
-        proc = subprocess.Popen([chatops, "dispatcher"], env=env, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen([*chatops, "dispatcher"], env=env, cwd=REPO,
+                                stderr=subprocess.DEVNULL)
         who = Requester(platform="console", user="bench", channel="bench")
         delays = []
         try:
@@ -366,6 +369,7 @@ def main() -> None:
     if args.floor:
         print(json.dumps({"rate": floor(FLOORS[args.floor], args.jobs)}))
         return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # clean up (worktree, processes)
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; load average {load()}")
     if args.side_by_side:
