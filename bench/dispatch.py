@@ -112,8 +112,21 @@ def run_code(code: Path, kind: str, jobs: int, database_url: str | None = None,
         argv += ["--database-url", database_url]
     if job_user:
         argv += ["--job-user", job_user]
-    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.splitlines()[-1])["rate"]
+    return json.loads(output_of(argv).splitlines()[-1])["rate"]
+
+
+def output_of(argv: list[str], **kwargs: object) -> str:
+    """Run a child to its end; stopped with this process, it stops its own children."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, **kwargs)
+    try:
+        out, _ = proc.communicate()
+    except BaseException:
+        proc.terminate()
+        proc.wait(60)
+        raise
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, argv, out)
+    return out
 
 
 # -- latency (this code) ------------------------------------------------------------------------
@@ -214,8 +227,7 @@ def huey_rate(jobs: int) -> float:
             cwd=tmp, env=env, stderr=subprocess.DEVNULL)
         try:
             time.sleep(2.0)  # started and polling, as the dispatchers are given 1 s and more
-            out = subprocess.run([str(python), "drive.py", str(jobs)], cwd=tmp, env=env,
-                                 check=True, capture_output=True, text=True).stdout
+            out = output_of([str(python), "drive.py", str(jobs)], cwd=tmp, env=env)
         finally:
             consumer.send_signal(signal.SIGINT)
             consumer.wait(30)
@@ -232,8 +244,7 @@ def floor(argv: list[str], jobs: int) -> float:
 
 def floor_rate(name: str, jobs: int) -> float:
     argv = [PYTHON, str(Path(__file__).resolve()), "--floor", name, "--jobs", str(jobs)]
-    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.splitlines()[-1])["rate"]
+    return json.loads(output_of(argv).splitlines()[-1])["rate"]
 
 
 FLOORS = {"bash": ["bash", "-c", "true"], "true": ["true"]}
@@ -361,6 +372,7 @@ def main() -> None:
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--floor", choices=FLOORS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # clean up: worktree, dispatchers
     if args.drive:
         rate = drive(args.drive, args.kind, args.jobs, args.database_url, args.dispatchers,
                      args.job_user)
@@ -369,7 +381,6 @@ def main() -> None:
     if args.floor:
         print(json.dumps({"rate": floor(FLOORS[args.floor], args.jobs)}))
         return
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # clean up (worktree, processes)
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; load average {load()}")
     if args.side_by_side:
