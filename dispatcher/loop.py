@@ -31,13 +31,14 @@ from chatops.queue import STALE_AFTER_SECONDS, Finish, Queue
 from chatops.report import describe_end, failure_report, success_report
 from chatops.settings import Settings
 from dispatcher.executors import Executor, RemoteExecutors, Run
-from dispatcher.local import LocalExecutor, PrepareError, kill_orphan
+from dispatcher.local import LocalExecutor, Output, PrepareError, kill_orphan
 from dispatcher.starters import Starters
 
 log = logging.getLogger("chatops.dispatcher")
 
 HEARTBEAT_SECONDS = 2.0
 _STARTED = "started"  # selector key of the starter threads' wake-up pipe
+MAX_LEFTOVERS = 200  # streams of ended jobs still copied (a daemon a job left holds its stdout)
 
 
 @dataclass
@@ -87,6 +88,7 @@ class Dispatcher:
         self._ended: list[int] = []  # jobs whose run ended in this turn
         self._finishes: list[Finish] = []  # and what to record for each, at the turn's end
         self._processes: list[tuple[int, int, int | None]] = []  # local jobs started this turn
+        self._leftovers: dict[Output, int] = {}  # streams still open after their job ended
         self._next_heartbeat = 0.0
         self._next_recovery = 0.0
         self._claim_at = 0.0  # when a claim may find something: 0 now, inf not until a change
@@ -118,7 +120,7 @@ class Dispatcher:
             self._shutdown()
         finally:
             for key in list(self._selector.get_map().values()):
-                if hasattr(key.fileobj, "pump"):  # output of jobs that ended, still open
+                if isinstance(key.fileobj, Output):  # output of jobs that ended, still open
                     key.fileobj.close()
             self._selector.close()
             self._starters.close()  # (after _shutdown: nothing is starting any more)
@@ -175,8 +177,12 @@ class Dispatcher:
             elif isinstance(key.data, int):
                 self._ended.append(key.data)  # a run's end; reaped once this turn is over
             elif not key.data.pump():  # a job's output pipe
-                self._selector.unregister(key.data)
-                key.data.close()
+                self._close_output(key.data)
+
+    def _close_output(self, output: Output) -> None:
+        self._selector.unregister(output)
+        output.close()
+        self._leftovers.pop(output, None)
 
     def _sleep_time(self, now: float) -> float:
         wake = [now + self.settings.poll_interval, self._next_heartbeat, self._next_recovery]
@@ -349,9 +355,14 @@ class Dispatcher:
             if output.closed:
                 continue
             if not output.pump(drain=True):
-                self._selector.unregister(output)
-                output.close()
-            # else: a process the job left behind holds the pipe: keep copying until it closes
+                self._close_output(output)
+            else:  # a process the job left behind holds the pipe: copy on until it closes
+                self._leftovers[output] = job_id
+        while len(self._leftovers) > MAX_LEFTOVERS:  # (each holds two file descriptors)
+            output, owner = next(iter(self._leftovers.items()))
+            log.warning("job %s: what its leftover processes print is no longer logged (%s "
+                        "streams of ended jobs are open)", owner, MAX_LEFTOVERS)
+            self._close_output(output)
         if active.run.handed_over:  # a Slurm job still running at a stop:
             self.queue.release(job_id, self.worker)    # the next dispatcher tracks it
             log.info("job %s (%s) handed over to the next dispatcher", job_id, active.job_type)
