@@ -12,10 +12,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from chatops import identities, texts, wakeup
+from chatops import identities, schedule_chat, texts, wakeup
 from chatops.access import refusal
 from chatops.events import Requester
-from chatops.grammar import Cancel, Help, Logs, Matched, Notify, NotUnderstood, Status, parse
+from chatops.grammar import (
+    Cancel,
+    Help,
+    ListSchedules,
+    Logs,
+    Matched,
+    Notify,
+    NotUnderstood,
+    PauseSchedule,
+    Status,
+    parse,
+)
 from chatops.job_config import CommandSpec, Config
 from chatops.joblogs import tail
 from chatops.queue import Queue
@@ -75,6 +86,13 @@ class CommandHandler:
             return self._logs(parsed.job_id, parsed.stderr, who)
         if isinstance(parsed, Notify):
             return self._notify(parsed.on, who)
+        if isinstance(parsed, ListSchedules):
+            return Response().say(schedule_chat.list_schedules(self.config, self.queue.engine))
+        if isinstance(parsed, PauseSchedule):
+            answer = schedule_chat.pause_or_resume(self.config, self.queue.engine,
+                                                   parsed.namespace, parsed.name, parsed.pause, who)
+            return Response(refused=answer.refused, understood=answer.understood,
+                            acknowledged=answer.acknowledged).say(answer.text)
         assert isinstance(parsed, Matched)
         namespace = self.config.namespaces[parsed.command.namespace]
         why_not = refusal(namespace, who)
@@ -84,8 +102,10 @@ class CommandHandler:
 
     def status_text(self) -> str:
         running = self.queue.jobs_in(("running",))
-        return texts.status(running, self.queue.jobs_in(("queued",)), self.queue.suppressions(),
+        text = texts.status(running, self.queue.jobs_in(("queued",)), self.queue.suppressions(),
                             slurm=self.queue.slurm_jobs_of([job.id for job in running]))
+        upcoming = schedule_chat.next_fires(self.config, self.queue.engine, time.time())
+        return f"{text}\n{upcoming}" if upcoming else text
 
     # -- configured commands ----------------------------------------------------------------
 

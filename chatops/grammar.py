@@ -42,6 +42,20 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class ListSchedules:
+    pass
+
+
+@dataclass(frozen=True)
+class PauseSchedule:
+    """`pause schedule <namespace> <name>` (or `resume schedule ...`: pause False)."""
+
+    namespace: str
+    name: str
+    pause: bool = True
+
+
+@dataclass(frozen=True)
 class Matched:
     command: CommandSpec
     args: dict[str, str] = field(default_factory=dict)
@@ -54,7 +68,8 @@ class NotUnderstood:
     reason: str = ""
 
 
-Parsed = Help | Status | Cancel | Logs | Notify | Matched | NotUnderstood
+Parsed = (Help | Status | Cancel | Logs | Notify | ListSchedules | PauseSchedule | Matched
+          | NotUnderstood)
 
 
 def parse(text: str, config: Config) -> Parsed:
@@ -77,6 +92,13 @@ def parse(text: str, config: Config) -> Parsed:
         return NotUnderstood(text, reason="use `notify me` or `notify stop`")
     if first in ("cancel", "logs"):
         return _job_builtin(first, words, text)
+    if first == "schedules" and len(words) == 1:
+        return ListSchedules()
+    if first in ("pause", "resume"):
+        if len(words) == 4 and words[1].lower() == "schedule":
+            return PauseSchedule(words[2], words[3], pause=first == "pause")
+        return NotUnderstood(text, reason=f"use `{first} schedule <namespace> <name>` "
+                             "(`schedules` lists them)")
     if first not in namespaces:
         return NotUnderstood(text)
     namespace = namespaces[first]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import selectors
 import signal
@@ -27,6 +28,7 @@ from chatops.report import describe_end, failure_report, success_report
 from chatops.settings import Settings
 from dispatcher.executors import Executor, RemoteExecutors, Run
 from dispatcher.local import LocalExecutor, PrepareError, kill_orphan
+from dispatcher.schedules import Scheduler
 
 log = logging.getLogger("chatops.dispatcher")
 
@@ -59,6 +61,7 @@ class Dispatcher:
         self._next_heartbeat = 0.0
         self._next_recovery = 0.0
         self.notify = None  # dispatcher/notify_ingest.py: Slurm notifications, made in run()
+        self.schedules = Scheduler(settings, config, queue, self.worker)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -77,6 +80,7 @@ class Dispatcher:
         try:
             self._start_notify()
             self.recover()
+            self.schedules.start(time.time())
             while not self.stopping.is_set():
                 self.step()
             self._shutdown()
@@ -110,6 +114,7 @@ class Dispatcher:
     def step(self) -> None:
         """One turn of the loop: start what is due, enforce deadlines, sleep until needed."""
         now = time.time()
+        self.schedules.step(now)
         self._start_due(now)
         if self.notify is not None:
             self.notify.step(now)  # a cheap look at the spool
@@ -128,7 +133,8 @@ class Dispatcher:
         self._enforce_deadlines(time.time())
 
     def _sleep_time(self, now: float) -> float:
-        wake = [now + self.settings.poll_interval, self._next_heartbeat, self._next_recovery]
+        wake = [now + self.settings.poll_interval, self._next_heartbeat, self._next_recovery,
+                self.schedules.next_due or math.inf]
         for active in self.active.values():
             wake.append(active.kill_at or active.deadline)
         if self._busy() < self.settings.max_concurrency:
@@ -250,6 +256,7 @@ class Dispatcher:
                                     active.log_dir)
             summary = what
         outcome, report = active.run.adjust_report(outcome, report, active.stop_reason, exit_code)
+        report = self.schedules.annotate(job_id, report)
         summary = report.details.get("summary", summary)
         self.queue.finish(job_id, outcome, exit_code=exit_code, summary=summary,
                           payload=report.to_payload(), log_dir=str(active.log_dir))
