@@ -79,9 +79,10 @@ def _take(engine: Engine, spec: ScheduleSpec, job: JobSpec, fire_at: float, *, p
             outcome = "queued"
         else:
             job_id, outcome = pending.id, "joined"
-            told = {(pending.platform, pending.channel)} | set(conn.execute(
-                select(subscribers.c.platform, subscribers.c.channel)
-                .where(subscribers.c.job_id == job_id)).tuples())
+            told = {(pending.platform, pending.channel)} | {
+                (r.platform, r.channel) for r in conn.execute(
+                    select(subscribers.c.platform, subscribers.c.channel)
+                    .where(subscribers.c.job_id == job_id))}
             if (platform, channel) not in told:  # one report per channel, however many fires
                 conn.execute(insert(subscribers).values(
                     job_id=job_id, platform=platform, channel=channel, user=who,

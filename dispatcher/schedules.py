@@ -133,7 +133,9 @@ class Scheduler:
                                now=now)
         self._done(spec, fire_at, now)
         if fire is None:
-            return  # another dispatcher took this fire
+            log.info("schedule %s: the run for %s was taken by another dispatcher", key,
+                     spec.trigger.local(fire_at))
+            return
         if missed:
             log.warning("schedule %s: earlier runs before %s were missed while no dispatcher "
                         "ran; this one runs once", key, spec.trigger.local(fire_at))
