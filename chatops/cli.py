@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from chatops import config_cli, live_config
 from chatops import service as svc
 from chatops.settings import load_settings
 
@@ -79,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                                   "namespace, or every error (exit 1)")
     check.add_argument("path", nargs="?", help="the file (default: CHATOPS_CONFIG or "
                        "job_configs.py)")
+    check.add_argument("--show-schedules", action="store_true",
+                       help="print each schedule's next three run times")
     check.set_defaults(func=cmd_config_check)
+    config_cli.add_reload_parser(config_sub)
 
     db = sub.add_parser("db", help="the queue database")
     db_sub = db.add_subparsers(metavar="ACTION")
@@ -130,13 +134,16 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
     svc.setup_logging(service.settings)
     dispatcher = Dispatcher(service.settings, service.config, service.queue)
     _stop_on_signals(threading.Event(), dispatcher.stop)
+    live = live_config.follow(service, "dispatcher", (), dispatcher.reconfigure)
     dispatcher.run()
+    live.close()
     return 0
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
     from bot.registry import platform_class
     from bot.runner import run_platforms
+    from chatops.commands import CommandHandler
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
@@ -153,12 +160,16 @@ def cmd_bot(args: argparse.Namespace) -> int:
         return 0
     stop = threading.Event()
     _stop_on_signals(stop)
-    run_platforms(service, [platform], stop)
+    handler = CommandHandler(service.settings, service.config, service.queue)
+    live = live_config.follow(service, f"bot {args.platform}", [handler])
+    run_platforms(service, [platform], stop, handler)
+    live.close()
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.runner import configured_platforms, create_platforms, run_platforms
+    from chatops.commands import CommandHandler
     from dispatcher.loop import Dispatcher
 
     service = svc.open_service()
@@ -167,9 +178,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     dispatcher = Dispatcher(service.settings, service.config, service.queue)
     _stop_on_signals(stop, dispatcher.stop)
     platforms = create_platforms(service, configured_platforms(service.settings))
+    handler = CommandHandler(service.settings, service.config, service.queue)
     web, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
-                               platforms=platforms)
-    threads = [threading.Thread(target=run_platforms, args=(service, platforms, stop),
+                               platforms=platforms, handler=handler)
+    live = live_config.follow(service, "run", [handler], dispatcher.reconfigure)
+    threads = [threading.Thread(target=run_platforms, args=(service, platforms, stop, handler),
                                 name="platforms", daemon=True),
                threading.Thread(target=web.run, name="web", daemon=True)]
     for thread in threads:
@@ -181,15 +194,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     dispatcher.run()
     stop.set()
     web.close()
+    live.close()
     return 0
 
 
 def _open_web(service: svc.Service, host: str, port: int, fresh_token: bool,
-              platforms: list) -> tuple:
+              platforms: list, handler: Any) -> tuple:
     from webserver.app import open_web
 
     try:
-        return open_web(service, host, port, fresh_token=fresh_token, platforms=platforms)
+        return open_web(service, host, port, fresh_token=fresh_token, platforms=platforms,
+                        handler=handler)
     except OSError as exc:
         raise svc.SetupError(f"the web server cannot listen on {host}:{port}: {exc.strerror}; "
                              "choose another with --port") from exc
@@ -197,18 +212,22 @@ def _open_web(service: svc.Service, host: str, port: int, fresh_token: bool,
 
 def cmd_web(args: argparse.Namespace) -> int:
     from bot.runner import configured_platforms, create_platforms
+    from chatops.commands import CommandHandler
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
     platforms = create_platforms(service, configured_platforms(service.settings))
+    handler = CommandHandler(service.settings, service.config, service.queue)
     web, web_lines = _open_web(service, args.host, args.port, fresh_token=False,
-                               platforms=platforms)
+                               platforms=platforms, handler=handler)
     stop = threading.Event()
     _stop_on_signals(stop)
+    live = live_config.follow(service, "web", [handler])
     threading.Thread(target=web.run, name="web", daemon=True).start()
     print(*web_lines, sep="\n", flush=True)
     stop.wait()
     web.close()
+    live.close()
     return 0
 
 
@@ -278,9 +297,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(f"{path}: {len(exc.errors)} error(s):", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {error}", file=sys.stderr)
+        print(*live_config.error_lines(path, exc.errors), sep="\n", file=sys.stderr)
         return svc.EXIT_FAILED
     for ns in config.namespaces.values():
         flags = " restricted" if ns.restricted else ""
@@ -288,6 +305,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         print(f"{ns.name}: {len(ns.jobs)} jobs, {len(ns.commands)} commands{flags}"
               + (f" — {ns.description}" if ns.description else ""))
     print(f"{path}: OK ({len(config.namespaces)} namespaces)")
+    if args.show_schedules:
+        config_cli.print_schedules(config)
     return 0
 
 

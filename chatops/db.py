@@ -270,6 +270,16 @@ config_rejections = Table(
 )
 
 
+def insert_new(engine: Engine, table: Table, **values):
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the primary key: None when the row existed
+    (another process inserted it first)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return (dialect.insert(table).values(**values).on_conflict_do_nothing()
+            .returning(*table.primary_key.columns))
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings a queue needs: WAL, a busy timeout, serialised writers."""
     if url.startswith("sqlite"):

@@ -13,10 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, Row, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from chatops.db import jobs, schedule_fires, schedule_states, subscribers
+from chatops.db import insert_new, jobs, schedule_fires, schedule_states, subscribers
 from chatops.job_config import JobSpec
 from chatops.queue import canonical_args
 from chatops.schedule_config import ScheduleSpec
@@ -26,13 +25,6 @@ from chatops.schedule_config import ScheduleSpec
 class Fire:
     outcome: str  # queued | joined | skipped
     job_id: int | None = None
-
-
-def _insert_ignoring_duplicates(engine: Engine, table, **values):
-    """INSERT … ON CONFLICT DO NOTHING RETURNING the primary key (None: the row existed)."""
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    return (dialect.insert(table).values(**values).on_conflict_do_nothing()
-            .returning(*table.primary_key.columns))
 
 
 def take_fire(engine: Engine, spec: ScheduleSpec, job: JobSpec, fire_at: float, *,
@@ -59,7 +51,7 @@ def _take(engine: Engine, spec: ScheduleSpec, job: JobSpec, fire_at: float, *, p
     args = canonical_args(spec.arguments)
     who = f"schedule:{spec.key}"
     with engine.begin() as conn:
-        fire_id = conn.execute(_insert_ignoring_duplicates(
+        fire_id = conn.execute(insert_new(
             engine, schedule_fires, namespace=spec.namespace, schedule=spec.name,
             fire_at=fire_at, outcome="skipped" if skip else "queued", late_by=late_by,
             held_until=held_until, worker=worker, created_at=now)).scalar()
@@ -101,7 +93,7 @@ def sync_states(engine: Engine, specs: Iterable[ScheduleSpec], now: float) -> di
         for spec in specs:
             row = rows.get(spec.key)
             if row is None:
-                conn.execute(_insert_ignoring_duplicates(
+                conn.execute(insert_new(
                     engine, schedule_states, namespace=spec.namespace, schedule=spec.name,
                     trigger=spec.trigger.text, anchor_at=now))
             elif row.trigger != spec.trigger.text:

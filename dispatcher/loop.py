@@ -69,6 +69,17 @@ class Dispatcher:
         self.stopping.set()
         wakeup.notify(self.settings.run_dir, "dispatcher")
 
+    def reconfigure(self, config: Config) -> None:
+        """A new job_configs.py (chatops/live_config.py): the next job, fire or SSH connection
+        uses it; running jobs keep the spec they started with."""
+        self.config = config
+        if "remote" in self.__dict__:
+            self.remote.reconfigure(config)
+        if self.notify is not None:
+            self.notify.reconfigure(config)
+        self.schedules.reload(config)
+        wakeup.notify(self.settings.run_dir, "dispatcher")
+
     def run(self) -> None:
         now = time.time()
         self.settings.writeable_dir.mkdir(parents=True, exist_ok=True)  # jobs may write there

@@ -39,9 +39,14 @@ class Scheduler:
         self._due: dict[str, float] = {}
         self._load_at: float | None = None  # when to (re)load the schedules
         self._job_types: set[str] = set()
+        self._pending: Config | None = None  # a new config, taken up by the next step
 
     def start(self, now: float) -> None:
         self.reconfigure(self.config, now)
+
+    def reload(self, config: Config) -> None:
+        """A new config, from another thread: the loop takes it up at its next step."""
+        self._pending = config
 
     def reconfigure(self, config: Config, now: float) -> None:
         """A new job_configs.py: new schedules start, removed ones stop, changed ones restart."""
@@ -80,7 +85,10 @@ class Scheduler:
         return min(times, default=None)
 
     def step(self, now: float) -> None:
-        if self._load_at is not None and now >= self._load_at:
+        if self._pending is not None:
+            config, self._pending = self._pending, None
+            self.reconfigure(config, now)
+        elif self._load_at is not None and now >= self._load_at:
             self.reconfigure(self.config, now)
         for key, due in list(self._due.items()):
             if due > now:
