@@ -93,7 +93,20 @@ class LiveConfig:
             conn.execute(insert(processes).values(
                 id=self.id, role=self.role, host=self.host, pid=os.getpid(), started_at=now,
                 seen_at=now, config_hash=self.hash, config_loaded_at=self.loaded_at))
-        self._thread = threading.Thread(target=self._run, name="live-config", daemon=True)
+        # Watching starts now, before this process says it is up: no edit slips through.
+        selector = selectors.DefaultSelector()
+        listener = wakeup.Listener(self.settings.run_dir, TOPIC)
+        selector.register(listener, selectors.EVENT_READ, "reload")
+        selector.register(self._poke_read, selectors.EVENT_READ, "poke")
+        watch = None
+        try:
+            watch = FileWatch(self.path)
+            selector.register(watch, selectors.EVENT_READ, "watch")
+        except OSError as exc:
+            log.warning("cannot watch %s (%s): edits apply on SIGHUP or `chatops config "
+                        "reload`", self.path, exc)
+        self._thread = threading.Thread(target=self._run, args=(selector, listener, watch),
+                                        name="live-config", daemon=True)
         self._thread.start()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGHUP, lambda signum, frame: self.poke())
@@ -113,18 +126,8 @@ class LiveConfig:
             self._thread.join(5)
         self._record(stopped_at=time.time())
 
-    def _run(self) -> None:
-        selector = selectors.DefaultSelector()
-        listener = wakeup.Listener(self.settings.run_dir, TOPIC)
-        selector.register(listener, selectors.EVENT_READ, "reload")
-        selector.register(self._poke_read, selectors.EVENT_READ, "poke")
-        watch = None
-        try:
-            watch = FileWatch(self.path)
-            selector.register(watch, selectors.EVENT_READ, "watch")
-        except OSError as exc:
-            log.warning("cannot watch %s (%s): edits apply on SIGHUP or `chatops config "
-                        "reload`", self.path, exc)
+    def _run(self, selector: selectors.BaseSelector, listener: wakeup.Listener,
+             watch: FileWatch | None) -> None:
         next_beat = time.time() + HEARTBEAT_SECONDS
         try:
             while not self._stop.is_set():
@@ -187,6 +190,8 @@ class LiveConfig:
             log.info("%s is unchanged (version %s)", self.path, digest[:12])
             return "unchanged"
         if digest == self.rejected:
+            log.info("%s still has the errors reported before; version %s stays in use",
+                     self.path, self.hash[:12])
             return "rejected"
         try:
             config = load_config(self.path)
