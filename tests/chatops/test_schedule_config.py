@@ -85,3 +85,40 @@ def test_a_schedule_needs_somewhere_to_report() -> None:
                      ) == ["namespace 'ops', schedule 'a': 'report_to' is required: the "
                            "namespace has no default_channel (write 'platform:channel', e.g. "
                            "'slack:C0123ABCD')"]
+
+
+CHECKED = '''
+raw_config = {
+    "ops": {
+        "default_channel": "#ops",
+        "jobs": {"report": {"run_args_template": "report {site}"}},
+        "schedules": [%s],
+    },
+}
+'''
+
+
+def test_config_check_shows_each_schedules_next_three_runs(tmp_path, chatops) -> None:
+    path = tmp_path / "job_configs.py"
+    path.write_text(CHECKED % '{"name": "weekly", "job_type": "report", "args": {"site": "x"}, '
+                    '"cron": "0 0 29 2 *", "timezone": "Europe/Oslo"}')
+    result = chatops("config", "check", str(path), "--show-schedules")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith(
+        "schedules: 1\n"
+        "  ops/weekly: ops_report site=x, cron 0 0 29 2 * (Europe/Oslo), reports to #ops, "
+        "misfire: run once\n"
+        "    next: 2028-02-29 00:00:00 CET, 2032-02-29 00:00:00 CET, 2036-02-29 00:00:00 CET\n")
+
+
+def test_config_check_names_the_schedule_of_every_error(tmp_path, chatops) -> None:
+    path = tmp_path / "job_configs.py"
+    path.write_text(CHECKED % '{"name": "morning", "job_type": "report", "args": {"site": "x"}, '
+                    '"cron": "0 7 * * 1-5", "report_to": "#ops"}')
+    result = chatops("config", "check", str(path), "--show-schedules")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"{path}: 1 error(s):\n"
+        "  namespace 'ops', schedule 'morning': 'report_to' '#ops' is not a channel; write "
+        "'platform:channel' with a platform among slack, telegram, discord, matrix, console "
+        "(e.g. 'slack:C0123ABCD', 'telegram:-1001234567890', 'console:ops')\n")

@@ -170,3 +170,19 @@ def test_a_user_asking_for_the_same_job_joins_the_scheduled_one(queue: Queue) ->
     asked = queue.enqueue("ops_check", {}, Requester("console", "bob", channel="cli-1"),
                           timeout=60)
     assert asked.joined and asked.job_id == fires(queue)[0].job_id
+
+
+def test_a_reload_starts_new_schedules_and_stops_removed_ones(queue: Queue) -> None:
+    poll = {"name": "poll", "job_type": "check", "every": "1h"}
+    sched = scheduler(queue, config_with(poll))
+    sched.start(utc(2025, 6, 1, 9, 30))
+    assert sched.next_due == utc(2025, 6, 1, 10, 0)
+    sched.reload(config_with(poll, {"name": "quarter", "job_type": "report",
+                                    "args": {"site": "oslo"}, "every": "15m"}))
+    sched.step(utc(2025, 6, 1, 9, 35))  # (the loop takes the new config up at its next step)
+    assert sched.next_due == utc(2025, 6, 1, 9, 45)
+    sched.reload(config_with())
+    sched.step(utc(2025, 6, 1, 9, 40))
+    assert sched.next_due is None
+    run_until(sched, utc(2025, 6, 1, 12, 0))
+    assert fires(queue) == []
