@@ -4,6 +4,21 @@ The format is ebmbot/bennettbot's ``raw_config``, unchanged; extensions are extr
 (``timeout``, ``concurrency``, ``env``, ``allowed_users``). Secrets never live here: a job that
 needs one lists the environment variable's name under ``env``.
 Check it with ``chatops config check``.
+
+A namespace may also list ``schedules``: jobs run on a timetable and reported to a channel::
+
+    "schedules": [
+        {"name": "morning", "job_type": "hello", "args": {"name": "team"},
+         "cron": "0 7 * * 1-5", "timezone": "Europe/Oslo",   # weekdays 07:00; 0 and 7 = Sunday
+         "report_to": "slack:C0123ABCD",                      # default: default_channel
+         "misfire": "run once"},                              # or "skip"
+        {"name": "poll", "job_type": "table", "every": "15m"},  # multiples of 15 min since 1970
+    ]
+
+``chatops config check --show-schedules`` prints their next runs. Running processes apply an
+edit of this file by themselves (a file watch, SIGHUP, or ``chatops config reload``); an edit
+with errors is not applied and the errors are logged. See DEPLOY.md, *Schedules* and
+*Editing job_configs.py: live config*.
 """
 
 raw_config = {
