@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 import time
 
@@ -48,7 +49,7 @@ def cmd_config_reload(args: argparse.Namespace) -> int:
     queue = svc.open_queue(settings)
     wakeup.notify(settings.run_dir, live_config.TOPIC)
     deadline = time.time() + args.timeout
-    here = settings_host()
+    here = socket.gethostname()
     while True:
         running = live_config.running_processes(queue)
         behind = [p for p in running if p.host == here and p.config_hash != digest]
@@ -70,8 +71,3 @@ def cmd_config_reload(args: argparse.Namespace) -> int:
         print(f"  {p.role} on {p.host} (pid {p.pid}): {state}")
     return svc.EXIT_FAILED if behind else 0
 
-
-def settings_host() -> str:
-    import socket
-
-    return socket.gethostname()

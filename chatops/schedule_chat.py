@@ -28,8 +28,9 @@ class Answer:
 
 
 def may_manage(config: Config, namespace: NamespaceSpec, who: Requester) -> str | None:
-    """Why ``who`` may not pause or resume the namespace's schedules (None: they may): its
-    allowed users may (everyone, when it lists none), as may admins."""
+    """Why ``who`` may not pause or resume the namespace's schedules (None: they may): the
+    people who may use the namespace (its allowed users; everyone, when it lists none). Admins
+    come with the access rules of branch `security`: ``config.is_admin`` goes here."""
     return refusal(namespace, who)
 
 
