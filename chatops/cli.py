@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from chatops import config_cli, live_config
+from chatops import alarms, config_cli, live_config
 from chatops import service as svc
 from chatops.settings import load_settings
 
@@ -132,7 +132,8 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
-    dispatcher = Dispatcher(service.settings, service.config, service.queue)
+    with alarms.startup(service, "chatops dispatcher"):
+        dispatcher = Dispatcher(service.settings, service.config, service.queue)
     _stop_on_signals(threading.Event(), dispatcher.stop)
     live = live_config.follow(service, "dispatcher", (), dispatcher.reconfigure)
     dispatcher.run()
@@ -147,8 +148,8 @@ def cmd_bot(args: argparse.Namespace) -> int:
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
-    platform = platform_class(args.platform).create(service)
     if args.register:
+        platform = platform_class(args.platform).create(service)
         try:
             names = platform.register_commands()
         finally:
@@ -158,6 +159,8 @@ def cmd_bot(args: argparse.Namespace) -> int:
             return svc.EXIT_USAGE
         print("registered: " + ", ".join(f"/{name}" for name in names))
         return 0
+    with alarms.startup(service, f"chatops bot {args.platform}"):
+        platform = platform_class(args.platform).create(service)
     stop = threading.Event()
     _stop_on_signals(stop)
     handler = CommandHandler(service.settings, service.config, service.queue)
@@ -175,12 +178,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     service = svc.open_service()
     svc.setup_logging(service.settings)
     stop = threading.Event()
-    dispatcher = Dispatcher(service.settings, service.config, service.queue)
-    _stop_on_signals(stop, dispatcher.stop)
-    platforms = create_platforms(service, configured_platforms(service.settings))
-    handler = CommandHandler(service.settings, service.config, service.queue)
-    web, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
-                               platforms=platforms, handler=handler)
+    with alarms.startup(service, "chatops run"):
+        dispatcher = Dispatcher(service.settings, service.config, service.queue)
+        _stop_on_signals(stop, dispatcher.stop)
+        platforms = create_platforms(service, configured_platforms(service.settings))
+        handler = CommandHandler(service.settings, service.config, service.queue)
+        web, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
+                                   platforms=platforms, handler=handler)
     live = live_config.follow(service, "run", [handler], dispatcher.reconfigure)
     threads = [threading.Thread(target=run_platforms, args=(service, platforms, stop, handler),
                                 name="platforms", daemon=True),
@@ -216,10 +220,11 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
-    platforms = create_platforms(service, configured_platforms(service.settings))
-    handler = CommandHandler(service.settings, service.config, service.queue)
-    web, web_lines = _open_web(service, args.host, args.port, fresh_token=False,
-                               platforms=platforms, handler=handler)
+    with alarms.startup(service, "chatops web"):
+        platforms = create_platforms(service, configured_platforms(service.settings))
+        handler = CommandHandler(service.settings, service.config, service.queue)
+        web, web_lines = _open_web(service, args.host, args.port, fresh_token=False,
+                                   platforms=platforms, handler=handler)
     stop = threading.Event()
     _stop_on_signals(stop)
     live = live_config.follow(service, "web", [handler])
@@ -304,6 +309,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         flags += f" allowed_users={len(ns.allowed_users)}" if ns.allowed_users else ""
         print(f"{ns.name}: {len(ns.jobs)} jobs, {len(ns.commands)} commands{flags}"
               + (f" — {ns.description}" if ns.description else ""))
+    print("admins: " + (", ".join(sorted(config.admins)) or "none (nobody may read the logs "
+                        "of others' private jobs or cancel them)"))
+    print(f"admin channel: {config.admin_channel or 'none (alarms go only to the log)'}")
     print(f"{path}: OK ({len(config.namespaces)} namespaces)")
     if args.show_schedules:
         config_cli.print_schedules(config)

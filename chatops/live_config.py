@@ -7,7 +7,8 @@ command, job or fire; running jobs keep the spec they started with. A file with 
 nothing: the errors (as ``chatops config check`` prints them) go to the log, and once per edit,
 whichever process sees it first, to the admins. Secrets are read only at start: an edit naming an
 environment variable this process does not have is applied, with a warning that the variable
-needs a restart. Each process records the version it runs (hash, time) in ``processes``.
+needs a restart. The admin channel (``admin_channel``) gets what the admins are told. Each
+process records the version it runs (hash, time) in ``processes``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from chatops import wakeup
+from chatops import alarms, redact, wakeup
 from chatops.db import config_rejections, insert_new, processes
 from chatops.filewatch import FileWatch
 from chatops.job_config import Config, ConfigError, load_config
@@ -61,10 +62,14 @@ def named_variables(config: Config) -> set[str]:
     return names
 
 
-def tell_admins(config: Config, text: str) -> None:
-    """The service's alarms. Until job_configs.py names an admin channel (branch `security`:
-    ``admin_channel``), they go to the log only."""
+def tell_admins(queue: Queue, config: Config, text: str) -> None:
+    """To the log, and to the admin channel when job_configs.py names one."""
     log.warning("for the admins: %s", text)
+    if config.admin_channel:
+        try:
+            alarms.queue_notice(queue, config.admin_channel, text)
+        except Exception:  # it is in the log; the service goes on
+            log.exception("could not tell the admin channel %s", config.admin_channel)
 
 
 class LiveConfig:
@@ -204,6 +209,7 @@ class LiveConfig:
 
     def _swap(self, config: Config, digest: str) -> None:
         self.config, self.hash, self.loaded_at, self.rejected = config, digest, time.time(), None
+        redact.install(self.settings, config)  # the secrets it names, before anything logs them
         for apply in self.apply:
             apply(config)
         self._record(config_hash=digest, config_loaded_at=self.loaded_at, rejected_hash=None)
@@ -211,7 +217,7 @@ class LiveConfig:
                  digest[:12], len(config.namespaces), len(config.schedules()))
         missing = sorted(named_variables(config) - set(self.settings.environ))
         if missing:
-            tell_admins(config, f"{self.path} names environment variable(s) "
+            tell_admins(self.queue, config, f"{self.path} names environment variable(s) "
                         f"{', '.join(missing)} that {self.role} (pid {os.getpid()}) was not "
                         "started with: secrets are read only at start, so restart it to use "
                         "them.")
@@ -226,7 +232,8 @@ class LiveConfig:
                 self.queue.engine, config_rejections, config_hash=digest, errors=text,
                 seen_at=time.time(), seen_by=self.id)).scalar() is not None
         if first:  # once per edit, whichever process saw it first
-            tell_admins(self.config, f"{text}\nThe service keeps running the previous version "
+            tell_admins(self.queue, self.config,
+                        f"{text}\nThe service keeps running the previous version "
                         f"({self.hash[:12]}); fix the file and it is applied.")
         return "rejected"
 

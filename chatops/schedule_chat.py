@@ -28,9 +28,10 @@ class Answer:
 
 
 def may_manage(config: Config, namespace: NamespaceSpec, who: Requester) -> str | None:
-    """Why ``who`` may not pause or resume the namespace's schedules (None: they may): the
-    people who may use the namespace (its allowed users; everyone, when it lists none). Admins
-    come with the access rules of branch `security`: ``config.is_admin`` goes here."""
+    """Why ``who`` may not pause or resume the namespace's schedules (None: they may): admins,
+    and the people who may use the namespace (its allowed users; everyone, when it lists none)."""
+    if config.is_admin(who.qualified_user):
+        return None
     return refusal(namespace, who)
 
 

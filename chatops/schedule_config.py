@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatops.triggers import Trigger, TriggerError, cron_trigger, every_trigger, time_zone
+from chatops.user_ids import CHANNEL_IDS, channel_problem
 
 SCHEDULE_KEYS = {"name", "job_type", "args", "cron", "timezone", "every", "report_to", "misfire"}
 MISFIRE = ("run once", "skip")
-CHAT_PLATFORMS = ("slack", "telegram", "discord", "matrix", "console")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 Error = Callable[[str, str], None]  # (where, message)
@@ -59,21 +59,9 @@ def report_target(report_to: str, slack_configured: bool) -> tuple[str, str]:
     which was a Slack bot: Slack when it is configured, else the console (on the dashboard),
     like the reports of jobs that GitHub starts."""
     platform, sep, channel = report_to.partition(":")
-    if sep and platform in CHAT_PLATFORMS:
+    if sep and platform in CHANNEL_IDS:
         return platform, channel
     return ("slack" if slack_configured else "console"), report_to
-
-
-def target_problem(value: object) -> str | None:
-    """Why ``value`` cannot be a schedule's ``report_to`` (None: it can)."""
-    if not isinstance(value, str):
-        return f"'report_to' must be text 'platform:channel', not {type(value).__name__}"
-    platform, sep, channel = value.partition(":")
-    if not sep or platform not in CHAT_PLATFORMS or not channel.strip():
-        return (f"'report_to' {value!r} is not a channel; write 'platform:channel' with a "
-                f"platform among {', '.join(CHAT_PLATFORMS)} (e.g. 'slack:C0123ABCD', "
-                "'telegram:-1001234567890', 'console:ops')")
-    return None
 
 
 def build_schedules(error: Error, ns: str, raw: Any, raw_jobs: Mapping[str, Any],
@@ -130,9 +118,9 @@ def _build_one(error: Error, where: str, ns: str, name: str, raw: Mapping[str, A
     trigger = _trigger(error, where, raw)
     report_to = raw.get("report_to")
     if report_to is not None:
-        problem = target_problem(report_to)
+        problem = channel_problem(report_to)
         if problem:
-            error(where, problem)
+            error(where, f"'report_to': {problem}")
             ok = False
     elif not isinstance(default_channel, str) or not default_channel:
         error(where, "'report_to' is required: the namespace has no default_channel "

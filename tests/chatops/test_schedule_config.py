@@ -9,6 +9,10 @@ import pytest
 from chatops.job_config import ConfigError, build_config
 from chatops.schedule_config import report_target
 
+CHANNELS = ("write it as 'platform:channel id', one of: slack:C0123ABCD (the channel's id, not "
+            "#name), telegram:-1001234567890 (the chat id), discord:<channel id>, "
+            "matrix:!room:server.example, console:<name> (shown on the dashboard)")
+
 
 def namespace(*schedules: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"ops": {
@@ -67,9 +71,7 @@ def test_every_error_names_the_namespace_schedule_and_key() -> None:
         "15m, 1h30m or 1d",
         "namespace 'ops', schedule 'e': give either 'cron' (e.g. '0 7 * * 1-5', with "
         "'timezone') or 'every' (e.g. '15m'), not both or neither",
-        "namespace 'ops', schedule 'f': 'report_to' 'irc:#ops' is not a channel; write "
-        "'platform:channel' with a platform among slack, telegram, discord, matrix, console "
-        "(e.g. 'slack:C0123ABCD', 'telegram:-1001234567890', 'console:ops')",
+        "namespace 'ops', schedule 'f': 'report_to': 'irc:#ops' is not a channel; " + CHANNELS,
         "namespace 'ops', schedule 'g': 'misfire' is 'catch up'; use 'run once' (a fire missed "
         "while no dispatcher ran runs once, late) or 'skip'",
         "namespace 'ops', schedule 'h': 'timezone': unknown time zone 'Mars/Base' (use an IANA "
@@ -119,6 +121,5 @@ def test_config_check_names_the_schedule_of_every_error(tmp_path, chatops) -> No
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         f"{path}: 1 error(s):\n"
-        "  namespace 'ops', schedule 'morning': 'report_to' '#ops' is not a channel; write "
-        "'platform:channel' with a platform among slack, telegram, discord, matrix, console "
-        "(e.g. 'slack:C0123ABCD', 'telegram:-1001234567890', 'console:ops')\n")
+        "  namespace 'ops', schedule 'morning': 'report_to': '#ops' is not a channel; "
+        + CHANNELS + "\n")

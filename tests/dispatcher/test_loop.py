@@ -106,11 +106,13 @@ def test_cancel_stops_a_running_job(running: Chatops) -> None:
     assert job_id, "the sleep job never started"
     pid_file = running.home / "logs/tests/tests_sleep" / str(job_id) / "pid"
     pid = int(pid_file.read_text().split()[0])
-    result = running.chat(f"cancel {job_id}", user="bob")
+    refused = running.chat(f"cancel {job_id}", user="mallory")  # not hers, not an admin
+    assert refused.stdout.startswith(f"Job {job_id} is not yours")
+    result = running.chat(f"cancel {job_id}", user="bob")  # an admin
     assert result.stdout == f"Stopping job {job_id} (`tests_sleep`); its report will follow.\n"
     out, _ = waiter.communicate(timeout=20)
     assert waiter.returncode == 1
-    assert f"`tests_sleep` (job {job_id}) was cancelled." in out
+    assert f"`tests_sleep` (job {job_id}) was cancelled by console:bob." in out
     assert not pid_alive(pid)
     assert "state: cancelled" in running("jobs", "show", str(job_id)).stdout
 
@@ -197,7 +199,7 @@ def test_cancel_job_action_cancels_scheduled_jobs_and_tells_their_requesters(
     result = running.chat("tests cancel holds")
     assert re.match(r"Cancelled 1 scheduled job of `tests_hold` \(\d+\)\.", result.stdout)
     out, _ = waiting.communicate(timeout=30)
-    assert "was cancelled by alice" in out
+    assert "was cancelled by console:alice" in out
     release(running, "a")
     blocker.communicate(timeout=30)
 
@@ -318,7 +320,9 @@ def test_allowed_users_and_restricted_logs(running: Chatops) -> None:
     allowed = running.chat("secret hello", user="alice")
     assert allowed.stdout == "secret hello\n"
     job_id = job_id_of(allowed)
-    assert "limited to the users listed" in running.chat(f"logs {job_id}", user="mallory").stdout
+    assert running.chat(f"logs {job_id}", user="mallory").stdout == (
+        f"Job {job_id} is not yours: only the person who asked for it, the people its namespace "
+        "names and admins can see its logs or cancel it.\n")
     assert "secret hello" in running.chat(f"logs {job_id}", user="alice").stdout
 
 

@@ -1,5 +1,8 @@
 """The job config the spine's tests run against (bennettbot's raw_config format)."""
 
+admins = ["console:bob"]
+admin_channel = "console:admins"
+
 raw_config = {
     "tests": {
         "description": "jobs for the test suite",
@@ -86,7 +89,7 @@ raw_config = {
     "secret": {
         "description": "restricted namespace",
         "restricted": True,
-        "allowed_users": ["alice", "slack:U1"],
+        "allowed_users": ["console:alice", "slack:U1"],
         "jobs": {"hello": {"run_args_template": "echo secret hello", "report_stdout": True}},
         "slack": [{"command": "hello", "help": "hi", "action": "schedule_job",
                    "job_type": "hello"}],
