@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from chatops import live_config
+from chatops.plain_text import render_delivery
+from chatops.platform import Delivery
 from chatops.service import open_queue
 from chatops.settings import load_settings
 from tests.support.cli import Chatops, spine_env
@@ -23,6 +25,8 @@ pytestmark = pytest.mark.slow  # a whole `chatops run`: seconds
 
 TOKEN = "live-config-test-token"
 BASE = '''
+admins = ["web:admin"]
+admin_channel = "console:admins"
 raw_config = {
     "tests": {
         "jobs": {"echo": {"run_args_template": "echo {words}", "report_stdout": True}},
@@ -110,6 +114,12 @@ def test_edits_apply_to_a_running_service_and_a_broken_edit_does_not(tmp_path: P
         wait_until(lambda: "still has the errors reported before" in runner.log_text(),
                    what="the second look")
         assert runner.log_text().count("for the admins: ") == 1  # ... tells nobody again
+        queue = open_queue(load_settings(runner.env))
+        told = [render_delivery(Delivery.from_row(d))
+                for d in queue.take_channel_deliveries("console", "admins")]
+        assert [t for t in told if errors in t] == [
+            f"{config}: {errors}\nThe service keeps running the previous version "
+            f"({applied[:12]}); fix the file and it is applied."]
 
         # Fix it (with one more command): applied.
         config.write_text(EXTRA % BYE)
