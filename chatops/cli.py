@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from chatops import alarms, config_cli, live_config
+from chatops import alarms
 from chatops import service as svc
 from chatops.settings import load_settings
 
@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--show-schedules", action="store_true",
                        help="print each schedule's next three run times")
     check.set_defaults(func=cmd_config_check)
+    from chatops import config_cli
+
     config_cli.add_reload_parser(config_sub)
 
     db = sub.add_parser("db", help="the queue database")
@@ -128,6 +130,7 @@ def _stop_on_signals(stop: threading.Event, on_stop=lambda: None) -> None:
 
 
 def cmd_dispatcher(args: argparse.Namespace) -> int:
+    from chatops import live_config
     from dispatcher.loop import Dispatcher
 
     service = svc.open_service()
@@ -144,6 +147,7 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
 def cmd_bot(args: argparse.Namespace) -> int:
     from bot.registry import platform_class
     from bot.runner import run_platforms
+    from chatops import live_config
     from chatops.commands import CommandHandler
 
     service = svc.open_service()
@@ -172,6 +176,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.runner import configured_platforms, create_platforms, run_platforms
+    from chatops import live_config
     from chatops.commands import CommandHandler
     from dispatcher.loop import Dispatcher
 
@@ -216,6 +221,7 @@ def _open_web(service: svc.Service, host: str, port: int, fresh_token: bool,
 
 def cmd_web(args: argparse.Namespace) -> int:
     from bot.runner import configured_platforms, create_platforms
+    from chatops import live_config
     from chatops.commands import CommandHandler
 
     service = svc.open_service()
@@ -296,6 +302,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 # -- config, database, jobs ---------------------------------------------------------------------
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from chatops import config_cli, live_config
     from chatops.job_config import ConfigError, load_config
 
     path = Path(args.path) if args.path else load_settings().config_path

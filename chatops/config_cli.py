@@ -6,11 +6,10 @@ import argparse
 import socket
 import sys
 import time
+from typing import TYPE_CHECKING
 
-from chatops import live_config, wakeup
-from chatops import service as svc
-from chatops.job_config import Config, ConfigError, load_config
-from chatops.settings import load_settings
+if TYPE_CHECKING:
+    from chatops.job_config import Config
 
 
 def print_schedules(config: Config, now: float | None = None) -> None:
@@ -36,6 +35,11 @@ def add_reload_parser(config_sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_config_reload(args: argparse.Namespace) -> int:
+    from chatops import live_config, wakeup
+    from chatops import service as svc
+    from chatops.job_config import ConfigError, load_config
+    from chatops.settings import load_settings
+
     settings = load_settings()
     path = settings.config_path
     try:

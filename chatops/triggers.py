@@ -20,12 +20,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.combining import OrTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+if TYPE_CHECKING:  # imported when a trigger is made: a config without schedules never pays it
+    from apscheduler.triggers.base import BaseTrigger
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
@@ -102,7 +101,7 @@ class Trigger:
 
     text: str  # as written: "cron 0 7 * * 1-5 (Europe/Oslo)" or "every 15m"
     zone: ZoneInfo
-    aps: BaseTrigger = field(compare=False)
+    aps: BaseTrigger = field(compare=False)  # APScheduler's trigger
     fixed_time: bool = False  # cron with a fixed hour and minute: DST corrections apply
 
     def next_after(self, after: float) -> float:
@@ -158,6 +157,9 @@ def _jump(fire: datetime) -> float:
 
 def cron_trigger(expression: str, zone_name: str = "UTC") -> Trigger:
     """A five-field crontab line (or @daily, @hourly, ...) in a time zone."""
+    from apscheduler.triggers.combining import OrTrigger
+    from apscheduler.triggers.cron import CronTrigger
+
     zone = time_zone(zone_name)
     if not isinstance(expression, str):
         raise TriggerError(f"cron {expression!r} is not text like '0 7 * * 1-5'")
@@ -169,7 +171,7 @@ def cron_trigger(expression: str, zone_name: str = "UTC") -> Trigger:
     try:
         weekday = cron_day_of_week(weekday)
         if day.startswith("*") or weekday.startswith("*"):
-            aps: BaseTrigger = CronTrigger(minute=minute, hour=hour, day=day, month=month,
+            aps: Any = CronTrigger(minute=minute, hour=hour, day=day, month=month,
                                            day_of_week=weekday, timezone=zone)
         else:  # both restricted: cron fires on either
             aps = OrTrigger([
@@ -191,6 +193,8 @@ def cron_trigger(expression: str, zone_name: str = "UTC") -> Trigger:
 
 def every_trigger(duration: object, zone_name: str = "UTC") -> Trigger:
     """Every ``duration``, at the multiples of it since the epoch."""
+    from apscheduler.triggers.interval import IntervalTrigger
+
     seconds = parse_duration(duration)
     aps = IntervalTrigger(seconds=seconds, start_date=EPOCH, timezone=UTC)
     return Trigger(f"every {duration}", time_zone(zone_name), aps)
