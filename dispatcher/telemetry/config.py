@@ -283,6 +283,7 @@ def parse_config(source: str, path: str | Path = "<config>") -> Config:
     values: dict[tuple[str, str], Any] = {}
     lines: dict[tuple[str, str], int] = {}
     sections: dict[str, int] = {}  # section -> first header line
+    wrong: set[tuple[str, str]] = set()  # keys whose value was refused (said once)
 
     for item in ini.read_lines(source):
         if isinstance(item, tuple):
@@ -314,27 +315,28 @@ def parse_config(source: str, path: str | Path = "<config>") -> Config:
             values[key] = parse(item.value)
         except ValueError as exc:
             errors.append(f"{where}: [{item.section}] {item.key}: {exc}")
+            wrong.add(key)
             continue
         lines[key] = item.number
         if key in NOT_BUILT:
             warnings.append(f"{where}: [{item.section}] {item.key} is accepted but "
                             f"{NOT_BUILT[key]}")
 
-    _check_whole(values, lines, sections, path, errors)
+    _check_whole(values, lines, sections, path, errors, wrong)
     if errors:
         raise ConfigError(errors, warnings)
     return _build(values, lines, sections, path, warnings)
 
 
 def _check_whole(values: dict, lines: dict, sections: dict, path: Path,
-                 errors: list[str]) -> None:
+                 errors: list[str], wrong: set) -> None:
     """Rules about the file as a whole (Sonar's, and those of the keys built here)."""
     def at(section: str, key: str | None = None) -> str:
         line = lines.get((section, key)) if key else sections.get(section)
         return f"{path}:{line}" if line else str(path)
 
     for key in ("cluster", "role"):
-        if not values.get(("global", key)):
+        if not values.get(("global", key)) and ("global", key) not in wrong:
             errors.append(f"{at('global')}: [global] {key} is required")
     sinks = [s for s in ("kafka", "http", "directory") if s in sections]
     if len(sinks) > 1:
