@@ -17,10 +17,8 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from conftest import require
 
 
@@ -95,7 +93,7 @@ class Reader:
         self.consumer = Consumer({"bootstrap.servers": address,
                                   "group.id": f"test-{uuid.uuid4().hex}",
                                   "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                                  "session.timeout.ms": 6000})
+                                  "session.timeout.ms": 6000, "log_level": 0})
         self.consumer.assign([TopicPartition(t, 0, 0) for t in topics])
         self.messages: list[tuple[str, str, dict]] = []  # (topic, key, value)
 
@@ -167,6 +165,7 @@ class Proxy:
     def close(self) -> None:
         """Refuse new connections and cut the open ones (a broker gone from the network)."""
         if self._server:
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes accept(); the port refuses
             self._server.close()
             self._server = None
         for s in self._pairs:
@@ -179,10 +178,3 @@ class Proxy:
 
     def reopen(self) -> None:
         self._listen()
-
-
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    broker = Broker(tmp_path_factory.mktemp("tansu") / "tansu.log")
-    yield broker
-    broker.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import queue
 import signal
 import socket
 import sys
@@ -58,7 +59,8 @@ class Daemon:
         self.reloading = False
         self.dump = config.debug.dump
         self.locks: list[DirectoryLock] = []
-        self.control: object | None = None
+        self.commands: queue.Queue[control.Command] = queue.Queue()
+        self.listener: threading.Thread | None = None
 
     # -------------------------------------------------------------------------- opening
     def open(self) -> None:
@@ -97,7 +99,7 @@ class Daemon:
         self.sender_starts = self.clock.time() + (c.debug.output_delay.seconds
                                                   if c.debug.output_delay else 0)
         self.operations = Operations(c, self.envelopes, self._status_attrs)
-        self.control = self._make_control()
+        self.listener = self._start_listener()
         for warning in c.warnings:
             log.warning("%s", warning)
         log.info("telemetry daemon for %s (role %s) as %s: %s; sending to %s", c.cluster,
@@ -130,16 +132,37 @@ class Daemon:
                               self.config.cluster if password else None, password,
                               k.compression, client_id=f"{self.config.cluster}/{self.node}")
 
-    def _make_control(self):  # noqa: ANN202 - a kafka.ControlConsumer or None
+    def _start_listener(self) -> threading.Thread | None:
+        """Control messages are read in a thread of their own (a broker that does not answer
+        must not hold up the operations); commands reach the loop through ``self.commands``."""
         c = self.config
         if not c.kafka:
             return None
         from dispatcher.telemetry.kafka import ControlConsumer
 
-        self.control_topic = topic(c.topic_prefix, c.cluster, f"control.{c.role}")
-        self.next_control = self.clock.time()
-        return ControlConsumer(self._broker(), self.control_topic,
-                               f"chatops-telemetry.{self.control_topic}.{self.node}")
+        name = topic(c.topic_prefix, c.cluster, f"control.{c.role}")
+        consumer = ControlConsumer(self._broker(), name,
+                                   f"chatops-telemetry.{name}.{self.node}")
+        closing = self.listener_closing = threading.Event()
+
+        def listen() -> None:
+            interval, max_age = c.kafka.poll_interval.seconds, c.kafka.control_max_age.seconds
+            try:
+                while not closing.is_set():
+                    for record in consumer.poll():
+                        command = control.interpret(record.key, record.value, record.timestamp,
+                                                    self.names, self.clock.time(), max_age)
+                        if command is not None:
+                            self.commands.put(command)
+                            self.wake.set()
+                    consumer.commit()
+                    closing.wait(interval)
+            finally:
+                consumer.close()
+
+        listener = threading.Thread(target=listen, name="telemetry-control", daemon=True)
+        listener.start()
+        return listener
 
     def _status_attrs(self) -> list[tuple[str, str]]:
         evicted = self.buffer.evicted
@@ -163,16 +186,14 @@ class Daemon:
                     self._emit(op, envelope)
                 if c.debug.oneshot:
                     self.stopping = True
-            if self.control is not None and now >= self.next_control:
-                self._obey(now)
-                self.next_control = now + c.kafka.poll_interval.seconds
+            self._obey()
             if c.debug.time_limit and now - start >= c.debug.time_limit.seconds:
                 log.info("time-limit reached")
                 break
             if self.stopping:
                 break
-            wake_at = min(schedule.next_due(), getattr(self, "next_control", math.inf),
-                          self.sender_starts if not self.sender.is_alive() else math.inf,
+            wake_at = min(schedule.next_due(),
+                          math.inf if self.sender.is_alive() else self.sender_starts,
                           start + c.debug.time_limit.seconds if c.debug.time_limit
                           else math.inf)
             self.clock.wait(wake_at - self.clock.time(), self.wake)
@@ -190,20 +211,15 @@ class Daemon:
                                         separators=(",", ":")) + "\n")
             sys.stdout.flush()
 
-    def _obey(self, now: float) -> None:
-        max_age = self.config.kafka.control_max_age.seconds
-        for record in self.control.poll():
-            command = control.interpret(record.key, record.value, record.timestamp,
-                                        self.names, now, max_age)
-            if command is None:
-                continue
+    def _obey(self) -> None:
+        while not self.commands.empty():
+            command = self.commands.get()
             log.info("control message: %s%s", command.name,
                      "" if command.value is None else f" {str(command.value).lower()}")
             if command.name == "exit":
                 self.stopping = True
             elif command.name == "dump":
                 self.dump = command.value
-        self.control.commit()
 
     def _signals(self) -> None:
         def stop(signum, frame):  # noqa: ANN001
@@ -247,9 +263,10 @@ class Daemon:
             self.sender.flushing.set()
             self.sender.start()
         self.sender.stop(STOP_GRACE)
-        if self.control is not None:
-            self.control.close()
-            self.control = None
+        if self.listener is not None:
+            self.listener_closing.set()
+            self.listener.join(15)
+            self.listener = None
         self.close_locks()
 
     def close_locks(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -49,9 +50,11 @@ class BrokerSettings:
 def client_config(broker: BrokerSettings) -> dict[str, Any]:
     """librdkafka settings common to producers and consumers (never logged: a password)."""
     conf: dict[str, Any] = {"bootstrap.servers": broker.address, "client.id": broker.client_id,
-                            "logger": _librdkafka, "log.connection.close": False,
-                            "log_level": 7 if log.isEnabledFor(
-                                logging.DEBUG) else 4}
+                            "log.connection.close": False}
+    if log.isEnabledFor(logging.DEBUG):  # [debug] verbose: all of librdkafka's own log
+        conf["logger"] = _librdkafka
+    else:  # its errors come through error_cb, said once a minute (_ErrorLog)
+        conf["log_level"] = 0
     if broker.ca_file:
         conf["security.protocol"] = "sasl_ssl" if broker.sasl_password else "ssl"
         conf["ssl.ca.location"] = broker.ca_file
@@ -69,15 +72,19 @@ def client_config(broker: BrokerSettings) -> dict[str, Any]:
 class _ErrorLog:
     """librdkafka reports the same connection error over and over: say each once a minute."""
 
-    def __init__(self) -> None:
+    def __init__(self, suffix: str = "") -> None:
+        self.suffix = suffix
         self._said: dict[str, float] = {}
 
-    def __call__(self, error: KafkaError) -> None:
-        text = error.str()
+    def say(self, text: str) -> None:
+        key = re.sub(r" \(after \d+ms in state \w+[^)]*\)", "", text)
         now = time.monotonic()
-        if now - self._said.get(text, -60.0) >= 60.0:
-            self._said[text] = now
-            log.warning("Kafka: %s (data is kept on disk and retried)", text)
+        if now - self._said.get(key, -60.0) >= 60.0:
+            self._said[key] = now
+            log.warning("%s%s", key, self.suffix)
+
+    def __call__(self, error: KafkaError) -> None:
+        self.say(f"Kafka: {error.str()}")
 
 
 class KafkaSink:
@@ -90,7 +97,7 @@ class KafkaSink:
             "compression.codec": broker.compression,
             "message.timeout.ms": timeout_seconds * 1000,
             "linger.ms": 20,
-            "error_cb": _ErrorLog(),
+            "error_cb": _ErrorLog(" (data is kept on disk and retried)"),
         })
         self.producer = Producer(conf)
 
@@ -111,7 +118,8 @@ class KafkaSink:
                     self.producer.poll(0.1)
         while len(results) < len(batch) and not abort.is_set():
             self.producer.poll(0.2)
-        if len(results) < len(batch):  # stopping: give up on what the broker has not taken
+        stopped = len(results) < len(batch)
+        if stopped:  # stopping: give up on what the broker has not taken
             self.producer.purge()
             self.producer.poll(0)
         delivered = 0
@@ -121,9 +129,10 @@ class KafkaSink:
             delivered += 1
         if delivered == len(batch):
             return delivered, None
-        error = results.get(batch[delivered].seq, "pending")
-        reason = error.str() if isinstance(error, KafkaError) else "not delivered before stop"
-        return delivered, reason
+        error = results.get(batch[delivered].seq)
+        if stopped or not isinstance(error, KafkaError):
+            return delivered, "the broker had not taken them when the daemon stopped"
+        return delivered, error.str()
 
     def close(self) -> None:
         self.producer.flush(5)
@@ -142,8 +151,9 @@ class ControlConsumer:
 
     def __init__(self, broker: BrokerSettings, topic: str, group: str):
         conf = client_config(broker)
+        self.errors = _ErrorLog(" (control messages are read when it answers)")
         conf.update({"group.id": group, "enable.auto.commit": False,
-                     "auto.offset.reset": "earliest", "error_cb": _ErrorLog()})
+                     "auto.offset.reset": "earliest", "error_cb": self.errors})
         self.topic = topic
         self.consumer = Consumer(conf)
         self.assigned = False
@@ -152,12 +162,11 @@ class ControlConsumer:
         try:
             meta = self.consumer.list_topics(self.topic, timeout=5)
         except KafkaException as exc:
-            log.warning("control topic %s: %s", self.topic, exc)
+            self.errors.say(f"control topic {self.topic}: {exc.args[0].str()}")
             return False
         topic = meta.topics.get(self.topic)
         if topic is None or topic.error is not None or not topic.partitions:
-            log.info("control topic %s does not exist yet (%s)", self.topic,
-                     topic.error if topic else "no metadata")
+            self.errors.say(f"control topic {self.topic} does not exist yet")
             return False
         self.consumer.assign([TopicPartition(self.topic, p, OFFSET_STORED)
                               for p in topic.partitions])
