@@ -2,11 +2,13 @@
 
 For each process: resident memory (private: RSS less shared pages) and virtual data+stack memory
 in KiB, threads beyond the first, the command, pid and parent, the CPU time, its average over the
-process's life and its utilisation since the previous pass, bytes read and written, and GPU use
-where ``nvidia-smi``/``rocm-smi`` exist. Processes belong to the Slurm job named in their cgroup
-(``/job_<id>/``) or environment (``SLURM_JOB_ID``); others to their process group, with a
-non-zero ``epoch`` (the node's boot time) as Sonar's format asks. Node-wide: boot time, per-CPU
-busy seconds, used memory, load averages and scheduling entities, when ``load`` is on.
+process's life and its utilisation since the previous pass, bytes read and written (read again
+only from processes that used CPU since the previous pass: reading and writing are system calls,
+which take CPU), and GPU use where ``nvidia-smi``/``rocm-smi`` exist. Processes belong to the
+Slurm job named in their cgroup (``/job_<id>/``) or environment (``SLURM_JOB_ID``); others to
+their process group, with a non-zero ``epoch`` (the node's boot time) as Sonar's format asks.
+Node-wide: boot time, per-CPU busy seconds, used memory, load averages and scheduling entities,
+when ``load`` is on.
 
 The pass reads what it needs for the filters first (owner, command, parent) and the rest only
 for processes kept; a process's job is looked up once in its life.
@@ -55,6 +57,7 @@ class Sampler:
         self.epoch = max(1, int(self.boot) - EPOCH_TIME_BASE)
         self._cpu: dict[int, tuple[float, float, float]] = {}  # pid -> (created, cpu s, at)
         self._jobs: dict[tuple[int, float], tuple[int, bool]] = {}  # (pid, created) -> job
+        self._io: dict[int, tuple[int, int]] = {}  # pid -> KiB read, written at the last read
         self._users: dict[int, str] = {}
         self._pid_max = _read_int("/proc/sys/kernel/pid_max", 4194304)
 
@@ -113,6 +116,7 @@ class Sampler:
                 procs[proc.pid] = proc
         live = set(everyone)
         self._cpu = {pid: v for pid, v in self._cpu.items() if pid in live}
+        self._io = {pid: v for pid, v in self._io.items() if pid in live}
         self._jobs = {k: v for k, v in self._jobs.items() if k[0] in live}
         for proc in procs.values():
             proc.job, proc.slurm = self._job_of(proc)
@@ -142,12 +146,16 @@ class Sampler:
         self._cpu[proc.pid] = (created, cpu, now)
         f["cpu_time"] = int(cpu)
         f["_created"] = created
+        if previous and previous[0] == created and previous[1] == cpu and proc.pid in self._io:
+            f["data_read"], f["data_written"] = self._io[proc.pid]  # no CPU, no syscalls
+            return
         try:
             io = p.io_counters()
         except (psutil.AccessDenied, AttributeError):
             return
         f["data_read"] = -(-io.read_chars // 1024)
         f["data_written"] = -(-io.write_chars // 1024)
+        self._io[proc.pid] = (f["data_read"], f["data_written"])
 
     def _job_of(self, proc: Proc) -> tuple[int, bool]:
         key = (proc.pid, proc.fields.get("_created", 0.0))
