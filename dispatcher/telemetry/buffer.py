@@ -63,16 +63,24 @@ class DiskBuffer:
             return len(self._sizes)
 
     def put(self, topic: str, key: str, kind: str, value: bytes) -> None:
+        """Keep a message; one that cannot be written (disk full) is counted as dropped."""
         header = json.dumps({"topic": topic, "key": key, "kind": kind}).encode() + b"\n"
         with self._cond:
             seq, self._next = self._next, self._next + 1
             path = self._path(seq)
             tmp = path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(header)
-                f.write(value)
-            os.replace(tmp, path)
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(header)
+                    f.write(value)
+                os.replace(tmp, path)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                self.evicted += 1
+                log.error("a %s message is lost: cannot write it to %s: %s", kind,
+                          self.directory, exc.strerror)
+                return
             size = len(header) + len(value)
             self._sizes[seq] = size
             self.total += size

@@ -93,7 +93,11 @@ class Daemon:
             raise StartError(f"cannot use {exc.filename}: {exc.strerror} (set [global] "
                              "lock-directory / buffer-directory to a directory this user "
                              "may write)", EXIT_ENVIRONMENT) from exc
-        self.sink = self._make_sink()
+        try:
+            self.sink = self._make_sink()
+        except Exception as exc:  # librdkafka refusing its settings (an unreadable CA file...)
+            self.close_locks()
+            raise StartError(f"cannot set up the data sink: {exc}", EXIT_CONFIG) from exc
         window = (c.kafka or c.http).sending_window.seconds if (c.kafka or c.http) else 0
         self.sender = Sender(self.buffer, self.sink, window)
         self.sender_starts = self.clock.time() + (c.debug.output_delay.seconds
@@ -179,7 +183,7 @@ class Daemon:
             if self.reloading:
                 schedule = self._reload() or schedule
             now = self.clock.time()
-            if not self.sender.is_alive() and now >= self.sender_starts:
+            if self.sender.ident is None and now >= self.sender_starts:
                 self.sender.start()
             for op in schedule.due(now):
                 for envelope in self.operations.run(op, now):
@@ -193,7 +197,7 @@ class Daemon:
             if self.stopping:
                 break
             wake_at = min(schedule.next_due(),
-                          math.inf if self.sender.is_alive() else self.sender_starts,
+                          math.inf if self.sender.ident is not None else self.sender_starts,
                           start + c.debug.time_limit.seconds if c.debug.time_limit
                           else math.inf)
             self.clock.wait(wake_at - self.clock.time(), self.wake)
@@ -259,7 +263,7 @@ class Daemon:
 
     # -------------------------------------------------------------------------- closing
     def close(self) -> None:
-        if not self.sender.is_alive():  # still in its output-delay: flush all the same
+        if self.sender.ident is None:  # still in its output-delay: flush all the same
             self.sender.flushing.set()
             self.sender.start()
         self.sender.stop(STOP_GRACE)
