@@ -13,7 +13,6 @@ import logging
 import statistics
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 import urllib.request
@@ -22,33 +21,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from chat_platforms import conftest as fixtures  # noqa: E402
-from chat_platforms.fake_discord import APP_ID, FakeDiscord, Signer, interaction  # noqa: E402
-from chat_platforms.fake_telegram import FakeTelegram, private_message  # noqa: E402
 from flask import Flask  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-from bot.commands import CommandHandler  # noqa: E402
-from chatops import migrate  # noqa: E402
-from chatops.service import Service, open_service  # noqa: E402
-from chatops.settings import load_settings  # noqa: E402
+from chatops.commands import CommandHandler  # noqa: E402
+from chatops.service import Service  # noqa: E402
+from tests.support.chat import Running, chat_service  # noqa: E402
+from tests.support.fake_discord import APP_ID, FakeDiscord, Signer, interaction  # noqa: E402
+from tests.support.fake_telegram import FakeTelegram, private_message  # noqa: E402
+from tests.support.wait import wait_until  # noqa: E402
 
 
 def service(**env: str) -> Service:
-    tmp = Path(tempfile.mkdtemp(prefix="chatops-bench-"))
-    workspace = tmp / "workspace"
-    (workspace / "example").mkdir(parents=True)
-    (workspace / "secret").mkdir()
-    (workspace / "example" / "gen.py").write_text(textwrap.dedent(fixtures.GEN))
-    (workspace / "example" / "blocks.py").write_text(textwrap.dedent(fixtures.BLOCKS))
-    (tmp / "job_configs.py").write_text(fixtures.CONFIG)
-    settings = load_settings({
-        "CHATOPS_HOME": str(tmp / "home"), "CHATOPS_CONFIG": str(tmp / "job_configs.py"),
-        "CHATOPS_WORKSPACE_DIR": str(workspace), "PATH": "/usr/bin:/bin",
-        "CHATOPS_RUN_DIR": tempfile.mkdtemp(prefix="chatops-run-"), **env})
-    svc = open_service(settings, need_schema=False)
-    migrate.upgrade(svc.queue.engine)
-    return svc
+    return chat_service(Path(tempfile.mkdtemp(prefix="chatops-bench-")), **env)
 
 
 def summary(seconds: list[float]) -> str:
@@ -67,8 +52,8 @@ def telegram(n: int) -> None:
     stop = threading.Event()
     handler = CommandHandler(svc.settings, svc.config, svc.queue)
     threading.Thread(target=platform.serve, args=(handler, stop), daemon=True).start()
-    backend = fixtures.Running(svc, platform)
-    fixtures.wait_until(lambda: fake.offsets)
+    backend = Running(svc, platform)
+    wait_until(lambda: fake.offsets)
     answers, reports = [], []
     for i in range(n):
         before, start = len(fake.sent()), time.time()
@@ -94,11 +79,11 @@ def discord(n: int) -> None:
                   DISCORD_PUBLIC_KEY=signer.public_hex, DISCORD_API_URL=fake.url)
     handler = CommandHandler(svc.settings, svc.config, svc.queue)
     app = Flask("bench")
-    app.register_blueprint(DiscordPlatform.http_blueprint(svc, handler))
+    platform = DiscordPlatform.create(svc)
+    app.register_blueprint(platform.http_blueprint(handler))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    platform = DiscordPlatform.create(svc)
-    backend = fixtures.Running(svc, platform)
+    backend = Running(svc, platform)
     url = f"http://127.0.0.1:{server.server_port}/discord/interactions"
 
     def post(payload: dict) -> dict:

@@ -30,11 +30,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from notify_support import SLACK_TOKEN, FakeChatApi, event, make_service, spool  # noqa: E402
-
-from bot.notify import store  # noqa: E402
-from bot.notify.config import load_notify_config  # noqa: E402
+from chatops.notify import store  # noqa: E402
+from chatops.notify.config import load_notify_config  # noqa: E402
 from dispatcher.notify_ingest import NotifyIngest  # noqa: E402
+from tests.support.notify import SLACK_TOKEN, FakeChatApi, event, make_service, spool  # noqa: E402
 
 
 def _serve(interval: float, pipe: Any) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chatops import migrate  # noqa: E402
-from chatops.db import make_engine  # noqa: E402
-from chatops.events import Requester  # noqa: E402
-from chatops.queue import Queue  # noqa: E402
+from chatops import migrate
+from chatops.db import make_engine
+from chatops.events import Requester
+from chatops.queue import Queue
 
 TARGET = 5000
 

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.slack.tests.conftest import Stack, mention
-from bot.slack.tests.fake_slack import FakeSlack
+from tests.support.fake_slack import FakeSlack
+from tests.support.slack import Stack, mention
 
 
 def percentiles(times: list[float]) -> str:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chatops.cluster_config import ClusterSpec  # noqa: E402
-from dispatcher.ssh import SSHPool  # noqa: E402
-from dispatcher.ssh_jobs import SSHRun  # noqa: E402
+from chatops.cluster_config import ClusterSpec
+from dispatcher.ssh import SSHPool
+from dispatcher.ssh_jobs import SSHRun
 
 ENV_FILE = Path("/tmp/chatops-test-cluster/cluster.env")
 

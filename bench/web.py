@@ -18,10 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from web_support import hook_headers, web_service  # noqa: E402
-
-from dispatcher.loop import Dispatcher  # noqa: E402
-from webserver.app import create_app, make_server  # noqa: E402
+from dispatcher.loop import Dispatcher
+from tests.support.web import hook_headers, web_service
+from webserver.app import create_app, make_server
 
 TOKEN = "bench-token-123"
 

@@ -14,8 +14,8 @@ import random
 import threading
 import time
 
-from bot.platform import Delivery, DeliveryError, Platform
 from chatops import wakeup
+from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.queue import Queue
 from chatops.report import notice
 from chatops.settings import Settings

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import importlib
 
+from chatops.platform import Platform
+from chatops.service import SetupError
+
 PLATFORMS = {
     "console": "bot.console:ConsolePlatform",
     "telegram": "bot.telegram:TelegramPlatform",
@@ -16,10 +19,10 @@ PLATFORMS = {
 }
 
 
-def platform_class(name: str) -> type:
+def platform_class(name: str) -> type[Platform]:
     try:
         module_name, _, class_name = PLATFORMS[name].partition(":")
     except KeyError:
         known = ", ".join(sorted(PLATFORMS))
-        raise SystemExit(f"unknown platform {name!r}; known platforms: {known}") from None
+        raise SetupError(f"unknown platform {name!r}; known platforms: {known}") from None
     return getattr(importlib.import_module(module_name), class_name)

@@ -55,7 +55,7 @@ def clean_command(text: str) -> str:
 
 
 def response_pieces(response: Any, announce_job: bool = True) -> list[Piece]:
-    """The replies of a ``bot.commands.Response``; with ``announce_job``, a line for a job
+    """The replies of a ``chatops.commands.Response``; with ``announce_job``, a line for a job
     accepted without a word (platforms that can react to the request do that instead)."""
     pieces = [Piece("code" if r.code else "text", r.text) for r in response.replies]
     if announce_job and not pieces and response.job_id is not None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from bot.commands import CommandHandler
 from bot.outbox import OutboxWorker
-from bot.registry import platform_class
+from bot.registry import PLATFORMS, platform_class
+from chatops.commands import CommandHandler
+from chatops.platform import Platform
 from chatops.service import Service
 from chatops.settings import Settings
 
@@ -15,32 +16,31 @@ log = logging.getLogger("chatops.bot")
 
 
 def configured_platforms(settings: Settings) -> list[str]:
-    """The console always; other platforms when their credentials are set."""
-    names = ["console"]
-    from bot.registry import PLATFORMS
-
-    for name in PLATFORMS:
-        if name == "console":
-            continue
-        cls = platform_class(name)
-        if getattr(cls, "is_configured", lambda s: False)(settings):
-            names.append(name)
-    return names
+    """The platforms whose credentials are set (the console always)."""
+    return [name for name in PLATFORMS if platform_class(name).is_configured(settings)]
 
 
-def run_platforms(service: Service, names: list[str], stop: threading.Event) -> None:
-    handler = CommandHandler(service.settings, service.config, service.queue)
+def create_platforms(service: Service, names: list[str]) -> list[Platform]:
+    return [platform_class(name).create(service) for name in names]
+
+
+def run_platforms(service: Service, platforms: list[Platform], stop: threading.Event,
+                  handler: CommandHandler | None = None) -> None:
+    handler = handler or CommandHandler(service.settings, service.config, service.queue)
     threads = []
-    for name in names:
-        cls = platform_class(name)
-        platform = cls.create(service) if hasattr(cls, "create") else cls(service.queue)
-        if name != "console":  # console deliveries wait for their session to read them
+    for platform in platforms:
+        if platform.name != "console":  # console deliveries wait for their session to read
             worker = OutboxWorker(service.settings, service.queue, platform)
             threads.append(threading.Thread(target=worker.run, args=(stop,),
-                                            name=f"outbox-{name}", daemon=True))
+                                            name=f"outbox-{platform.name}", daemon=True))
         threads.append(threading.Thread(target=platform.serve, args=(handler, stop),
-                                        name=f"inbound-{name}", daemon=True))
+                                        name=f"inbound-{platform.name}", daemon=True))
     for thread in threads:
         thread.start()
-    log.info("platforms running: %s", ", ".join(names))
+    log.info("platforms running: %s", ", ".join(p.name for p in platforms))
     stop.wait()
+    for platform in platforms:
+        try:
+            platform.close()
+        except Exception:  # closing is best effort at shutdown
+            log.exception("closing %s failed", platform.name)

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from chatops.settings import load_settings
 
@@ -133,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- running the service ------------------------------------------------------------------------
 
-def _stop_on_signals(stop: threading.Event, on_stop=lambda: None) -> None:  # noqa: ANN001
-    def handler(signum, frame):  # noqa: ANN001
+def _stop_on_signals(stop: threading.Event, on_stop=lambda: None) -> None:
+    def handler(signum, frame):
         stop.set()
         on_stop()
 
@@ -154,28 +155,30 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
+    from bot.registry import platform_class
     from bot.runner import run_platforms
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
+    platform = platform_class(args.platform).create(service)
     if args.register:
-        from bot.registry import platform_class
-
-        cls = platform_class(args.platform)
-        if not hasattr(cls, "register_commands"):
+        try:
+            names = platform.register_commands()
+        finally:
+            platform.close()
+        if not names:
             print(f"chatops: {args.platform} has no commands to register", file=sys.stderr)
             return svc.EXIT_USAGE
-        commands = cls.create(service).register_commands()
-        print("registered: " + ", ".join(f"/{c['name']}" for c in commands))
+        print("registered: " + ", ".join(f"/{name}" for name in names))
         return 0
     stop = threading.Event()
     _stop_on_signals(stop)
-    run_platforms(service, [args.platform], stop)
+    run_platforms(service, [platform], stop)
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.runner import configured_platforms, run_platforms
+    from bot.runner import configured_platforms, create_platforms, run_platforms
     from dispatcher.loop import Dispatcher
 
     service = svc.open_service()
@@ -183,15 +186,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     dispatcher = Dispatcher(service.settings, service.config, service.queue)
     _stop_on_signals(stop, dispatcher.stop)
-    platforms = configured_platforms(service.settings)
-    web, web_lines = _open_web(service, args.host, args.port, fresh_token=True)
+    platforms = create_platforms(service, configured_platforms(service.settings))
+    web, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
+                               platforms=platforms)
     threads = [threading.Thread(target=run_platforms, args=(service, platforms, stop),
                                 name="platforms", daemon=True),
                threading.Thread(target=web.run, name="web", daemon=True)]
     for thread in threads:
         thread.start()
     print(f"chatops is running: database {service.queue.engine.url}, "
-          f"platforms {', '.join(platforms)}.", *web_lines,
+          f"platforms {', '.join(p.name for p in platforms)}.", *web_lines,
           "In another terminal try: chatops chat \"example say hello Bob\"", sep="\n",
           flush=True)
     dispatcher.run()
@@ -200,20 +204,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_web(service: svc.Service, host: str, port: int, fresh_token: bool):  # noqa: ANN202
+def _open_web(service: svc.Service, host: str, port: int, fresh_token: bool,
+              platforms: list) -> tuple:
     from webserver.app import open_web
 
     try:
-        return open_web(service, host, port, fresh_token=fresh_token)
+        return open_web(service, host, port, fresh_token=fresh_token, platforms=platforms)
     except OSError as exc:
         raise svc.SetupError(f"the web server cannot listen on {host}:{port}: {exc.strerror}; "
                              "choose another with --port") from exc
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    from bot.runner import configured_platforms, create_platforms
+
     service = svc.open_service()
     svc.setup_logging(service.settings)
-    web, web_lines = _open_web(service, args.host, args.port, fresh_token=False)
+    platforms = create_platforms(service, configured_platforms(service.settings))
+    web, web_lines = _open_web(service, args.host, args.port, fresh_token=False,
+                               platforms=platforms)
     stop = threading.Event()
     _stop_on_signals(stop)
     threading.Thread(target=web.run, name="web", daemon=True).start()
@@ -223,17 +232,27 @@ def cmd_web(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_web_app(service: svc.Service, handler: Any = None) -> Any:
+    """The web app with the HTTP endpoints of every configured platform (what ``chatops web``
+    serves), for tests and benchmarks that drive it in-process."""
+    from bot.runner import configured_platforms, create_platforms
+    from webserver.app import create_app
+
+    platforms = create_platforms(service, configured_platforms(service.settings))
+    return create_app(service, handler, platforms)
+
+
 # -- the console platform -----------------------------------------------------------------------
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from bot.commands import CommandHandler, Incoming
-    from bot.console import ConsolePlatform, render_delivery, render_response
     from chatops import wakeup
+    from chatops.commands import CommandHandler, Incoming
     from chatops.events import Requester
+    from chatops.plain_text import render_delivery, render_response
+    from chatops.platform import take_waiting
 
     service = svc.open_service()
     settings = service.settings
-    console = ConsolePlatform(service.queue)
     channel = f"cli-{uuid.uuid4().hex[:12]}"
     user = args.user or getpass.getuser()
     requester = Requester(platform="console", user=user, channel=channel, user_name=user,
@@ -251,12 +270,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print(f"(job {response.job_id})", file=sys.stderr, flush=True)
         if args.no_wait:
             return 0
-        if not _dispatcher_alive(service):
+        if not service.queue.dispatcher_alive():
             print("(no dispatcher is running: the job waits in the queue until one starts — "
                   "`chatops run` or `chatops dispatcher`)", file=sys.stderr, flush=True)
         deadline = time.time() + args.timeout
         while time.time() < deadline:
-            for delivery in console.take(channel):
+            for delivery in take_waiting(service.queue, "console", channel):
                 print(render_delivery(delivery), flush=True)
                 report = delivery.report
                 if report is not None and report.job_id == response.job_id:
@@ -268,13 +287,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
         return svc.EXIT_FAILED
     finally:
         listener.close()
-
-
-def _dispatcher_alive(service: svc.Service) -> bool:
-    from dispatcher.loop import STALE_AFTER_SECONDS
-
-    now = time.time()
-    return any(d.heartbeat_at > now - STALE_AFTER_SECONDS for d in service.queue.dispatchers())
 
 
 # -- config, database, jobs ---------------------------------------------------------------------
@@ -309,8 +321,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _job_line(job) -> str:  # noqa: ANN001
-    from bot.texts import clock
+def _job_line(job) -> str:
+    from chatops.texts import clock
 
     when = clock(job.finished_at or job.started_at or job.start_after)
     return (f"{job.id:>6}  {job.state:<10} {job.job_type:<28} {when:<24} "
@@ -331,7 +343,7 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _get_job(service: svc.Service, job_id: int):  # noqa: ANN202
+def _get_job(service: svc.Service, job_id: int):
     job = service.queue.get(job_id)
     if job is None:
         print(f"chatops: there is no job {job_id} (`chatops jobs list` shows the history)",
@@ -353,7 +365,7 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_cancel(args: argparse.Namespace) -> int:
-    from bot.commands import CommandHandler, Incoming
+    from chatops.commands import CommandHandler, Incoming
     from chatops.events import Requester
 
     service = svc.open_service()

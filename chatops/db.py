@@ -22,7 +22,6 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    inspect,
     text,
 )
 
@@ -30,7 +29,6 @@ metadata = MetaData()
 
 # Job states: queued -> running -> succeeded | failed | cancelled | timed_out | lost.
 # A queued job can also go straight to cancelled.
-ACTIVE_STATES = ("queued", "running")
 END_STATES = ("succeeded", "failed", "cancelled", "timed_out", "lost")
 
 jobs = Table(
@@ -223,7 +221,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn, _record):  # noqa: ANN001
+        def _sqlite_connect(dbapi_conn, _record):
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -235,7 +233,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # noqa: ANN001
+        def _sqlite_begin(conn):
             # IMMEDIATE takes the write lock up front: no deadlock upgrading a read to a write.
             # Issued on the driver connection directly: this runs for every transaction.
             conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
@@ -245,6 +243,3 @@ def make_engine(url: str) -> Engine:
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return create_engine(url, pool_pre_ping=True, pool_size=10)
 
-
-def schema_is_current(engine: Engine) -> bool:
-    return inspect(engine).has_table("jobs")

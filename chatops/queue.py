@@ -41,6 +41,7 @@ from chatops.events import Requester
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
 DELIVERY_LEASE_SECONDS = 600.0  # a delivery "sending" longer than this: its bot died
+STALE_AFTER_SECONDS = 30.0  # a dispatcher whose heartbeat is older than this is dead
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,11 @@ class Queue:
         with self._begin() as conn:
             return list(conn.execute(select(dispatchers).where(dispatchers.c.stopped_at.is_(None))
                                      .order_by(dispatchers.c.heartbeat_at.desc())))
+
+    def dispatcher_alive(self, now: float | None = None) -> bool:
+        """Whether some dispatcher's heartbeat is recent."""
+        now = time.time() if now is None else now
+        return any(d.heartbeat_at > now - STALE_AFTER_SECONDS for d in self.dispatchers())
 
     def orphaned_jobs(self, dead_workers: list[str]) -> list[Row]:
         """Running jobs of dead dispatchers, and those a stopping dispatcher handed over."""

@@ -1,14 +1,21 @@
 """What a job's end looks like to the people who asked: a platform-neutral report.
 
-The dispatcher makes reports; each platform in ``bot/`` renders them (splitting, uploading,
-fencing) to its own limits. A report travels through the deliveries table as JSON.
+The dispatcher makes reports (``success_report``, ``failure_report``); each platform in ``bot/``
+renders them (splitting, uploading, fencing) to its own limits. A report travels through the
+deliveries table as JSON.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chatops.joblogs import READ_LIMIT, read_capped, tail
+
+if TYPE_CHECKING:
+    from chatops.job_config import JobSpec
 
 MAX_BLOCKS = 50  # Slack's limit for one message
 
@@ -96,3 +103,63 @@ def blocks_as_text(blocks: list[dict[str, Any]]) -> str:
             if body:
                 lines.append(body)
     return "\n".join(line for line in lines if line)
+
+
+def logs_hint(job_id: int) -> str:
+    return f"See the logs with `logs {job_id}` (stdout) or `logs {job_id} stderr`."
+
+
+def success_report(job_id: int, spec: JobSpec, log_dir: Path) -> Report:
+    base = dict(job_id=job_id, job_type=spec.type, namespace=spec.namespace,
+                outcome="succeeded")
+    name = f"`{spec.type}` (job {job_id})"
+    if not spec.report_success:
+        return Report(**base, silent=True)
+    stdout_path = log_dir / "stdout"
+    if spec.report_format == "file":
+        return Report(**base, format="file", file_path=str(stdout_path),
+                      file_name=f"{spec.type}-{job_id}.txt",
+                      text=f"{name} succeeded; its output is attached.")
+    if spec.report_format == "text" and not spec.report_stdout:
+        return Report(**base, text=f"{name} succeeded.")
+    stdout, cut = read_capped(stdout_path)
+    note = f"Output cut at {READ_LIMIT // 1024} KiB; `logs {job_id}` shows more." if cut else None
+    if not stdout.strip():
+        return Report(**base, text=f"{name} succeeded with no output.")
+    if spec.report_format == "blocks":
+        blocks, problem = validate_blocks(stdout)
+        if blocks is not None:
+            return Report(**base, format="blocks", blocks=blocks, text=stdout)
+        return Report(**base, format="code", text=stdout,
+                      note=f"Could not show this as blocks: {problem}. Here is the raw output.")
+    if spec.report_format == "code":
+        return Report(**base, format="code", text=stdout, note=note)
+    return Report(**base, text=stdout.rstrip("\n"), note=note)
+
+
+def failure_report(job_id: int, spec_type: str, namespace: str, outcome: str,
+                   what: str, log_dir: Path | None) -> Report:
+    """A job that did not succeed: what happened, the end of stderr, and how to see more."""
+    parts = [f"`{spec_type}` (job {job_id}) {what}."]
+    stderr_tail = tail(log_dir / "stderr") if log_dir else ""
+    if stderr_tail:
+        parts.append(f"Last lines of stderr:\n```\n{stderr_tail}\n```")
+    if log_dir:
+        parts.append(logs_hint(job_id))
+    return Report(job_id=job_id, job_type=spec_type, namespace=namespace, outcome=outcome,
+                  text="\n".join(parts), details={"stderr_tail": stderr_tail})
+
+
+def describe_end(outcome: str, exit_code: int | None, timeout: float, cancelled_by: str = "",
+                 extra: str = "") -> str:
+    if outcome == "failed" and exit_code is not None and exit_code < 0:
+        return f"was killed by signal {-exit_code}"
+    if outcome == "failed" and exit_code is not None:
+        return f"failed with exit code {exit_code}"
+    if outcome == "timed_out":
+        return f"timed out after {timeout:g} s and was stopped"
+    if outcome == "cancelled":
+        return "was cancelled" + (f" by {cancelled_by}" if cancelled_by else "")
+    if outcome == "lost":
+        return "was lost: the dispatcher running it stopped unexpectedly; it was not re-run"
+    return f"failed: {extra}" if extra else "failed"

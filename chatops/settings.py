@@ -15,12 +15,6 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -33,7 +27,6 @@ class Settings:
     run_dir: Path
     max_concurrency: int
     kill_grace_seconds: float
-    default_timeout: float
     poll_interval: float
     delivery_attempts: int
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
@@ -67,7 +60,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         run_dir=Path(env.get("CHATOPS_RUN_DIR") or home / "run").resolve(),
         max_concurrency=int(env.get("CHATOPS_MAX_CONCURRENCY") or (os.cpu_count() or 1) * 4),
         kill_grace_seconds=float(env.get("CHATOPS_KILL_GRACE_SECONDS") or 5),
-        default_timeout=float(env.get("CHATOPS_DEFAULT_TIMEOUT") or 3600),
         poll_interval=float(env.get("CHATOPS_POLL_INTERVAL") or 0.5),
         delivery_attempts=int(env.get("CHATOPS_DELIVERY_ATTEMPTS") or 5),
         environ=env,

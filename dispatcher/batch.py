@@ -40,6 +40,7 @@ from chatops.report import Report, notice
 from chatops.settings import Settings
 from chatops.slurm.acct import AcctJob, job_efficiency
 from chatops.slurm.client import CommandResult, SlurmClient, SlurmError
+from chatops.texts import duration, percent, size
 from dispatcher.local import command_line
 from dispatcher.ssh import ClusterConnection, ClusterUnreachable, SSHPool, describe_error
 from dispatcher.threadrun import ThreadRun
@@ -50,21 +51,6 @@ FIRST_POLL = 1.0
 ACCOUNTING_WAIT = 20.0  # sacct can lag slurmctld by a few seconds
 ACCOUNTING_COMPLETE_WAIT = 5.0
 GIVE_UP_AFTER_KILL = 60.0  # after the dispatcher's SIGKILL, stop waiting for Slurm to confirm
-
-
-def clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def mib(value: int | None) -> str:
-    return "?" if value is None else f"{value / 2**20:.1f} MiB"
-
-
-def percent(value: float | None) -> str:
-    return "unknown" if value is None else f"{value * 100:.0f} %"
 
 
 class BatchRun(ThreadRun):
@@ -90,7 +76,6 @@ class BatchRun(ThreadRun):
         self._scancelled = False
         self._give_up_at: float | None = None
         self._wake = threading.Event()
-        self.handed_over = False  # left to the next dispatcher, still running on Slurm
 
     def _run(self, argv: list[str], timeout: float) -> CommandResult:
         env = self.env if argv[0] == "sbatch" else None
@@ -121,7 +106,7 @@ class BatchRun(ThreadRun):
         self._track()
         self._collect()
 
-    def resume(self, record) -> None:  # noqa: ANN001
+    def resume(self, record) -> None:
         """Track a Slurm job that an earlier dispatcher submitted, then report it."""
         self.slurm_id = record.slurm_job_id
         self.output_path = record.output_path or ""
@@ -297,7 +282,7 @@ class BatchRun(ThreadRun):
             outcome, what = "succeeded", "completed"
         elif state == "TIMEOUT":
             outcome = "timed_out"
-            what = f"timed out: it reached its Slurm time limit of {clock(job.time_limit)}"
+            what = f"timed out: it reached its Slurm time limit of {duration(job.time_limit)}"
         elif state == "CANCELLED":
             outcome, what = "cancelled", "was cancelled on the cluster"
         else:
@@ -309,13 +294,13 @@ class BatchRun(ThreadRun):
         lines = [f"{name} {what}."]
         if job:
             eff = job_efficiency(self.acct)
-            limit = f" of {clock(eff.time_limit)}" if eff.time_limit not in (None,
+            limit = f" of {duration(eff.time_limit)}" if eff.time_limit not in (None,
                                                                             float("inf")) else ""
             lines.append(f"Slurm job {self.slurm_id} on cluster {self.spec.cluster}: {state}, "
-                         f"exit code {job.exit_code}, elapsed {clock(eff.elapsed)}{limit}.")
+                         f"exit code {job.exit_code}, elapsed {duration(eff.elapsed)}{limit}.")
             lines.append(f"CPU efficiency {percent(eff.cpu_efficiency)}, memory efficiency "
-                         f"{percent(eff.memory_efficiency)} ({mib(eff.memory_used_bytes)} of "
-                         f"{mib(eff.memory_requested_bytes)}).")
+                         f"{percent(eff.memory_efficiency)} ({size(eff.memory_used_bytes)} of "
+                         f"{size(eff.memory_requested_bytes)}).")
         else:
             lines.append(f"Slurm job {self.slurm_id} on cluster {self.spec.cluster}: no "
                          "accounting record was found.")
@@ -345,13 +330,13 @@ class BatchExecutor:
         run.start_thread(run.main)
         return run
 
-    def resume(self, job_id: int, spec: JobSpec, log_dir: Path, record) -> BatchRun:  # noqa: ANN001
+    def resume(self, job_id: int, spec: JobSpec, log_dir: Path, record) -> BatchRun:
         """Track again a job submitted by an earlier dispatcher (``record``: its submission)."""
         run = BatchRun(self, job_id, spec, "", log_dir)
         run.start_thread(lambda: run.resume(record))
         return run
 
-    def record(self, job_id: int, cluster: str):  # noqa: ANN201
+    def record(self, job_id: int, cluster: str):
         """Write the submission record first; return the existing one if there is one."""
         try:
             with self.queue.engine.begin() as conn:
@@ -362,7 +347,7 @@ class BatchExecutor:
         except IntegrityError:
             return self.submission(job_id)
 
-    def submission(self, job_id: int):  # noqa: ANN201
+    def submission(self, job_id: int):
         with self.queue.engine.connect() as conn:
             return conn.execute(select(slurm_submissions)
                                 .where(slurm_submissions.c.job_id == job_id)).first()

@@ -1,18 +1,53 @@
-"""Which executor runs a job: Slurm batch, Fabric, SSH on a cluster, or here."""
+"""What every executor and every run looks like, and which executor runs a job: Slurm batch,
+Fabric, SSH on a cluster, or here."""
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
 
 from chatops.job_config import Config, JobSpec
 from chatops.queue import Queue
+from chatops.report import Report
 from chatops.settings import Settings
 from dispatcher.batch import BatchExecutor
 from dispatcher.fabric_jobs import FabricExecutor
 from dispatcher.local import LocalExecutor
 from dispatcher.ssh import SSHPool
 from dispatcher.ssh_jobs import SSHExecutor
+
+
+class Run(Protocol):
+    """A started job, whatever runs it. The loop waits on ``fileno()`` (readable once the run
+    has ended), then calls ``wait()`` for the exit code (negative: killed by that signal)."""
+
+    job_id: int
+    label: str  # where it runs, for the log ("pid 123", "Slurm batch job on cluster x")
+    idle_wait: bool  # waiting for it takes no dispatcher slot (a Slurm batch job)
+    handed_over: bool  # left running for the next dispatcher at a stop
+
+    def fileno(self) -> int: ...
+
+    def wait(self) -> int: ...
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the whole job (its process group, or scancel)."""
+
+    def close(self) -> None: ...
+
+    def wake(self) -> None:
+        """Something happened to the job elsewhere (a MailProg event): look at it now."""
+
+    def adjust_report(self, outcome: str, report: Report, stop_reason: str | None,
+                      exit_code: int) -> tuple[str, Report]:
+        """The dispatcher's report, amended by what only the executor knows."""
+
+
+class Executor(Protocol):
+    def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], log_dir: Path,
+              has_fabfile: bool = False) -> Run: ...
 
 
 class RemoteExecutors:
@@ -27,7 +62,7 @@ class RemoteExecutors:
         self.batch = BatchExecutor(settings, queue, self.pool, stopping)
         self.fabric = FabricExecutor(settings, config, local)
 
-    def for_spec(self, spec: JobSpec) -> Any:
+    def for_spec(self, spec: JobSpec) -> Executor:
         namespace = self.config.namespaces.get(spec.namespace)
         if spec.slurm is not None:
             return self.batch

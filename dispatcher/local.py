@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from chatops.job_config import JobSpec
+from chatops.report import Report
 from chatops.settings import REPO_ROOT, Settings
 
 BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME")
@@ -64,11 +65,11 @@ def process_start_time(pid: int) -> str | None:
 
 
 class LocalRun:
-    """A started job; ``fileno()`` becomes readable when it ends.
+    """A started job (a ``dispatcher.executors.Run``); ``fileno()`` is its pidfd, readable when
+    it ends."""
 
-    Every executor's run has this shape: ``job_id``, ``label``, ``fileno()``, ``wait()``,
-    ``signal(sig)`` (to the job's whole process group) and ``close()``.
-    """
+    idle_wait = False
+    handed_over = False
 
     def __init__(self, job_id: int, process: subprocess.Popen):
         self.job_id = job_id
@@ -94,6 +95,13 @@ class LocalRun:
 
     def close(self) -> None:
         os.close(self._pidfd)
+
+    def wake(self) -> None:
+        """Nothing to poll: the pidfd says when the job ends."""
+
+    def adjust_report(self, outcome: str, report: Report, stop_reason: str | None,
+                      exit_code: int) -> tuple[str, Report]:
+        return outcome, report
 
 
 class LocalExecutor:

@@ -16,32 +16,32 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from chatops import wakeup
 from chatops.job_config import Config, JobSpec
-from chatops.queue import Queue
+from chatops.queue import STALE_AFTER_SECONDS, Queue
+from chatops.report import describe_end, failure_report, success_report
 from chatops.settings import Settings
-from dispatcher.local import LocalExecutor, LocalRun, PrepareError, kill_orphan
-from dispatcher.reports import describe_end, failure_report, success_report
+from dispatcher.executors import Executor, RemoteExecutors, Run
+from dispatcher.local import LocalExecutor, PrepareError, kill_orphan
 
 log = logging.getLogger("chatops.dispatcher")
 
 HEARTBEAT_SECONDS = 2.0
-STALE_AFTER_SECONDS = 30.0  # a dispatcher silent this long is dead
 
 
 @dataclass
 class Active:
-    run: LocalRun  # or any executor's run of the same shape
+    run: Run
     job_type: str
     spec: JobSpec
     log_dir: Path
     deadline: float
     stop_reason: str | None = None  # "timed_out" | "cancelled" | "shutdown"
     kill_at: float | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class Dispatcher:
@@ -86,6 +86,8 @@ class Dispatcher:
             self.queue.heartbeat(self.worker, stopped=True)
             if self.notify is not None:
                 self.notify.close()
+            if "remote" in self.__dict__:  # the cached_property was used: close its connections
+                self.remote.close()
 
     def _start_notify(self) -> None:
         from dispatcher.notify_ingest import NotifyIngest
@@ -102,9 +104,8 @@ class Dispatcher:
         """A MailProg event about these jobs came in: a Slurm batch run polls at once."""
         for job_id in job_ids:
             active = self.active.get(job_id)  # (called from the ingest thread)
-            wake = getattr(active.run, "wake", None) if active else None
-            if wake is not None:
-                wake()
+            if active is not None:
+                active.run.wake()
 
     def step(self) -> None:
         """One turn of the loop: start what is due, enforce deadlines, sleep until needed."""
@@ -140,7 +141,7 @@ class Dispatcher:
 
     def _busy(self) -> int:
         """Jobs using this machine; tracking a Slurm batch job (``idle_wait``) does not count."""
-        return sum(not getattr(a.run, "idle_wait", False) for a in self.active.values())
+        return sum(not a.run.idle_wait for a in self.active.values())
 
     def _start_due(self, now: float) -> None:
         while self._busy() < self.settings.max_concurrency and not self.stopping.is_set():
@@ -155,7 +156,7 @@ class Dispatcher:
                         else f"could not be started: {type(exc).__name__}: {exc}")
                 self._finish_unstarted(row, what)
 
-    def _start(self, row, now: float) -> None:  # noqa: ANN001
+    def _start(self, row, now: float) -> None:
         spec = self.config.job(row.job_type)
         if spec is None:
             raise PrepareError(f"job type {row.job_type!r} is no longer in job_configs.py")
@@ -174,16 +175,16 @@ class Dispatcher:
         self.active[job_id] = active
         self._selector.register(active.run, selectors.EVENT_READ, job_id)
 
-    def executor_for(self, spec: JobSpec) -> LocalExecutor:
+    @cached_property
+    def remote(self) -> RemoteExecutors:
+        """SSH pool, Slurm batch and Fabric executors, made on first use."""
+        return RemoteExecutors(self.settings, self.config, self.queue, self.local, self.stopping)
+
+    def executor_for(self, spec: JobSpec) -> Executor:
         """Where a job runs: here, unless its job or namespace names a cluster."""
-        if "_remote" not in self.__dict__:  # SSH pool, Slurm batch and Fabric, made on first use
-            from dispatcher.executors import RemoteExecutors
+        return self.remote.for_spec(spec)
 
-            self._remote = RemoteExecutors(self.settings, self.config, self.queue,
-                                           self.local, self.stopping)
-        return self._remote.for_spec(spec)
-
-    def _finish_unstarted(self, row, what: str) -> None:  # noqa: ANN001
+    def _finish_unstarted(self, row, what: str) -> None:
         report = failure_report(row.id, row.job_type, row.namespace, "failed", what, None)
         self.queue.finish(row.id, "failed", summary=what, payload=report.to_payload())
         wakeup.notify(self.settings.run_dir, "outbox")
@@ -219,7 +220,7 @@ class Dispatcher:
         self._selector.unregister(active.run)
         exit_code = active.run.wait()
         active.run.close()
-        if getattr(active.run, "handed_over", False):  # a Slurm job still running at a stop:
+        if active.run.handed_over:  # a Slurm job still running at a stop:
             self.queue.release(job_id, self.worker)    # the next dispatcher tracks it
             log.info("job %s (%s) handed over to the next dispatcher", job_id, active.job_type)
             return
@@ -248,10 +249,8 @@ class Dispatcher:
             report = failure_report(job_id, spec.type, spec.namespace, outcome, what,
                                     active.log_dir)
             summary = what
-        adjust = getattr(active.run, "adjust_report", None)  # what only the executor knows
-        if adjust is not None:
-            outcome, report = adjust(outcome, report, active.stop_reason, exit_code)
-            summary = report.details.get("summary", summary)
+        outcome, report = active.run.adjust_report(outcome, report, active.stop_reason, exit_code)
+        summary = report.details.get("summary", summary)
         self.queue.finish(job_id, outcome, exit_code=exit_code, summary=summary,
                           payload=report.to_payload(), log_dir=str(active.log_dir))
         wakeup.notify(self.settings.run_dir, "outbox")
@@ -312,14 +311,14 @@ class Dispatcher:
             self._handle_cancels()  # asked for while no dispatcher tracked them
             wakeup.notify(self.settings.run_dir, "outbox")
 
-    def _resume(self, job, now: float) -> str | None:  # noqa: ANN001
+    def _resume(self, job, now: float) -> str | None:
         """Track again a Slurm batch job an earlier dispatcher submitted: None if it is
         tracked again, else why it is lost."""
         lost = describe_end("lost", None, job.timeout)
         spec = self.config.job(job.job_type)
         if spec is None or spec.slurm is None:
             return lost
-        executor = self.executor_for(spec)
+        executor = self.remote.batch
         record = executor.submission(job.id)
         if record is None:
             return lost + " (it had not been submitted to Slurm)"

@@ -24,21 +24,21 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.notify import store
-from bot.notify.config import NotifyConfig, load_notify_config
 from bot.notify.connectors import Connector, build_connectors
-from bot.notify.render import context, render, render_plain
 from bot.notify.sender import NotifySender
 from chatops import wakeup
 from chatops.db import slurm_submissions
 from chatops.job_config import Config
+from chatops.notify import store
+from chatops.notify.config import NotifyConfig, load_notify_config
+from chatops.notify.render import context, render, render_plain
+from chatops.notify.stats import gather
+from chatops.notify.targets import resolve
 from chatops.queue import Queue
 from chatops.report import notice
 from chatops.settings import Settings
 from chatops.slurm.client import Runner, SlurmClient, local_runner
 from chatops.slurm.events import SlurmEvent, parse_event
-from dispatcher.notify_stats import gather
-from dispatcher.notify_targets import resolve
 
 log = logging.getLogger("chatops.notify")
 
@@ -144,9 +144,6 @@ class NotifyIngest:
         for start in range(0, len(paths), BATCH):
             queued += self._ingest_paths(paths[start:start + BATCH])
         return queued + self.summarise()
-
-    def ingest_file(self, path: Path) -> int:
-        return self._ingest_paths([path])
 
     def _ingest_paths(self, paths: list[Path]) -> int:
         events: list[tuple[Path, SlurmEvent]] = []

@@ -21,10 +21,9 @@ from typing import BinaryIO
 import paramiko
 
 from chatops.job_config import JobSpec
-from chatops.report import Report
+from chatops.report import Report, failure_report
 from chatops.settings import Settings
 from dispatcher.local import command_line
-from dispatcher.reports import failure_report
 from dispatcher.ssh import (
     PRINT_START,
     READ_ENV,

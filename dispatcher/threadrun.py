@@ -1,8 +1,7 @@
 """A run whose work happens in a background thread (SSH, Slurm batch, Fabric jobs).
 
-It has the executor-neutral shape of ``dispatcher.local.LocalRun``: ``job_id``, ``label``,
-``fileno()`` (a pipe that becomes readable when the run has ended, so the dispatcher's selector
-wakes up without polling), ``wait()``, ``signal(sig)`` and ``close()``. Slow work — connecting,
+It is a ``dispatcher.executors.Run``: ``fileno()`` is a pipe that becomes readable when the run
+has ended, so the dispatcher's selector wakes up without polling. Slow work — connecting,
 submitting, polling — runs in the thread, never in the dispatcher loop.
 """
 
@@ -19,6 +18,8 @@ log = logging.getLogger("chatops.dispatcher")
 
 
 class ThreadRun:
+    idle_wait = False  # see dispatcher.executors.Run
+
     def __init__(self, job_id: int, label: str):
         self.job_id = job_id
         self.label = label
@@ -27,6 +28,7 @@ class ThreadRun:
         self._read_fd, self._write_fd = os.pipe()
         self._done = threading.Event()
         self._closed = False
+        self.handed_over = False
 
     def start_thread(self, target: Callable[[], None]) -> None:
         threading.Thread(target=self._guard, args=(target,), name=f"job-{self.job_id}",
@@ -69,6 +71,9 @@ class ThreadRun:
             self._closed = True
             os.close(self._read_fd)
             os.close(self._write_fd)
+
+    def wake(self) -> None:
+        """Nothing to look at early (a Slurm batch run polls at once)."""
 
     def adjust_report(self, outcome: str, report: Report, stop_reason: str | None,
                       exit_code: int) -> tuple[str, Report]:

@@ -1,22 +1,24 @@
 """The web server: one Flask app for every inbound HTTP endpoint of the service.
 
-``create_app(service)`` wires the dashboard and its console (behind a login), GitHub webhooks,
-``/metrics`` and ``/healthz``, and the HTTP blueprint of every configured chat platform (a
-Platform class may define ``http_blueprint(service, handler)``). ``chatops web`` and
-``chatops run`` serve it with waitress; tests may use Flask's own server.
+``create_app(service, handler, platforms)`` wires the dashboard and its console (behind a login),
+GitHub webhooks, ``/metrics`` and ``/healthz``, and the HTTP blueprint of each chat platform it
+is handed (the CLI, which composes the processes, hands over the configured ones).
+``chatops web`` and ``chatops run`` serve it with waitress; tests may use Flask's own server.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from flask import Flask, jsonify, render_template, request
 from waitress.server import create_server
 from werkzeug.exceptions import HTTPException
 
-from bot.commands import CommandHandler
-from bot.texts import clock
+from chatops.commands import CommandHandler
+from chatops.platform import Platform
 from chatops.service import Service
+from chatops.texts import clock
 from webserver import auth, console, dashboard, events, github, metrics
 
 log = logging.getLogger("chatops.web")
@@ -24,39 +26,30 @@ log = logging.getLogger("chatops.web")
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
 
 
-def create_app(service: Service, handler: CommandHandler | None = None) -> Flask:
+def create_app(service: Service, handler: CommandHandler | None = None,
+               platforms: Sequence[Platform] = ()) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["chatops.service"] = service
     app.extensions["chatops.handler"] = handler or CommandHandler(
         service.settings, service.config, service.queue)
     app.extensions["chatops.metrics"] = metrics.Metrics(service.queue)
+    app.extensions["chatops.platforms"] = [p.name for p in platforms]
     auth.configure(app, service.settings)
     app.jinja_env.filters["clock"] = lambda ts: clock(ts) if ts else ""
     for blueprint in (auth.bp, dashboard.bp, console.bp, github.bp, metrics.bp, events.bp):
         app.register_blueprint(blueprint)
-    for name, blueprint in platform_blueprints(service, app.extensions["chatops.handler"]):
-        app.register_blueprint(blueprint)
-        log.info("HTTP endpoints of platform %s registered", name)
+    for platform in platforms:
+        blueprint = platform.http_blueprint(app.extensions["chatops.handler"])
+        if blueprint is not None:
+            app.register_blueprint(blueprint)
+            log.info("HTTP endpoints of platform %s registered", platform.name)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
     return app
 
 
-def platform_blueprints(service: Service, handler: CommandHandler) -> list:
-    """(name, blueprint) for every configured platform that receives over HTTP."""
-    from bot.registry import platform_class
-    from bot.runner import configured_platforms
-
-    found = []
-    for name in configured_platforms(service.settings):
-        make = getattr(platform_class(name), "http_blueprint", None)
-        if make is not None:
-            found.append((name, make(service, handler)))
-    return found
-
-
-def _security_headers(response):  # noqa: ANN001, ANN202
+def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     # No Referer: a login link's token never leaks to another site.
@@ -66,7 +59,7 @@ def _security_headers(response):  # noqa: ANN001, ANN202
     return response
 
 
-def _http_error(exc: HTTPException):  # noqa: ANN202
+def _http_error(exc: HTTPException):
     wants_json = (request.path.startswith(("/github/", "/console/", "/slurm/"))
                   or request.accept_mimetypes.best == "application/json")
     if wants_json:
@@ -75,18 +68,19 @@ def _http_error(exc: HTTPException):  # noqa: ANN202
                            description=exc.description), exc.code
 
 
-def make_server(app: Flask, host: str, port: int):  # noqa: ANN201
+def make_server(app: Flask, host: str, port: int):
     """A waitress server bound now (so the caller can print its URL); ``.run()`` serves."""
     return create_server(app, host=host, port=port, threads=8, ident="chatops")
 
 
-def open_web(service: Service, host: str, port: int, *, fresh_token: bool):  # noqa: ANN201
+def open_web(service: Service, host: str, port: int, *, fresh_token: bool,
+             platforms: Sequence[Platform] = ()):
     """Bind the web server and say how to log in: (server, lines to print).
 
     With no login configured a token is made (a new one when ``fresh_token``) and the login
     link holding it is printed: it is the only way in.
     """
-    server = make_server(create_app(service), host, port)
+    server = make_server(create_app(service, platforms=platforms), host, port)
     shown_host = f"[{host}]" if ":" in host else host
     base = f"http://{shown_host}:{server.effective_port}"
     token = auth.ensure_token(service.settings, fresh=fresh_token)

@@ -129,7 +129,7 @@ def check_csrf() -> None:
                                "check failed): reload the page and try again.")
 
 
-def require_login():  # noqa: ANN201
+def require_login():
     """A before_request hook: a session, and a CSRF token on every POST."""
     if not session.get("user"):
         if request.method == "GET" and not request.path.startswith("/console/"):
@@ -184,7 +184,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():  # noqa: ANN201
+def login():
     settings: Settings = current_app.extensions["chatops.service"].settings
     uses_password = bool(settings.environ.get("CHATOPS_WEB_USERNAME"))
     error = None
@@ -213,7 +213,7 @@ def login():  # noqa: ANN201
 
 
 @bp.post("/logout")
-def logout():  # noqa: ANN201
+def logout():
     check_csrf()
     session.clear()
     return redirect(url_for("auth.login"))

@@ -11,8 +11,9 @@ import secrets
 
 from flask import Blueprint, current_app, jsonify, render_template, request, session
 
-from bot.commands import CommandHandler, Incoming
-from bot.console import ConsolePlatform, render_delivery
+from chatops.commands import CommandHandler, Incoming
+from chatops.plain_text import render_delivery
+from chatops.platform import take_waiting
 from chatops.service import Service
 from webserver.auth import require_login, web_requester
 
@@ -35,12 +36,12 @@ def session_channel() -> str:
 
 
 @bp.get("/console")
-def page():  # noqa: ANN201
+def page():
     return render_template("console.html", channel=session_channel())
 
 
 @bp.post("/console/send")
-def send():  # noqa: ANN201
+def send():
     data = request.get_json(silent=True) or {}
     text = data.get("text") if isinstance(data, dict) else None
     if not isinstance(text, str) or not text.strip():
@@ -58,11 +59,10 @@ def send():  # noqa: ANN201
 
 
 @bp.get("/console/poll")
-def poll():  # noqa: ANN201
+def poll():
     service = _service()
-    platform = ConsolePlatform(service.queue)
     messages = []
-    for delivery in platform.take(session_channel()):
+    for delivery in take_waiting(service.queue, "console", session_channel()):
         report = delivery.report
         messages.append({"text": render_delivery(delivery), "job_id": delivery.job_id,
                          "outcome": report.outcome if report else None})

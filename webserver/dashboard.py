@@ -15,11 +15,11 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 from sqlalchemy import and_, select
 
-from bot.commands import CommandHandler, Incoming
-from bot.console import render_delivery
-from bot.platform import Delivery
 from chatops.access import refusal
+from chatops.commands import CommandHandler, Incoming
 from chatops.db import END_STATES, deliveries, jobs
+from chatops.plain_text import render_delivery
+from chatops.platform import Delivery
 from chatops.service import Service
 from webserver.auth import require_login, web_requester
 
@@ -51,7 +51,7 @@ def _visible(rows: list) -> list:
 
 
 @bp.get("/")
-def queue():  # noqa: ANN201
+def queue():
     service = _service()
     now = time.time()
     return render_template(
@@ -80,7 +80,7 @@ def channel_messages() -> list[dict]:
 
 
 @bp.get("/jobs")
-def history():  # noqa: ANN201
+def history():
     service = _service()
     filters = {key: (request.args.get(key) or "").strip() or None
                for key in ("namespace", "state", "user")}
@@ -90,7 +90,7 @@ def history():  # noqa: ANN201
                            limit=HISTORY_LIMIT)
 
 
-def _job_or_abort(job_id: int):  # noqa: ANN202
+def _job_or_abort(job_id: int):
     job = _service().queue.get(job_id)
     if job is None:
         abort(404, description=f"There is no job {job_id}.")
@@ -100,7 +100,7 @@ def _job_or_abort(job_id: int):  # noqa: ANN202
     return job
 
 
-def _log_path(job, stream: str) -> Path:  # noqa: ANN001
+def _log_path(job, stream: str) -> Path:
     settings = _service().settings
     log_dir = job.log_dir or settings.job_log_dir(job.namespace, job.job_type, job.id)
     return Path(log_dir) / stream
@@ -120,7 +120,7 @@ def read_log_tail(path: Path, limit: int = LOG_VIEW_BYTES) -> dict:
 
 
 @bp.get("/jobs/<int:job_id>")
-def job(job_id: int):  # noqa: ANN201
+def job(job_id: int):
     row = _job_or_abort(job_id)
     service = _service()
     with service.queue.engine.connect() as conn:
@@ -138,7 +138,7 @@ def job(job_id: int):  # noqa: ANN201
 
 
 @bp.get("/jobs/<int:job_id>/<any(stdout, stderr):stream>")
-def log_file(job_id: int, stream: str):  # noqa: ANN201
+def log_file(job_id: int, stream: str):
     path = _log_path(_job_or_abort(job_id), stream)
     if not path.is_file():
         abort(404, description=f"Job {job_id} has no {stream} (yet).")
@@ -147,7 +147,7 @@ def log_file(job_id: int, stream: str):  # noqa: ANN201
 
 
 @bp.post("/jobs/<int:job_id>/cancel")
-def cancel(job_id: int):  # noqa: ANN201
+def cancel(job_id: int):
     _job_or_abort(job_id)
     handler: CommandHandler = current_app.extensions["chatops.handler"]
     response = handler.handle(Incoming(web_requester(channel="web"), f"cancel {job_id}"))

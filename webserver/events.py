@@ -34,7 +34,7 @@ def _authorised(expected: str | None) -> bool:
 
 
 @bp.post("/slurm/events")
-def slurm_event():  # noqa: ANN201
+def slurm_event():
     service = current_app.extensions["chatops.service"]
     token = service.settings.secret("CHATOPS_EVENTS_TOKEN")
     if not token:

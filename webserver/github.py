@@ -19,14 +19,13 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.texts import clock
 from chatops import wakeup
 from chatops.db import webhook_deliveries
 from chatops.events import Requester
 from chatops.job_config import NamespaceSpec
 from chatops.report import notice
 from chatops.service import Service
-from chatops.settings import Settings
+from chatops.texts import clock
 from webserver.github_match import Match, MissingField, match_rules
 
 log = logging.getLogger("chatops.github")
@@ -48,25 +47,21 @@ def signature_ok(secret: str, body: bytes, sha256: str | None, sha1: str | None,
     return False
 
 
-def chat_platform(settings: Settings) -> str:
+def chat_platform() -> str:
     """Where jobs scheduled by GitHub report: Slack when it is configured (``default_channel``
     is a Slack channel, as in the predecessor), else the console (read on the dashboard)."""
-    from bot.registry import PLATFORMS, platform_class
-
-    if "slack" in PLATFORMS and platform_class("slack").is_configured(settings):
-        return "slack"
-    return "console"
+    return "slack" if "slack" in current_app.extensions["chatops.platforms"] else "console"
 
 
-def report_requester(settings: Settings, ns: NamespaceSpec, sender: str | None) -> Requester:
+def report_requester(ns: NamespaceSpec, sender: str | None) -> Requester:
     """The job's report goes to the namespace's default channel on the chat platform."""
     who = sender or "github"
-    return Requester(platform=chat_platform(settings), user=f"github:{who}",
+    return Requester(platform=chat_platform(), user=f"github:{who}",
                      channel=ns.default_channel or f"github-{ns.name}", user_name=who,
                      is_guest=False)
 
 
-def _answer(status: int, outcome: str, message: str, **extra: Any):  # noqa: ANN202
+def _answer(status: int, outcome: str, message: str, **extra: Any):
     metrics = current_app.extensions.get("chatops.metrics")
     if metrics is not None:
         metrics.webhook_answered(request.headers.get("X-GitHub-Event") or "-", outcome)
@@ -79,7 +74,7 @@ def _service() -> Service:
 
 @bp.post("/github/<namespace>/")
 @bp.post("/github/<namespace>")
-def webhook(namespace: str):  # noqa: ANN201
+def webhook(namespace: str):
     service = _service()
     secret = service.settings.secret("GITHUB_WEBHOOK_SECRET")
     if not secret:
@@ -124,7 +119,7 @@ def webhook(namespace: str):  # noqa: ANN201
 
 
 def _schedule(service: Service, ns: NamespaceSpec, event: str, payload: dict[str, Any],
-              delivery: str | None):  # noqa: ANN202
+              delivery: str | None):
     try:
         found = match_rules(ns.github, event, payload, delivery)
     except MissingField as exc:
@@ -135,7 +130,7 @@ def _schedule(service: Service, ns: NamespaceSpec, event: str, payload: dict[str
         action = f" {payload['action']}" if isinstance(payload.get("action"), str) else ""
         return _answer(200, "ignored", f"No GitHub rule of namespace {ns.name!r} schedules "
                        f"anything for {event}{action}.")
-    requester = report_requester(service.settings, ns, _sender(payload))
+    requester = report_requester(ns, _sender(payload))
     jobs = [_enqueue(service, ns, match, requester) for match in found]
     wakeup.notify(service.settings.run_dir, "dispatcher")
     _settle(service, delivery, "scheduled", jobs[0]["job_id"])
@@ -183,7 +178,7 @@ def suppression_text(ns: NamespaceSpec, match: Match, job_id: int, end_at: float
 
 # -- remembered deliveries --------------------------------------------------------------------
 
-def _claim_delivery(service: Service, delivery: str, namespace: str, event: str):  # noqa: ANN202
+def _claim_delivery(service: Service, delivery: str, namespace: str, event: str):
     """Record a new delivery id; return the earlier record when it is a redelivery."""
     try:
         with service.queue.engine.begin() as conn:

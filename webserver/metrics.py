@@ -21,7 +21,7 @@ from prometheus_client.core import (
 from sqlalchemy import and_, case, func, select, text
 
 from chatops.db import deliveries, dispatchers, jobs, webhook_deliveries
-from chatops.queue import Queue
+from chatops.queue import STALE_AFTER_SECONDS, Queue
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600)
 _EVENT = re.compile(r"^[a-z_]{1,50}$")
@@ -118,15 +118,13 @@ class Metrics:
 
 
 @bp.get("/metrics")
-def metrics():  # noqa: ANN201
+def metrics():
     registry = current_app.extensions["chatops.metrics"].registry
     return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
 
 
 @bp.get("/healthz")
-def healthz():  # noqa: ANN201
-    from dispatcher.loop import STALE_AFTER_SECONDS
-
+def healthz():
     queue: Queue = current_app.extensions["chatops.service"].queue
     now = time.time()
     checks: dict[str, object] = {"process": "ok"}

@@ -19,9 +19,9 @@ from flask import Blueprint, Response, abort, jsonify, request
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-from bot.commands import CommandHandler, Incoming
 from bot.render import Piece, clean_command, response_pieces
 from chatops import identities
+from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
 
 log = logging.getLogger("chatops.discord")

@@ -19,12 +19,12 @@ import discord
 from flask import Blueprint
 from nacl.signing import VerifyKey
 
-from bot.commands import CommandHandler
 from bot.discord import client
 from bot.discord.interactions import COMMANDS, blueprint
 from bot.discord.send import Out, Sender, outs
-from bot.platform import Delivery, DeliveryError, Platform
 from bot.render import Piece, delivery_pieces
+from chatops.commands import CommandHandler
+from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.service import Service
 from chatops.settings import Settings
 
@@ -58,13 +58,8 @@ class DiscordPlatform(Platform):
     def is_configured(cls, settings: Settings) -> bool:
         return all(settings.secret(n) for n in REQUIRED)
 
-    @classmethod
-    def create(cls, service: Service) -> DiscordPlatform:
-        return cls(service)
-
-    @classmethod
-    def http_blueprint(cls, service: Service, handler: CommandHandler) -> Blueprint:
-        return blueprint(cls(service), handler)
+    def http_blueprint(self, handler: CommandHandler) -> Blueprint:
+        return blueprint(self, handler)
 
     def serve(self, handler: CommandHandler, stop: threading.Event) -> None:
         log.info("discord: slash commands arrive at POST /discord/interactions")
@@ -73,9 +68,10 @@ class DiscordPlatform(Platform):
     def close(self) -> None:
         self.rest.close()
 
-    def register_commands(self) -> list:
+    def register_commands(self) -> list[str]:
         """Create or update the global slash commands /run, /help, /status, /mailuser."""
-        return self.rest.run(client.put_commands, self.application_id, COMMANDS)
+        registered = self.rest.run(client.put_commands, self.application_id, COMMANDS)
+        return [command["name"] for command in registered]
 
     # -- answers to interactions ------------------------------------------------------------
 

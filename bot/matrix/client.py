@@ -25,7 +25,7 @@ from nio import (
     UploadResponse,
 )
 
-from bot.platform import DeliveryError
+from chatops.platform import DeliveryError
 from chatops.settings import Settings
 
 REQUIRED = ("MATRIX_HOMESERVER_URL", "MATRIX_USER_ID")

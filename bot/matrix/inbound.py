@@ -28,13 +28,13 @@ from nio import (
     SyncResponse,
 )
 
-from bot.commands import CommandHandler, Incoming
 from bot.matrix.client import notice_content, react, send_content
 from bot.matrix.send import Sender
-from bot.platform import DeliveryError
 from bot.render import Piece, clean_command, response_pieces
 from chatops import identities
+from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
+from chatops.platform import DeliveryError
 
 log = logging.getLogger("chatops.matrix")
 
@@ -108,7 +108,7 @@ class Inbound:
                 if isinstance(event, RoomMessageText) and event.sender != me:
                     await self._guard(self.on_message(room_id, event), room_id)
 
-    async def _guard(self, coro, room_id: str) -> None:  # noqa: ANN001
+    async def _guard(self, coro, room_id: str) -> None:
         """One room's trouble is logged; the bot carries on with the others."""
         try:
             await coro

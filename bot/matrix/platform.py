@@ -20,12 +20,12 @@ import aiohttp
 from nio import SyncResponse
 
 from bot.asyncloop import LoopThread
-from bot.commands import CommandHandler
 from bot.matrix import client as mx
 from bot.matrix.inbound import Inbound
 from bot.matrix.send import Sender
-from bot.platform import Delivery, DeliveryError, Platform
 from bot.render import delivery_pieces
+from chatops.commands import CommandHandler
+from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.service import Service
 from chatops.settings import Settings
 
@@ -52,10 +52,6 @@ class MatrixPlatform(Platform):
     def is_configured(cls, settings: Settings) -> bool:
         return mx.is_configured(settings)
 
-    @classmethod
-    def create(cls, service: Service) -> MatrixPlatform:
-        return cls(service)
-
     async def _log_in(self) -> None:
         async with self._login:  # log in once, with one device
             await mx.log_in(self.client, self.settings)
@@ -72,7 +68,7 @@ class MatrixPlatform(Platform):
             future.cancel()
             try:
                 future.result(10)
-            except BaseException:  # noqa: S110 - cancelled (or already failed and logged)
+            except BaseException:
                 pass
 
     async def _sync_loop(self, inbound: Inbound, stop: threading.Event) -> None:

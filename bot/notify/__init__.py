@@ -1,1 +1,1 @@
-"""Slurm job notifications out to chat and mail: config, templates, connectors, the sender."""
+"""Slurm job notifications: the connectors that send them, the sender, and its CLI."""

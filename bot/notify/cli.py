@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bot.notify import store
+from chatops.notify import store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     drop.set_defaults(func=cmd_drop)
 
 
-def _engine():  # noqa: ANN202
+def _engine():
     from chatops import service as svc
 
     return svc.open_queue(svc.load_settings()).engine

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from bot.notify.config import NotifyConfig
-from bot.platform import DeliveryError
+from chatops.notify.config import NotifyConfig
+from chatops.platform import DeliveryError
 
 TIMEOUT = 10.0
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from bot.notify import store
-from bot.notify.config import NotifyConfig
 from bot.notify.connectors import Connector
-from bot.platform import DeliveryError
+from chatops.notify import store
+from chatops.notify.config import NotifyConfig
+from chatops.platform import DeliveryError
 
 log = logging.getLogger("chatops.notify")
 

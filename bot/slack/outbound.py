@@ -17,9 +17,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.platform import Delivery, DeliveryError
 from bot.slack.config import SlackSettings
 from bot.slack.inbound import escape
+from chatops.platform import Delivery, DeliveryError
 from chatops.report import Report, blocks_as_text
 
 log = logging.getLogger("chatops.slack")

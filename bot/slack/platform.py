@@ -24,15 +24,15 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.signature import SignatureVerifier
 
-from bot.commands import CommandHandler, Incoming
-from bot.commands import Response as CommandResponse
-from bot.platform import Delivery, Platform
 from bot.slack import config
 from bot.slack.config import SlackSettings
 from bot.slack.inbound import SlackMessage, escape, parse_event
 from bot.slack.outbound import Sender, split_text
 from bot.slack.users import UserDirectory
+from chatops.commands import CommandHandler, Incoming
+from chatops.commands import Response as CommandResponse
 from chatops.events import Requester
+from chatops.platform import Delivery, Platform
 from chatops.service import Service
 
 log = logging.getLogger("chatops.slack")
@@ -192,12 +192,8 @@ class SlackPlatform(Platform):
 
     # -- over HTTP --------------------------------------------------------------------------
 
-    @classmethod
-    def http_blueprint(cls, service: Service, handler: CommandHandler) -> Blueprint:
+    def http_blueprint(self, handler: CommandHandler) -> Blueprint:
         """``POST /slack/events``: Slack's Events API, each request's signature checked first."""
-        return cls.create(service).blueprint(handler)
-
-    def blueprint(self, handler: CommandHandler) -> Blueprint:
         blueprint = Blueprint("slack", __name__)
         secret = self.slack.signing_secret
         verifier = SignatureVerifier(secret) if secret else None

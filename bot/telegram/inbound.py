@@ -16,10 +16,10 @@ from telegram import Message, MessageEntity, ReactionTypeEmoji, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.commands import CommandHandler, Incoming
 from bot.render import Piece, clean_command, response_pieces
 from bot.telegram.send import Sender
 from chatops import identities
+from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
 
 log = logging.getLogger("chatops.telegram")

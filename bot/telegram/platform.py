@@ -26,11 +26,11 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackContext, MessageHandler, filters
 
 from bot.asyncloop import LoopThread
-from bot.commands import CommandHandler
-from bot.platform import Delivery, DeliveryError, Platform
 from bot.render import delivery_pieces
 from bot.telegram.inbound import QUIET_SUCCESS, Inbound
 from bot.telegram.send import Sender
+from chatops.commands import CommandHandler
+from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.service import Service
 from chatops.settings import Settings
 
@@ -87,10 +87,6 @@ class TelegramPlatform(Platform):
     @classmethod
     def is_configured(cls, settings: Settings) -> bool:
         return bool(settings.secret("TELEGRAM_BOT_TOKEN"))
-
-    @classmethod
-    def create(cls, service: Service) -> TelegramPlatform:
-        return cls(service)
 
     # -- the PTB application ----------------------------------------------------------------
 
@@ -182,13 +178,12 @@ class TelegramPlatform(Platform):
 
     # -- webhook endpoint -------------------------------------------------------------------
 
-    @classmethod
-    def http_blueprint(cls, service: Service, handler: CommandHandler) -> Blueprint:
-        platform = cls(service)
+    def http_blueprint(self, handler: CommandHandler) -> Blueprint:
+        platform = self
         blueprint = Blueprint("telegram", __name__)
 
         @blueprint.post("/telegram/<path:secret_path>")
-        def telegram_webhook(secret_path: str):  # noqa: ANN202
+        def telegram_webhook(secret_path: str):
             expected = platform.webhook_path
             if not expected or not hmac.compare_digest(secret_path.encode(), expected.encode()):
                 abort(404)

@@ -129,7 +129,7 @@ class Sender(SendCount):
                 return await self.message(inline_html(
                     f"{piece.text}\nThe file `{name}` is {size / 2**20:.0f} MB, more than "
                     "Telegram accepts (50 MB); it stays in the job's log folder."))
-            content = open(piece.file_path, "rb")  # noqa: SIM115 - PTB reads and we close
+            content = open(piece.file_path, "rb")
         try:
             await self.bot.send_document(self.chat_id, InputFile(content, filename=name),
                                          caption=caption, parse_mode=ParseMode.HTML,

@@ -1,0 +1,239 @@
+"""What happens when someone types a command, on any platform.
+
+A platform turns its event into an ``Incoming`` (clean text plus who and where) and renders the
+``Response``; everything in between — grammar, access, queueing, the answers — is here, once.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from chatops import identities, texts, wakeup
+from chatops.access import refusal
+from chatops.events import Requester
+from chatops.grammar import Cancel, Help, Logs, Matched, Notify, NotUnderstood, Status, parse
+from chatops.job_config import CommandSpec, Config
+from chatops.joblogs import tail
+from chatops.queue import Queue
+from chatops.report import describe_end, failure_report
+from chatops.settings import Settings
+
+LOG_REPLY_CHARS = 3500
+
+
+@dataclass(frozen=True)
+class Incoming:
+    requester: Requester
+    text: str  # already cleaned by the platform: no mention, markup decoded
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    code: bool = False  # show as a code block
+
+
+@dataclass
+class Response:
+    replies: list[Reply] = field(default_factory=list)
+    job_id: int | None = None  # the job this request created or joined
+    acknowledged: bool = False  # a command was accepted: platforms may react instead of talk
+    refused: bool = False
+    understood: bool = True
+
+    def say(self, text: str, code: bool = False) -> Response:
+        self.replies.append(Reply(text, code))
+        return self
+
+
+class CommandHandler:
+    def __init__(self, settings: Settings, config: Config, queue: Queue):
+        self.settings = settings
+        self.config = config
+        self.queue = queue
+
+    def handle(self, incoming: Incoming) -> Response:
+        parsed = parse(incoming.text, self.config)
+        who = incoming.requester
+        if isinstance(parsed, Help):
+            if parsed.namespace is None:
+                return Response().say(texts.general_help(self.config))
+            return Response().say(texts.namespace_help(self.config.namespaces[parsed.namespace]))
+        if isinstance(parsed, Status):
+            return Response().say(self.status_text())
+        if isinstance(parsed, NotUnderstood):
+            response = Response(understood=False)
+            return response.say(texts.not_understood(parsed.text, self.config, parsed.namespace,
+                                                     parsed.reason))
+        if isinstance(parsed, Cancel):
+            return self._cancel_job(parsed.job_id, who)
+        if isinstance(parsed, Logs):
+            return self._logs(parsed.job_id, parsed.stderr, who)
+        if isinstance(parsed, Notify):
+            return self._notify(parsed.on, who)
+        assert isinstance(parsed, Matched)
+        namespace = self.config.namespaces[parsed.command.namespace]
+        why_not = refusal(namespace, who)
+        if why_not:
+            return Response(refused=True).say(why_not)
+        return self._run_command(parsed.command, parsed.args, who)
+
+    def status_text(self) -> str:
+        running = self.queue.jobs_in(("running",))
+        return texts.status(running, self.queue.jobs_in(("queued",)), self.queue.suppressions(),
+                            slurm=self.queue.slurm_jobs_of([job.id for job in running]))
+
+    # -- configured commands ----------------------------------------------------------------
+
+    def _run_command(self, command: CommandSpec, args: dict[str, str], who: Requester
+                     ) -> Response:
+        job_type = f"{command.namespace}_{command.job_type}"
+        if command.action == "schedule_job":
+            return self._schedule(command, job_type, args, who)
+        if command.action == "cancel_job":
+            cancelled = [job_id for job_id in self.queue.pending_of_type(job_type)
+                         if self._end_queued(job_id, who)]
+            if not cancelled:
+                return Response().say(f"There are no scheduled `{job_type}` jobs to cancel.")
+            listed = ", ".join(str(i) for i in cancelled)
+            return Response(acknowledged=True).say(
+                f"Cancelled {texts.plural(len(cancelled), 'scheduled job')} of `{job_type}` "
+                f"({listed}).")
+        if command.action == "schedule_suppression":
+            return self._suppress(job_type, args, who)
+        removed = self.queue.unsuppress(job_type)
+        if not removed:
+            return Response().say(f"`{job_type}` was not suppressed.")
+        wakeup.notify(self.settings.run_dir, "dispatcher")
+        return Response(acknowledged=True).say(
+            f"Removed {texts.plural(removed, 'suppression')} of `{job_type}`; its scheduled jobs "
+            "can run now.")
+
+    def _schedule(self, command: CommandSpec, job_type: str, args: dict[str, str],
+                  who: Requester) -> Response:
+        spec = self.config.job(job_type)
+        assert spec is not None  # validated with the config
+        result = self.queue.enqueue(job_type, args, who, timeout=spec.timeout,
+                                    concurrency=spec.concurrency, delay=command.delay_seconds)
+        wakeup.notify(self.settings.run_dir, "dispatcher")
+        response = Response(job_id=result.job_id, acknowledged=True)
+        now = time.time()
+        if result.joined:
+            response.say(f"Job {result.job_id} (`{job_type}`) with the same arguments is "
+                         "already scheduled; you will get its report too.")
+        elif result.start_after > now + 1:
+            response.say(f"Job {result.job_id} (`{job_type}`) will start at "
+                         f"{texts.clock(result.start_after)} "
+                         f"(in {texts.ago(result.start_after - now)}).")
+        elif result.running_ahead >= spec.concurrency:
+            response.say(f"A `{job_type}` job is already running; job {result.job_id} will "
+                         "start when it finishes.")
+        for s in self.queue.suppressions(now):
+            if s.job_type == job_type and s.start_at <= max(now, result.start_after) < s.end_at:
+                response.say(f"`{job_type}` is suppressed until {texts.clock(s.end_at)}; job "
+                             f"{result.job_id} will run after that.")
+        return response
+
+    def _suppress(self, job_type: str, args: dict[str, str], who: Requester) -> Response:
+        start, problem = _today_at(args.get("start_at", ""))
+        end, problem_end = _today_at(args.get("end_at", ""))
+        if problem or problem_end:
+            return Response(understood=False).say(problem or problem_end)
+        if start >= end:
+            return Response(understood=False).say(
+                f"The start ({args['start_at']}) must be before the end ({args['end_at']}); "
+                "both are today, UTC.")
+        self.queue.suppress(job_type, start, end, who.qualified_user)
+        return Response(acknowledged=True).say(
+            f"`{job_type}` jobs are suppressed from {texts.clock(start)} to "
+            f"{texts.clock(end)}; jobs scheduled meanwhile wait until then.")
+
+    # -- built-ins --------------------------------------------------------------------------
+
+    def _job_for(self, job_id: int, who: Requester):
+        job = self.queue.get(job_id)
+        if job is None:
+            return None, Response(understood=False).say(
+                f"There is no job {job_id}. `status` lists the current jobs.")
+        namespace = self.config.namespaces.get(job.namespace)
+        why_not = refusal(namespace, who) if namespace else None
+        if why_not:
+            return None, Response(refused=True).say(why_not)
+        return job, None
+
+    def _end_queued(self, job_id: int, who: Requester) -> bool:
+        job = self.queue.get(job_id)
+        if job is None:
+            return False
+        what = describe_end("cancelled", None, job.timeout, cancelled_by=who.user_name or who.user)
+        report = failure_report(job_id, job.job_type, job.namespace, "cancelled", what, None)
+        # Reports queued (at least the requester's) only when this call ended the job.
+        ended = self.queue.finish(job_id, "cancelled", summary=what,
+                                  payload=report.to_payload(), only_from=("queued",)) > 0
+        wakeup.notify(self.settings.run_dir, "outbox")
+        return ended
+
+    def _cancel_job(self, job_id: int, who: Requester) -> Response:
+        job, problem = self._job_for(job_id, who)
+        if problem:
+            return problem
+        state = self.queue.request_cancel(job_id)
+        if state == "queued" and self._end_queued(job_id, who):
+            return Response(acknowledged=True).say(
+                f"Cancelled job {job_id} (`{job.job_type}`) before it started.")
+        if state in ("queued", "running"):  # it started meanwhile, or was running
+            if state == "queued":
+                self.queue.request_cancel(job_id)
+            wakeup.notify(self.settings.run_dir, "dispatcher")
+            return Response(acknowledged=True).say(
+                f"Stopping job {job_id} (`{job.job_type}`); its report will follow.")
+        return Response().say(f"Job {job_id} (`{job.job_type}`) already ended ({state}).")
+
+    def _notify(self, on: bool, who: Requester) -> Response:
+        """Opt this chat in to (or out of) Slurm job notifications."""
+        if not who.channel or who.platform in ("console", "web", "github"):
+            return Response(understood=False).say(
+                "Slurm notifications go to chat channels: send `notify me` from the channel "
+                "that should get them.")
+        engine = self.queue.engine
+        if on:
+            identities.opt_in(engine, who.platform, who.channel, user_id=who.user)
+            return Response(acknowledged=True).say(
+                f"This channel now gets Slurm notifications sent with `{_mail_user(who)}` "
+                "(with `--mail-type=END,FAIL`, or `ALL`). `notify stop` ends them.")
+        if identities.opt_out(engine, who.platform, who.channel):
+            return Response(acknowledged=True).say(
+                f"This channel no longer gets Slurm notifications (`{_mail_user(who)}`).")
+        return Response().say("This channel was not getting Slurm notifications.")
+
+    def _logs(self, job_id: int, stderr: bool, who: Requester) -> Response:
+        job, problem = self._job_for(job_id, who)
+        if problem:
+            return problem
+        stream = "stderr" if stderr else "stdout"
+        if job.state == "queued":
+            return Response().say(f"Job {job_id} (`{job.job_type}`) has not started yet.")
+        log_dir = Path(job.log_dir or self.settings.job_log_dir(job.namespace, job.job_type,
+                                                                 job.id))
+        text = tail(log_dir / stream, lines=200, chars=LOG_REPLY_CHARS)
+        if not text:
+            return Response().say(f"Job {job_id} wrote nothing to {stream}.")
+        return Response().say(f"The end of job {job_id}'s {stream}:").say(text, code=True)
+
+
+def _mail_user(who: Requester) -> str:
+    return f"--mail-user={who.platform}:{who.channel}"
+
+
+def _today_at(value: str) -> tuple[float, str | None]:
+    """``HH:MM`` or ``HHMM`` today in UTC, as a timestamp; or a message saying what is wrong."""
+    match = re.fullmatch(r"(\d{1,2}):?(\d{2})", value.strip())
+    if match and int(match[1]) < 24 and int(match[2]) < 60:
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return (today + timedelta(hours=int(match[1]), minutes=int(match[2]))).timestamp(), None
+    return 0.0, (f"`{value}` is not a time: use HH:MM or HHMM (24-hour, UTC), "
+                 "for example 09:30 or 0930.")

@@ -1,0 +1,124 @@
+"""The words users read: help, status, and answers to commands. Platform-neutral (markdown-ish
+with `code` spans; each platform converts what it must)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from chatops.job_config import Config, NamespaceSpec
+
+BUILTINS = ("`status`, `cancel <job id>`, `logs <job id> [stderr]`, `help [namespace]`, "
+            "`notify me`")
+
+
+def plural(count: int, word: str, plural_word: str | None = None) -> str:
+    return f"{count} {word if count == 1 else plural_word or word + 's'}"
+
+
+def clock(ts: float) -> str:
+    """A time as users read it: UTC, with the date only when it is not today."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    if moment.date() == datetime.now(UTC).date():
+        return moment.strftime("%H:%M:%S UTC")
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float | None) -> str:
+    """A length of time as Slurm writes it: ``[D-]H:MM:SS``."""
+    if seconds is None or seconds == math.inf:
+        return "unlimited" if seconds == math.inf else "unknown"
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    text = f"{rest // 3600}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+    return f"{days}-{text}" if days else text
+
+
+def size(value: float | None) -> str:
+    """Bytes, in the largest binary unit that reads well."""
+    if value is None:
+        return "unknown"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20)):
+        if value >= scale:
+            return f"{value / scale:.1f} {unit}"
+    return f"{value / 2**10:.0f} KiB"
+
+
+def percent(value: float | None) -> str:
+    """A ratio (0.42) as users read it (42 %)."""
+    return "unknown" if value is None else f"{value * 100:.0f} %"
+
+
+def ago(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 120:
+        return plural(seconds, "second")
+    if seconds < 7200:
+        return plural(seconds // 60, "minute")
+    return plural(seconds // 3600, "hour")
+
+
+def general_help(config: Config) -> str:
+    lines = ["Namespaces (`<namespace> help` lists their commands):"]
+    for ns in config.namespaces.values():
+        lock = " 🔒" if ns.restricted or ns.allowed_users else ""
+        description = f": {ns.description}" if ns.description else ""
+        lines.append(f"• `{ns.name}`{lock}{description}")
+    if not config.namespaces:
+        lines.append("• (none configured yet: see job_configs.py)")
+    lines.append(f"Built-in commands: {BUILTINS}.")
+    return "\n".join(lines)
+
+
+def namespace_help(ns: NamespaceSpec) -> str:
+    head = f"Commands in `{ns.name}`" + (f" — {ns.description}" if ns.description else "") + ":"
+    lines = [head]
+    for command in ns.commands:
+        lines.append(f"• `{ns.name} {command.pattern}`: {command.help}")
+    if not ns.commands:
+        lines.append("• (no commands)")
+    return "\n".join(lines)
+
+
+def not_understood(text: str, config: Config, namespace: str | None, reason: str = "") -> str:
+    shown = text if len(text) <= 200 else text[:200] + "…"
+    head = f"Sorry, I didn't understand `{shown}`."
+    if reason:
+        head += f" {reason[0].upper()}{reason[1:]}."
+    if namespace:
+        return f"{head}\n{namespace_help(config.namespaces[namespace])}"
+    return f"{head}\n{general_help(config)}"
+
+
+def status(running: Sequence, queued: Sequence, suppressions: Sequence,
+           now: float | None = None, slurm: Mapping[int, tuple[int, str]] | None = None) -> str:
+    """``slurm``: job id -> (Slurm job id, cluster) of the running jobs submitted to Slurm."""
+    now = time.time() if now is None else now
+    if not running and not queued and not suppressions:
+        return "Nothing is running or scheduled, and no jobs are suppressed."
+    lines = []
+    if running:
+        lines.append(f"Running: {plural(len(running), 'job')}")
+        for job in running:
+            who = f" for {job.requested_by}" if job.requested_by else ""
+            where = ""
+            if slurm and job.id in slurm:
+                where = " as Slurm job {} on cluster {}".format(*slurm[job.id])
+            lines.append(f"• job {job.id} `{job.job_type}` started {clock(job.started_at)} "
+                         f"({ago(now - job.started_at)} ago){who}{where}")
+    else:
+        lines.append("Running: nothing")
+    if queued:
+        lines.append(f"Scheduled: {plural(len(queued), 'job')}")
+        for job in queued:
+            when = "as soon as possible" if job.start_after <= now else clock(job.start_after)
+            lines.append(f"• job {job.id} `{job.job_type}` starts {when}")
+    else:
+        lines.append("Scheduled: nothing")
+    if suppressions:
+        lines.append(f"Suppressed: {plural(len(suppressions), 'window')}")
+        for s in suppressions:
+            lines.append(f"• `{s.job_type}` from {clock(s.start_at)} to {clock(s.end_at)}")
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""job_configs.py: bennettbot's format accepted unchanged; every error reported at once."""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from chatops.job_config import ConfigError, build_config, load_config
+
+BENNETTBOT_STYLE = {
+    "test": {
+        "restricted": False,
+        "description": "Test jobs",
+        "default_channel": "#tech",
+        "fabfile": "https://example.org/fabfile.py",
+        "jobs": {
+            "good_job": {"run_args_template": "cat poem", "report_stdout": True},
+            "parameterised_job": {"run_args_template": "cat {path}", "report_format": "code"},
+            "blocks": {"run_args_template": "cat x", "report_format": "blocks",
+                       "report_stdout": True, "report_success": True},
+        },
+        "slack": [
+            {"command": "do job [n]", "help": "do the job", "type": "schedule_job",
+             "job_type": "parameterised_job", "delay_seconds": 60},
+            {"command": "do job", "help": "do", "action": "schedule_job",
+             "job_type": "good_job"},
+            {"command": "cancel job", "help": "cancel", "action": "cancel_job",
+             "job_type": "good_job"},
+            {"command": "suppress job from [start_at] to [end_at]", "help": "s",
+             "action": "schedule_suppression", "job_type": "good_job"},
+            {"command": "cancel suppression", "help": "c", "action": "cancel_suppression",
+             "job_type": "good_job"},
+        ],
+    },
+}
+
+
+def errors_of(raw) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        build_config(raw)
+    return info.value.errors
+
+
+def test_bennettbot_format_with_old_type_alias_is_accepted() -> None:
+    # [n] vs {path} mismatch is the only problem here; fix it and the rest must pass.
+    raw = copy.deepcopy(BENNETTBOT_STYLE)
+    raw["test"]["slack"][0]["command"] = "do job [path]"
+    config = build_config(raw)
+    ns = config.namespaces["test"]
+    assert ns.default_channel == "#tech" and ns.fabfile.endswith("fabfile.py")
+    command = ns.commands[0]
+    assert (command.action, command.delay_seconds, command.params) == (
+        "schedule_job", 60.0, ["path"])
+    job = config.job("test_parameterised_job")
+    assert (job.report_format, job.timeout, job.concurrency, job.env) == ("code", 3600.0, 1, ())
+
+
+def test_validation_reports_every_error_naming_namespace_job_and_key() -> None:
+    raw = copy.deepcopy(BENNETTBOT_STYLE)
+    raw["test"]["jobs"]["good_job"]["report_format"] = "pdf"
+    raw["test"]["jobs"]["good_job"]["colour"] = "red"
+    raw["test"]["slack"][1]["job_type"] = "no_such_job"
+    raw["test"]["unexpected"] = 1
+    raw["bad_name"] = {"jobs": {}, "slack": []}
+    before = copy.deepcopy(raw)
+    errors = errors_of(raw)
+    assert raw == before  # validation never mutates its input
+    joined = "\n".join(errors)
+    assert "namespace 'test', job 'good_job': 'report_format' is 'pdf'" in joined
+    assert "namespace 'test', job 'good_job': unknown key 'colour'" in joined
+    assert "namespace 'test', command 'do job': 'job_type' 'no_such_job' is not a job" in joined
+    assert "namespace 'test': unknown key 'unexpected'" in joined
+    assert "namespace 'bad_name': a namespace name is letters, digits and '-' only" in joined
+    assert ("namespace 'test', command 'do job [n]': parameters ['n'] do not match the "
+            "template fields ['path']") in joined
+    assert len(errors) == 6
+
+
+@pytest.mark.parametrize(("patterns", "message"), [
+    (["run [a]", "run [b]"], "are the same pattern"),
+    (["Deploy now", "deploy NOW"], "are the same pattern"),
+    (["go [x] fast", "go [y] slow"], None),
+    (["go [x]", "go [x] fast"], None),  # different literal counts: the literal one wins
+    (["[x] now", "go [y]"], "one shadows the other"),
+])
+def test_duplicate_and_shadowing_patterns(patterns: list[str], message: str | None) -> None:
+    raw = {"ns": {"jobs": {"j": {"run_args_template": "echo {x}"},
+                           "k": {"run_args_template": "echo {y}"},
+                           "n": {"run_args_template": "true"}},
+                  "slack": []}}
+    for pattern in patterns:
+        params = [w[1:-1] for w in pattern.split() if w.startswith("[")]
+        job = {(): "n", ("x",): "j", ("y",): "k", ("a",): "j", ("b",): "k"}[tuple(params)]
+        if params in (["a"], ["b"]):
+            raw["ns"]["jobs"][job] = {"run_args_template": f"echo {{{params[0]}}}"}
+        raw["ns"]["slack"].append({"command": pattern, "help": "h", "action": "schedule_job",
+                                   "job_type": job})
+    if message is None:
+        build_config(raw)
+    else:
+        assert any(message in e for e in errors_of(raw))
+
+
+def test_extensions_are_validated() -> None:
+    raw = {"ns": {"allowed_users": "alice",
+                  "jobs": {"j": {"run_args_template": "true", "timeout": -1, "concurrency": 0,
+                                 "env": ["OK_NAME", "not a name"]}},
+                  "slack": [{"command": "x", "help": "h", "action": "explode",
+                             "job_type": "j"}]}}
+    joined = "\n".join(errors_of(raw))
+    assert "'timeout' must be a positive number of seconds" in joined
+    assert "'concurrency' must be at least 1" in joined
+    assert "'env' lists variable names; 'not a name' is not one" in joined
+    assert "'action' is 'explode'" in joined
+    assert "'allowed_users' must be list/tuple" in joined
+
+
+def test_reserved_and_underscore_namespaces_are_refused() -> None:
+    errors = errors_of({"status": {}, "my_ns": {}})
+    assert any("'status' is a built-in command" in e for e in errors)
+    assert any("namespace 'my_ns'" in e and "no '_'" in e for e in errors)
+
+
+def test_loading_runs_only_the_module(tmp_path: Path) -> None:
+    path = tmp_path / "cfg.py"
+    path.write_text("raw_config = {'ns': {'jobs': {'j': {'run_args_template': 'true'}}}}\n")
+    assert list(load_config(path).namespaces) == ["ns"]
+    broken = tmp_path / "broken.py"
+    broken.write_text("raw_config = {\n")
+    with pytest.raises(ConfigError, match="cannot be loaded: SyntaxError"):
+        load_config(broken)
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.py")
+
+
+@pytest.mark.slow
+def test_config_check_cli(chatops, tmp_path: Path) -> None:
+    ok = chatops("config", "check")
+    assert ok.returncode == 0
+    assert "tests: 19 jobs, 22 commands" in ok.stdout
+    assert "secret: 1 jobs, 1 commands restricted allowed_users=2" in ok.stdout
+    bad = tmp_path / "bad.py"
+    bad.write_text(textwrap.dedent("""
+        raw_config = {"ns": {"jobs": {"j": {"run_args_template": "echo {x}",
+                                            "report_format": "html"}},
+                             "slack": [{"command": "go", "help": "h",
+                                        "action": "schedule_job", "job_type": "j"}]}}
+    """))
+    result = chatops("config", "check", str(bad))
+    assert result.returncode == 1
+    assert "2 error(s)" in result.stderr
+    assert "namespace 'ns', job 'j': 'report_format' is 'html'" in result.stderr
+    assert "namespace 'ns', command 'go': parameters [] do not match" in result.stderr

@@ -1,0 +1,183 @@
+"""Slurm notifications from the real test cluster: slurmctld runs chatops-mailprog, which spools;
+the ingest reads real sacct; the Telegram connector delivers to a stand-in.
+
+The cluster's MailProg is pointed at this venv's ``chatops-mailprog`` for the module (its spool
+set in ``<repo>/var/mailprog.conf``, the path a MailProg without environment reads) and put back
+to the logging stub afterwards. Skipped when the cluster is not up, except in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatops import identities
+from chatops.notify import store
+from chatops.notify.config import load_notify_config
+from chatops.slurm.client import SlurmClient, SlurmError, local_runner
+from dispatcher.notify_ingest import NotifyIngest
+from tests.support.notify import TELEGRAM_TOKEN, FakeChatApi, make_service
+from tests.support.require import require
+
+pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
+
+REPO = Path(__file__).resolve().parents[2]
+CLUSTER_SCRIPT = REPO / "scripts" / "test-cluster.sh"
+MAILPROG = Path(sys.executable).parent / "chatops-mailprog"
+CONF = REPO / "var" / "mailprog.conf"
+STATE_DIR = Path(os.environ.get("CHATOPS_TEST_CLUSTER_DIR", "/tmp/chatops-test-cluster"))
+
+
+
+
+def cluster_up(mailprog: str) -> None:
+    subprocess.run(["bash", str(CLUSTER_SCRIPT), "up", "--quiet"], check=True, timeout=180,
+                   env={**os.environ, "MAILPROG": mailprog}, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def spool_dir() -> Iterator[Path]:
+    if not (STATE_DIR / "cluster.env").exists():
+        require(False, "the Slurm test cluster", "scripts/test-cluster.sh up")
+    try:
+        SlurmClient(local_runner, timeout=20).sinfo()
+    except SlurmError as exc:
+        require(False, f"the Slurm test cluster ({exc})", "scripts/test-cluster.sh up")
+    if Path("/etc/chatops/mailprog.conf").exists():
+        pytest.fail("/etc/chatops/mailprog.conf exists and would override the test's spool")
+    spool = Path(tempfile.mkdtemp(prefix="chatops-notify-spool-"))
+    spool.chmod(0o3777)  # slurmctld's MailProg runs as user slurm
+    CONF.parent.mkdir(exist_ok=True)
+    CONF.write_text(f"CHATOPS_SPOOL_DIR={spool}\n")
+    CONF.chmod(0o644)
+    try:
+        cluster_up(str(MAILPROG))
+        yield spool
+    finally:
+        CONF.unlink(missing_ok=True)
+        cluster_up("default")
+
+
+def test_real_slurm_events_reach_chat_with_statistics(spool_dir: Path, tmp_path: Path) -> None:
+    api = FakeChatApi()
+    service = make_service(tmp_path, TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN, TELEGRAM_API_URL=api.url,
+                           CHATOPS_SPOOL_DIR=str(spool_dir))
+    identities.opt_in(service.queue.engine, "telegram", "42")
+    slurm = SlurmClient(local_runner, timeout=20)
+    jobs_dir = (STATE_DIR / "jobs")
+
+    def submit(command: str, name: str, **options: str) -> int:
+        base = {"job-name": name, "partition": "debug", "chdir": str(jobs_dir),
+                "output": "/dev/null", "mail-user": "telegram:42,telegram:777"}
+        return slurm.sbatch(wrap=command, options={**base, **options}).job_id
+
+    # First, so its minute runs while the others do (Slurm enforces limits at 1:00–1:11).
+    timeout = submit("sleep 300", "live-timeout", **{"mail-type": "FAIL", "time": "1"})
+    ok = submit("sleep 2", "live-ok", **{"mail-type": "END", "time": "10"})
+    failed = submit("exit 3", "live-fail", **{"mail-type": "FAIL"})
+    oom = submit("python3 -c 'import time; a = b\"x\" * (300 * 2**20); time.sleep(8)'",
+                 "live-oom", **{"mail-type": "FAIL", "mem": "50M"})
+    array = submit("true", "live-array", **{"mail-type": "END,ARRAY_TASKS", "array": "1-2"})
+    cancel = submit("sleep 60", "live-cancel", **{"mail-type": "END"})
+    deadline = time.time() + 30
+    while slurm.squeue([cancel])[0].state != "RUNNING" and time.time() < deadline:
+        time.sleep(0.2)
+    slurm.scancel(cancel)
+    deadline = time.time() + 30
+    while slurm.squeue([failed]) and slurm.squeue([failed])[0].state != "FAILED" \
+            and time.time() < deadline:
+        time.sleep(0.2)
+    depend = submit("true", "live-depend", **{"mail-type": "INVALID_DEPEND",
+                                               "dependency": f"afterok:{failed}"})
+    try:
+        def spooled() -> list[str]:
+            return [p.read_text() for p in spool_dir.glob("[0-9]*.json")]
+
+        deadline = time.time() + 150
+        while time.time() < deadline and (len(spooled()) < 8 or not any(
+                f"Job_id={timeout} " in text for text in spooled())):
+            time.sleep(0.5)
+    finally:
+        for leftover in (depend, timeout):  # a timed-out wait must not leave them running
+            try:
+                slurm.scancel(leftover)
+            except SlurmError:
+                pass  # it ended already
+    ingest = NotifyIngest(service.settings, service.config, service.queue, runner=local_runner,
+                          cfg=load_notify_config({"stats_wait": 15, "qos": {"short": 3600}}))
+    try:
+        queued = ingest.scan()
+        deadline = time.time() + 30
+        while store.counts(ingest.engine).get("pending") and time.time() < deadline:
+            ingest.sender.step(0.05)
+        assert store.counts(ingest.engine) == {"delivered": queued}
+    finally:
+        ingest.sender.close()
+        ingest.connectors["telegram"].close()
+        api.close()
+    texts = {r.body["text"].splitlines()[0]: r.body["text"] for r in api.received("telegram")}
+    (timed_out,) = [t for t in texts if t.startswith(f"<b>Slurm job {timeout} failed: TIMEOUT")]
+    assert "• The job reached its time limit: ask for more time with --time." in texts[timed_out]
+    assert " of 0:01:00 (" in texts.pop(timed_out)
+    assert set(texts) == {
+        f"<b>Slurm job {ok} ended: COMPLETED, exit code 0</b>",
+        f"<b>Slurm job {failed} failed: FAILED, exit code 3</b>",
+        f"<b>Slurm job {oom} failed: FAILED, signal 9</b>",
+        f"<b>Slurm job {array}_1 ended: COMPLETED, exit code 0</b>",
+        f"<b>Slurm job {array}_2 ended: COMPLETED, exit code 0</b>",
+        f"<b>Slurm job {cancel} ended: CANCELLED, exit code 0</b>",
+        f"<b>Slurm job {depend} has an invalid dependency</b>",
+    }, texts
+    done = texts[f"<b>Slurm job {ok} ended: COMPLETED, exit code 0</b>"]
+    assert "Name: live-ok" in done and "CPU efficiency: " in done
+    assert "Time: 0:00:0" in done and " of 0:10:00 (" in done
+    assert "(QoS &#39;short&#39; fits)" in done
+    killed = texts[f"<b>Slurm job {oom} failed: FAILED, signal 9</b>"]
+    assert "of 50.0 MiB" in killed  # OverMemoryKill: FAILED by SIGKILL, above its request
+    assert "• The job ran out of memory: ask for more with --mem or --mem-per-cpu." in killed
+    assert queued >= 8  # a restarted slurmctld may send a pending job's mail twice
+    assert "CPU efficiency" not in texts[f"<b>Slurm job {cancel} ended: CANCELLED, exit code 0</b>"]
+
+
+def test_statistics_over_the_clusters_ssh_connection(tmp_path: Path) -> None:
+    from chatops.job_config import build_config
+    from tests.support.notify import event, spool
+    from tests.support.remote import cluster_env, cluster_settings
+
+    env = cluster_env()
+    slurm = SlurmClient(local_runner, timeout=20)
+    job = slurm.sbatch(wrap="sleep 1", options={
+        "job-name": "live-ssh-stats", "partition": "debug", "output": "/dev/null",
+        "chdir": str(STATE_DIR / "jobs"), "time": "10"}).job_id
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        found = slurm.sacct_jobs([job])
+        if found and found[0].job.state == "COMPLETED" and not found[0].job.provisional:
+            break
+        time.sleep(0.3)
+    api = FakeChatApi()
+    service = make_service(tmp_path, TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN, TELEGRAM_API_URL=api.url)
+    identities.opt_in(service.queue.engine, "telegram", "42")
+    config = build_config({"example": {"description": "x", "jobs": {
+        "hello": {"run_args_template": "true"}}}}, {"testcluster": cluster_settings(env)})
+    ingest = NotifyIngest(service.settings, config, service.queue, runner=None,  # no local sacct
+                          cfg=load_notify_config({"stats_wait": 10}))
+    try:
+        spool(service.settings.spool_dir, event(job_id=job, name="live-ssh-stats"))
+        assert ingest.scan() == 1
+        while store.counts(ingest.engine).get("pending"):
+            ingest.sender.step(0.05)
+    finally:
+        ingest.sender.close()
+        ingest.close()  # and its connectors and SSH pool
+        api.close()
+    (sent,) = api.received("telegram")
+    assert "CPU efficiency: " in sent.body["text"]
+    assert "Time: 0:00:0" in sent.body["text"] and " of 0:10:00 (" in sent.body["text"]

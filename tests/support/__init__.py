@@ -1,0 +1,1 @@
+"""Stand-ins for the vendors' APIs and helpers shared by the tests."""

@@ -1,0 +1,268 @@
+"""Stand-ins for the notification tests and bench: chat APIs with per-target rate limits,
+an SMTP server, MailProg-shaped events, and a service on a temporary database."""
+
+from __future__ import annotations
+
+import email
+import json
+import random
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from email.policy import default as email_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from chatops import migrate
+from chatops.service import Service, open_service
+from chatops.settings import load_settings
+
+TELEGRAM_TOKEN = "123456:notify-test-token-abcdef"
+SLACK_TOKEN = "xoxb-notify-test-token-0123456789"
+DISCORD_TOKEN = "discord-notify-test-token-0123456789"
+
+CONFIG = '''
+raw_config = {"example": {"description": "Example", "jobs": {
+    "hello": {"run_args_template": "echo hi"}}}}
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_service(tmp_path: Path, **env: str) -> Service:
+    config = tmp_path / "job_configs.py"
+    config.write_text(CONFIG)
+    settings = load_settings({
+        "CHATOPS_HOME": str(tmp_path / "home"), "CHATOPS_CONFIG": str(config),
+        "CHATOPS_WORKSPACE_DIR": str(tmp_path), "CHATOPS_POLL_INTERVAL": "0.1",
+        "CHATOPS_SPOOL_DIR": str(tmp_path / "spool"),
+        "CHATOPS_RUN_DIR": tempfile.mkdtemp(prefix="chatops-run-"), **env})
+    service = open_service(settings, need_schema=False)
+    migrate.upgrade(service.queue.engine)
+    return service
+
+
+def event(job_id: int = 9, mail_type: str = "Ended", state: str = "COMPLETED",
+          name: str = "ok_job", mail_user: str = "telegram:42", exit_status: int = 0,
+          user: str = "alice", event_id: str | None = None, **env: str) -> dict[str, Any]:
+    """A MailProg event as chatops-mailprog writes it (Slurm 22.05's variables)."""
+    words = {"Began": "Began, Queued time 00:00:01", "Ended": f"Ended, Run time 00:00:04, "
+             f"{state}, ExitCode {exit_status >> 8}",
+             "Failed": f"Failed, Run time 00:00:04, {state}, ExitCode {exit_status >> 8}"}
+    subject = f"Slurm Job_id={job_id} Name={name} {words.get(mail_type, mail_type)}"
+    values = {
+        "SLURM_CLUSTER_NAME": "testcluster", "SLURM_JOB_ID": str(job_id),
+        "SLURM_JOB_NAME": name, "SLURM_JOB_MAIL_TYPE": mail_type, "SLURM_JOB_STATE": state,
+        "SLURM_JOB_USER": user, "SLURM_JOB_UID": "1000", "SLURM_JOB_PARTITION": "debug",
+        "SLURM_JOB_NODELIST": "vm", "SLURM_JOB_NUM_NODES": "1",
+        "SLURM_JOB_WORK_DIR": "/home/alice", "SLURM_JOB_ACCOUNT": "root",
+    }
+    if mail_type in ("Ended", "Failed"):
+        values.update(SLURM_JOB_EXIT_CODE=str(exit_status), SLURM_JOB_RUN_TIME="00:00:04",
+                      SLURM_JOB_EXIT_CODE2=f"{exit_status >> 8}:0")
+    values.update(env)
+    event_id = event_id or (f"{time.time_ns()}-{random.randrange(99999)}-"
+                            f"{random.randrange(16**8):08x}")
+    return {"version": 1, "id": event_id, "argv": ["-s", subject, mail_user],
+            "subject": subject, "mail_user": mail_user, "env": values,
+            "received_at": "2026-11-24T00:08:14.038585+00:00", "host": "vm"}
+
+
+def spool(directory: Path, data: dict[str, Any]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{data['id']}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # a burst opens many connections at once; 5 would reset some
+
+
+@dataclass
+class Received:
+    api: str
+    target: str
+    body: dict[str, Any]
+    at: float = field(default_factory=time.time)
+
+
+class FakeChatApi:
+    """Telegram sendMessage, Slack chat.postMessage and a Teams webhook on one port.
+
+    Per-target rate limit: a second message to a target within ``per_target`` seconds gets
+    429 with Retry-After (and counts as a violation). ``fail_rate`` answers that share of
+    requests with HTTP 500; targets in ``dead`` are refused for good; ``storm_until`` answers
+    every request with 429 until then.
+    """
+
+    def __init__(self, per_target: float = 0.0, fail_rate: float = 0.0, seed: int = 7):
+        self.per_target = per_target
+        self.fail_rate = fail_rate
+        self.rng = random.Random(seed)
+        self.dead: set[str] = set()  # refused for good (403 / channel_not_found)
+        self.broken: set[str] = set()  # always HTTP 500
+        self.storm_until = 0.0
+        self.storm_retry_after = 1.0
+        self.accepted: list[Received] = []
+        self.requests = 0
+        self.violations = 0
+        self.last: dict[str, float] = {}
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                kind = self.headers.get("Content-Type", "")
+                params = (json.loads(body or b"{}") if "json" in kind
+                          else dict(parse_qsl(body.decode(), keep_blank_values=True)))
+                status, headers, answer = fake.answer(self.path, params,
+                                                      self.headers.get("Authorization", ""))
+                raw = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_POST
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def received(self, api: str | None = None, target: str | None = None) -> list[Received]:
+        with self.lock:
+            return [r for r in self.accepted if (api is None or r.api == api)
+                    and (target is None or r.target == target)]
+
+    def _verdict(self, target: str) -> tuple[str, float]:
+        """("ok" | "limit" | "fail" | "dead", retry_after)"""
+        now = time.time()
+        with self.lock:
+            self.requests += 1
+            if target in self.dead:
+                return "dead", 0
+            if target in self.broken:
+                return "fail", 0
+            if now < self.storm_until:
+                return "limit", self.storm_retry_after
+            if self.fail_rate and self.rng.random() < self.fail_rate:
+                return "fail", 0
+            last = self.last.get(target)
+            # Network jitter moves arrivals by a few ms; a real API's window is as lenient.
+            if last is not None and now - last < self.per_target - min(0.02, self.per_target / 4):
+                self.violations += 1
+                return "limit", round(self.per_target - (now - last), 3) + 0.01
+            self.last[target] = now
+            return "ok", 0
+
+    def answer(self, path: str, params: dict[str, Any], auth: str
+               ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if path == "/stats":  # for a stand-in run in another process (bench/notify.py)
+            with self.lock:
+                return 200, {}, {"requests": self.requests, "violations": self.violations,
+                                 "accepted": [[r.api, r.target, r.body.get("text", "")]
+                                              for r in self.accepted]}
+        if path.startswith("/bot"):
+            return self._telegram(path, params)
+        if path.startswith("/api/"):
+            return self._slack(path, params, auth)
+        return self._teams(path, params)
+
+    def _record(self, api: str, target: str, params: dict[str, Any]) -> None:
+        with self.lock:
+            self.accepted.append(Received(api, target, params))
+
+    def _telegram(self, path: str, params: dict[str, Any]) -> tuple[int, dict, dict]:
+        if not path.startswith(f"/bot{TELEGRAM_TOKEN}/"):
+            return 404, {}, {"ok": False, "error_code": 404, "description": "Not Found"}
+        method = path.rsplit("/", 1)[1]
+        if method == "getMe":
+            return 200, {}, {"ok": True, "result": {"id": 1, "is_bot": True,
+                                                    "first_name": "b", "username": "b"}}
+        target = str(params.get("chat_id"))
+        verdict, wait = self._verdict(target)
+        if verdict == "limit":
+            seconds = max(1, round(wait))
+            return 429, {}, {"ok": False, "error_code": 429, "parameters": {
+                "retry_after": seconds}, "description": f"Too Many Requests: retry after "
+                f"{seconds}"}
+        if verdict == "fail":
+            return 500, {}, {"ok": False, "error_code": 500, "description": "Internal"}
+        if verdict == "dead":
+            return 403, {}, {"ok": False, "error_code": 403,
+                             "description": "Forbidden: bot was blocked by the user"}
+        self._record("telegram", target, params)
+        return 200, {}, {"ok": True, "result": {
+            "message_id": len(self.accepted), "date": int(time.time()),
+            "chat": {"id": int(target), "type": "private"}, "text": params.get("text", "")}}
+
+    def _slack(self, path: str, params: dict[str, Any], auth: str) -> tuple[int, dict, dict]:
+        if auth != f"Bearer {SLACK_TOKEN}":
+            return 200, {}, {"ok": False, "error": "invalid_auth"}
+        target = str(params.get("channel"))
+        verdict, wait = self._verdict(target)
+        if verdict == "limit":
+            return 429, {"Retry-After": f"{wait:g}"}, {"ok": False, "error": "ratelimited"}
+        if verdict == "fail":
+            return 500, {}, {"ok": False, "error": "internal_error"}
+        if verdict == "dead":
+            return 200, {}, {"ok": False, "error": "channel_not_found"}
+        self._record("slack", target, params)
+        return 200, {}, {"ok": True, "channel": target, "ts": f"{time.time():.6f}"}
+
+    def _teams(self, path: str, params: dict[str, Any]) -> tuple[int, dict, dict]:
+        verdict, wait = self._verdict("teams")
+        if verdict == "limit":
+            return 429, {"Retry-After": f"{wait:g}"}, {}
+        if verdict != "ok":
+            return 500, {}, {}
+        self._record("msteams", path, params)
+        return 200, {}, {}
+
+
+class MailSink:
+    """aiosmtpd on a free 127.0.0.1 port, keeping every message."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[email.message.EmailMessage] = []
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                sink.messages.append(email.message_from_bytes(envelope.content,
+                                                              policy=email_policy))
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def close(self) -> None:
+        self.controller.stop()
