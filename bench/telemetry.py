@@ -178,7 +178,7 @@ def bench_delta(job_count: int = 1000, cadences: int = 10, cadence: int = 300) -
         pend = rng.randrange(0, 4)
         run = rng.randrange(1, 7)
         lives.append((100000 + job, submit, pend, run))
-    plain, coded, plain_gz, coded_gz, envelopes = 0, 0, 0, 0, 0
+    plain, coded, plain_gz, coded_gz, envelopes, records_plain, records_coded = 0, 0, 0, 0, 0, 0, 0
     coder = DeltaCoder(full_record_every=12)
     for c in range(cadences):
         now = t0 + c * cadence
@@ -202,10 +202,12 @@ def bench_delta(job_count: int = 1000, cadences: int = 10, cadence: int = 300) -
                 lines.append(sacct_line(job, step, state, t0 + submit * cadence, start, end,
                                         elapsed))
         records = jobs_op.records("\n".join(lines))
+        records_plain += len(records)
         data = encode(ENVELOPES.data("job", now, {"slurm_jobs": records}))
         plain += len(data)
         plain_gz += len(gzip.compress(data))
         full, deltas = coder.encode(records)
+        records_coded += len(full) + len(deltas)
         for kind, batch in (("full", full), ("delta", deltas)):
             if batch or kind == "full":
                 data = encode(ENVELOPES.data("job", now, {"slurm_jobs": batch},
@@ -214,7 +216,8 @@ def bench_delta(job_count: int = 1000, cadences: int = 10, cadence: int = 300) -
                 coded_gz += len(gzip.compress(data))
                 envelopes += 1
     return {"plain": plain, "delta": coded, "plain_gz": plain_gz, "delta_gz": coded_gz,
-            "delta_envelopes": envelopes}
+            "delta_envelopes": envelopes, "records_plain": records_plain,
+            "records_delta": records_coded}
 
 
 def sizes() -> dict:
@@ -264,14 +267,18 @@ def main() -> None:
     print(f"   through the disk buffer and sender: {p['with_buffer_per_s']:.0f} envelopes/s")
     d = bench_delta()
     print("\n3. 1000 jobs over 10 cadences (uncompleted = true, 3 records a running job):")
-    print(f"   without delta coding: {d['plain']:,} bytes ({d['plain_gz']:,} gzipped)")
+    print(f"   without delta coding: {d['plain']:,} bytes ({d['plain_gz']:,} gzipped), "
+          f"{d['records_plain']:,} records")
     print(f"   with delta coding:    {d['delta']:,} bytes ({d['delta_gz']:,} gzipped) in "
-          f"{d['delta_envelopes']} envelopes; ratio {d['delta'] / d['plain']:.2f} "
+          f"{d['delta_envelopes']} envelopes, {d['records_delta']:,} records; "
+          f"ratio {d['delta'] / d['plain']:.2f} "
           f"({d['delta_gz'] / d['plain_gz']:.2f} gzipped)")
     print("\n4. envelope sizes: sysinfo {sysinfo} bytes; sample of an idle node {idle} bytes; "
-          "sample with {n} more processes {busy} bytes ({per:.0f} bytes a process)".format(
+          "sample with {n} more processes {busy} bytes ({per:.0f} bytes a process, {gz} "
+          "gzipped)".format(
               sysinfo=idle["sysinfo"], idle=idle["sample_idle_node"], n=args.processes,
-              busy=with_procs, per=(with_procs - idle["sample_idle_node"]) / args.processes))
+              busy=with_procs, per=(with_procs - idle["sample_idle_node"]) / args.processes,
+              gz=len(gzip.compress(envelope))))
     shutil.rmtree(work, ignore_errors=True)
 
 
