@@ -36,7 +36,7 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 
 from dispatcher.telemetry import jobs as jobs_op  # noqa: E402
 from dispatcher.telemetry import sysinfo  # noqa: E402
@@ -103,7 +103,7 @@ def bench_sample(processes: int, passes: int, work: Path) -> dict:
 
 
 def bench_producer(count: int, work: Path, envelope: bytes) -> dict:
-    from kafka_support import Broker
+    from tests.support.kafka import Broker
 
     broker = Broker(work / "tansu.log")
     try:

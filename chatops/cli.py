@@ -13,12 +13,13 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from chatops.settings import load_settings
 
 
-def _lazy_module(name: str):  # noqa: ANN202
+def _lazy_module(name: str) -> ModuleType:
     """``name``, executed on first use: `chatops telemetry` runs on compute nodes without the
     service's database, web and chat libraries, which chatops.service imports."""
     spec = importlib.util.find_spec(name)

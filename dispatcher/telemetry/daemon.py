@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dispatcher.telemetry import control
 from dispatcher.telemetry.buffer import DiskBuffer
@@ -27,6 +28,9 @@ from dispatcher.telemetry.lock import DirectoryLock, LockHeld
 from dispatcher.telemetry.operations import Operations, redacted
 from dispatcher.telemetry.sender import Sender, Sink
 from dispatcher.telemetry.sinks import DirectorySink, HttpSink, StdioSink
+
+if TYPE_CHECKING:  # kafka is imported only when a [kafka] section is configured
+    from dispatcher.telemetry.kafka import BrokerSettings
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +131,7 @@ class Daemon:
             return DirectorySink(c.data_directory)
         return StdioSink(f"{c.cluster}/{self.node}")
 
-    def _broker(self):  # noqa: ANN202 - a kafka.BrokerSettings (kafka is imported lazily)
+    def _broker(self) -> BrokerSettings:
         from dispatcher.telemetry.kafka import BrokerSettings
 
         k = self.config.kafka
@@ -226,11 +230,11 @@ class Daemon:
                 self.dump = command.value
 
     def _signals(self) -> None:
-        def stop(signum, frame):  # noqa: ANN001
+        def stop(signum: int, frame: object) -> None:
             self.stopping = True
             self.wake.set()
 
-        def reload(signum, frame):  # noqa: ANN001
+        def reload(signum: int, frame: object) -> None:
             self.reloading = True
             self.wake.set()
 

@@ -12,7 +12,7 @@ wrote the file.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 NAME = re.compile(r"[a-zA-Z_][-a-zA-Z_0-9]*")
@@ -136,7 +136,7 @@ def text(value: str) -> str:
     return value
 
 
-def choice(*options: str):  # noqa: ANN201 - returns a value parser
+def choice(*options: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in options:
             raise ValueError(f"{value!r} is not one of {', '.join(options)}")

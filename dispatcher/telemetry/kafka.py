@@ -15,6 +15,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +106,7 @@ class KafkaSink:
         """Produce ``batch`` in order and wait for every delivery report (or ``abort``)."""
         results: dict[int, KafkaError | None] = {}
 
-        def report(seq: int):  # noqa: ANN202
+        def report(seq: int) -> Callable[[KafkaError | None, object], None]:
             return lambda err, _msg: results.__setitem__(seq, err)
 
         for m in batch:

@@ -13,14 +13,15 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
-from telemetry_schema import problems
-from test_slurm_live import Cluster, cluster, wait_for  # noqa: F401 - the cluster fixture
 
 from dispatcher.telemetry import gpu, sysinfo
 from dispatcher.telemetry.config import SampleSettings, parse_config
 from dispatcher.telemetry.envelope import Envelopes, host_name
 from dispatcher.telemetry.operations import Operations
 from dispatcher.telemetry.sample import Sampler
+from tests.chatops.slurm.test_client_live import Cluster, cluster  # noqa: F401 - fixture
+from tests.support.sonar_format import problems
+from tests.support.wait import wait_until
 
 NOBODY = pwd.getpwnam("nobody")
 ENVELOPES = Envelopes("node.example", host_name())
@@ -36,7 +37,7 @@ class Spawned:
         proc = subprocess.Popen(argv, user=user, env={"PATH": os.environ["PATH"], **env},
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         self.procs.append(proc)
-        wait_for(lambda: psutil.Process(proc.pid).name() != "python3" or None, 10,
+        wait_until(lambda: psutil.Process(proc.pid).name() != "python3" or None, 10,
                  f"{argv[0]} to start")
         return proc.pid
 
@@ -80,10 +81,10 @@ def test_sample_reports_real_processes_grouped_into_jobs(spawn):
     busy = spawn("sh", "-c", "while :; do :; done")
     root_sleeper = spawn("sleep", "302", user=None)
     sampler = Sampler(SampleSettings())
-    wait_for(lambda: cpu_seconds(busy) >= 1.2 or None, 60, "the busy loop to use 1.2 s of CPU")
+    wait_until(lambda: cpu_seconds(busy) >= 1.2 or None, 60, "the busy loop to use 1.2 s of CPU")
     first = processes(sample(sampler))
     used = cpu_seconds(busy)
-    wait_for(lambda: cpu_seconds(busy) >= used + 0.3 or None, 60, "more CPU for the busy loop")
+    wait_until(lambda: cpu_seconds(busy) >= used + 0.3 or None, 60, "more CPU for the busy loop")
     envelope = sample(sampler)
     seen = processes(envelope)
 
@@ -129,7 +130,7 @@ def test_sample_filters(spawn):
 
 def test_rollup_merges_a_jobs_identical_leaf_processes(spawn):
     parent = spawn("sh", "-c", "sleep 300 & sleep 300 & sleep 300 & wait", SLURM_JOB_ID="5151")
-    wait_for(lambda: len(psutil.Process(parent).children()) == 3 or None, 10, "3 sleeps")
+    wait_until(lambda: len(psutil.Process(parent).children()) == 3 or None, 10, "3 sleeps")
     seen = sample(Sampler(SampleSettings(rollup=True)))
     [job] = [j for j in seen["data"]["attributes"]["jobs"] if j["job"] == 5151]
     by_cmd = {p["cmd"]: p for p in job["processes"]}
@@ -139,6 +140,7 @@ def test_rollup_merges_a_jobs_identical_leaf_processes(spawn):
     assert by_cmd["sh"]["pid"] == parent and "rolledup" not in by_cmd["sh"]
 
 
+@pytest.mark.slow  # the test cluster
 def test_a_slurm_jobs_processes_carry_its_job_id(cluster: Cluster):  # noqa: F811
     job_id = cluster.submit("sleep 120", "tel-sample")
     try:
@@ -148,7 +150,7 @@ def test_a_slurm_jobs_processes_carry_its_job_id(cluster: Cluster):  # noqa: F81
                         "SLURM_JOB_ID") == str(job_id):
                     return p.pid
             return None
-        pid = wait_for(job_sleep, 60, f"job {job_id}'s sleep to run")
+        pid = wait_until(job_sleep, 60, f"job {job_id}'s sleep to run")
         seen = processes(sample(Sampler(SampleSettings(exclude_system_jobs=False))))
         job, record = seen[pid]
         assert (job["job"], "epoch" in job, record["cmd"]) == (job_id, False, "sleep")

@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from conftest import require
+from tests.support.require import require
 
 
 def tansu_binary() -> Path | None:

@@ -12,7 +12,7 @@ import pytest
 
 from dispatcher.telemetry.config import ConfigError, load_config, parse_config
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "telemetry"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "telemetry"
 CHATOPS = str(Path(sys.executable).parent / "chatops")
 
 
@@ -314,7 +314,7 @@ def test_the_daemon_imports_nothing_of_the_service(tmp_path):
         "print('MODULES', ' '.join(loaded))\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=120, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(
-                                Path(__file__).resolve().parents[1])})
+                                Path(__file__).resolve().parents[3])})
     assert result.returncode == 0, result.stderr
     loaded = result.stdout.rpartition("MODULES ")[2].split()
     assert "psutil" in loaded and "confluent_kafka" in loaded and "chatops.slurm.client" \

@@ -8,15 +8,18 @@ import json
 import time
 from pathlib import Path
 
-from telemetry_schema import problems
-from test_slurm_live import Cluster, cluster, wait_for  # noqa: F401 - the cluster fixture
+import pytest
 
 from dispatcher.telemetry import jobs
 from dispatcher.telemetry.config import parse_config
 from dispatcher.telemetry.delta import IDENTITY, DeltaCoder, JobRebuilder, pertinent
 from dispatcher.telemetry.envelope import Envelopes, host_name
 from dispatcher.telemetry.operations import Operations
+from tests.chatops.slurm.test_client_live import Cluster, cluster  # noqa: F401 - fixture
+from tests.support.sonar_format import problems
+from tests.support.wait import wait_until
 
+pytestmark = pytest.mark.slow  # a broker or the test cluster, and many seconds
 ENVELOPES = Envelopes("master.example", host_name())
 
 
@@ -34,7 +37,7 @@ def records_of(envelopes: list[dict], job_id: int) -> list[dict]:
 
 def test_job_and_cluster_envelopes_from_the_live_cluster(cluster: Cluster, tmp_path):  # noqa: F811
     job_id = cluster.submit("exit 3", "tel-exit3")
-    wait_for(lambda: cluster.finished(job_id), 60, "the job in sacct")
+    wait_until(lambda: cluster.finished(job_id), 60, "the job in sacct")
     ops = master(tmp_path)
     envelopes = ops.run("job", time.time())
     assert [problems("job", e) for e in envelopes] == [[]] * len(envelopes)
@@ -90,7 +93,7 @@ def test_batch_size_splits_job_records_and_dump_keeps_them_whole(cluster: Cluste
                                                                  tmp_path):
     for name in ("tel-batch-1", "tel-batch-2", "tel-batch-3"):
         last = cluster.submit("true", name)
-    wait_for(lambda: cluster.finished(last), 60, "the jobs in sacct")
+    wait_until(lambda: cluster.finished(last), 60, "the jobs in sacct")
     dump = tmp_path / "jobs.json"
     ops = master(tmp_path, f"[jobs]\nbatch-size = 2\ndump = {dump}\n")
     envelopes = ops.run("job", time.time())
@@ -115,7 +118,7 @@ def test_delta_coding_through_a_jobs_life(cluster: Cluster, tmp_path):  # noqa: 
                "chdir": cluster.env["CHATOPS_TEST_JOBS_DIR"], "output": "/dev/null"}
     blocker = client.sbatch(wrap=f"while [ ! -e {unblock} ]; do sleep 0.2; done", options={
         **options, "job-name": "tel-blocker"}).job_id
-    wait_for(lambda: [j for j in client.squeue([blocker]) if j.state == "RUNNING"], 60,
+    wait_until(lambda: [j for j in client.squeue([blocker]) if j.state == "RUNNING"], 60,
              "the blocker to run")
     job_id = client.sbatch(wrap=f"while [ ! -e {finish} ]; do sleep 0.2; done", options={
         **options, "job-name": "tel-delta",
@@ -130,7 +133,7 @@ def test_delta_coding_through_a_jobs_life(cluster: Cluster, tmp_path):  # noqa: 
             found = only(jobs.collect(ops.slurm, 3600, True), job_id)
             seen = {r.get("job_step", ""): r["job_state"] for r in found}
             return found if seen == states else None
-        return wait_for(ready, 60, f"job {job_id} in {states}")
+        return wait_until(ready, 60, f"job {job_id} in {states}")
 
     def one_pass(found: list[dict]) -> tuple[list[dict], list[dict]]:
         full, deltas = coder.encode(found)
@@ -207,7 +210,7 @@ def test_a_field_that_disappears_makes_the_record_full():
 
 def test_the_daemons_job_envelopes_mark_full_and_delta(cluster: Cluster, tmp_path):  # noqa: F811
     job_id = cluster.submit("true", "tel-marks")
-    wait_for(lambda: cluster.finished(job_id), 60, "the job in sacct")
+    wait_until(lambda: cluster.finished(job_id), 60, "the job in sacct")
     ops = master(tmp_path, "[jobs]\ndelta-coding = true\nfull-record-every = 5\n")
     first, second = ops.run("job", time.time()), ops.run("job", time.time())
     for envelope in first + second:

@@ -16,13 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka_support import Broker, Proxy, Reader
-from telemetry_schema import problems
-from test_slurm_live import cluster, wait_for  # noqa: F401 - the cluster fixture
 
 from dispatcher.telemetry.envelope import host_name
 from dispatcher.telemetry.kafka import BrokerSettings, publish_control
+from tests.chatops.slurm.test_client_live import cluster  # noqa: F401 - the fixture
+from tests.support.kafka import Broker, Proxy, Reader
+from tests.support.sonar_format import problems
+from tests.support.wait import wait_until
 
+pytestmark = pytest.mark.slow  # a broker or the test cluster, and many seconds
 CHATOPS = str(Path(sys.executable).parent / "chatops")
 NODE = host_name()
 
@@ -55,7 +57,7 @@ class Daemon:
         return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
 
     def wait_log(self, text: str, deadline: float = 30) -> None:
-        wait_for(lambda: text in self.log() or (self.process.poll() is not None and
+        wait_until(lambda: text in self.log() or (self.process.poll() is not None and
                                                 pytest.fail(f"daemon exited:\n{self.log()}")),
                  deadline, f"{text!r} in the daemon's log:\n{self.log()}")
 
@@ -153,12 +155,12 @@ def test_a_broker_stopped_for_60_seconds_loses_nothing(tmp_path, daemons):
         reader.until(lambda ms: len(ms) >= 2, 30, "two samples before the outage")
         broker.pause()  # SIGSTOP: connections stay open, nothing answers
         paused = time.monotonic()
-        wait_for(lambda: len(daemon.buffered()) >= 25 or None, 90,
+        wait_until(lambda: len(daemon.buffered()) >= 25 or None, 90,
                  "25 samples waiting on disk")
         while time.monotonic() - paused < 60:
             time.sleep(0.5)  # the outage itself: a duration, not a wait for a fact
         broker.resume()
-        wait_for(lambda: daemon.buffered() == [] or None, 120, "the buffer drained")
+        wait_until(lambda: daemon.buffered() == [] or None, 120, "the buffer drained")
         assert daemon.stop() == 0
         reader.until(lambda ms: len(ms) >= len(daemon.dumped()), 60, "everything sent")
         sent = [data_time(d["value"]) for d in daemon.dumped()]
@@ -182,13 +184,13 @@ def test_the_buffer_bound_drops_the_oldest_and_says_how_many(tmp_path, daemons):
         reader.until(lambda ms: len(ms) >= 1, 30, "a sample before the outage")
         broker.pause()
         daemon.wait_log("buffer full", 60)
-        wait_for(lambda: daemon.log().count("buffer full") >= 3 or None, 60,
+        wait_until(lambda: daemon.log().count("buffer full") >= 3 or None, 60,
                  "three evictions")
         broker.resume()
-        wait_for(lambda: daemon.buffered() == [] or None, 60, "the buffer drained")
+        wait_until(lambda: daemon.buffered() == [] or None, 60, "the buffer drained")
         # An eviction is reported by the envelopes made after it: wait for one made now.
         drained = len(daemon.dumped())
-        wait_for(lambda: len(daemon.dumped()) > drained or None, 30, "a sample after the drain")
+        wait_until(lambda: len(daemon.dumped()) > drained or None, 30, "a sample after the drain")
         assert daemon.stop() == 0
         sent = [data_time(d["value"]) for d in daemon.dumped()]
         reader.until(lambda ms: data_time(ms[-1][2]) == sent[-1], 30, "the last sample")
@@ -212,9 +214,9 @@ def test_a_refused_connection_is_logged_and_retried(tmp_path, daemons):
             tmp_path, "node", "refused.example", "node", proxy.address,
             "[sample]\ncadence = 1s\n[debug]\ndump = true\n")).start()
         daemon.wait_log("Connection refused", 60)
-        wait_for(lambda: len(daemon.buffered()) >= 3 or None, 60, "samples kept on disk")
+        wait_until(lambda: len(daemon.buffered()) >= 3 or None, 60, "samples kept on disk")
         proxy.reopen()
-        wait_for(lambda: daemon.buffered() == [] or None, 120, "the buffer drained")
+        wait_until(lambda: daemon.buffered() == [] or None, 120, "the buffer drained")
         assert daemon.stop() == 0
         reader = Reader(broker.address, "refused.example.sample")
         sent = [data_time(d["value"]) for d in daemon.dumped()]
@@ -249,7 +251,7 @@ def test_control_messages_exit_and_dump(kafka_broker, tmp_path, daemons):
     assert "control message ignored: unknown command 'reboot' (known: exit, dump)" in \
         daemon.log()
     assert "control message: exit" not in daemon.log()  # not for this node
-    wait_for(lambda: len(daemon.dumped()) >= 2 or None, 30, "the dump on stdout")
+    wait_until(lambda: len(daemon.dumped()) >= 2 or None, 30, "the dump on stdout")
     assert daemon.dumped()[0]["topic"] == "ctl.example.sample"
     publish_control(broker, control, "dump", False)  # for every node
     daemon.wait_log("control message: dump false")
@@ -291,7 +293,7 @@ def test_sigterm_sends_what_is_buffered(kafka_broker, tmp_path, daemons):
         tmp_path, "node", "term.example", "node", kafka_broker.address,
         "[sample]\ncadence = 1s\nload = false\n[debug]\ndump = true\noutput-delay = 1h\n"))
     daemon.start()
-    wait_for(lambda: len(daemon.buffered()) >= 3 or None, 30, "three samples held back")
+    wait_until(lambda: len(daemon.buffered()) >= 3 or None, 30, "three samples held back")
     daemon.signal(signal.SIGTERM)
     assert daemon.process.wait(60) == 0
     assert daemon.buffered() == []
@@ -330,7 +332,7 @@ class Collector(http.server.BaseHTTPRequestHandler):
     received: list[tuple[str, str, dict]] = []
     password = "s3cret"
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         expected = "Basic " + base64.b64encode(f"http.example:{self.password}".encode()).decode()
         if self.headers.get("Authorization") != expected:
@@ -341,7 +343,7 @@ class Collector(http.server.BaseHTTPRequestHandler):
         self.send_response(202)
         self.end_headers()
 
-    def log_message(self, *args) -> None:  # noqa: ANN002
+    def log_message(self, *args) -> None:
         pass
 
 
@@ -361,7 +363,7 @@ def test_the_http_sink_posts_each_envelope(tmp_path, daemons):
         assert daemon.buffered() != [] and Collector.received == []
         password_file.write_text("s3cret\n")
         daemon.signal(signal.SIGHUP)  # the password is read at start
-        wait_for(lambda: len(Collector.received) >= 3 or None, 60, "three POSTs")
+        wait_until(lambda: len(Collector.received) >= 3 or None, 60, "three POSTs")
         assert daemon.stop() == 0
     finally:
         server.shutdown()
