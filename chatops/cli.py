@@ -21,7 +21,7 @@ from chatops.settings import load_settings
 
 def _lazy_module(name: str) -> ModuleType:
     """``name``, executed on first use: `chatops telemetry` runs on compute nodes without the
-    service's database, web and chat libraries, which chatops.service imports."""
+    service's database, web and chat libraries, which the service's modules import."""
     spec = importlib.util.find_spec(name)
     spec.loader = importlib.util.LazyLoader(spec.loader)
     module = sys.modules[name] = importlib.util.module_from_spec(spec)
@@ -30,6 +30,7 @@ def _lazy_module(name: str) -> ModuleType:
 
 
 svc = _lazy_module("chatops.service")
+alarms = _lazy_module("chatops.alarms")
 
 EPILOG = """exit codes: 0 ok; 1 what was asked failed (job failed, config errors, refused or not
 understood); 2 usage; 3 setup problem (no database, broken config); 4 no such job."""
@@ -149,7 +150,8 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
-    dispatcher = Dispatcher(service.settings, service.config, service.queue)
+    with alarms.startup(service, "chatops dispatcher"):
+        dispatcher = Dispatcher(service.settings, service.config, service.queue)
     _stop_on_signals(threading.Event(), dispatcher.stop)
     dispatcher.run()
     return 0
@@ -161,8 +163,8 @@ def cmd_bot(args: argparse.Namespace) -> int:
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
-    platform = platform_class(args.platform).create(service)
     if args.register:
+        platform = platform_class(args.platform).create(service)
         try:
             names = platform.register_commands()
         finally:
@@ -172,6 +174,8 @@ def cmd_bot(args: argparse.Namespace) -> int:
             return svc.EXIT_USAGE
         print("registered: " + ", ".join(f"/{name}" for name in names))
         return 0
+    with alarms.startup(service, f"chatops bot {args.platform}"):
+        platform = platform_class(args.platform).create(service)
     stop = threading.Event()
     _stop_on_signals(stop)
     run_platforms(service, [platform], stop)
@@ -185,11 +189,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     service = svc.open_service()
     svc.setup_logging(service.settings)
     stop = threading.Event()
-    dispatcher = Dispatcher(service.settings, service.config, service.queue)
-    _stop_on_signals(stop, dispatcher.stop)
-    platforms = create_platforms(service, configured_platforms(service.settings))
-    web, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
-                               platforms=platforms)
+    with alarms.startup(service, "chatops run"):
+        dispatcher = Dispatcher(service.settings, service.config, service.queue)
+        _stop_on_signals(stop, dispatcher.stop)
+        platforms = create_platforms(service, configured_platforms(service.settings))
+        web, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
+                                   platforms=platforms)
     threads = [threading.Thread(target=run_platforms, args=(service, platforms, stop),
                                 name="platforms", daemon=True),
                threading.Thread(target=web.run, name="web", daemon=True)]
@@ -221,9 +226,10 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
-    platforms = create_platforms(service, configured_platforms(service.settings))
-    web, web_lines = _open_web(service, args.host, args.port, fresh_token=False,
-                               platforms=platforms)
+    with alarms.startup(service, "chatops web"):
+        platforms = create_platforms(service, configured_platforms(service.settings))
+        web, web_lines = _open_web(service, args.host, args.port, fresh_token=False,
+                                   platforms=platforms)
     stop = threading.Event()
     _stop_on_signals(stop)
     threading.Thread(target=web.run, name="web", daemon=True).start()
@@ -308,6 +314,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         flags += f" allowed_users={len(ns.allowed_users)}" if ns.allowed_users else ""
         print(f"{ns.name}: {len(ns.jobs)} jobs, {len(ns.commands)} commands{flags}"
               + (f" — {ns.description}" if ns.description else ""))
+    print("admins: " + (", ".join(sorted(config.admins)) or "none (nobody may read the logs "
+                        "of others' private jobs or cancel them)"))
+    print(f"admin channel: {config.admin_channel or 'none (alarms go only to the log)'}")
     print(f"{path}: OK ({len(config.namespaces)} namespaces)")
     return 0
 

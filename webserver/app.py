@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from chatops.commands import CommandHandler
 from chatops.platform import Platform
+from chatops.redact import redact
 from chatops.service import Service
 from chatops.texts import clock
 from webserver import auth, console, dashboard, events, github, metrics
@@ -60,12 +61,13 @@ def _security_headers(response):
 
 
 def _http_error(exc: HTTPException):
+    description = redact(exc.description or "")
     wants_json = (request.path.startswith(("/github/", "/console/", "/slurm/"))
                   or request.accept_mimetypes.best == "application/json")
     if wants_json:
-        return jsonify(error=exc.description), exc.code
+        return jsonify(error=description), exc.code
     return render_template("error.html", code=exc.code, name=exc.name,
-                           description=exc.description), exc.code
+                           description=description), exc.code
 
 
 def make_server(app: Flask, host: str, port: int):
