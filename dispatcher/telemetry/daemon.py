@@ -99,6 +99,7 @@ class Daemon:
                              "may write)", EXIT_ENVIRONMENT) from exc
         try:
             self.sink = self._make_sink()
+            self.listener = self._start_listener()
         except Exception as exc:  # librdkafka refusing its settings (an unreadable CA file...)
             self.close_locks()
             raise StartError(f"cannot set up the data sink: {exc}", EXIT_CONFIG) from exc
@@ -107,7 +108,6 @@ class Daemon:
         self.sender_starts = self.clock.time() + (c.debug.output_delay.seconds
                                                   if c.debug.output_delay else 0)
         self.operations = Operations(c, self.envelopes, self._status_attrs)
-        self.listener = self._start_listener()
         for warning in c.warnings:
             log.warning("%s", warning)
         log.info("telemetry daemon for %s (role %s) as %s: %s; sending to %s", c.cluster,
@@ -180,13 +180,12 @@ class Daemon:
     def run(self, signals: bool = True) -> int:
         if signals:
             self._signals()
-        c = self.config
         start = self.clock.time()
         schedule = Schedule(self.operations.cadences, start, self.operations.at_start)
         while not self.stopping:
             if self.reloading:
                 schedule = self._reload() or schedule
-            now = self.clock.time()
+            c, now = self.config, self.clock.time()
             if self.sender.ident is None and now >= self.sender_starts:
                 self.sender.start()
             for op in schedule.due(now):
