@@ -22,6 +22,8 @@ from chatops.settings import load_settings
 def _lazy_module(name: str) -> ModuleType:
     """``name``, executed on first use: `chatops telemetry` runs on compute nodes without the
     service's database, web and chat libraries, which the service's modules import."""
+    if name in sys.modules:  # imported already (by a test, or a process composing parts)
+        return sys.modules[name]
     spec = importlib.util.find_spec(name)
     spec.loader = importlib.util.LazyLoader(spec.loader)
     module = sys.modules[name] = importlib.util.module_from_spec(spec)
