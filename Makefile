@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || /usr/bin/python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	rm -f $(BIN)/chatops-mailprog  # a symlink: pip must not write through it
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[server,test]'
 	# Slurm runs the MailProg as `slurm`, which cannot write __pycache__: compile it now, and
 	# point the venv's chatops-mailprog at the fast script (no site import; see DEPLOY.md).
 	/usr/bin/python3 -m compileall -q chatops/__init__.py chatops/mailprog.py

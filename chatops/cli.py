@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib.util
 import json
 import select
 import signal
@@ -12,17 +13,37 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from chatops import alarms
-from chatops import service as svc
 from chatops.settings import load_settings
+
+
+def _lazy_module(name: str) -> ModuleType:
+    """``name``, executed on first use: `chatops telemetry` runs on compute nodes without the
+    service's database, web and chat libraries, which the service's modules import."""
+    if name in sys.modules:  # imported already (by a test, or a process composing parts)
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+svc = _lazy_module("chatops.service")
+alarms = _lazy_module("chatops.alarms")
 
 EPILOG = """exit codes: 0 ok; 1 what was asked failed (job failed, config errors, refused or not
 understood); 2 usage; 3 setup problem (no database, broken config); 4 no such job."""
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["telemetry"]:  # the daemon imports nothing of the service
+        from dispatcher.telemetry.cli import main as telemetry
+
+        return telemetry(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -113,8 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs.set_defaults(func=cmd_jobs_logs)
 
     from bot.notify import cli as notify_cli
+    from dispatcher.telemetry.cli import parser_help as telemetry_help
 
     notify_cli.add_parser(sub)
+    telemetry_help(sub)
     return parser
 
 
