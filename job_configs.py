@@ -1,9 +1,14 @@
 """What this service can do: namespaces, their jobs, and the commands that run them.
 
 The format is ebmbot/bennettbot's ``raw_config``, unchanged; extensions are extra keys
-(``timeout``, ``concurrency``, ``env``, ``allowed_users``). Secrets never live here: a job that
-needs one lists the environment variable's name under ``env``.
-Check it with ``chatops config check``.
+(``timeout``, ``concurrency``, ``env``, ``allowed_users``, ``params``). Secrets never live here:
+a job that needs one lists the environment variable's name under ``env``.
+Every key is described in docs/configuration.md. Check this file with ``chatops config check``.
+
+Good practice, shown below: a job's command line stops at its first failure (``&&`` between
+commands, ``set -euo pipefail`` at the top of scripts), so a failed step is reported as a
+failure and not hidden by the next one; and ``params`` declares what each parameter must be, so
+a wrong value is refused in chat before anything runs.
 """
 
 raw_config = {
@@ -30,9 +35,11 @@ raw_config = {
                 "report_format": "file",
             },
             "sleep": {
-                "run_args_template": "sleep {seconds}; echo slept {seconds} s",
+                # `&&`, not `;`: if sleep failed, the echo would make the job look successful.
+                "run_args_template": "sleep {seconds} && echo slept {seconds} s",
                 "report_stdout": True,
                 "timeout": 600,
+                "params": {"seconds": {"type": "int", "min": 0, "max": 590}},
             },
             "fail": {
                 "run_args_template": "bash fail.sh",

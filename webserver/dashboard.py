@@ -18,6 +18,7 @@ from sqlalchemy import and_, select
 from chatops.access import refusal
 from chatops.commands import CommandHandler, Incoming
 from chatops.db import END_STATES, deliveries, jobs
+from chatops.joblogs import job_logs
 from chatops.plain_text import render_delivery
 from chatops.platform import Delivery
 from chatops.service import Service
@@ -101,9 +102,7 @@ def _job_or_abort(job_id: int):
 
 
 def _log_path(job, stream: str) -> Path:
-    settings = _service().settings
-    log_dir = job.log_dir or settings.job_log_dir(job.namespace, job.job_type, job.id)
-    return Path(log_dir) / stream
+    return job_logs(_service().settings.logs_dir, job).path(stream)
 
 
 def read_log_tail(path: Path, limit: int = LOG_VIEW_BYTES) -> dict:
