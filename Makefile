@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv lint bench clean
+.PHONY: run test test-fast venv lint bench clean
 
 venv: $(VENV)/.installed
 
@@ -29,6 +29,13 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
+
+## The tests that need no cluster, Synapse or browser: under a minute.
+test-fast: venv
+	bash scripts/test-setup.sh --fast
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/pytest -q -m "not slow"
 
 lint: venv
 	$(BIN)/ruff check .

@@ -22,7 +22,6 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    inspect,
     text,
 )
 
@@ -30,7 +29,6 @@ metadata = MetaData()
 
 # Job states: queued -> running -> succeeded | failed | cancelled | timed_out | lost.
 # A queued job can also go straight to cancelled.
-ACTIVE_STATES = ("queued", "running")
 END_STATES = ("succeeded", "failed", "cancelled", "timed_out", "lost")
 
 jobs = Table(
@@ -245,6 +243,3 @@ def make_engine(url: str) -> Engine:
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return create_engine(url, pool_pre_ping=True, pool_size=10)
 
-
-def schema_is_current(engine: Engine) -> bool:
-    return inspect(engine).has_table("jobs")

@@ -130,9 +130,6 @@ class Config:
         ns = self.namespaces.get(namespace)
         return ns.jobs.get(name) if ns else None
 
-    def namespace_of(self, job_type: str) -> NamespaceSpec | None:
-        return self.namespaces.get(job_type.partition("_")[0])
-
 
 def template_fields(template: str) -> set[str]:
     """The ``{names}`` a run_args_template fills in."""

@@ -22,7 +22,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 NUMBERS: dict[str, tuple[type, float]] = {
     "CHATOPS_MAX_CONCURRENCY": (int, 1),
     "CHATOPS_KILL_GRACE_SECONDS": (float, 0),
-    "CHATOPS_DEFAULT_TIMEOUT": (float, 1),
     "CHATOPS_POLL_INTERVAL": (float, 0.01),
     "CHATOPS_DELIVERY_ATTEMPTS": (int, 1),
     "CHATOPS_SMTP_PORT": (int, 1),
@@ -36,12 +35,6 @@ BOOLEANS = ("CHATOPS_WEB_SECURE_COOKIE", "CHATOPS_WEB_GUEST", "CHATOPS_SMTP_STAR
 
 class SetupError(Exception):
     """Something about the installation is wrong; the message says what to do."""
-
-
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in TRUE_WORDS
 
 
 def check_environment(env: Mapping[str, str]) -> list[str]:
@@ -83,7 +76,6 @@ class Settings:
     run_dir: Path
     max_concurrency: int
     kill_grace_seconds: float
-    default_timeout: float
     poll_interval: float
     delivery_attempts: int
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
@@ -121,7 +113,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         run_dir=Path(env.get("CHATOPS_RUN_DIR") or home / "run").resolve(),
         max_concurrency=int(env.get("CHATOPS_MAX_CONCURRENCY") or (os.cpu_count() or 1) * 4),
         kill_grace_seconds=float(env.get("CHATOPS_KILL_GRACE_SECONDS") or 5),
-        default_timeout=float(env.get("CHATOPS_DEFAULT_TIMEOUT") or 3600),
         poll_interval=float(env.get("CHATOPS_POLL_INTERVAL") or 0.5),
         delivery_attempts=int(env.get("CHATOPS_DELIVERY_ATTEMPTS") or 5),
         environ=env,

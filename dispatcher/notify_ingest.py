@@ -145,9 +145,6 @@ class NotifyIngest:
             queued += self._ingest_paths(paths[start:start + BATCH])
         return queued + self.summarise()
 
-    def ingest_file(self, path: Path) -> int:
-        return self._ingest_paths([path])
-
     def _ingest_paths(self, paths: list[Path]) -> int:
         events: list[tuple[Path, SlurmEvent]] = []
         for path in paths:

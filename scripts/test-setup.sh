@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Everything the test suite needs beyond the virtualenv, idempotently (runs as root in CI).
+#   scripts/test-setup.sh          all of it
+#   scripts/test-setup.sh --fast   only what `make test-fast` needs (no browser, no Synapse)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fast=${1:-}
 
 # The machine's PostgreSQL (started before the session on this kind of machine).
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
@@ -14,6 +17,7 @@ if [ ! -f var/npm/node_modules/@octokit/webhooks-examples/api.github.com/index.j
   mkdir -p var/npm
   npm install --silent --no-audit --no-fund --prefix var/npm @octokit/webhooks-examples@7.6.1
 fi
+[ "$fast" = --fast ] && exit 0
 if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi

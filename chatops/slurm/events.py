@@ -117,7 +117,15 @@ def _has_control(text: str) -> bool:
 
 
 def split_mail_user(value: str | None) -> tuple[list[Receiver], list[str]]:
-    """(receivers, rejected entries) from MAIL_USER; see ``parse_mail_user``."""
+    """(receivers, rejected entries) from Slurm's MAIL_USER argument.
+
+    Comma-separated; each entry split on its FIRST colon into (connector, target), so
+    ``matrix:!room:server`` -> ("matrix", "!room:server"); a bare name -> (None, name): the default
+    connector, or a Slurm user name to resolve through identities. Whitespace is trimmed,
+    connector names are lower-cased, empty entries dropped, duplicates collapsed (first wins).
+    Entries with an empty target, a control/format character in the target, or a connector that
+    is not a plain name are rejected.
+    """
     receivers: list[Receiver] = []
     rejected: list[str] = []
     seen: set[Receiver] = set()
@@ -142,19 +150,6 @@ def split_mail_user(value: str | None) -> tuple[list[Receiver], list[str]]:
             seen.add(receiver)
             receivers.append(receiver)
     return receivers, rejected
-
-
-def parse_mail_user(value: str | None) -> list[Receiver]:
-    """Receivers from Slurm's MAIL_USER argument.
-
-    Comma-separated; each entry split on its FIRST colon into (connector, target), so
-    ``matrix:!room:server`` -> ("matrix", "!room:server"); a bare name -> (None, name): the default
-    connector, or a Slurm user name to resolve through identities. Whitespace is trimmed,
-    connector names are lower-cased, empty entries dropped, duplicates collapsed (first wins).
-    Entries with an empty target, a control/format character in the target, or a connector that
-    is not a plain name are rejected (``split_mail_user`` returns them).
-    """
-    return split_mail_user(value)[0]
 
 
 def _clean(value: str | None) -> str | None:

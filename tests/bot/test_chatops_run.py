@@ -10,9 +10,13 @@ import subprocess
 import sys
 import urllib.request
 
+import pytest
+
 from tests.support.fake_discord import APP_ID, FakeDiscord, Signer, interaction
 from tests.support.fake_telegram import FakeTelegram, private_message
 from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.slow  # whole stacks and real processes: seconds per test
 
 
 def free_port() -> int:

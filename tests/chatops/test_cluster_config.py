@@ -97,6 +97,7 @@ def test_a_slurm_job_keeps_its_settings() -> None:
         "debug", "5", "1G", 2, ("in/a.txt",), "chatops-jobs")
 
 
+@pytest.mark.slow
 def test_config_check_reports_cluster_errors(tmp_path: Path) -> None:
     path = tmp_path / "job_configs.py"
     path.write_text(textwrap.dedent("""

@@ -136,6 +136,7 @@ def test_loading_runs_only_the_module(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.py")
 
 
+@pytest.mark.slow
 def test_config_check_cli(chatops, tmp_path: Path) -> None:
     ok = chatops("config", "check")
     assert ok.returncode == 0

@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 
 from chatops import identities
+from tests.support.chat import chat_service
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, make_service):
+def engine(request, tmp_path):
     if request.param == "postgresql":
-        return make_service(CHATOPS_DATABASE_URL=request.getfixturevalue("pg_url")).queue.engine
-    return make_service().queue.engine
+        url = request.getfixturevalue("pg_url")
+        return chat_service(tmp_path, CHATOPS_DATABASE_URL=url).queue.engine
+    return chat_service(tmp_path).queue.engine
 
 
 def test_record_and_lookup(engine):

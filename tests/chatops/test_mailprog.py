@@ -248,6 +248,7 @@ def test_repo_conf_and_defaults_through_a_symlink(tree: Path, tmp_path: Path, cw
     assert len(spooled(tree / "var" / "other")) == 2
 
 
+@pytest.mark.slow
 def test_concurrent_calls_all_land(tmp_path: Path, cwd: Path) -> None:
     spool = tmp_path / "spool"
     env = _neutral(dict(SLURM_ENV, CHATOPS_SPOOL_DIR=str(spool)))
@@ -450,6 +451,7 @@ def test_closed_port_falls_back_to_the_spool(tmp_path: Path, cwd: Path) -> None:
     assert TOKEN not in proc.stderr  # neither the header nor the query string is logged
 
 
+@pytest.mark.slow
 def test_slow_server_is_given_up_on_after_the_deadline(
     intake: Intake, tmp_path: Path, cwd: Path
 ) -> None:

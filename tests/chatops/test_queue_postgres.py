@@ -6,10 +6,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from chatops.events import Requester
 from chatops.service import open_queue
 from chatops.settings import load_settings
 from tests.support.cli import Chatops, spine_env
+
+pytestmark = pytest.mark.slow  # whole stacks and real processes: seconds per test
 
 
 def test_three_dispatchers_share_1000_jobs_without_running_any_twice(

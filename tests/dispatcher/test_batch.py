@@ -17,10 +17,13 @@ from pathlib import Path
 import pytest
 
 from chatops.events import Requester
+from chatops.platform import take_waiting
 from chatops.slurm.client import CommandResult, SlurmClient
 from dispatcher.batch import BatchRun
 from tests.support.remote import Harness, cluster_env, cluster_settings
 from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
 
 
 def batch_job(command: str, **slurm: object) -> dict:
@@ -99,11 +102,18 @@ def test_the_time_limit_job_is_submitted_first(harness: Harness,
     submitted_notice(harness, channel, job_id, "hpc_limit")
 
 
-def test_a_batch_job_that_completes(harness: Harness, workdir: str) -> None:
+@pytest.fixture(scope="module")
+def completed_ok(harness: Harness) -> tuple[int, int, str]:
+    """`hpc ok hello`, run to its end: (job id, Slurm job id, report)."""
     response, channel = harness.chat("hpc ok hello")
-    job_id = response.job_id
-    slurm_id = submitted_notice(harness, channel, job_id, "hpc_ok")
+    slurm_id = submitted_notice(harness, channel, response.job_id, "hpc_ok")
     [report] = harness.replies(channel, 1, 90)
+    return response.job_id, slurm_id, report
+
+
+def test_a_batch_job_that_completes(harness: Harness, workdir: str,
+                                    completed_ok: tuple[int, int, str]) -> None:
+    job_id, slurm_id, report = completed_ok
     assert re.fullmatch(
         rf"`hpc_ok` \(job {job_id}\) completed\.\n"
         rf"Slurm job {slurm_id} on cluster test: COMPLETED, exit code 0, "
@@ -117,8 +127,9 @@ def test_a_batch_job_that_completes(harness: Harness, workdir: str) -> None:
     assert [r.text for r in response.replies][1] == "batch-ok hello\nstaged input"
 
 
-def test_a_job_is_never_submitted_twice(harness: Harness) -> None:
-    [done] = [j for j in harness.queue.history(50) if j.job_type == "hpc_ok"]
+def test_a_job_is_never_submitted_twice(harness: Harness,
+                                        completed_ok: tuple[int, int, str]) -> None:
+    done = harness.queue.get(completed_ok[0])
     record = harness.remote.batch.submission(done.id)
     assert (record.submit_state, record.slurm_state) == ("ended", "COMPLETED")
     spec = harness.config.job("hpc_ok")
@@ -212,7 +223,8 @@ def test_a_dispatcher_restart_hands_the_job_over_without_cancelling_or_resubmitt
     first, start_second, job_id, channel, slurm_id = submitted_then_stopped(
         tmp_path_factory, "sleep 15; echo slept", workdir)
     stopped_at = datetime.now().replace(microsecond=0)
-    assert first.console.take(channel) == []  # nothing to report yet: Slurm is running it
+    # nothing to report yet: Slurm is running it
+    assert take_waiting(first.queue, "console", channel) == []
     assert first.queue.get(job_id).state == "running"
     second = start_second()
     try:
@@ -265,7 +277,7 @@ def test_a_mailprog_event_reports_the_end_without_waiting_for_the_next_poll(
         client = slurm(h)
         wait_until(lambda: [j.job.state for j in client.sacct_jobs([slurm_id])] == ["COMPLETED"],
                    90, "Slurm to complete the job")
-        assert h.console.take(channel) == []  # the dispatcher is in a long pause
+        assert take_waiting(h.queue, "console", channel) == []  # the dispatcher is in a long pause
         subject = (f"Slurm Job_id={slurm_id} Name=chatops-{job_id} Ended, Run time 00:00:55, "
                    "COMPLETED, ExitCode 0")
         slurm_env = {"SLURM_CLUSTER_NAME": "testcluster", "SLURM_JOB_ID": str(slurm_id),

@@ -14,6 +14,8 @@ import pytest
 
 from tests.support.remote import Harness, cluster_env, cluster_settings
 
+pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
+
 FABFILE = '''
 from fabric import task
 

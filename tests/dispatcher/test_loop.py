@@ -13,7 +13,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.cli import CHATOPS, REPO, Chatops
+
+pytestmark = pytest.mark.slow  # whole stacks and real processes: seconds per test
 
 
 def job_id_of(result: subprocess.CompletedProcess) -> int:

@@ -37,6 +37,8 @@ from tests.support.notify import (
 from tests.support.wait import wait_until
 from webserver.app import create_app
 
+pytestmark = pytest.mark.slow  # whole stacks and real processes: seconds per test
+
 TRICKY = 'x "q" <b> *y* `z` 🚀 & co'
 HEADER = "|".join(SACCT_FIELDS)
 

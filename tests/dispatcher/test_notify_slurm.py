@@ -26,6 +26,8 @@ from dispatcher.notify_ingest import NotifyIngest
 from tests.support.notify import TELEGRAM_TOKEN, FakeChatApi, make_service
 from tests.support.require import require
 
+pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
+
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_SCRIPT = REPO / "scripts" / "test-cluster.sh"
 MAILPROG = Path(sys.executable).parent / "chatops-mailprog"
@@ -145,10 +147,9 @@ def test_real_slurm_events_reach_chat_with_statistics(spool_dir: Path, tmp_path:
 
 
 def test_statistics_over_the_clusters_ssh_connection(tmp_path: Path) -> None:
-    from notify_support import event, spool
-    from remote_harness import cluster_env, cluster_settings
-
     from chatops.job_config import build_config
+    from tests.support.notify import event, spool
+    from tests.support.remote import cluster_env, cluster_settings
 
     env = cluster_env()
     slurm = SlurmClient(local_runner, timeout=20)

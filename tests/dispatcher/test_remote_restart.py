@@ -23,6 +23,8 @@ from tests.support.cli import CHATOPS, Chatops, spine_env
 from tests.support.remote import cluster_env, cluster_settings
 from tests.support.wait import wait_until
 
+pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
+
 
 class ChatWaiter:
     """`chatops chat` in the background; its lines as they come."""

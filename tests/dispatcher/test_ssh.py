@@ -19,6 +19,8 @@ from chatops.slurm.client import SlurmClient
 from tests.support.remote import Harness, cluster_env, cluster_settings
 from tests.support.wait import wait_until
 
+pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -78,6 +78,6 @@ class FakeSocketMode:
 
     def wait_ack(self, envelope_id: str, timeout: float = 10) -> None:
         with self.acked:
-            if not self.acked.wait_until(
+            if not self.acked.wait_for(
                     lambda: any(a.get("envelope_id") == envelope_id for a in self.acks), timeout):
                 raise AssertionError(f"envelope {envelope_id} was not acknowledged: {self.acks}")

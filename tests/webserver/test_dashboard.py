@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.require import require
+from tests.support.wait import wait_until
 from tests.support.web import REPO, LiveWeb, web_service
+
+pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
 
 TOKEN = "dashboard-test-token-1234"
 CHROMIUM = "/usr/bin/chromium"
@@ -45,6 +48,16 @@ def browser():
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield chromium
         chromium.close()
+
+
+def submit(page, web: LiveWeb, text: str) -> int:
+    """Type ``text`` into the console; the id of the job it made."""
+    before = {job.id for job in web.service.queue.history(100)}
+    page.fill("#command", text)
+    page.press("#command", "Enter")
+    [job_id] = wait_until(lambda: [job.id for job in web.service.queue.history(100)
+                                   if job.id not in before], 10, f"the job of {text!r}")
+    return job_id
 
 
 def test_dashboard_end_to_end(web: LiveWeb, browser):
@@ -114,12 +127,11 @@ def test_dashboard_end_to_end(web: LiveWeb, browser):
 
     # The queue page with something running and scheduled.
     page.goto(web.url + "/console")
-    page.fill("#command", "example sleep 30")
-    page.press("#command", "Enter")
-    page.fill("#command", "example sleep later 5")
-    page.press("#command", "Enter")
-    expect(page.locator("#jobs .state").first).to_have_text("queued")
-    expect(page.locator("#jobs .state").nth(1)).to_have_text("running", timeout=10_000)
+    running = submit(page, web, "example sleep 30")
+    scheduled = submit(page, web, "example sleep later 5")
+    expect(page.locator(f"#jobs a[href='/jobs/{scheduled}'] ~ .state")).to_have_text("queued")
+    expect(page.locator(f"#jobs a[href='/jobs/{running}'] ~ .state")).to_have_text(
+        "running", timeout=10_000)
     now = time.time()
     web.service.queue.suppress("example_table", now, now + 3600, "console:web:admin")
     page.goto(web.url + "/")

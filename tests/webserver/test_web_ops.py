@@ -45,6 +45,7 @@ def csrf_of(client) -> str:
     return re.search(r'name="csrf-token" content="([^"]+)"', client.get("/console").text).group(1)
 
 
+@pytest.mark.slow
 def test_metrics_change_as_jobs_run(tmp_path):
     service = web_service(tmp_path / "home", CHATOPS_WEB_TOKEN="t0ken-for-metrics")
     live = LiveWeb(service)
@@ -102,6 +103,7 @@ def test_webhook_request_counter_and_no_secrets(tmp_path):
     assert "t0ken-not-in-metrics" not in text and "webhook-secret" not in text
 
 
+@pytest.mark.slow
 def test_healthz_reports_database_and_dispatcher(tmp_path):
     service = web_service(tmp_path / "home")
     client = create_app(service).test_client()
@@ -175,6 +177,7 @@ def test_restricted_namespaces_stay_restricted_for_web_guests(tmp_path):
     assert "secret_hello" in member.get("/").text
 
 
+@pytest.mark.slow
 def test_chatops_run_serves_the_web_with_a_generated_token(tmp_path):
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATOPS_")}
@@ -230,6 +233,7 @@ def test_configured_platforms_http_endpoints_are_registered(tmp_path):
     assert response.status_code == 404
 
 
+@pytest.mark.slow
 def test_github_jobs_report_to_slack_when_slack_is_configured(tmp_path):
     from tests.support.fake_slack import BOT_TOKEN, FakeSlack
     from webserver.github import report_requester

@@ -194,6 +194,7 @@ def test_redelivery_schedules_once(client, service):
 
 # -- the merged pull request ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_merged_pr_deploys_after_60_seconds_by_default(client, service):
     before = time.time()
     response = post(client, "legacy", "pull_request", merged_pr())

@@ -25,6 +25,8 @@ from chatops.report import notice
 from tests.support.fake_discord import APP_ID, FakeDiscord, Signer, interaction
 from tests.support.wait import generated
 
+pytestmark = pytest.mark.slow  # whole stacks and real processes: seconds per test
+
 TOKEN = "discord-bot-token-abcdef"
 NO_MENTIONS = {"parse": []}
 

@@ -19,6 +19,8 @@ from tests.support.wait import generated, wait_until
 
 from .conftest import PASSWORD, make_service
 
+pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
+
 
 def test_invite_opt_in_notification_and_leaving_alone(users, stack, synapse):
     bot, alice = users("chatops"), users("alice")

@@ -9,12 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from chatops import identities
 from chatops.service import open_service
 from chatops.settings import load_settings
 from tests.support.wait import wait_until
 
 from .conftest import CONFIG, PASSWORD
+
+pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
 
 CHATOPS = str(Path(sys.executable).parent / "chatops")
 

@@ -10,12 +10,16 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from chatops import identities
 from chatops.notify import store
 from dispatcher.notify_ingest import NotifyIngest
 from tests.support.wait import wait_until
 
 from .conftest import PASSWORD
+
+pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
 
 
 def spool_event(directory: Path, job_id: int, name: str, mail_user: str) -> None:

@@ -18,6 +18,8 @@ from dispatcher.notify_ingest import NotifyIngest
 from tests.support.notify import SLACK_TOKEN, FakeChatApi, event, make_service, spool
 from tests.support.wait import wait_until
 
+pytestmark = pytest.mark.slow  # whole stacks and real processes: seconds per test
+
 CHATOPS = str(Path(sys.executable).parent / "chatops")
 CHANNELS = ["C1", "C2", "C3", "C4"]
 

@@ -11,6 +11,8 @@ from bot.slack.inbound import escape
 from chatops import texts
 from tests.support.slack import Stack, direct, mention
 
+pytestmark = pytest.mark.slow  # whole stacks and real processes: seconds per test
+
 MENTION_FORMS = [
     "<@UBOT> example say hello Bob",
     "<@UBOT>example say hello Bob",

@@ -6,9 +6,13 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from bot.slack.inbound import escape
 from chatops.report import Report, blocks_as_text
 from tests.support.slack import Stack, direct, mention
+
+pytestmark = pytest.mark.slow  # whole stacks and real processes: seconds per test
 
 
 def run(stack: Stack, command: str, posts: int, **event: object) -> tuple[dict, list]:

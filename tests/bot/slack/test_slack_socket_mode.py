@@ -22,6 +22,8 @@ from tests.support.fake_slack import APP_TOKEN, FakeSlack
 from tests.support.fake_socket_mode import FakeSocketMode
 from tests.support.slack import direct, event_body, make_service, mention, slack_env
 
+pytestmark = pytest.mark.slow  # whole stacks and real processes: seconds per test
+
 
 @contextmanager
 def running(home: Path, fake: FakeSlack, before_serve: Callable[[], None] = lambda: None

@@ -16,6 +16,8 @@ from chatops.report import Report
 from tests.support.fake_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.support.slack import make_service, slack_env
 
+pytestmark = pytest.mark.slow  # whole stacks and real processes: seconds per test
+
 CHATOPS = str(Path(sys.executable).parent / "chatops")
 
 

@@ -26,6 +26,8 @@ from tests.support.fake_telegram import (
 )
 from tests.support.wait import generated, wait_until
 
+pytestmark = pytest.mark.slow  # whole stacks and real processes: seconds per test
+
 TOKEN = "123456:TEST-token-abcdef"
 
 

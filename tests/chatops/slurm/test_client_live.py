@@ -18,6 +18,8 @@ from chatops.slurm.client import SlurmClient, SlurmError, local_runner
 from tests.support.require import require
 from tests.support.wait import wait_until
 
+pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
+
 T = TypeVar("T")
 ME = pwd.getpwuid(os.getuid()).pw_name
 STATE_DIR = Path(os.environ.get("CHATOPS_TEST_CLUSTER_DIR", "/tmp/chatops-test-cluster"))

@@ -18,7 +18,6 @@ from chatops.slurm.events import (
     SlurmEvent,
     decode_wait_status,
     parse_event,
-    parse_mail_user,
     split_mail_user,
 )
 from chatops.slurm.subject import mail_type_name, parse_subject, seconds
@@ -442,8 +441,9 @@ def test_whole_seconds(text: str | None, expected: int | None) -> None:
     ],
 )
 def test_parse_mail_user(value: str | None, expected: list[tuple[str | None, str]]) -> None:
-    assert parse_mail_user(value) == expected
-    assert all(isinstance(r, Receiver) for r in parse_mail_user(value))
+    receivers, _ = split_mail_user(value)
+    assert receivers == expected
+    assert all(isinstance(r, Receiver) for r in receivers)
 
 
 @pytest.mark.parametrize(
