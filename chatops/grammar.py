@@ -148,8 +148,8 @@ BUILTIN_PATTERNS = (("help",), ("status",), ("cancel", "<job id>"), ("logs", "<j
 def suggest(words: list[str], config: Config) -> str | None:
     """The command (``namespace pattern``) the words most look like, if one is close enough.
 
-    Literal words are compared letter by letter (a typo still matches); a parameter matches any
-    word; missing or extra words count against a command.
+    Literal words are compared letter by letter (a typo still matches), a parameter takes any
+    word.
     """
     candidates = [list(pattern) for pattern in BUILTIN_PATTERNS]
     candidates += [[ns.name, *(str(w) for w in command.words)]
@@ -163,15 +163,23 @@ def suggest(words: list[str], config: Config) -> str | None:
 
 
 def _likeness(pattern: list[str], words: list[str]) -> float:
-    if len(pattern) > 1 and _is_param(pattern[-1]) and len(words) > len(pattern):
-        words = [*words[:len(pattern) - 1], " ".join(words[len(pattern) - 1:])]  # takes the rest
-    total = 0.0
-    for expected, typed in zip(pattern, words, strict=False):
-        if _is_param(expected):
-            total += 1
-        else:
-            total += SequenceMatcher(None, expected.lower(), typed.lower()).ratio()
-    return total / max(len(pattern), len(words))
+    """How alike (0..1): the first word (a namespace, or a built-in) and the command's other
+    literal words count half each; too few words is no likeness, extra words lower it."""
+    if len(words) < len(pattern):
+        return 0.0
+    share = 1.0
+    if len(words) > len(pattern) and not _is_param(pattern[-1]):
+        share = len(pattern) / len(words)
+
+    def alike(expected: str, typed: str) -> float:
+        return SequenceMatcher(None, expected.lower(), typed.lower()).ratio()
+
+    first = alike(pattern[0], words[0])
+    rest = [alike(expected, typed) for expected, typed in zip(pattern[1:], words[1:],
+                                                              strict=False)
+            if not _is_param(expected)]
+    score = (first + sum(rest) / len(rest)) / 2 if rest else first
+    return score * share
 
 
 def _is_param(token: str) -> bool:
