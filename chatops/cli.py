@@ -190,7 +190,10 @@ def _open_web(service: svc.Service, host: str, port: int, fresh_token: bool,
         return open_web(service, host, port, fresh_token=fresh_token, platforms=platforms)
     except OSError as exc:
         raise svc.SetupError(f"the web server cannot listen on {host}:{port}: {exc.strerror}; "
-                             "choose another with --port") from exc
+                             "choose another with --port") from None
+    except ValueError:  # waitress: a host name that does not resolve
+        raise svc.SetupError(f"the web server cannot listen on {host}:{port}: no such address; "
+                             "give --host an address of this machine, e.g. 127.0.0.1") from None
 
 
 def cmd_web(args: argparse.Namespace) -> int:
