@@ -36,6 +36,10 @@ from chatops.settings import Settings
 
 TOKEN_FILE = "web-token"
 SECRET_KEY_FILE = "web-secret-key"
+# A generated token changes at every start of `chatops run`: an old login link says why it fails.
+STALE_TOKEN = ("That token is not the current one: `chatops run` makes a new one each time it "
+               "starts. Open the login link it printed at its last start, or use the token kept "
+               "in $CHATOPS_HOME/web-token on the server.")
 MAX_FAILURES = 10  # failed logins per address per window before 429
 FAILURE_WINDOW = 600.0
 
@@ -207,6 +211,8 @@ def login():
             return redirect(_safe_next(request.values.get("next")))
         current_app.extensions["chatops.failures"][request.remote_addr].append(time.time())
         error = "Those credentials are not right."
+        if token and not has_configured_login(settings):
+            error = STALE_TOKEN
     status = 401 if error else 200
     return render_template("login.html", error=error, uses_password=uses_password,
                            next=request.values.get("next")), status
