@@ -28,6 +28,7 @@ NUMBERS: dict[str, tuple[type, float]] = {
     "CHATOPS_FABFILE_TIMEOUT": (float, 0.1),
     "CHATOPS_REMOTE_LOG_LIMIT": (int, 1),
     "CHATOPS_EVENTS_TIMEOUT": (float, 0.1),
+    "CHATOPS_WEB_PROXIES": (int, 0),
 }
 BOOLEANS = ("CHATOPS_WEB_SECURE_COOKIE", "CHATOPS_WEB_GUEST", "CHATOPS_SMTP_STARTTLS",
             "CHATOPS_NOTIFY_SENDER")

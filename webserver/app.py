@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from flask import Flask, jsonify, render_template, request
 from waitress.server import create_server
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from chatops.commands import CommandHandler
 from chatops.platform import Platform
@@ -45,6 +46,10 @@ def create_app(service: Service, handler: CommandHandler | None = None,
         if blueprint is not None:
             app.register_blueprint(blueprint)
             log.info("HTTP endpoints of platform %s registered", platform.name)
+    proxies = int(service.settings.environ.get("CHATOPS_WEB_PROXIES") or 0)
+    if proxies:  # behind nginx & co: the client's address and scheme from X-Forwarded-*
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies,
+                                x_port=proxies, x_prefix=proxies)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
     return app

@@ -167,6 +167,26 @@ def test_an_old_login_link_says_the_token_changed(tmp_path):
     assert client.get(f"/login?token={current}").status_code == 302
 
 
+def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(tmp_path):
+    def failures_until_refused(app, address: str) -> int:
+        client = app.test_client()
+        for attempt in range(1, 12):
+            answer = client.get("/login?token=wrong",
+                                headers={"X-Forwarded-For": address,
+                                         "X-Forwarded-Proto": "https"})
+            if answer.status_code == 429:
+                return attempt
+        return 0
+
+    behind = create_app(web_service(tmp_path / "a", CHATOPS_WEB_TOKEN="tok-123456",
+                                    CHATOPS_WEB_PROXIES="1"))
+    assert failures_until_refused(behind, "198.51.100.7") == 11  # ten failures, then 429
+    assert failures_until_refused(behind, "203.0.113.9") == 11  # another person is not locked out
+    direct = create_app(web_service(tmp_path / "b", CHATOPS_WEB_TOKEN="tok-123456"))
+    assert failures_until_refused(direct, "198.51.100.7") == 11
+    assert failures_until_refused(direct, "203.0.113.9") == 1  # all one address: the proxy's
+
+
 def test_restricted_namespaces_stay_restricted_for_web_guests(tmp_path):
     def client_for(**env: str):
         service = web_service(tmp_path / f"home{len(env)}", CHATOPS_WEB_TOKEN="tok-abcdef",
