@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -11,6 +12,7 @@ from typing import Any
 
 from chatops import cli_admin, cli_jobs
 from chatops import service as svc
+from chatops.settings import read_env_file
 
 EPILOG = """exit codes: 0 ok; 1 what was asked failed (job failed, config errors, refused or not
 understood); 2 usage; 3 setup problem (a setting missing or wrong, no database, broken config);
@@ -31,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return svc.EXIT_USAGE
     try:
+        if args.env_file:  # as systemd's EnvironmentFile=: the file wins
+            os.environ.update(read_env_file(args.env_file))
         return args.func(args) or 0
     except svc.SetupError as exc:
         print(f"chatops: {exc}", file=sys.stderr)
@@ -44,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chatops", description="Chat-ops for HPC clusters: chat commands become jobs.",
         epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"chatops {version()}")
+    parser.add_argument("--env-file", metavar="FILE",
+                        help="read settings from FILE first, as the systemd units do (e.g. "
+                        "/etc/chatops/chatops.env)")
     sub = parser.add_subparsers(metavar="COMMAND")
 
     run = sub.add_parser("run", help="all in one process: web server, dispatcher and every "

@@ -95,6 +95,32 @@ class Settings:
         return value or None
 
 
+def read_env_file(path: str | Path) -> dict[str, str]:
+    """The settings in a systemd ``EnvironmentFile``: ``KEY=value`` lines, ``#`` comments, a value
+    in single or double quotes kept as it is inside them. The units and ``chatops --env-file``
+    read the same file, so an admin's command sees what the service sees."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise SetupError(f"cannot read the settings file {path}: {exc.strerror}") from None
+    values, problems = {}, []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        name, equals, value = line.partition("=")
+        name, value = name.strip(), value.strip()
+        if not equals or not name.isidentifier():
+            problems.append(f"{path}:{number}: not KEY=value: {line[:60]!r}")
+            continue
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name] = value
+    if problems:
+        raise SetupError("\n".join(problems))
+    return values
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """The settings, or a SetupError naming every variable whose value is wrong."""
     env = dict(os.environ if environ is None else environ)
