@@ -292,6 +292,9 @@ def check(source: Path, keep: bool) -> None:
     root = Root(Path(tempfile.mkdtemp(prefix="chatops-deploy-")), free_port())
     root.path.chmod(0o755)  # the service account walks through it
     root.units.mkdir()
+    for system_dir in ("/opt", "/etc/systemd/system", "/etc/cron.d", "/var/lib", "/var/spool",
+                       "/var/backups"):  # what a Debian host has already
+        (root.path / system_dir.lstrip("/")).mkdir(mode=0o755, parents=True, exist_ok=True)
     daemon = None
     try:
         # <this repository>: a fresh clone of what is committed, over git://
