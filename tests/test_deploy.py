@@ -13,7 +13,7 @@ import pytest
 from tests.support.cli import REPO
 from tests.support.require import require
 
-pytestmark = pytest.mark.slow  # two installs from PyPI: minutes
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # two installs from PyPI: minutes
 
 
 def test_deploy_md_works_on_this_machine() -> None:
