@@ -168,3 +168,24 @@ def test_db_backup_copies_the_database_while_jobs_run(running: Chatops, tmp_path
     assert (again.returncode, again.stderr) == (
         1, f"chatops: {target} exists already: name a new file\n")
     assert [process.wait(60) for process in busy] == [0] * 6
+
+
+def test_env_file_gives_the_admin_the_services_settings(chatops: Chatops, tmp_path: Path) -> None:
+    chatops.chat("tests echo from the service", "--no-wait")
+    env_file = tmp_path / "chatops.env"
+    env_file.write_text(f"# as systemd reads it\nCHATOPS_HOME='{chatops.home}'\n\n"
+                        f"CHATOPS_LOG_LEVEL=\"WARNING\"\n")
+    elsewhere = Chatops(tmp_path / "elsewhere", {**chatops.env,
+                                                 "CHATOPS_HOME": str(tmp_path / "elsewhere")})
+    listing = elsewhere("--env-file", str(env_file), "jobs", "list")
+    assert listing.returncode == 0, listing.stderr
+    assert re.search(r"queued\s+tests_echo", listing.stdout)  # the file won over the environment
+
+    env_file.write_text("CHATOPS_HOME=/somewhere\nexport CHATOPS_LOG_LEVEL=INFO\n")
+    broken = chatops("--env-file", str(env_file), "jobs", "list")
+    assert (broken.returncode, broken.stderr) == (
+        3, f"chatops: {env_file}:2: not KEY=value: 'export CHATOPS_LOG_LEVEL=INFO'\n")
+    missing = chatops("--env-file", str(tmp_path / "none.env"), "db", "upgrade")
+    assert (missing.returncode, missing.stderr) == (
+        3, f"chatops: cannot read the settings file {tmp_path / 'none.env'}: No such file or "
+        "directory\n")
