@@ -5,11 +5,28 @@ The format is ebmbot/bennettbot's ``raw_config``, unchanged; extensions are extr
 a job that needs one lists the environment variable's name under ``env``.
 Every key is described in docs/configuration.md. Check this file with ``chatops config check``.
 
+People are named by the id their platform gives them, never by a name (anyone can take any
+display name): ``slack:U0123ABCD``, ``telegram:123456789``, ``discord:80351110224678912``,
+``matrix:@alice:example.org``, ``console:<login name>``, ``web:<dashboard user>``. That is the
+form of ``admins`` below and of a namespace's ``allowed_users``; someone refused in chat is told
+their id. A namespace may not be named after a built-in command (help, status, cancel, logs,
+run, users, cluster, schedules, telemetry, link, ...).
+
 Good practice, shown below: a job's command line stops at its first failure (``&&`` between
 commands, ``set -euo pipefail`` at the top of scripts), so a failed step is reported as a
 failure and not hidden by the next one; and ``params`` declares what each parameter must be, so
 a wrong value is refused in chat before anything runs.
 """
+
+# Admins may read the logs of any job and cancel any job (everyone else: their own jobs, and
+# those asked for in a shared channel of a namespace they may use). The dashboard's token login
+# is web:admin; add your chat ids, e.g. "slack:U0123ABCD".
+admins = ["web:admin"]
+
+# Where the service's own alarms go (each process's start-up warnings): a channel id such as
+# "slack:C0123ABCD", "telegram:-1001234567890", "matrix:!room:example.org", or a console
+# channel, shown to admins on the dashboard's queue page.
+admin_channel = "console:admins"
 
 raw_config = {
     "example": {

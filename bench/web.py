@@ -33,7 +33,7 @@ def percentiles(times: list[float]) -> str:
 
 def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="chatops-bench-web-"))
-    service = web_service(home, CHATOPS_WEB_TOKEN=TOKEN)
+    service = web_service(home, CHATOPS_WEB_TOKEN=TOKEN, CHATOPS_METRICS_PUBLIC="true")
     server = make_server(create_app(service), "127.0.0.1", 0)
     threading.Thread(target=server.run, daemon=True).start()
     url = f"http://127.0.0.1:{server.effective_port}"

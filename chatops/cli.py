@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -10,9 +11,11 @@ import threading
 from importlib import metadata
 from typing import Any
 
-from chatops import cli_admin, cli_jobs
+from chatops import alarms, cli_admin, cli_jobs
 from chatops import service as svc
 from chatops.settings import read_env_file
+
+log = logging.getLogger("chatops.platforms")
 
 EPILOG = """exit codes: 0 ok; 1 what was asked failed (job failed, config errors, refused or not
 understood); 2 usage; 3 setup problem (a setting missing or wrong, no database, broken config);
@@ -110,7 +113,8 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
     service = svc.open_service()
     svc.setup_logging(service.settings)
     _check_job_host(service.settings)
-    dispatcher = Dispatcher(service.settings, service.config, service.queue)
+    with alarms.startup(service, "chatops dispatcher"):
+        dispatcher = Dispatcher(service.settings, service.config, service.queue)
     _stop_on_signals(threading.Event(), dispatcher.stop)
     dispatcher.run()
     return 0
@@ -122,14 +126,8 @@ def cmd_bot(args: argparse.Namespace) -> int:
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
-    svc.ensure_dirs(service.settings, "CHATOPS_RUN_DIR")
-    platform = platform_class(args.platform).create(service)
-    try:
-        platform.check()
-    except svc.SetupError:
-        platform.close()
-        raise
     if args.register:
+        platform = _checked(platform_class(args.platform).create(service))
         try:
             names = platform.register_commands()
         finally:
@@ -139,26 +137,41 @@ def cmd_bot(args: argparse.Namespace) -> int:
             return svc.EXIT_USAGE
         print("registered: " + ", ".join(f"/{name}" for name in names))
         return 0
+    svc.ensure_dirs(service.settings, "CHATOPS_RUN_DIR")
+    with alarms.startup(service, f"chatops bot {args.platform}"):
+        platform = _checked(platform_class(args.platform).create(service))
     stop = threading.Event()
     _stop_on_signals(stop)
     run_platforms(service, [platform], stop)
     return 0
 
 
-def _start_platforms(service: svc.Service, check: bool) -> tuple[list, list[str]]:
-    """The configured platforms (their credentials checked when they will serve), and a line
+def _checked(platform):
+    """The platform, once it has confirmed that its credentials work."""
+    try:
+        platform.check()
+    except svc.SetupError:
+        platform.close()
+        raise
+    return platform
+
+
+def _start_platforms(service: svc.Service, check: bool) -> list:
+    """The configured platforms (their credentials checked when they will serve); a warning
     for each platform left out because only some of its settings are set."""
     from bot.runner import configured_platforms, create_platforms, not_started
 
     platforms = create_platforms(service, configured_platforms(service.settings))
     try:
         for platform in platforms if check else ():
-            platform.check()
+            _checked(platform)
     except svc.SetupError:
         for platform in platforms:
             platform.close()
         raise
-    return platforms, not_started(service.settings)
+    for line in not_started(service.settings):
+        log.warning("%s", line)
+    return platforms
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -168,19 +181,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     service = svc.open_service()
     svc.setup_logging(service.settings)
     _check_job_host(service.settings)
-    platforms, left_out = _start_platforms(service, check=True)
     stop = threading.Event()
-    dispatcher = Dispatcher(service.settings, service.config, service.queue)
-    _stop_on_signals(stop, dispatcher.stop)
-    web, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
-                               platforms=platforms)
+    with alarms.startup(service, "chatops run"):
+        platforms = _start_platforms(service, check=True)
+        dispatcher = Dispatcher(service.settings, service.config, service.queue)
+        _stop_on_signals(stop, dispatcher.stop)
+        web, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
+                                   platforms=platforms)
     threads = [threading.Thread(target=run_platforms, args=(service, platforms, stop),
                                 name="platforms", daemon=True),
                threading.Thread(target=web.run, name="web", daemon=True)]
     for thread in threads:
         thread.start()
     print(f"chatops is running: database {service.queue.engine.url}, "
-          f"platforms {', '.join(p.name for p in platforms)}.", *left_out, *web_lines,
+          f"platforms {', '.join(p.name for p in platforms)}.", *web_lines,
           "In another terminal try: chatops chat \"example say hello Bob\"", sep="\n",
           flush=True)
     dispatcher.run()
@@ -206,13 +220,14 @@ def _open_web(service: svc.Service, host: str, port: int, fresh_token: bool,
 def cmd_web(args: argparse.Namespace) -> int:
     service = svc.open_service()
     svc.setup_logging(service.settings)
-    platforms, left_out = _start_platforms(service, check=False)  # only their HTTP endpoints
-    web, web_lines = _open_web(service, args.host, args.port, fresh_token=False,
-                               platforms=platforms)
+    with alarms.startup(service, "chatops web"):
+        platforms = _start_platforms(service, check=False)  # only their HTTP endpoints
+        web, web_lines = _open_web(service, args.host, args.port, fresh_token=False,
+                                   platforms=platforms)
     stop = threading.Event()
     _stop_on_signals(stop)
     threading.Thread(target=web.run, name="web", daemon=True).start()
-    print(*left_out, *web_lines, sep="\n", flush=True)
+    print(*web_lines, sep="\n", flush=True)
     stop.wait()
     web.close()
     return 0

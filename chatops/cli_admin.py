@@ -76,6 +76,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         flags += f" allowed_users={len(ns.allowed_users)}" if ns.allowed_users else ""
         print(f"{ns.name}: {len(ns.jobs)} jobs, {len(ns.commands)} commands{flags}"
               + (f" — {ns.description}" if ns.description else ""))
+    print("admins: " + (", ".join(sorted(config.admins)) or "none (nobody may read the logs "
+                        "of others' private jobs or cancel them)"))
+    print(f"admin channel: {config.admin_channel or 'none (alarms go only to the log)'}")
     print(f"{path}: OK ({len(config.namespaces)} namespaces)")
     return 0
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from chatops import identities, texts, wakeup
-from chatops.access import refusal
+from chatops.access import may_see_job, not_yours, refusal
 from chatops.events import Requester
 from chatops.grammar import (
     Cancel,
@@ -29,8 +29,10 @@ from chatops.job_config import CommandSpec, Config
 from chatops.joblogs import job_logs, pruned, tail
 from chatops.params import check_args
 from chatops.queue import Queue
+from chatops.redact import redact
 from chatops.report import describe_end, failure_report
 from chatops.settings import Settings
+from chatops.user_ids import qualified
 
 LOG_REPLY_CHARS = 3500
 
@@ -76,7 +78,7 @@ class CommandHandler:
                 return Response().say(texts.general_help(self.config))
             return Response().say(texts.namespace_help(self.config.namespaces[parsed.namespace]))
         if isinstance(parsed, Status):
-            return Response().say(self.status_text())
+            return Response().say(self.status_text(who))
         if isinstance(parsed, NotUnderstood):
             response = Response(understood=False)
             return response.say(texts.not_understood(parsed.text, self.config, parsed.namespace,
@@ -97,10 +99,19 @@ class CommandHandler:
             return Response(refused=True).say(why_not)
         return self._run_command(parsed.command, parsed.args, who)
 
-    def status_text(self) -> str:
-        running = self.queue.jobs_in(("running",))
-        return texts.status(running, self.queue.jobs_in(("queued",)), self.queue.suppressions(),
+    def status_text(self, who: Requester | None = None) -> str:
+        """Running and scheduled jobs: those ``who`` may see (all when None)."""
+        running, queued = self.queue.jobs_in(("running",)), self.queue.jobs_in(("queued",))
+        if who is not None:
+            running = [job for job in running if self.may_see(job, who)]
+            queued = [job for job in queued if self.may_see(job, who)]
+        return texts.status(running, queued, self.queue.suppressions(),
                             slurm=self.queue.slurm_jobs_of([job.id for job in running]))
+
+    def may_see(self, job, who: Requester) -> bool:
+        """Whether ``who`` may see ``job`` (a jobs row): chatops/access.py has the rule."""
+        return may_see_job(self.config, job, who, lambda: [
+            qualified(s.platform, s.user or "") for s in self.queue.subscribers_of(job.id)])
 
     # -- configured commands ----------------------------------------------------------------
 
@@ -181,17 +192,15 @@ class CommandHandler:
         if job is None:
             return None, Response(understood=False, no_such_job=True).say(
                 f"There is no job {job_id}. `status` lists the current jobs.")
-        namespace = self.config.namespaces.get(job.namespace)
-        why_not = refusal(namespace, who) if namespace else None
-        if why_not:
-            return None, Response(refused=True).say(why_not)
+        if not self.may_see(job, who):
+            return None, Response(refused=True).say(not_yours(job_id))
         return job, None
 
     def _end_queued(self, job_id: int, who: Requester) -> bool:
         job = self.queue.get(job_id)
         if job is None:
             return False
-        what = describe_end("cancelled", None, job.timeout, cancelled_by=who.user_name or who.user)
+        what = describe_end("cancelled", None, job.timeout, cancelled_by=canceller(job, who))
         report = failure_report(job_id, job.job_type, job.namespace, "cancelled", what, None)
         # Reports queued (at least the requester's) only when this call ended the job.
         ended = self.queue.finish(job_id, "cancelled", summary=what,
@@ -203,13 +212,13 @@ class CommandHandler:
         job, problem = self._job_for(job_id, who)
         if problem:
             return problem
-        state = self.queue.request_cancel(job_id)
+        state = self.queue.request_cancel(job_id, canceller(job, who))
         if state == "queued" and self._end_queued(job_id, who):
             return Response(acknowledged=True).say(
                 f"Cancelled job {job_id} (`{job.job_type}`) before it started.")
         if state in ("queued", "running"):  # it started meanwhile, or was running
             if state == "queued":
-                self.queue.request_cancel(job_id)
+                self.queue.request_cancel(job_id, canceller(job, who))
             wakeup.notify(self.settings.run_dir, "dispatcher")
             return Response(acknowledged=True).say(
                 f"Stopping job {job_id} (`{job.job_type}`); its report will follow.")
@@ -240,7 +249,7 @@ class CommandHandler:
         if job.state == "queued":
             return Response().say(f"Job {job_id} (`{job.job_type}`) has not started yet.")
         logs = job_logs(self.settings.logs_dir, job)
-        text = tail(logs.path(stream), lines=200, chars=LOG_REPLY_CHARS)
+        text = redact(tail(logs.path(stream), lines=200, chars=LOG_REPLY_CHARS))
         if job.state == "running":
             if not text:
                 return Response().say(f"Job {job_id} (`{job.job_type}`) is still running and "
@@ -254,6 +263,16 @@ class CommandHandler:
         if not text:
             return Response().say(f"Job {job_id} wrote nothing to {stream}.")
         return Response().say(f"The end of job {job_id}'s {stream}:").say(text, code=True)
+
+
+def canceller(job, who: Requester) -> str:
+    """How a job's report names who cancelled it: nothing when its requester did, else the name
+    they show and the id nobody can borrow."""
+    if who.qualified_user == qualified(job.platform or "", job.requested_by or ""):
+        return ""
+    if who.user_name and who.user_name != who.user:
+        return f"{who.user_name} ({who.qualified_user})"
+    return who.qualified_user
 
 
 def _mail_user(who: Requester) -> str:

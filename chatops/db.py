@@ -52,6 +52,7 @@ jobs = Table(
     Column("is_direct", Boolean, nullable=False, default=False),
     Column("claimed_by", String(200)),
     Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("cancelled_by", String(300)),  # who asked to cancel it (migration 0007)
     Column("exit_code", Integer),
     Column("log_dir", Text),
     Column("summary", Text),

@@ -23,10 +23,18 @@ from chatops.cluster_config import (
 )
 from chatops.github_rules import GithubRule, build_rules, default_rules
 from chatops.params import ParamType, build_param_types
+from chatops.user_ids import channel_problem, user_id_problem
 
 ACTIONS = ("schedule_job", "cancel_job", "schedule_suppression", "cancel_suppression")
 REPORT_FORMATS = ("text", "blocks", "code", "file")
-RESERVED_NAMESPACES = ("help", "status", "cancel", "logs", "notify")
+# Built-in command words, today's and those planned (calculations, schedules, the cluster
+# monitor, telemetry, users and admins): a namespace of that name would shadow them.
+RESERVED_NAMESPACES = (
+    "help", "status", "cancel", "logs", "notify", "run", "users", "user", "cluster", "schedules",
+    "telemetry", "link", "unlink", "bind", "approve", "block", "unblock", "limit", "quota",
+    "profile", "start", "stop", "upd", "list", "search", "alter_limit", "mailuser", "admin",
+    "config",
+)
 DEFAULT_TIMEOUT = 3600.0
 
 NAMESPACE_KEYS = {
@@ -124,6 +132,11 @@ class Config:
     clusters: Mapping[str, ClusterSpec] = field(default_factory=dict)
     notifications: Mapping[str, Any] = field(default_factory=dict)  # bot/notify/config.py
     warnings: tuple[str, ...] = ()  # accepted, but probably not what was meant
+    admins: frozenset[str] = frozenset()  # 'platform:id' of the people who may do anything
+    admin_channel: str | None = None  # 'platform:channel': where the service's alarms go
+
+    def is_admin(self, identity: str) -> bool:
+        return identity in self.admins
 
     def job(self, job_type: str) -> JobSpec | None:
         namespace, _, name = job_type.partition("_")
@@ -189,11 +202,17 @@ class _Checker:
         return value
 
 
-def build_config(raw_config: Mapping[str, Any], clusters: Any = None) -> Config:
-    """Validate ``raw_config`` (and ``clusters``) into the typed model; ConfigError lists every
-    problem."""
+def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins: Any = None,
+                 admin_channel: Any = None) -> Config:
+    """Validate ``raw_config`` (and ``clusters``, ``admins``, ``admin_channel``) into the typed
+    model; ConfigError lists every problem."""
     check = _Checker()
     cluster_specs = build_clusters(check.error, clusters)
+    admin_ids = _user_ids(check, "admins", admins)
+    if admin_channel is not None:
+        problem = channel_problem(admin_channel)
+        if problem:
+            check.error("admin_channel", problem)
     namespaces: dict[str, NamespaceSpec] = {}
     if not isinstance(raw_config, Mapping):
         kind = type(raw_config).__name__
@@ -213,7 +232,26 @@ def build_config(raw_config: Mapping[str, Any], clusters: Any = None) -> Config:
         namespaces[ns_name] = _build_namespace(check, ns_name, raw_ns, cluster_specs)
     if check.errors:
         raise ConfigError(check.errors)
-    return Config(namespaces=namespaces, clusters=cluster_specs, warnings=tuple(check.warnings))
+    return Config(namespaces=namespaces, clusters=cluster_specs, admins=frozenset(admin_ids),
+                  admin_channel=admin_channel,
+                  warnings=tuple(check.warnings))
+
+
+def _user_ids(check: _Checker, where: str, raw: Any) -> tuple[str, ...]:
+    """A list of people as 'platform:id'; every entry that is not one is an error."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, (list, tuple)):
+        check.error(where, f"must be a list of 'platform:id' strings, not {type(raw).__name__}")
+        return ()
+    good = []
+    for value in raw:
+        problem = user_id_problem(value)
+        if problem:
+            check.error(where, problem)
+        else:
+            good.append(value)
+    return tuple(good)
 
 
 def _build_namespace(check: _Checker, ns: str, raw: Mapping[str, Any],
@@ -243,10 +281,7 @@ def _build_namespace(check: _Checker, ns: str, raw: Mapping[str, Any],
         if command:
             commands.append(command)
     _check_patterns(check, where, commands)
-    allowed_users = check.typed(where, raw, "allowed_users", (list, tuple), ())
-    if not all(isinstance(u, str) for u in allowed_users):
-        check.error(where, "'allowed_users' must be a list of user ids or names (strings)")
-        allowed_users = ()
+    allowed_users = _user_ids(check, f"{where}, allowed_users", raw.get("allowed_users"))
     if "github" in raw:
         github = build_rules(check.error, where, raw["github"], raw_jobs)
     else:
@@ -398,7 +433,8 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError([f"{path}: cannot be loaded: {type(exc).__name__}: {exc}"]) from exc
     if "raw_config" not in module:
         raise ConfigError([f"{path}: defines no 'raw_config' dict"])
-    config = build_config(module["raw_config"], module.get("clusters"))
+    config = build_config(module["raw_config"], module.get("clusters"),
+                          admins=module.get("admins"), admin_channel=module.get("admin_channel"))
     notifications = module.get("notifications") or {}
     if not isinstance(notifications, Mapping):
         raise ConfigError([f"{path}: 'notifications' must be a dict"])

@@ -38,6 +38,7 @@ from chatops.db import (
     suppressions,
 )
 from chatops.events import Requester
+from chatops.redact import redact, redact_payload
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
 DELIVERY_LEASE_SECONDS = 600.0  # a delivery "sending" longer than this: its bot died
@@ -146,31 +147,32 @@ class Queue:
             finish = self._finish_sql[only_from] = sql.for_driver(
                 sql.FINISH.format(states=states), self.engine.dialect.paramstyle)
         params = {"job_id": job_id, "state": state, "now": now, "exit_code": exit_code,
-                  "summary": summary, "log_dir": log_dir}
+                  "summary": redact(summary) if summary else summary, "log_dir": log_dir}
         with self._hot() as conn:
             if not sql.run(conn, finish, params).rowcount or payload is None:
                 return 0
-            params["body"] = json.dumps(payload)
+            params["body"] = json.dumps(redact_payload(payload))
             return sql.run(conn, self._sql["report"], params).rowcount
 
-    def request_cancel(self, job_id: int) -> str | None:
+    def request_cancel(self, job_id: int, by: str | None = None) -> str | None:
         """Flag a running job for its dispatcher to kill; return the job's state (None: no job).
 
-        A queued job is ended by the caller with ``finish(..., only_from=("queued",))`` so
-        that its report says who cancelled it.
+        ``by`` (who asked) is kept for the report. A queued job is ended by the caller with
+        ``finish(..., only_from=("queued",))`` so that its report says who cancelled it.
         """
         with self._begin() as conn:
             state = conn.execute(select(jobs.c.state).where(jobs.c.id == job_id)).scalar()
             if state == "running":
                 conn.execute(update(jobs).where(jobs.c.id == job_id)
-                             .values(cancel_requested=True))
+                             .values(cancel_requested=True, cancelled_by=by))
             return state
 
-    def cancel_requested(self, worker: str) -> list[int]:
+    def cancel_requested(self, worker: str) -> dict[int, str | None]:
+        """The running jobs of ``worker`` someone asked to cancel: job id -> who asked."""
         with self._begin() as conn:
-            return list(conn.execute(select(jobs.c.id).where(
+            return dict(conn.execute(select(jobs.c.id, jobs.c.cancelled_by).where(
                 jobs.c.claimed_by == worker, jobs.c.state == "running",
-                jobs.c.cancel_requested.is_(True))).scalars())
+                jobs.c.cancel_requested.is_(True))).all())
 
     def pending_of_type(self, job_type: str) -> list[int]:
         with self._begin() as conn:
@@ -318,7 +320,7 @@ class Queue:
         with self._begin() as conn:
             return conn.execute(insert(deliveries).values(
                 job_id=job_id, platform=platform, channel=channel, thread=thread,
-                message=message, is_direct=is_direct, payload=json.dumps(payload),
+                message=message, is_direct=is_direct, payload=json.dumps(redact_payload(payload)),
                 state="pending", attempts=0, next_attempt_at=now, created_at=now,
             )).inserted_primary_key[0]
 
@@ -368,10 +370,11 @@ class Queue:
     def retry_delivery(self, delivery_id: int, when: float, error: str) -> None:
         with self._begin() as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
-                         .values(state="pending", next_attempt_at=when, last_error=error))
+                         .values(state="pending", next_attempt_at=when, last_error=redact(error)))
 
     def fail_delivery(self, delivery_id: int, error: str) -> Row | None:
         """Give up on a delivery and record why on its job (the job itself is unaffected)."""
+        error = redact(error)
         with self._begin() as conn:
             row = conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
                                .values(state="failed", last_error=error)

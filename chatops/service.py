@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from chatops import migrate
+from chatops import migrate, redact
 from chatops.db import make_engine
 from chatops.job_config import Config, ConfigError, load_config
 from chatops.queue import Queue
 from chatops.settings import Settings, SetupError, load_settings
 
 log = logging.getLogger("chatops")
-SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PRIVATE_KEY|API_KEY)", re.I)
 
 EXIT_FAILED = 1  # what was asked for failed (a job failed, a config has errors)
 EXIT_USAGE = 2
@@ -35,11 +33,13 @@ class Service:
 
 def open_service(settings: Settings | None = None, *, need_schema: bool = True) -> Service:
     settings = settings or load_settings()
+    redact.install(settings)  # before anything can log or store a secret
     try:
         config = load_config(settings.config_path)
     except ConfigError as exc:
         raise SetupError(f"job_configs has errors ({settings.config_path}):\n{exc}\n"
                          f"Check it with: chatops config check {settings.config_path}") from exc
+    redact.install(settings, config)  # and the variables the config names as secret
     for warning in config.warnings:
         log.warning("%s: %s", settings.config_path, warning)
     return Service(settings, config, open_queue(settings, need_schema=need_schema))
@@ -97,28 +97,13 @@ def ensure_dirs(settings: Settings, *names: str) -> None:
                              "writable by the account chatops runs as") from None
 
 
-class RedactSecrets(logging.Filter):
-    """Replace the values of secret settings in every log record, whatever logged them."""
-
-    def __init__(self, secrets: list[str]):
-        super().__init__()
-        self.secrets = [s for s in secrets if len(s) >= 6]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-        return True
-
-
 def setup_logging(settings: Settings) -> None:
+    """One handler on stderr; every line, tracebacks included, passes through redaction."""
+    redact.install(settings)
     level = settings.environ.get("CHATOPS_LOG_LEVEL", "INFO").upper()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets([v for k, v in settings.environ.items()
-                                     if SECRET_NAME.search(k) and v]))
+    handler.setFormatter(redact.RedactingFormatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

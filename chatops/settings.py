@@ -2,13 +2,14 @@
 
 Names follow the design: ``CHATOPS_*`` for the service itself, each platform's usual names for
 its credentials. Secrets are kept here only so the parts that need them can reach them; the
-dispatcher never passes any of them to a job (see ``dispatcher/local.py``).
+dispatcher never passes any of them to a job (see ``dispatcher/local.py``), and
+chatops/redact.py keeps them out of logs, reports and the database.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,6 @@ NUMBERS: dict[str, tuple[type, float]] = {
     "CHATOPS_FABFILE_TIMEOUT": (float, 0.1),
     "CHATOPS_REMOTE_LOG_LIMIT": (int, 1),
     "CHATOPS_EVENTS_TIMEOUT": (float, 0.1),
-    "CHATOPS_WEB_PROXIES": (int, 0),
 }
 BOOLEANS = ("CHATOPS_WEB_SECURE_COOKIE", "CHATOPS_WEB_GUEST", "CHATOPS_SMTP_STARTTLS",
             "CHATOPS_NOTIFY_SENDER")
@@ -93,6 +93,11 @@ class Settings:
         """A credential from the environment, by its platform's usual name."""
         value = self.environ.get(name)
         return value or None
+
+    def named_values(self) -> Iterator[tuple[str, str]]:
+        """Every setting by name, whatever its source: where redaction finds the secrets
+        (chatops/redact.py)."""
+        return iter(self.environ.items())
 
 
 def read_env_file(path: str | Path) -> dict[str, str]:

@@ -42,6 +42,7 @@ class Active:
     deadline: float
     stop_reason: str | None = None  # "timed_out" | "cancelled" | "shutdown"
     kill_at: float | None = None
+    cancelled_by: str | None = None  # who asked to cancel it, named in its report
 
 
 class Dispatcher:
@@ -194,9 +195,10 @@ class Dispatcher:
     def _handle_cancels(self) -> None:
         if not self.active:
             return
-        for job_id in self.queue.cancel_requested(self.worker):
+        for job_id, by in self.queue.cancel_requested(self.worker).items():
             active = self.active.get(job_id)
             if active and active.stop_reason is None:
+                active.cancelled_by = by
                 self._terminate(active, "cancelled", time.time())
 
     def _terminate(self, active: Active, reason: str, now: float) -> None:
@@ -243,7 +245,8 @@ class Dispatcher:
             report = success_report(job_id, spec, active.log_dir)
             summary = "succeeded"
         else:
-            what = describe_end(outcome, exit_code, spec.timeout)
+            what = describe_end(outcome, exit_code, spec.timeout,
+                                cancelled_by=active.cancelled_by or "")
             if active.stop_reason == "shutdown":
                 what = "was stopped because the dispatcher shut down"
             report = failure_report(job_id, spec.type, spec.namespace, outcome, what,

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from flask import Flask, jsonify, render_template, request
 from waitress.server import create_server
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from chatops.commands import CommandHandler
 from chatops.platform import Platform
+from chatops.redact import redact
 from chatops.service import Service
 from chatops.texts import clock, exit_status
 from webserver import auth, console, dashboard, events, github, metrics
@@ -46,10 +46,6 @@ def create_app(service: Service, handler: CommandHandler | None = None,
         if blueprint is not None:
             app.register_blueprint(blueprint)
             log.info("HTTP endpoints of platform %s registered", platform.name)
-    proxies = int(service.settings.environ.get("CHATOPS_WEB_PROXIES") or 0)
-    if proxies:  # behind nginx & co: the client's address and scheme from X-Forwarded-*
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies,
-                                x_port=proxies, x_prefix=proxies)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
     return app
@@ -66,12 +62,13 @@ def _security_headers(response):
 
 
 def _http_error(exc: HTTPException):
+    description = redact(exc.description or "")
     wants_json = (request.path.startswith(("/github/", "/console/", "/slurm/"))
                   or request.accept_mimetypes.best == "application/json")
     if wants_json:
-        return jsonify(error=exc.description), exc.code
+        return jsonify(error=description), exc.code
     return render_template("error.html", code=exc.code, name=exc.name,
-                           description=exc.description), exc.code
+                           description=description), exc.code
 
 
 def make_server(app: Flask, host: str, port: int):

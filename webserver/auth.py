@@ -4,16 +4,17 @@ and CSRF tokens for every form and console request.
 Credentials come from ``CHATOPS_WEB_TOKEN`` or ``CHATOPS_WEB_USERNAME``/``CHATOPS_WEB_PASSWORD``.
 With none set, ``chatops run`` makes a random token, keeps it in ``$CHATOPS_HOME/web-token``
 (mode 0600) and prints a login link holding it. Web users are full members (not guests), so they
-see restricted namespaces, unless ``CHATOPS_WEB_GUEST=true``.
+see restricted namespaces, unless ``CHATOPS_WEB_GUEST=true``; a web user is ``web:<name>``
+(``web:admin`` for the token) in access rules, an admin only if ``admins`` lists them. Wrong
+guesses are throttled and ``next`` stays on this site (webserver/login_guard.py).
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import os
 import secrets
-import time
-from collections import defaultdict, deque
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -32,7 +33,11 @@ from flask import (
 )
 
 from chatops.events import Requester
+from chatops.redact import protect
+from chatops.service import SetupError
 from chatops.settings import Settings
+from chatops.texts import plural
+from webserver.login_guard import Throttle, client_address, safe_next, trusted_proxies
 
 TOKEN_FILE = "web-token"
 SECRET_KEY_FILE = "web-secret-key"
@@ -40,8 +45,6 @@ SECRET_KEY_FILE = "web-secret-key"
 STALE_TOKEN = ("That token is not the current one: `chatops run` makes a new one each time it "
                "starts. Open the login link it printed at its last start, or use the token kept "
                "in $CHATOPS_HOME/web-token on the server.")
-MAX_FAILURES = 10  # failed logins per address per window before 429
-FAILURE_WINDOW = 600.0
 
 bp = Blueprint("auth", __name__)
 
@@ -73,11 +76,13 @@ def ensure_token(settings: Settings, fresh: bool) -> str | None:
         try:
             token = path.read_text().strip()
             if token:
+                protect(token)
                 return token
         except OSError:
             pass
     token = secrets.token_urlsafe(24)
     _write_private(path, token)
+    protect(token)  # printed once, in the login link; never logged
     return token
 
 
@@ -93,12 +98,12 @@ def secret_key(settings: Settings) -> str:
     path = settings.home / SECRET_KEY_FILE
     try:
         key = path.read_text().strip()
-        if key:
-            return key
     except OSError:
-        pass
-    key = secrets.token_hex(32)
-    _write_private(path, key)
+        key = ""
+    if not key:
+        key = secrets.token_hex(32)
+        _write_private(path, key)
+    protect(key)
     return key
 
 
@@ -111,7 +116,12 @@ def configure(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SECURE=_truthy(settings.environ.get("CHATOPS_WEB_SECURE_COOKIE")),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
     )
-    app.extensions["chatops.failures"] = defaultdict(deque)
+    app.extensions["chatops.throttle"] = Throttle()
+    try:
+        app.extensions["chatops.proxies"] = trusted_proxies(
+            settings.environ.get("CHATOPS_TRUSTED_PROXIES"))
+    except ValueError as exc:
+        raise SetupError(str(exc)) from exc
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["web_user"] = lambda: session.get("user")
 
@@ -174,17 +184,10 @@ def _check(settings: Settings, token: str, username: str, password: str) -> str 
     return None
 
 
-def _too_many_failures() -> bool:
-    failures = current_app.extensions["chatops.failures"][request.remote_addr]
-    while failures and failures[0] < time.time() - FAILURE_WINDOW:
-        failures.popleft()
-    return len(failures) >= MAX_FAILURES
-
-
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("dashboard.queue")
+def remote_address() -> str:
+    """The client's address, believing X-Forwarded-For only from CHATOPS_TRUSTED_PROXIES."""
+    return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                          current_app.extensions["chatops.proxies"])
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -192,15 +195,15 @@ def login():
     settings: Settings = current_app.extensions["chatops.service"].settings
     uses_password = bool(settings.environ.get("CHATOPS_WEB_USERNAME"))
     error = None
+    wait = 0.0
     token = request.args.get("token", "")
+    next_page = safe_next(request.values.get("next"))
+    status = 200
     if request.method == "POST" or token:
-        if _too_many_failures():
-            return render_template("login.html", error="Too many failed logins from your "
-                                   "address; wait a few minutes.", uses_password=uses_password,
-                                   next=request.values.get("next")), 429
         if request.method == "POST":
             check_csrf()
             token = request.form.get("token", "")
+        # Checked whatever the throttle says: the right credentials always get in.
         user = _check(settings, token, request.form.get("username", ""),
                       request.form.get("password", ""))
         if user:
@@ -208,14 +211,22 @@ def login():
             session.permanent = True
             session["user"] = user
             csrf_token()
-            return redirect(_safe_next(request.values.get("next")))
-        current_app.extensions["chatops.failures"][request.remote_addr].append(time.time())
-        error = "Those credentials are not right."
+            return redirect(next_page or url_for("dashboard.queue"))
+        throttle: Throttle = current_app.extensions["chatops.throttle"]
+        wait = throttle.failed(remote_address())
+        error, status = "Those credentials are not right.", 401
         if token and not has_configured_login(settings):
             error = STALE_TOKEN
-    status = 401 if error else 200
-    return render_template("login.html", error=error, uses_password=uses_password,
-                           next=request.values.get("next")), status
+        if wait:
+            throttle.pause()
+            minutes = plural(max(1, math.ceil(wait / 60)), "minute")
+            error, status = (f"Too many wrong logins from your address: wrong ones are refused "
+                             f"for the next {minutes}. The right credentials still work."), 429
+    answer = render_template("login.html", error=error, uses_password=uses_password,
+                             next=next_page)
+    if status == 429:
+        return answer, status, {"Retry-After": str(int(wait) + 1)}
+    return answer, status
 
 
 @bp.post("/logout")

@@ -1,8 +1,8 @@
 """The dashboard pages: the queue, the job history, one job (with its report and logs).
 
-Everything here needs a login. A namespace the web user may not use (restricted for guests, or
-limited by ``allowed_users``) is as hidden here as it is in chat: its jobs are left out of the
-lists and its job pages and logs are refused.
+Everything here needs a login. The web user (``web:<name>``) sees the jobs they could see in chat
+(chatops/access.py): the lists leave out the others, and their pages and logs answer "not
+yours". Notices to the admin channel, when it is a console channel, are for admins only.
 """
 
 from __future__ import annotations
@@ -12,15 +12,25 @@ import os
 import time
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from markupsafe import Markup
 from sqlalchemy import and_, select
 
-from chatops.access import refusal
+from chatops.access import not_yours, refusal
 from chatops.commands import CommandHandler, Incoming
 from chatops.db import END_STATES, deliveries, jobs
 from chatops.joblogs import job_logs, pruned
 from chatops.platform import Delivery
+from chatops.redact import redact
 from chatops.service import Service
 from chatops.texts import held_until
 from webserver.auth import require_login, web_requester
@@ -46,11 +56,10 @@ def _refused(namespace: str) -> str | None:
 
 
 def _visible(rows: list) -> list:
-    allowed: dict[str, bool] = {}
-    for row in rows:
-        if row.namespace not in allowed:
-            allowed[row.namespace] = _refused(row.namespace) is None
-    return [row for row in rows if allowed[row.namespace]]
+    """The jobs among ``rows`` this web user may see."""
+    handler: CommandHandler = current_app.extensions["chatops.handler"]
+    who = web_requester(channel="web")
+    return [row for row in rows if handler.may_see(row, who)]
 
 
 @bp.get("/")
@@ -79,9 +88,15 @@ def channel_messages() -> list[dict]:
             .where(deliveries.c.platform == "console", deliveries.c.channel.is_not(None),
                    and_(*[deliveries.c.channel.not_like(p) for p in private]))
             .order_by(deliveries.c.id.desc()).limit(CHANNEL_MESSAGES)).all()
+    config = service.config
+    admin_only = {config.admin_channel.partition(":")[2]} if (
+        config.admin_channel or "").startswith("console:") else set()
+    if config.is_admin(web_requester(channel="web").qualified_user):
+        admin_only = set()
     return [{"channel": r.channel, "job_id": r.job_id, "created_at": r.created_at,
              "html": delivery_html(Delivery.from_row(r))}
-            for r in rows if r.namespace is None or _refused(r.namespace) is None]
+            for r in rows if r.channel not in admin_only
+            and (r.namespace is None or _refused(r.namespace) is None)]
 
 
 @bp.get("/jobs")
@@ -99,9 +114,9 @@ def _job_or_abort(job_id: int):
     job = _service().queue.get(job_id)
     if job is None:
         abort(404, description=f"There is no job {job_id}.")
-    why_not = _refused(job.namespace)
-    if why_not:
-        abort(403, description=why_not)
+    handler: CommandHandler = current_app.extensions["chatops.handler"]
+    if not handler.may_see(job, web_requester(channel="web")):
+        abort(403, description=not_yours(job_id))
     return job
 
 
@@ -118,7 +133,7 @@ def read_log_tail(path: Path, limit: int = LOG_VIEW_BYTES) -> dict:
             data = f.read(limit)
     except OSError:
         return {"exists": False, "text": "", "size": 0, "cut": False}
-    return {"exists": True, "text": data.decode("utf-8", "replace"), "size": size,
+    return {"exists": True, "text": redact(data.decode("utf-8", "replace")), "size": size,
             "cut": size > limit}
 
 
@@ -150,8 +165,15 @@ def log_file(job_id: int, stream: str):
     path = _log_path(_job_or_abort(job_id), stream)
     if not path.is_file():
         abort(404, description=f"Job {job_id} has no {stream} (yet).")
-    return send_file(path, mimetype="text/plain; charset=utf-8", max_age=0,
-                     download_name=f"job-{job_id}-{stream}.txt")
+
+    def lines():  # a line at a time: no secret spans two lines, and a big log is streamed
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            for line in f:
+                yield redact(line)
+
+    return Response(stream_with_context(lines()), mimetype="text/plain; charset=utf-8",
+                    headers={"Cache-Control": "no-cache", "Content-Disposition":
+                             f'inline; filename="job-{job_id}-{stream}.txt"'})
 
 
 @bp.post("/jobs/<int:job_id>/cancel")

@@ -16,6 +16,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from chatops.platform import Delivery
+from chatops.redact import redact
 from chatops.report import blocks_as_text
 
 FILE_PREVIEW_CHARS = 20_000
@@ -151,7 +152,7 @@ def delivery_html(delivery: Delivery) -> Markup:
         parts.append(Markup(f"<p class=\"file\">{escape(report.file_name or 'file')}</p>"))
         try:
             preview = Path(report.file_path).read_text(errors="replace")[:FILE_PREVIEW_CHARS]
-            parts.append(code_html(preview))
+            parts.append(code_html(redact(preview)))
         except OSError as exc:
             parts.append(Markup(f"<p class=\"muted\">(the file cannot be read here: "
                                 f"{escape(exc.strerror or str(exc))})</p>"))

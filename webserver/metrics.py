@@ -1,16 +1,20 @@
 """``/metrics`` (Prometheus) and ``/healthz``: no login, no secrets, no logs.
 
+``/metrics`` names namespaces, so it answers only ``Authorization: Bearer
+$CHATOPS_METRICS_TOKEN`` (Prometheus' ``authorization`` setting), unless a site that keeps the
+port private says ``CHATOPS_METRICS_PUBLIC=true``. ``/healthz`` says only ok or not, to anyone.
 Job figures are read from the database at scrape time, so every web process reports the same
 numbers whichever process ran the jobs. Webhook answers are counted in this process.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -117,8 +121,28 @@ class Metrics:
         self.webhooks.labels(label, outcome).inc()
 
 
+def _metrics_refusal() -> str | None:
+    """Why this scrape may not see the figures (None: it may)."""
+    env = current_app.extensions["chatops.service"].settings.environ
+    if (env.get("CHATOPS_METRICS_PUBLIC") or "").strip().lower() in ("1", "true", "yes", "on"):
+        return None
+    token = env.get("CHATOPS_METRICS_TOKEN") or ""
+    if not token:
+        return ("/metrics is closed: set CHATOPS_METRICS_TOKEN and send it as "
+                "'Authorization: Bearer <token>' (or CHATOPS_METRICS_PUBLIC=true where only "
+                "trusted hosts reach this port).")
+    sent = request.headers.get("Authorization", "")
+    if hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        return None
+    return "/metrics needs 'Authorization: Bearer <CHATOPS_METRICS_TOKEN>'."
+
+
 @bp.get("/metrics")
 def metrics():
+    refused = _metrics_refusal()
+    if refused:
+        return Response(refused + "\n", status=401, mimetype="text/plain",
+                        headers={"WWW-Authenticate": 'Bearer realm="chatops metrics"'})
     registry = current_app.extensions["chatops.metrics"].registry
     return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
 

@@ -31,6 +31,7 @@ from bot.telegram.inbound import QUIET_SUCCESS, Inbound
 from bot.telegram.send import Sender
 from chatops.commands import CommandHandler
 from chatops.platform import Delivery, DeliveryError, Platform
+from chatops.redact import protect
 from chatops.service import Service, SetupError
 from chatops.settings import Settings
 
@@ -75,6 +76,7 @@ class TelegramPlatform(Platform):
             self.webhook_path = path[len("/telegram/"):]
         self.webhook_secret = settings.secret("TELEGRAM_WEBHOOK_SECRET") or hmac.new(
             token.encode(), b"chatops telegram webhook", hashlib.sha256).hexdigest()
+        protect(self.webhook_secret, self.webhook_path)  # derived: no setting holds them
         self.trusted_chats = frozenset(
             c.strip() for c in settings.environ.get("TELEGRAM_TRUSTED_CHATS", "").split(",")
             if c.strip())

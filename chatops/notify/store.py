@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, bindparam, func, insert, select, update
 
 from chatops.db import notifications, notify_events
+from chatops.redact import redact
 
 STATES = ("pending", "delivered", "dead", "suppressed", "summarised", "dropped")
 
@@ -101,13 +102,13 @@ def delivered_many(engine: Engine, done: list[tuple[int, int]],
 def retry(engine: Engine, row_id: int, attempts: int, when: float, error: str) -> None:
     with engine.begin() as conn:
         conn.execute(update(notifications).where(notifications.c.id == row_id).values(
-            attempts=attempts, next_attempt_at=when, last_error=error[:2000]))
+            attempts=attempts, next_attempt_at=when, last_error=redact(error)[:2000]))
 
 
 def dead(engine: Engine, row_id: int, attempts: int, error: str) -> None:
     with engine.begin() as conn:
         conn.execute(update(notifications).where(notifications.c.id == row_id).values(
-            state="dead", attempts=attempts, last_error=error[:2000]))
+            state="dead", attempts=attempts, last_error=redact(error)[:2000]))
 
 
 def summaries_due(engine: Engine, window: float, now: float | None = None) -> list[dict]:

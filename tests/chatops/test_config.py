@@ -115,7 +115,7 @@ def test_extensions_are_validated() -> None:
     assert "'concurrency' must be at least 1" in joined
     assert "'env' lists variable names; 'not a name' is not one" in joined
     assert "'action' is 'explode'" in joined
-    assert "'allowed_users' must be list/tuple" in joined
+    assert "namespace 'ns', allowed_users: must be a list of 'platform:id' strings" in joined
 
 
 def test_reserved_and_underscore_namespaces_are_refused() -> None:

@@ -6,6 +6,7 @@ database; nothing of the project is mocked.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import CHATOPS, REPO, Chatops
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow  # whole stacks and real processes: seconds per test
 
@@ -104,30 +106,50 @@ def test_cancel_stops_a_running_job(running: Chatops) -> None:
     assert job_id, "the sleep job never started"
     pid_file = running.home / "logs/tests/tests_sleep" / str(job_id) / "pid"
     pid = int(pid_file.read_text().split()[0])
-    result = running.chat(f"cancel {job_id}", user="bob")
+    refused = running.chat(f"cancel {job_id}", user="mallory")  # not hers, not an admin
+    assert refused.stdout.startswith(f"Job {job_id} is not yours")
+    result = running.chat(f"cancel {job_id}", user="bob")  # an admin
     assert result.stdout == f"Stopping job {job_id} (`tests_sleep`); its report will follow.\n"
     out, _ = waiter.communicate(timeout=20)
     assert waiter.returncode == 1
-    assert f"`tests_sleep` (job {job_id}) was cancelled." in out
+    assert f"`tests_sleep` (job {job_id}) was cancelled by console:bob." in out
     assert not pid_alive(pid)
     assert "state: cancelled" in running("jobs", "show", str(job_id)).stdout
 
 
+def queued_jobs(chatops: Chatops, job_type: str, count: int) -> list[dict]:
+    """The queued jobs of ``job_type`` once there are ``count`` of them, else []."""
+    listed = [json.loads(line) for line in chatops("jobs", "list", "--json").stdout.splitlines()]
+    queued = [job for job in listed if job["job_type"] == job_type and job["state"] == "queued"]
+    return queued if len(queued) == count else []
+
+
+def release(chatops: Chatops, *names: str) -> None:
+    """Let the `tests hold NAME` jobs end."""
+    for name in names:
+        (chatops.home / "writeable" / f"release-{name}").touch()
+
+
 def test_equal_requests_join_one_job_and_every_requester_gets_the_report(
         running: Chatops) -> None:
-    first = background_chat(running, "tests sleep 6", user="ann")
-    wait_listed(running, r"running\s+tests_sleep")  # the type allows one at a time
-    second = background_chat(running, "tests sleep 0.3", user="ben")
-    wait_listed(running, r"queued\s+tests_sleep")
-    third = background_chat(running, "tests sleep 0.3", user="cat")
-    other = background_chat(running, "tests sleep 0.2", user="dan")
-    outputs = {name: p.communicate(timeout=30) for name, p in
+    first = background_chat(running, "tests hold a", user="ann")
+    wait_listed(running, r"running\s+tests_hold")  # the type allows one at a time
+    second = background_chat(running, "tests hold b", user="ben")
+    wait_listed(running, r"queued\s+tests_hold")
+    third = background_chat(running, "tests hold b", user="cat")
+    other = background_chat(running, "tests hold d", user="dan")
+    queued = {json.loads(job["args"])["name"]: job["id"] for job in wait_until(
+        lambda: queued_jobs(running, "tests_hold", 2), 30, "ben's and dan's jobs queued")}
+    wait_until(lambda: running("jobs", "show", str(queued["b"])).stdout.count("subscriber:") == 2,
+               30, "cat to join ben's job")
+    release(running, "a", "b", "d")
+    outputs = {name: p.communicate(timeout=60) for name, p in
                (("ann", first), ("ben", second), ("cat", third), ("dan", other))}
     ids = {name: job_id_of(subprocess.CompletedProcess([], 0, out, err))
            for name, (out, err) in outputs.items()}
     assert ids["ben"] == ids["cat"] != ids["dan"] != ids["ann"]
-    assert "A `tests_sleep` job is already running" in outputs["ben"][0]
-    assert (f"Job {ids['ben']} (`tests_sleep`) with the same arguments is already scheduled; "
+    assert "A `tests_hold` job is already running" in outputs["ben"][0]
+    assert (f"Job {ids['ben']} (`tests_hold`) with the same arguments is already scheduled; "
             "you will get its report too.") in outputs["cat"][0]
     for name in outputs:
         assert outputs[name][0].rstrip().endswith("done"), (name, outputs[name])
@@ -180,15 +202,16 @@ def test_suppression_defers_and_never_drops(running: Chatops) -> None:
 
 def test_cancel_job_action_cancels_scheduled_jobs_and_tells_their_requesters(
         running: Chatops) -> None:
-    blocker = background_chat(running, "tests sleep 8")
-    wait_listed(running, r"running\s+tests_sleep")
-    waiting = background_chat(running, "tests sleep 7", user="ben")
-    wait_listed(running, r"queued\s+tests_sleep")
-    result = running.chat("tests cancel sleeps")
-    assert re.match(r"Cancelled 1 scheduled job of `tests_sleep` \(\d+\)\.", result.stdout)
-    out, _ = waiting.communicate(timeout=10)
-    assert "was cancelled by alice" in out
-    blocker.communicate(timeout=20)
+    blocker = background_chat(running, "tests hold a")
+    wait_listed(running, r"running\s+tests_hold")
+    waiting = background_chat(running, "tests hold b", user="ben")
+    wait_listed(running, r"queued\s+tests_hold")
+    result = running.chat("tests cancel holds")
+    assert re.match(r"Cancelled 1 scheduled job of `tests_hold` \(\d+\)\.", result.stdout)
+    out, _ = waiting.communicate(timeout=30)
+    assert "was cancelled by console:alice" in out
+    release(running, "a")
+    blocker.communicate(timeout=30)
 
 
 def test_blocks_reports_and_their_fallbacks(running: Chatops) -> None:
@@ -278,13 +301,13 @@ def test_killed_dispatcher_leaves_no_job_stuck(chatops: Chatops) -> None:
 def test_status_help_and_not_understood(running: Chatops) -> None:
     assert running.chat("status").stdout == (
         "Nothing is running or scheduled, and no jobs are suppressed.\n")
-    waiter = background_chat(running, "tests sleep 6")
-    wait_listed(running, r"running\s+tests_sleep")
-    queued = background_chat(running, "tests sleep 1")
-    wait_listed(running, r"queued\s+tests_sleep")
+    waiter = background_chat(running, "tests hold a")
+    wait_listed(running, r"running\s+tests_hold")
+    queued = background_chat(running, "tests hold b")
+    wait_listed(running, r"queued\s+tests_hold")
     status = running.chat("status").stdout
-    assert re.search(r"Running: 1 job\n• job \d+ `tests_sleep` started .* for alice\n"
-                     r"Scheduled: 1 job\n• job \d+ `tests_sleep` starts as soon as possible",
+    assert re.search(r"Running: 1 job\n• job \d+ `tests_hold` started .* for alice\n"
+                     r"Scheduled: 1 job\n• job \d+ `tests_hold` starts as soon as possible",
                      status), status
     help_text = running.chat("help").stdout
     assert "• `tests`: jobs for the test suite" in help_text
@@ -294,8 +317,9 @@ def test_status_help_and_not_understood(running: Chatops) -> None:
     assert unknown.returncode == 1
     assert unknown.stdout.startswith("Sorry, I didn't understand `tests frobnicate`.\n"
                                      "Commands in `tests`")
-    waiter.communicate(timeout=20)
-    queued.communicate(timeout=20)
+    release(running, "a", "b")
+    waiter.communicate(timeout=30)
+    queued.communicate(timeout=30)
 
 
 def test_allowed_users_and_restricted_logs(running: Chatops) -> None:
@@ -306,7 +330,9 @@ def test_allowed_users_and_restricted_logs(running: Chatops) -> None:
     allowed = running.chat("secret hello", user="alice")
     assert allowed.stdout == "secret hello\n"
     job_id = job_id_of(allowed)
-    assert "limited to the users listed" in running.chat(f"logs {job_id}", user="mallory").stdout
+    assert running.chat(f"logs {job_id}", user="mallory").stdout == (
+        f"Job {job_id} is not yours: only the person who asked for it, the people its namespace "
+        "names and admins can see its logs or cancel it.\n")
     assert "secret hello" in running.chat(f"logs {job_id}", user="alice").stdout
 
 

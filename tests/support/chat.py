@@ -50,6 +50,7 @@ raw_config = {
     "secret": {
         "description": "Restricted jobs",
         "restricted": True,
+        "allowed_users": ["telegram:42", "discord:4242"],
         "jobs": {"hello": {"run_args_template": "echo secret hello", "report_stdout": True}},
         "slack": [{"command": "hello", "help": "say hello", "action": "schedule_job",
                    "job_type": "hello"}],

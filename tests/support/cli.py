@@ -54,7 +54,7 @@ class Chatops:
 
     def start_dispatcher(self) -> subprocess.Popen:
         process = self.start("dispatcher")
-        deadline = time.time() + 10
+        deadline = time.time() + 30
         while time.time() < deadline:  # ready once it has registered its heartbeat
             if "started" in self.log_text():
                 return process

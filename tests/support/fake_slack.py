@@ -51,8 +51,9 @@ class FakeSlack:
         self.file_names: dict[str, str] = {}
         self.users: dict[str, dict[str, Any]] = {
             "U_MEMBER": {"id": "U_MEMBER", "name": "bob"},
-            "U_ADMIN": {"id": "U_ADMIN", "name": "alice"},
+            "UADMIN1": {"id": "UADMIN1", "name": "alice"},
             "U_GUEST": {"id": "U_GUEST", "name": "gus", "is_restricted": True},
+            "UOPS1": {"id": "UOPS1", "name": "olga"},
             "U_ULTRA": {"id": "U_ULTRA", "name": "uma", "is_ultra_restricted": True},
             "USLACKBOT": {"id": "USLACKBOT", "name": "slackbot"},
         }

@@ -246,10 +246,12 @@ class FakeChatApi:
 
 
 class MailSink:
-    """aiosmtpd on a free 127.0.0.1 port, keeping every message."""
+    """aiosmtpd on a free 127.0.0.1 port, keeping every message (after a login with ``user``
+    and ``password`` when they are given)."""
 
-    def __init__(self) -> None:
+    def __init__(self, user: str | None = None, password: str | None = None) -> None:
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
 
         self.messages: list[email.message.EmailMessage] = []
         sink = self
@@ -260,8 +262,15 @@ class MailSink:
                                                               policy=email_policy))
                 return "250 OK"
 
+        def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
+                          auth_data: Any) -> AuthResult:
+            return AuthResult(success=(auth_data.login.decode(), auth_data.password.decode())
+                              == (user, password))
+
         self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        login = ({"authenticator": authenticator, "auth_required": True,
+                  "auth_require_tls": False} if password else {})
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **login)
         self.controller.start()
 
     def close(self) -> None:

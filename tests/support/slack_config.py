@@ -1,5 +1,7 @@
 """The job config the Slack tests run against: every report format, a failure, access rules."""
 
+admins = ["slack:UOPS1"]
+
 
 def _cmd(command, job_type, help_="", **extra):
     return {"command": command, "help": help_ or command, "action": "schedule_job",
@@ -28,6 +30,7 @@ raw_config = {
             "file": {"run_args_template": "echo file body", "report_format": "file"},
             "fail": {"run_args_template": "echo oops >&2; exit 3"},
             "quiet": {"run_args_template": "true", "report_success": False},
+            "wait": {"run_args_template": "sleep {seconds}; echo woke", "report_stdout": True},
         },
         "slack": [
             _cmd("say hello [name]", "hello"),
@@ -42,6 +45,7 @@ raw_config = {
             _cmd("show long text", "longtext"),
             _cmd("show file", "file"),
             _cmd("fail", "fail"),
+            _cmd("wait [seconds]", "wait"),
             _cmd("quiet", "quiet"),
         ],
     },
@@ -53,7 +57,7 @@ raw_config = {
     },
     "admins": {
         "description": "Only alice",
-        "allowed_users": ["alice"],
+        "allowed_users": ["slack:UADMIN1"],
         "jobs": {"check": {"run_args_template": "echo admin ok", "report_stdout": True}},
         "slack": [_cmd("check", "check")],
     },

@@ -1,5 +1,8 @@
 """The job config the spine's tests run against (bennettbot's raw_config format)."""
 
+admins = ["console:bob"]
+admin_channel = "console:admins"
+
 raw_config = {
     "tests": {
         "description": "jobs for the test suite",
@@ -9,6 +12,10 @@ raw_config = {
                      "report_stdout": True},
             "sleep": {"run_args_template": "sleep {seconds}; echo done", "report_stdout": True,
                       "timeout": 300},
+            # Runs until the test releases it (see tests/dispatcher/test_loop.py: release()).
+            "hold": {"run_args_template": 'while [ ! -e "$CHATOPS_WRITEABLE_DIR/release-"{name} ]; '
+                                          "do sleep 0.05; done; echo done",
+                     "report_stdout": True, "timeout": 300},
             "slow": {"run_args_template": "bash slow.sh {marker}", "report_stdout": True,
                      "timeout": 2},
             "env": {"run_args_template": "env | sort", "report_stdout": True,
@@ -70,10 +77,14 @@ raw_config = {
              "job_type": "nap"},
             {"command": "serial [n]", "help": "one at a time", "action": "schedule_job",
              "job_type": "serial"},
+            {"command": "hold [name]", "help": "run until released", "action": "schedule_job",
+             "job_type": "hold"},
             {"command": "progress [seconds]", "help": "writes, waits, writes",
              "action": "schedule_job", "job_type": "progress"},
             {"command": "cancel sleeps", "help": "cancel", "action": "cancel_job",
              "job_type": "sleep"},
+            {"command": "cancel holds", "help": "cancel", "action": "cancel_job",
+             "job_type": "hold"},
             {"command": "suppress sleeps from [start_at] to [end_at]", "help": "suppress",
              "type": "schedule_suppression", "job_type": "sleep"},
             {"command": "unsuppress sleeps", "help": "unsuppress",
@@ -83,7 +94,7 @@ raw_config = {
     "secret": {
         "description": "restricted namespace",
         "restricted": True,
-        "allowed_users": ["alice", "slack:U1"],
+        "allowed_users": ["console:alice", "slack:U1"],
         "jobs": {"hello": {"run_args_template": "echo secret hello", "report_stdout": True}},
         "slack": [{"command": "hello", "help": "hi", "action": "schedule_job",
                    "job_type": "hello"}],

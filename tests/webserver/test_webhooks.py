@@ -300,7 +300,8 @@ def test_default_rule_only_with_a_deploy_job_and_no_github_key():
 
 
 def test_webhooks_and_metrics_on_postgresql(tmp_path, pg_url):
-    service = web_service(tmp_path / "home", CHATOPS_DATABASE_URL=pg_url)
+    service = web_service(tmp_path / "home", CHATOPS_DATABASE_URL=pg_url,
+                          CHATOPS_METRICS_PUBLIC="true")
     client = create_app(service).test_client()
     first = post(client, "legacy", "pull_request", merged_pr(), delivery="pg-1")
     again = post(client, "legacy", "pull_request", merged_pr(), delivery="pg-1")

@@ -186,6 +186,21 @@ def test_restricted_namespace_needs_a_trusted_guild(discord_site, fake):
         "Job 1 is queued; its report will follow here.", "secret hello"]
 
 
+def test_allowed_users_are_matched_by_id_never_by_a_display_name(discord_site, fake):
+    """A signed interaction from user 666 whose names copy the allowed user's id is refused."""
+    site = discord_site(DISCORD_TRUSTED_GUILDS="888")
+    forged = interaction("run", options={"command": "secret hello"}, user_id="666")
+    forged["member"]["user"].update(username="discord:4242", global_name="discord:4242")
+    site.post(forged)
+    assert contents(fake.wait_sent(1)) == [
+        "Sorry, `secret` is limited to the users listed for it, and you (discord:666) are not "
+        "one of them. Ask an admin to add you to its `allowed_users`."]
+    assert site.service.queue.history(5) == []
+    site.command("run", options={"command": "secret hello"}, token="tok-2", username="mallory")
+    assert contents(fake.wait_sent(3)[1:]) == [
+        "Job 1 is queued; its report will follow here.", "secret hello"]
+
+
 def test_message_splitting_at_2000():
     assert text_messages("y" * MESSAGE_LIMIT) == ["y" * MESSAGE_LIMIT]
     assert text_messages("y" * (MESSAGE_LIMIT + 1)) == ["y" * MESSAGE_LIMIT, "y"]

@@ -181,13 +181,14 @@ def users(synapse: Synapse) -> Iterator[Callable[..., User]]:
         user.close()
 
 
-def make_service(tmp: Path, env: dict[str, str]) -> Service:
-    """A migrated service on a temporary database with the test job config."""
+def make_service(tmp: Path, env: dict[str, str], extra_config: str = "") -> Service:
+    """A migrated service on a temporary database with the test job config (and
+    ``extra_config``, Python appended to it)."""
     workspace = tmp / "workspace"
     (workspace / "example").mkdir(parents=True, exist_ok=True)
     (workspace / "example" / "gen.py").write_text(GEN)
     (workspace / "example" / "blocks.py").write_text(BLOCKS)
-    (tmp / "job_configs.py").write_text(CONFIG)
+    (tmp / "job_configs.py").write_text(CONFIG + extra_config)
     settings = load_settings({
         "CHATOPS_HOME": str(tmp / "home"), "CHATOPS_CONFIG": str(tmp / "job_configs.py"),
         "CHATOPS_WORKSPACE_DIR": str(workspace), "CHATOPS_POLL_INTERVAL": "0.2",
@@ -201,8 +202,8 @@ def make_service(tmp: Path, env: dict[str, str]) -> Service:
 class Stack:
     """A service with Matrix settings, the MatrixPlatform serving, Dispatcher and outbox."""
 
-    def __init__(self, tmp: Path, env: dict[str, str]):
-        self.service = make_service(tmp, env)
+    def __init__(self, tmp: Path, env: dict[str, str], extra_config: str = ""):
+        self.service = make_service(tmp, env, extra_config)
         settings = self.service.settings
         self.engine = self.service.queue.engine
         self.platform = MatrixPlatform.create(self.service)
@@ -232,8 +233,8 @@ class Stack:
 def stack(synapse: Synapse, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
     made: list[Stack] = []
 
-    def make(**env: str) -> Stack:
-        made.append(Stack(tmp_path, {"MATRIX_HOMESERVER_URL": synapse.url, **env}))
+    def make(extra_config: str = "", **env: str) -> Stack:
+        made.append(Stack(tmp_path, {"MATRIX_HOMESERVER_URL": synapse.url, **env}, extra_config))
         return made[-1]
 
     yield make

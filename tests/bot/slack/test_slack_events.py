@@ -147,7 +147,7 @@ def test_a_failed_user_lookup_counts_as_a_guest(stack: Stack) -> None:
 
 def test_allowed_users_are_matched_by_slack_name_or_id(stack: Stack) -> None:
     refused = mention("<@UBOT> admins check", user="U_MEMBER")
-    allowed = mention("<@UBOT> admins check", user="U_ADMIN")
+    allowed = mention("<@UBOT> admins check", user="UADMIN1")
     stack.send(refused)
     posts = stack.wait_posts(1)
     assert posts[0][:2] == ("C1", None)

@@ -193,7 +193,7 @@ def test_a_permanent_failure_posts_the_fallback_notice_and_the_job_still_succeed
 
 def test_two_requesters_of_one_job_are_each_answered_in_their_own_thread(stack: Stack) -> None:
     first = mention("<@UBOT> example say hello later Bob", channel="C1")
-    second = mention("<@UBOT> example say hello later Bob", channel="C2", user="U_ADMIN")
+    second = mention("<@UBOT> example say hello later Bob", channel="C2", user="UADMIN1")
     assert stack.send(first) == 200
     stack.fake.wait_count("reactions.add", 1)
     assert stack.send(second) == 200

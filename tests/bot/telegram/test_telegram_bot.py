@@ -182,6 +182,20 @@ def test_restricted_namespace_needs_a_trusted_chat(telegram, fake):
     assert texts(fake.wait_sent(2)[1:]) == ["secret hello"]
 
 
+def test_allowed_users_are_matched_by_id_never_by_a_name(telegram, fake):
+    """User 777 whose first name copies the allowed user's id (and who has no username) is
+    refused; user 42 passes whatever their name."""
+    telegram(TELEGRAM_TRUSTED_CHATS="777,42")
+    forged = {"id": 777, "is_bot": False, "first_name": "telegram:42"}
+    fake.push(private_message("secret hello", chat_id=777, sender=forged))
+    assert texts(fake.wait_sent(1)) == [
+        "Sorry, <code>secret</code> is limited to the users listed for it, and you "
+        "(telegram:777) are not one of them. Ask an admin to add you to its "
+        "<code>allowed_users</code>."]
+    fake.push(private_message("secret hello", sender=user(42, "mallory"), message_id=2))
+    assert texts(fake.wait_sent(2)[1:]) == ["secret hello"]
+
+
 @pytest.mark.parametrize("size, expected_messages", [(4097, 1), (4098, 2), (20000, 5)])
 def test_text_reports_split_on_lines_at_4096(telegram, fake, size, expected_messages):
     telegram()

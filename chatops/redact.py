@@ -1,0 +1,176 @@
+"""Secrets never reach a log, a report, an error page or the database: one list of them, and
+one filter every log handler and every stored text passes through.
+
+The list is read from the settings object, so a secret counts whatever its source (the
+environment or a credential file): the settings named in ``SECRET_SETTINGS``, any setting whose
+name says it is one (``…TOKEN``, ``…SECRET``, ``…PASSWORD``, ``…PASSPHRASE``, ``…API_KEY``), the
+password in any ``…_URL``, the path of a webhook URL (the path is the secret), and the variables
+job_configs.py names as secret (a cluster's ``key_passphrase_env``, the Teams
+``webhook_url_env``). Values derived at run time — the Telegram webhook's secret token, a
+generated web login token — are added where they are made, with ``protect``.
+
+Every process calls ``install`` when it opens the service (chatops/service.py); logging,
+the queue's writes and the web server's error pages then use ``redact``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from chatops.job_config import Config
+    from chatops.settings import Settings
+
+MASK = "***"
+MIN_LENGTH = 6  # shorter values would mask ordinary words; no real secret is this short
+
+# Settings that are secrets, and how: "value" (all of it), "url-password" (a URL whose
+# password is the secret), "url-path" (a URL whose path is the secret: webhooks).
+SECRET_SETTINGS: dict[str, str] = {
+    "SLACK_BOT_TOKEN": "value",
+    "SLACK_APP_TOKEN": "value",
+    "SLACK_SIGNING_SECRET": "value",
+    "TELEGRAM_BOT_TOKEN": "value",
+    "TELEGRAM_WEBHOOK_SECRET": "value",
+    "TELEGRAM_WEBHOOK_URL": "url-path",
+    "DISCORD_BOT_TOKEN": "value",
+    "DISCORD_WEBHOOK_URL": "url-path",
+    "MATRIX_ACCESS_TOKEN": "value",
+    "MATRIX_PASSWORD": "value",
+    "GITHUB_WEBHOOK_SECRET": "value",
+    "CHATOPS_EVENTS_TOKEN": "value",
+    "CHATOPS_WEB_TOKEN": "value",
+    "CHATOPS_WEB_PASSWORD": "value",
+    "CHATOPS_WEB_SECRET_KEY": "value",
+    "CHATOPS_METRICS_TOKEN": "value",
+    "CHATOPS_SMTP_PASSWORD": "value",
+    "CHATOPS_DATABASE_URL": "url-password",
+    "CHATOPS_TEAMS_WEBHOOK_URL": "url-path",
+    "CHATOPS_RESULTS_URL": "url-password",  # a WebDAV folder for results, with credentials
+}
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|PRIVATE_KEY|API_KEY|CREDENTIAL",
+                         re.I)
+WEBHOOK_URL = re.compile(r"WEBHOOK.*_URL$", re.I)
+
+
+def _kind(name: str) -> str | None:
+    if name in SECRET_SETTINGS:
+        return SECRET_SETTINGS[name]
+    if WEBHOOK_URL.search(name):
+        return "url-path"
+    if name.upper().endswith("_URL"):
+        return "url-password"
+    return "value" if SECRET_NAME.search(name) else None
+
+
+def _parts(kind: str, value: str) -> list[str]:
+    """The secret parts of one setting's value."""
+    if kind == "value":
+        return [value]
+    try:
+        url = urlsplit(value)
+    except ValueError:
+        return [value]
+    parts = []
+    if url.password:
+        parts += [url.password, unquote(url.password)]
+    if kind == "url-path":
+        parts.append(value)
+        path = url.path.rstrip("/")
+        parts.append(path)  # as a request line or "Exception on <path>" shows it
+        parts += [segment for segment in path.split("/") if len(segment) >= 16]
+    return parts
+
+
+def secret_values(settings: Settings, config: Config | None = None) -> set[str]:
+    """Every secret the settings hold (and the ones job_configs.py names)."""
+    named: dict[str, str] = {}
+    if config is not None:
+        for cluster in config.clusters.values():
+            if cluster.key_passphrase_env:
+                named[cluster.key_passphrase_env] = "value"
+        teams = (config.notifications.get("msteams") or {}) if isinstance(
+            config.notifications, Mapping) else {}
+        if isinstance(teams, Mapping) and teams.get("webhook_url_env"):
+            named[str(teams["webhook_url_env"])] = "url-path"
+    found: set[str] = set()
+    for name, value in settings.named_values():
+        kind = named.get(name) or _kind(name)
+        if kind and value:
+            found.update(p for p in _parts(kind, value) if len(p) >= MIN_LENGTH)
+    return found
+
+
+class Redactor:
+    """Replaces every known secret (and its URL-encoded form) with ``***``."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self.add(values)
+
+    def add(self, values: Iterable[str]) -> None:
+        new = {v for value in values if value and len(value) >= MIN_LENGTH
+               for v in (value, quote(value, safe=""), json.dumps(value)[1:-1])}
+        with self._lock:
+            if new <= self._values:
+                return
+            self._values |= new
+            # Longest first: a secret that contains another is masked whole.
+            ordered = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def __call__(self, text: str) -> str:
+        pattern = self._pattern
+        if pattern is None or not text:
+            return text
+        return pattern.sub(MASK, text)
+
+    def payload(self, value: Any) -> Any:
+        """A JSON-able value with every string redacted."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, Mapping):
+            return {k: self.payload(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.payload(v) for v in value]
+        return value
+
+
+_redactor = Redactor()
+
+
+def install(settings: Settings, config: Config | None = None) -> None:
+    """Learn this process's secrets (called when the service is opened)."""
+    _redactor.add(secret_values(settings, config))
+
+
+def protect(*values: str | None) -> None:
+    """Add secrets derived at run time."""
+    _redactor.add(v for v in values if v)
+
+
+def redact(text: str) -> str:
+    return _redactor(text)
+
+
+def redact_payload(payload: Any) -> Any:
+    return _redactor.payload(payload)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats a record — message, arguments, traceback — then masks the secrets in it."""
+
+    def __init__(self, fmt: str | None = None, redactor: Redactor | None = None) -> None:
+        super().__init__(fmt)
+        self.redactor = redactor or _redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor(super().format(record))
