@@ -29,23 +29,41 @@ class JobLogs:
     folder: Path  # a job's own folder: <logs>/<namespace>/<job type>/<job id>/
     job_id: int
 
+    @property
+    def own_folder(self) -> bool:
+        """Whether the folder is the job's alone (else its files are ``<id>.*`` in it)."""
+        return self.folder.name == str(self.job_id)
+
     def path(self, name: str) -> Path:
         """The file of one stream (``stdout``, ``stderr``) or record (``pid``, ...)."""
-        return self.folder / name
+        return self.folder / name if self.own_folder else self.folder / f"{self.job_id}.{name}"
+
+    def files(self) -> list[Path]:
+        try:
+            if self.own_folder:
+                return [p for p in self.folder.iterdir() if p.is_file()]
+            return list(self.folder.glob(f"{self.job_id}.*"))
+        except OSError:
+            return []
 
     def size(self) -> int:
-        try:
-            return sum(entry.stat().st_size for entry in os.scandir(self.folder)
-                       if entry.is_file(follow_symlinks=False))
-        except OSError:
-            return 0
+        total = 0
+        for path in self.files():
+            try:
+                total += path.stat().st_size
+            except OSError:
+                pass
+        return total
 
     def remove(self) -> bool:
-        """Delete the job's files; True if there were any."""
-        if not self.folder.is_dir():
-            return False
-        shutil.rmtree(self.folder, ignore_errors=True)
-        return True
+        """Delete the job's files (and its own folder); True if there were any."""
+        files = self.files()
+        for path in files:
+            path.unlink(missing_ok=True)
+        if self.own_folder and self.folder.is_dir():
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return True
+        return bool(files)
 
 
 def job_logs(logs_dir: Path, job: Any) -> JobLogs:

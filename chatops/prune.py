@@ -44,10 +44,12 @@ def prune(settings: Settings, queue: Queue, older_than: float, *, dry_run: bool 
     removed = size = 0
     for job in ended:
         logs = job_logs(settings.logs_dir, job)
-        found = logs.size()
-        if found or logs.folder.is_dir():
-            size += found
-            removed += 1 if dry_run else logs.remove()
+        if not logs.files() and not (logs.own_folder and logs.folder.is_dir()):
+            continue  # nothing left of it (pruned before, or it wrote nothing)
+        size += logs.size()
+        removed += 1
+        if not dry_run:
+            logs.remove()
     messages = 0
     with queue.engine.begin() as conn:
         for table, done in OUTBOUND:
