@@ -151,9 +151,18 @@ def _checked(platform):
     try:
         platform.check()
     except svc.SetupError:
-        platform.close()
+        _close(platform)
         raise
     return platform
+
+
+def _close(*platforms) -> None:
+    """Close platforms that will not serve (best effort: the process is stopping anyway)."""
+    for platform in platforms:
+        try:
+            platform.close()
+        except Exception:
+            log.debug("closing %s failed", platform.name, exc_info=True)
 
 
 def _start_platforms(service: svc.Service, check: bool) -> list:
@@ -164,10 +173,9 @@ def _start_platforms(service: svc.Service, check: bool) -> list:
     platforms = create_platforms(service, configured_platforms(service.settings))
     try:
         for platform in platforms if check else ():
-            _checked(platform)
+            platform.check()
     except svc.SetupError:
-        for platform in platforms:
-            platform.close()
+        _close(*platforms)
         raise
     for line in not_started(service.settings):
         log.warning("%s", line)

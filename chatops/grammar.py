@@ -141,6 +141,7 @@ def missing_parameters(command: CommandSpec, words: list[str]) -> tuple[str, ...
 
 
 SIMILAR = 0.75  # how alike (0..1) a text must be to a command to be suggested
+TYPO = 0.6  # how alike two words must be for one to be a typo of the other
 BUILTIN_PATTERNS = (("help",), ("status",), ("cancel", "<job id>"), ("logs", "<job id>"),
                     ("notify", "me"), ("notify", "stop"))
 
@@ -171,8 +172,9 @@ def _likeness(pattern: list[str], words: list[str]) -> float:
     if len(words) > len(pattern) and not _is_param(pattern[-1]):
         share = len(pattern) / len(words)
 
-    def alike(expected: str, typed: str) -> float:
-        return SequenceMatcher(None, expected.lower(), typed.lower()).ratio()
+    def alike(expected: str, typed: str) -> float:  # below TYPO it is another word
+        ratio = SequenceMatcher(None, expected.lower(), typed.lower()).ratio()
+        return ratio if ratio >= TYPO else 0.0
 
     first = alike(pattern[0], words[0])
     rest = [alike(expected, typed) for expected, typed in zip(pattern[1:], words[1:],

@@ -140,7 +140,7 @@ def test_loading_runs_only_the_module(tmp_path: Path) -> None:
 def test_config_check_cli(chatops, tmp_path: Path) -> None:
     ok = chatops("config", "check")
     assert ok.returncode == 0
-    assert "tests: 20 jobs, 23 commands" in ok.stdout
+    assert "tests: 21 jobs, 25 commands" in ok.stdout
     assert "secret: 1 jobs, 1 commands restricted allowed_users=2" in ok.stdout
     bad = tmp_path / "bad.py"
     bad.write_text(textwrap.dedent("""
