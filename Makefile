@@ -6,14 +6,15 @@ BIN := $(VENV)/bin
 
 venv: $(VENV)/.installed
 
-# A development .venv: the service and the test tools.
+# A development .venv: the service, the telemetry daemon and the test tools.
 $(VENV)/.installed: pyproject.toml
-	$(MAKE) --no-print-directory packages EXTRAS='[test]'
+	$(MAKE) --no-print-directory packages EXTRAS='[server,test]'
 	touch $@
 
-## Production (DEPLOY.md): the service's dependencies only, no test tools, no pip cache.
+## Production (DEPLOY.md): the service's dependencies only (extra `server`), no test tools, no
+## pip cache.
 install:
-	$(MAKE) --no-print-directory packages EXTRAS= PIP_FLAGS=--no-cache-dir
+	$(MAKE) --no-print-directory packages EXTRAS='[server]' PIP_FLAGS=--no-cache-dir
 
 packages:
 	test -x $(BIN)/python || /usr/bin/python3 -m venv $(VENV)

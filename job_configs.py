@@ -16,6 +16,21 @@ Good practice, shown below: a job's command line stops at its first failure (``&
 commands, ``set -euo pipefail`` at the top of scripts), so a failed step is reported as a
 failure and not hidden by the next one; and ``params`` declares what each parameter must be, so
 a wrong value is refused in chat before anything runs.
+
+A namespace may also list ``schedules``: jobs run on a timetable and reported to a channel::
+
+    "schedules": [
+        {"name": "morning", "job_type": "hello", "args": {"name": "team"},
+         "cron": "0 7 * * 1-5", "timezone": "Europe/Oslo",   # weekdays 07:00; 0 and 7 = Sunday
+         "report_to": "slack:C0123ABCD",                      # default: default_channel
+         "misfire": "run once"},                              # or "skip"
+        {"name": "poll", "job_type": "table", "every": "15m"},  # multiples of 15 min since 1970
+    ]
+
+``chatops config check --show-schedules`` prints their next runs. Running processes apply an
+edit of this file by themselves (a file watch, SIGHUP, or ``chatops config reload``); an edit
+with errors is not applied and the errors are logged. See DEPLOY.md, *Schedules* and
+*Editing job_configs.py: live config*.
 """
 
 # Admins may read the logs of any job and cancel any job (everyone else: their own jobs, and

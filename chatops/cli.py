@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import signal
 import sys
 import threading
 from importlib import metadata
+from types import ModuleType
 from typing import Any
 
-from chatops import alarms, cli_admin, cli_jobs
-from chatops import service as svc
-from chatops.settings import read_env_file
+from chatops.settings import SetupError, read_env_file
 
 log = logging.getLogger("chatops.platforms")
+
+
+def _lazy_module(name: str) -> ModuleType:
+    """``name``, executed on first use: `chatops telemetry` runs on compute nodes without the
+    service's database, web and chat libraries, which the service's modules import."""
+    if name in sys.modules:  # imported already (by a test, or a process composing parts)
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+svc = _lazy_module("chatops.service")
+alarms = _lazy_module("chatops.alarms")
 
 EPILOG = """exit codes: 0 ok; 1 what was asked failed (job failed, config errors, refused or not
 understood); 2 usage; 3 setup problem (a setting missing or wrong, no database, broken config);
@@ -30,6 +46,11 @@ def version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["telemetry"]:  # the daemon imports nothing of the service
+        from dispatcher.telemetry.cli import main as telemetry
+
+        return telemetry(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -39,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.env_file:  # as systemd's EnvironmentFile=: the file wins
             os.environ.update(read_env_file(args.env_file))
         return args.func(args) or 0
-    except svc.SetupError as exc:
+    except SetupError as exc:
         print(f"chatops: {exc}", file=sys.stderr)
         return svc.EXIT_ENVIRONMENT
     except KeyboardInterrupt:
@@ -47,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from chatops import cli_admin, cli_jobs  # not for `chatops telemetry`: see _lazy_module
+
     parser = argparse.ArgumentParser(
         prog="chatops", description="Chat-ops for HPC clusters: chat commands become jobs.",
         epilog=EPILOG)
@@ -83,8 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     cli_admin.add_parsers(sub, EPILOG)
 
     from bot.notify import cli as notify_cli
+    from dispatcher.telemetry.cli import parser_help as telemetry_help
 
     notify_cli.add_parser(sub)
+    telemetry_help(sub)
     return parser
 
 
@@ -108,6 +133,7 @@ def _check_job_host(settings: svc.Settings) -> None:
 
 
 def cmd_dispatcher(args: argparse.Namespace) -> int:
+    from chatops import live_config
     from dispatcher.loop import Dispatcher
 
     service = svc.open_service()
@@ -116,13 +142,17 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
     with alarms.startup(service, "chatops dispatcher"):
         dispatcher = Dispatcher(service.settings, service.config, service.queue)
     _stop_on_signals(threading.Event(), dispatcher.stop)
+    live = live_config.follow(service, "dispatcher", (), dispatcher.reconfigure)
     dispatcher.run()
+    live.close()
     return 0
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
     from bot.registry import platform_class
     from bot.runner import run_platforms
+    from chatops import live_config
+    from chatops.commands import CommandHandler
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
@@ -142,7 +172,10 @@ def cmd_bot(args: argparse.Namespace) -> int:
         platform = _checked(platform_class(args.platform).create(service))
     stop = threading.Event()
     _stop_on_signals(stop)
-    run_platforms(service, [platform], stop)
+    handler = CommandHandler(service.settings, service.config, service.queue)
+    live = live_config.follow(service, f"bot {args.platform}", [handler])
+    run_platforms(service, [platform], stop, handler)
+    live.close()
     return 0
 
 
@@ -184,6 +217,8 @@ def _start_platforms(service: svc.Service, check: bool) -> list:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.runner import run_platforms
+    from chatops import live_config
+    from chatops.commands import CommandHandler
     from dispatcher.loop import Dispatcher
 
     service = svc.open_service()
@@ -194,9 +229,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         platforms = _start_platforms(service, check=True)
         dispatcher = Dispatcher(service.settings, service.config, service.queue)
         _stop_on_signals(stop, dispatcher.stop)
+        handler = CommandHandler(service.settings, service.config, service.queue)
         web, web_lines = _open_web(service, args.host, args.port, fresh_token=True,
-                                   platforms=platforms)
-    threads = [threading.Thread(target=run_platforms, args=(service, platforms, stop),
+                                   platforms=platforms, handler=handler)
+    live = live_config.follow(service, "run", [handler], dispatcher.reconfigure)
+    threads = [threading.Thread(target=run_platforms, args=(service, platforms, stop, handler),
                                 name="platforms", daemon=True),
                threading.Thread(target=web.run, name="web", daemon=True)]
     for thread in threads:
@@ -208,15 +245,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     dispatcher.run()
     stop.set()
     web.close()
+    live.close()
     return 0
 
 
 def _open_web(service: svc.Service, host: str, port: int, fresh_token: bool,
-              platforms: list) -> tuple:
+              platforms: list, handler: Any) -> tuple:
     from webserver.app import open_web
 
     try:
-        return open_web(service, host, port, fresh_token=fresh_token, platforms=platforms)
+        return open_web(service, host, port, fresh_token=fresh_token, platforms=platforms,
+                        handler=handler)
     except OSError as exc:
         raise svc.SetupError(f"the web server cannot listen on {host}:{port}: {exc.strerror}; "
                              "choose another with --port") from None
@@ -226,18 +265,24 @@ def _open_web(service: svc.Service, host: str, port: int, fresh_token: bool,
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    from chatops import live_config
+    from chatops.commands import CommandHandler
+
     service = svc.open_service()
     svc.setup_logging(service.settings)
     with alarms.startup(service, "chatops web"):
         platforms = _start_platforms(service, check=False)  # only their HTTP endpoints
+        handler = CommandHandler(service.settings, service.config, service.queue)
         web, web_lines = _open_web(service, args.host, args.port, fresh_token=False,
-                                   platforms=platforms)
+                                   platforms=platforms, handler=handler)
     stop = threading.Event()
     _stop_on_signals(stop)
+    live = live_config.follow(service, "web", [handler])
     threading.Thread(target=web.run, name="web", daemon=True).start()
     print(*web_lines, sep="\n", flush=True)
     stop.wait()
     web.close()
+    live.close()
     return 0
 
 

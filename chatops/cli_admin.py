@@ -23,7 +23,12 @@ def add_parsers(sub: argparse._SubParsersAction, epilog: str) -> None:
                                   "namespace, or every error (exit 1)", epilog=epilog)
     check.add_argument("path", nargs="?", help="the file (default: CHATOPS_CONFIG or "
                        "job_configs.py)")
+    check.add_argument("--show-schedules", action="store_true",
+                       help="print each schedule's next three run times")
     check.set_defaults(func=cmd_config_check)
+    from chatops import config_cli
+
+    config_cli.add_reload_parser(config_sub)
 
     db = sub.add_parser("db", help="the queue database", epilog=epilog)
     db_sub = db.add_subparsers(metavar="ACTION")
@@ -59,15 +64,14 @@ def _age(text: str) -> float:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from chatops import config_cli, live_config
     from chatops.job_config import ConfigError, load_config
 
     path = Path(args.path) if args.path else load_settings().config_path
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(f"{path}: {len(exc.errors)} error(s):", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {error}", file=sys.stderr)
+        print(*live_config.error_lines(path, exc.errors), sep="\n", file=sys.stderr)
         return svc.EXIT_FAILED
     for warning in config.warnings:
         print(f"{path}: warning: {warning}", file=sys.stderr)
@@ -80,6 +84,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
                         "of others' private jobs or cancel them)"))
     print(f"admin channel: {config.admin_channel or 'none (alarms go only to the log)'}")
     print(f"{path}: OK ({len(config.namespaces)} namespaces)")
+    if args.show_schedules:
+        config_cli.print_schedules(config)
     return 0
 
 

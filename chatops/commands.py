@@ -11,17 +11,19 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from chatops import identities, texts, wakeup
+from chatops import identities, schedule_chat, texts, wakeup
 from chatops.access import may_see_job, not_yours, refusal
 from chatops.events import Requester
 from chatops.grammar import (
     Cancel,
     Help,
+    ListSchedules,
     Logs,
     Matched,
     MissingParameters,
     Notify,
     NotUnderstood,
+    PauseSchedule,
     Status,
     parse,
 )
@@ -92,6 +94,13 @@ class CommandHandler:
             return self._logs(parsed.job_id, parsed.stderr, who)
         if isinstance(parsed, Notify):
             return self._notify(parsed.on, who)
+        if isinstance(parsed, ListSchedules):
+            return Response().say(schedule_chat.list_schedules(self.config, self.queue.engine))
+        if isinstance(parsed, PauseSchedule):
+            answer = schedule_chat.pause_or_resume(self.config, self.queue.engine,
+                                                   parsed.namespace, parsed.name, parsed.pause, who)
+            return Response(refused=answer.refused, understood=answer.understood,
+                            acknowledged=answer.acknowledged).say(answer.text)
         assert isinstance(parsed, Matched)
         namespace = self.config.namespaces[parsed.command.namespace]
         why_not = refusal(namespace, who)
@@ -100,13 +109,15 @@ class CommandHandler:
         return self._run_command(parsed.command, parsed.args, who)
 
     def status_text(self, who: Requester | None = None) -> str:
-        """Running and scheduled jobs: those ``who`` may see (all when None)."""
+        """Running and scheduled jobs: those ``who`` may see (all when None); the next fires."""
         running, queued = self.queue.jobs_in(("running",)), self.queue.jobs_in(("queued",))
         if who is not None:
             running = [job for job in running if self.may_see(job, who)]
             queued = [job for job in queued if self.may_see(job, who)]
-        return texts.status(running, queued, self.queue.suppressions(),
+        text = texts.status(running, queued, self.queue.suppressions(),
                             slurm=self.queue.slurm_jobs_of([job.id for job in running]))
+        upcoming = schedule_chat.next_fires(self.config, self.queue.engine, time.time())
+        return f"{text}\n{upcoming}" if upcoming else text
 
     def may_see(self, job, who: Requester) -> bool:
         """Whether ``who`` may see ``job`` (a jobs row): chatops/access.py has the rule."""

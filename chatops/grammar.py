@@ -43,6 +43,20 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class ListSchedules:
+    pass
+
+
+@dataclass(frozen=True)
+class PauseSchedule:
+    """`pause schedule <namespace> <name>` (or `resume schedule ...`: pause False)."""
+
+    namespace: str
+    name: str
+    pause: bool = True
+
+
+@dataclass(frozen=True)
 class Matched:
     command: CommandSpec
     args: dict[str, str] = field(default_factory=dict)
@@ -65,7 +79,8 @@ class MissingParameters:
     missing: tuple[str, ...]
 
 
-Parsed = Help | Status | Cancel | Logs | Notify | Matched | MissingParameters | NotUnderstood
+Parsed = (Help | Status | Cancel | Logs | Notify | ListSchedules | PauseSchedule | Matched
+          | MissingParameters | NotUnderstood)
 
 
 def parse(text: str, config: Config) -> Parsed:
@@ -88,6 +103,13 @@ def parse(text: str, config: Config) -> Parsed:
         return NotUnderstood(text, reason="use `notify me` or `notify stop`")
     if first in ("cancel", "logs"):
         return _job_builtin(first, words, text)
+    if first == "schedules" and len(words) == 1:
+        return ListSchedules()
+    if first in ("pause", "resume"):
+        if len(words) == 4 and words[1].lower() == "schedule":
+            return PauseSchedule(words[2], words[3], pause=first == "pause")
+        return NotUnderstood(text, reason=f"use `{first} schedule <namespace> <name>` "
+                             "(`schedules` lists them)")
     if first not in namespaces:
         return NotUnderstood(text, suggestion=suggest(words, config))
     namespace = namespaces[first]
@@ -143,7 +165,9 @@ def missing_parameters(command: CommandSpec, words: list[str]) -> tuple[str, ...
 SIMILAR = 0.75  # how alike (0..1) a text must be to a command to be suggested
 TYPO = 0.6  # how alike two words must be for one to be a typo of the other
 BUILTIN_PATTERNS = (("help",), ("status",), ("cancel", "<job id>"), ("logs", "<job id>"),
-                    ("notify", "me"), ("notify", "stop"))
+                    ("notify", "me"), ("notify", "stop"), ("schedules",),
+                    ("pause", "schedule", "<namespace>", "<name>"),
+                    ("resume", "schedule", "<namespace>", "<name>"))
 
 
 def suggest(words: list[str], config: Config) -> str | None:

@@ -23,6 +23,7 @@ from chatops.cluster_config import (
 )
 from chatops.github_rules import GithubRule, build_rules, default_rules
 from chatops.params import ParamType, build_param_types
+from chatops.schedule_config import ScheduleSpec, build_schedules
 from chatops.user_ids import channel_problem, user_id_problem
 
 ACTIONS = ("schedule_job", "cancel_job", "schedule_suppression", "cancel_suppression")
@@ -33,13 +34,13 @@ RESERVED_NAMESPACES = (
     "help", "status", "cancel", "logs", "notify", "run", "users", "user", "cluster", "schedules",
     "telemetry", "link", "unlink", "bind", "approve", "block", "unblock", "limit", "quota",
     "profile", "start", "stop", "upd", "list", "search", "alter_limit", "mailuser", "admin",
-    "config",
+    "config", "pause", "resume",
 )
 DEFAULT_TIMEOUT = 3600.0
 
 NAMESPACE_KEYS = {
     "jobs", "slack", "description", "restricted", "fabfile", "default_channel", "allowed_users",
-    "github", "github_legacy_sha1", "cluster",
+    "github", "github_legacy_sha1", "cluster", "schedules",
 }
 JOB_KEYS = {
     "run_args_template", "report_stdout", "report_format", "report_success",
@@ -124,6 +125,7 @@ class NamespaceSpec:
     github: tuple[GithubRule, ...] = ()  # webhook events that schedule jobs (github_rules.py)
     github_legacy_sha1: bool = False  # accept X-Hub-Signature (SHA-1) as well as SHA-256
     cluster: str | None = None  # the default cluster of its jobs
+    schedules: tuple[ScheduleSpec, ...] = ()  # jobs run on a cron or every N (schedule_config)
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,9 @@ class Config:
         namespace, _, name = job_type.partition("_")
         ns = self.namespaces.get(namespace)
         return ns.jobs.get(name) if ns else None
+
+    def schedules(self) -> list[ScheduleSpec]:
+        return [s for ns in self.namespaces.values() for s in ns.schedules]
 
 
 def template_fields(template: str) -> set[str]:
@@ -286,6 +291,8 @@ def _build_namespace(check: _Checker, ns: str, raw: Mapping[str, Any],
         github = build_rules(check.error, where, raw["github"], raw_jobs)
     else:
         github = default_rules(raw_jobs)
+    schedules = build_schedules(check.error, ns, raw.get("schedules"), raw_jobs,
+                                raw.get("default_channel"), template_fields)
     return NamespaceSpec(
         name=ns,
         description=check.typed(where, raw, "description", str, ""),
@@ -298,6 +305,7 @@ def _build_namespace(check: _Checker, ns: str, raw: Mapping[str, Any],
         github=github,
         github_legacy_sha1=check.typed(where, raw, "github_legacy_sha1", bool, False),
         cluster=ns_cluster,
+        schedules=schedules,
     )
 
 

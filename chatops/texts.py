@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from chatops.job_config import CommandSpec, Config, NamespaceSpec
 
 BUILTINS = ("`status`, `cancel <job id>`, `logs <job id> [stderr]`, `help [namespace]`, "
-            "`notify me`")
+            "`notify me`, `schedules`, `pause schedule <namespace> <name>`, "
+            "`resume schedule <namespace> <name>`")
 
 
 def plural(count: int, word: str, plural_word: str | None = None) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import selectors
 import signal
@@ -27,6 +28,7 @@ from chatops.report import describe_end, failure_report, success_report
 from chatops.settings import Settings
 from dispatcher.executors import Executor, RemoteExecutors, Run
 from dispatcher.local import LocalExecutor, PrepareError, kill_orphan
+from dispatcher.schedules import Scheduler
 
 log = logging.getLogger("chatops.dispatcher")
 
@@ -60,11 +62,23 @@ class Dispatcher:
         self._next_heartbeat = 0.0
         self._next_recovery = 0.0
         self.notify = None  # dispatcher/notify_ingest.py: Slurm notifications, made in run()
+        self.schedules = Scheduler(settings, config, queue, self.worker)
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def stop(self) -> None:
         self.stopping.set()
+        wakeup.notify(self.settings.run_dir, "dispatcher")
+
+    def reconfigure(self, config: Config) -> None:
+        """A new job_configs.py (chatops/live_config.py): the next job, fire or SSH connection
+        uses it; running jobs keep the spec they started with."""
+        self.config = config
+        if "remote" in self.__dict__:
+            self.remote.reconfigure(config)
+        if self.notify is not None:
+            self.notify.reconfigure(config)
+        self.schedules.reload(config)
         wakeup.notify(self.settings.run_dir, "dispatcher")
 
     def run(self) -> None:
@@ -78,6 +92,7 @@ class Dispatcher:
         try:
             self._start_notify()
             self.recover()
+            self.schedules.start(time.time())
             while not self.stopping.is_set():
                 self.step()
             self._shutdown()
@@ -111,6 +126,7 @@ class Dispatcher:
     def step(self) -> None:
         """One turn of the loop: start what is due, enforce deadlines, sleep until needed."""
         now = time.time()
+        self.schedules.step(now)
         self._start_due(now)
         if self.notify is not None:
             self.notify.step(now)  # a cheap look at the spool
@@ -129,7 +145,8 @@ class Dispatcher:
         self._enforce_deadlines(time.time())
 
     def _sleep_time(self, now: float) -> float:
-        wake = [now + self.settings.poll_interval, self._next_heartbeat, self._next_recovery]
+        wake = [now + self.settings.poll_interval, self._next_heartbeat, self._next_recovery,
+                self.schedules.next_due or math.inf]
         for active in self.active.values():
             wake.append(active.kill_at or active.deadline)
         if self._busy() < self.settings.max_concurrency:
@@ -253,6 +270,7 @@ class Dispatcher:
                                     active.log_dir)
             summary = what
         outcome, report = active.run.adjust_report(outcome, report, active.stop_reason, exit_code)
+        report = self.schedules.annotate(job_id, report)
         summary = report.details.get("summary", summary)
         self.queue.finish(job_id, outcome, exit_code=exit_code, summary=summary,
                           payload=report.to_payload(), log_dir=str(active.log_dir))

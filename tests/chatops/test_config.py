@@ -204,8 +204,10 @@ def test_the_configuration_reference_names_every_key() -> None:
     from chatops.cluster_config import CLUSTER_KEYS, SLURM_KEYS
     from chatops.job_config import COMMAND_KEYS, JOB_KEYS, NAMESPACE_KEYS
     from chatops.params import KINDS, PARAM_KEYS
+    from chatops.schedule_config import SCHEDULE_KEYS
 
     reference = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
-    keys = NAMESPACE_KEYS | JOB_KEYS | COMMAND_KEYS | CLUSTER_KEYS | SLURM_KEYS | PARAM_KEYS
+    keys = (NAMESPACE_KEYS | JOB_KEYS | COMMAND_KEYS | CLUSTER_KEYS | SLURM_KEYS | PARAM_KEYS
+            | SCHEDULE_KEYS)
     assert [key for key in sorted(keys | set(KINDS)) if f"`{key}`" not in reference
             and f'"{key}"' not in reference] == []
