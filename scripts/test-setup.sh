@@ -18,6 +18,10 @@ if [ ! -f var/npm/node_modules/@octokit/webhooks-examples/api.github.com/index.j
   npm install --silent --no-audit --no-fund --prefix var/npm @octokit/webhooks-examples@7.6.1
 fi
 [ "$fast" = --fast ] && exit 0
+# DEPLOY.md's commands use sudo: tests/test_deploy.py follows them (scripts/deploy-check.py).
+if ! command -v sudo >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sudo >/dev/null
+fi
 if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi

@@ -19,7 +19,7 @@ from chatops.commands import CommandHandler
 from chatops.platform import Platform
 from chatops.redact import redact
 from chatops.service import Service
-from chatops.texts import clock
+from chatops.texts import clock, exit_status
 from webserver import auth, console, dashboard, events, github, metrics, service_pages
 
 log = logging.getLogger("chatops.web")
@@ -38,6 +38,7 @@ def create_app(service: Service, handler: CommandHandler | None = None,
     app.extensions["chatops.platforms"] = [p.name for p in platforms]
     auth.configure(app, service.settings)
     app.jinja_env.filters["clock"] = lambda ts: clock(ts) if ts else ""
+    app.jinja_env.filters["exit_status"] = exit_status
     for blueprint in (auth.bp, dashboard.bp, console.bp, github.bp, metrics.bp, events.bp,
                       service_pages.bp):
         app.register_blueprint(blueprint)

@@ -39,6 +39,9 @@ raw_config = {
             "serial": {"run_args_template": "bash serial.sh {n}"},
             "nap": {"run_args_template": "sleep 0.6; echo {n}", "report_stdout": True,
                     "concurrency": 10},
+            "progress": {"run_args_template": "echo step 1 && echo warming up >&2 && "
+                                              "sleep {seconds} && echo step 2",
+                         "report_stdout": True},
         },
         "slack": [
             {"command": "echo [words]", "help": "echo words", "action": "schedule_job",
@@ -76,6 +79,8 @@ raw_config = {
              "job_type": "serial"},
             {"command": "hold [name]", "help": "run until released", "action": "schedule_job",
              "job_type": "hold"},
+            {"command": "progress [seconds]", "help": "writes, waits, writes",
+             "action": "schedule_job", "job_type": "progress"},
             {"command": "cancel sleeps", "help": "cancel", "action": "cancel_job",
              "job_type": "sleep"},
             {"command": "cancel holds", "help": "cancel", "action": "cancel_job",
