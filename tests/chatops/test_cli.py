@@ -46,6 +46,7 @@ def test_version(chatops: Chatops) -> None:
         0, f"chatops {metadata.version('hpc-chatops')}\n")
 
 
+@pytest.mark.slow
 def test_db_upgrade_says_what_it_did(tmp_path: Path) -> None:
     home = tmp_path / "new"
     fresh = Chatops(home, spine_env(home))
@@ -58,6 +59,7 @@ def test_db_upgrade_says_what_it_did(tmp_path: Path) -> None:
                         r"\(schema \d+\)\n", again), again
 
 
+@pytest.mark.slow
 def test_job_history_reads_like_times_not_numbers(chatops: Chatops) -> None:
     queued = chatops.chat("tests echo hi", "--no-wait")
     job_id = int(re.search(r"\(job (\d+)\)", queued.stderr)[1])
@@ -75,6 +77,7 @@ def test_job_history_reads_like_times_not_numbers(chatops: Chatops) -> None:
         "'succeeded', 'failed', 'cancelled', 'timed_out', 'lost')" in bogus.stderr
 
 
+@pytest.mark.slow
 def test_no_such_job_is_exit_code_4_everywhere(chatops: Chatops) -> None:
     for args in (("jobs", "show", "99999"), ("jobs", "cancel", "99999"),
                  ("jobs", "logs", "99999"), ("chat", "cancel 99999"), ("chat", "logs 99999")):
@@ -170,6 +173,7 @@ def test_db_backup_copies_the_database_while_jobs_run(running: Chatops, tmp_path
     assert [process.wait(60) for process in busy] == [0] * 6
 
 
+@pytest.mark.slow
 def test_env_file_gives_the_admin_the_services_settings(chatops: Chatops, tmp_path: Path) -> None:
     chatops.chat("tests echo from the service", "--no-wait")
     env_file = tmp_path / "chatops.env"

@@ -75,6 +75,7 @@ def cpu_seconds(pid: int) -> float:
     return times.user + times.system
 
 
+@pytest.mark.slow
 def test_sample_reports_real_processes_grouped_into_jobs(spawn):
     sleeper = spawn("sleep", "300")
     in_job = spawn("sleep", "301", SLURM_JOB_ID="4242")
