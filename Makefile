@@ -2,20 +2,29 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast venv lint bench clean
+.PHONY: run test test-fast venv install packages lint bench clean
 
 venv: $(VENV)/.installed
 
+# A development .venv: the service, the telemetry daemon and the test tools.
 $(VENV)/.installed: pyproject.toml
+	$(MAKE) --no-print-directory packages EXTRAS='[server,test]'
+	touch $@
+
+## Production (DEPLOY.md): the service's dependencies only (extra `server`), no test tools, no
+## pip cache.
+install:
+	$(MAKE) --no-print-directory packages EXTRAS='[server]' PIP_FLAGS=--no-cache-dir
+
+packages:
 	test -x $(BIN)/python || /usr/bin/python3 -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(PIP_FLAGS) --upgrade pip
 	rm -f $(BIN)/chatops-mailprog  # a symlink: pip must not write through it
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q $(PIP_FLAGS) -e '.$(EXTRAS)'
 	# Slurm runs the MailProg as `slurm`, which cannot write __pycache__: compile it now, and
 	# point the venv's chatops-mailprog at the fast script (no site import; see DEPLOY.md).
 	/usr/bin/python3 -m compileall -q chatops/__init__.py chatops/mailprog.py
 	ln -sf ../../scripts/chatops-mailprog $(BIN)/chatops-mailprog
-	touch $@
 
 ## Set up and start the service on its embedded defaults (SQLite, console, example namespace).
 run: venv

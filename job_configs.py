@@ -1,9 +1,9 @@
 """What this service can do: namespaces, their jobs, and the commands that run them.
 
 The format is ebmbot/bennettbot's ``raw_config``, unchanged; extensions are extra keys
-(``timeout``, ``concurrency``, ``env``, ``allowed_users``). Secrets never live here: a job that
-needs one lists the environment variable's name under ``env``.
-Check it with ``chatops config check``.
+(``timeout``, ``concurrency``, ``env``, ``allowed_users``, ``params``). Secrets never live here:
+a job that needs one lists the environment variable's name under ``env``.
+Every key is described in docs/configuration.md. Check this file with ``chatops config check``.
 
 People are named by the id their platform gives them, never by a name (anyone can take any
 display name): ``slack:U0123ABCD``, ``telegram:123456789``, ``discord:80351110224678912``,
@@ -11,6 +11,26 @@ display name): ``slack:U0123ABCD``, ``telegram:123456789``, ``discord:8035111022
 form of ``admins`` below and of a namespace's ``allowed_users``; someone refused in chat is told
 their id. A namespace may not be named after a built-in command (help, status, cancel, logs,
 run, users, cluster, schedules, telemetry, link, ...).
+
+Good practice, shown below: a job's command line stops at its first failure (``&&`` between
+commands, ``set -euo pipefail`` at the top of scripts), so a failed step is reported as a
+failure and not hidden by the next one; and ``params`` declares what each parameter must be, so
+a wrong value is refused in chat before anything runs.
+
+A namespace may also list ``schedules``: jobs run on a timetable and reported to a channel::
+
+    "schedules": [
+        {"name": "morning", "job_type": "hello", "args": {"name": "team"},
+         "cron": "0 7 * * 1-5", "timezone": "Europe/Oslo",   # weekdays 07:00; 0 and 7 = Sunday
+         "report_to": "slack:C0123ABCD",                      # default: default_channel
+         "misfire": "run once"},                              # or "skip"
+        {"name": "poll", "job_type": "table", "every": "15m"},  # multiples of 15 min since 1970
+    ]
+
+``chatops config check --show-schedules`` prints their next runs. Running processes apply an
+edit of this file by themselves (a file watch, SIGHUP, or ``chatops config reload``); an edit
+with errors is not applied and the errors are logged. See DEPLOY.md, *Schedules* and
+*Editing job_configs.py: live config*.
 """
 
 # Admins may read the logs of any job and cancel any job (everyone else: their own jobs, and
@@ -47,9 +67,11 @@ raw_config = {
                 "report_format": "file",
             },
             "sleep": {
-                "run_args_template": "sleep {seconds}; echo slept {seconds} s",
+                # `&&`, not `;`: if sleep failed, the echo would make the job look successful.
+                "run_args_template": "sleep {seconds} && echo slept {seconds} s",
                 "report_stdout": True,
                 "timeout": 600,
+                "params": {"seconds": {"type": "int", "min": 0, "max": 590}},
             },
             "fail": {
                 "run_args_template": "bash fail.sh",

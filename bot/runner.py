@@ -20,6 +20,18 @@ def configured_platforms(settings: Settings) -> list[str]:
     return [name for name in PLATFORMS if platform_class(name).is_configured(settings)]
 
 
+def not_started(settings: Settings) -> list[str]:
+    """A line for each platform left out because only some of its settings are set."""
+    lines = []
+    for name in PLATFORMS:
+        missing = platform_class(name).missing_settings(settings)
+        if missing:
+            verb = "is" if len(missing) == 1 else "are"
+            lines.append(f"{name} is not started: {' and '.join(missing)} {verb} not set "
+                         f"(see DEPLOY.md, section {name.capitalize()})")
+    return lines
+
+
 def create_platforms(service: Service, names: list[str]) -> list[Platform]:
     return [platform_class(name).create(service) for name in names]
 

@@ -11,12 +11,25 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from chatops import identities, texts, wakeup
+from chatops import identities, schedule_chat, texts, wakeup
 from chatops.access import may_see_job, not_yours, refusal
 from chatops.events import Requester
-from chatops.grammar import Cancel, Help, Logs, Matched, Notify, NotUnderstood, Status, parse
+from chatops.grammar import (
+    Cancel,
+    Help,
+    ListSchedules,
+    Logs,
+    Matched,
+    MissingParameters,
+    Notify,
+    NotUnderstood,
+    PauseSchedule,
+    Status,
+    parse,
+)
 from chatops.job_config import CommandSpec, Config
-from chatops.joblogs import job_logs, tail
+from chatops.joblogs import job_logs, pruned, tail
+from chatops.params import check_args
 from chatops.queue import Queue
 from chatops.redact import redact
 from chatops.report import describe_end, failure_report
@@ -45,6 +58,8 @@ class Response:
     acknowledged: bool = False  # a command was accepted: platforms may react instead of talk
     refused: bool = False
     understood: bool = True
+    no_such_job: bool = False  # the job id asked about does not exist
+    starts_at: float | None = None  # the job was scheduled to start later (or is held)
 
     def say(self, text: str, code: bool = False) -> Response:
         self.replies.append(Reply(text, code))
@@ -69,13 +84,23 @@ class CommandHandler:
         if isinstance(parsed, NotUnderstood):
             response = Response(understood=False)
             return response.say(texts.not_understood(parsed.text, self.config, parsed.namespace,
-                                                     parsed.reason))
+                                                     parsed.reason, parsed.suggestion))
+        if isinstance(parsed, MissingParameters):
+            return Response(understood=False).say(
+                texts.missing_parameters(parsed.text, parsed.command, parsed.missing))
         if isinstance(parsed, Cancel):
             return self._cancel_job(parsed.job_id, who)
         if isinstance(parsed, Logs):
             return self._logs(parsed.job_id, parsed.stderr, who)
         if isinstance(parsed, Notify):
             return self._notify(parsed.on, who)
+        if isinstance(parsed, ListSchedules):
+            return Response().say(schedule_chat.list_schedules(self.config, self.queue.engine))
+        if isinstance(parsed, PauseSchedule):
+            answer = schedule_chat.pause_or_resume(self.config, self.queue.engine,
+                                                   parsed.namespace, parsed.name, parsed.pause, who)
+            return Response(refused=answer.refused, understood=answer.understood,
+                            acknowledged=answer.acknowledged).say(answer.text)
         assert isinstance(parsed, Matched)
         namespace = self.config.namespaces[parsed.command.namespace]
         why_not = refusal(namespace, who)
@@ -84,13 +109,15 @@ class CommandHandler:
         return self._run_command(parsed.command, parsed.args, who)
 
     def status_text(self, who: Requester | None = None) -> str:
-        """Running and scheduled jobs: those ``who`` may see (all when None)."""
+        """Running and scheduled jobs: those ``who`` may see (all when None); the next fires."""
         running, queued = self.queue.jobs_in(("running",)), self.queue.jobs_in(("queued",))
         if who is not None:
             running = [job for job in running if self.may_see(job, who)]
             queued = [job for job in queued if self.may_see(job, who)]
-        return texts.status(running, queued, self.queue.suppressions(),
+        text = texts.status(running, queued, self.queue.suppressions(),
                             slurm=self.queue.slurm_jobs_of([job.id for job in running]))
+        upcoming = schedule_chat.next_fires(self.config, self.queue.engine, time.time())
+        return f"{text}\n{upcoming}" if upcoming else text
 
     def may_see(self, job, who: Requester) -> bool:
         """Whether ``who`` may see ``job`` (a jobs row): chatops/access.py has the rule."""
@@ -127,6 +154,10 @@ class CommandHandler:
                   who: Requester) -> Response:
         spec = self.config.job(job_type)
         assert spec is not None  # validated with the config
+        args, problem = check_args(spec.param_types, args)
+        if problem:
+            return Response(understood=False).say(
+                f"Not queued: {problem} (`{command.namespace} {command.pattern}`).")
         result = self.queue.enqueue(job_type, args, who, timeout=spec.timeout,
                                     concurrency=spec.concurrency, delay=command.delay_seconds)
         wakeup.notify(self.settings.run_dir, "dispatcher")
@@ -136,16 +167,19 @@ class CommandHandler:
             response.say(f"Job {result.job_id} (`{job_type}`) with the same arguments is "
                          "already scheduled; you will get its report too.")
         elif result.start_after > now + 1:
+            response.starts_at = result.start_after
             response.say(f"Job {result.job_id} (`{job_type}`) will start at "
                          f"{texts.clock(result.start_after)} "
                          f"(in {texts.ago(result.start_after - now)}).")
         elif result.running_ahead >= spec.concurrency:
             response.say(f"A `{job_type}` job is already running; job {result.job_id} will "
                          "start when it finishes.")
-        for s in self.queue.suppressions(now):
-            if s.job_type == job_type and s.start_at <= max(now, result.start_after) < s.end_at:
-                response.say(f"`{job_type}` is suppressed until {texts.clock(s.end_at)}; job "
-                             f"{result.job_id} will run after that.")
+        held = texts.held_until(job_type, max(now, result.start_after),
+                                self.queue.suppressions(now))
+        if held is not None:
+            response.starts_at = held
+            response.say(f"`{job_type}` is suppressed until {texts.clock(held)}; job "
+                         f"{result.job_id} will run after that.")
         return response
 
     def _suppress(self, job_type: str, args: dict[str, str], who: Requester) -> Response:
@@ -167,7 +201,7 @@ class CommandHandler:
     def _job_for(self, job_id: int, who: Requester):
         job = self.queue.get(job_id)
         if job is None:
-            return None, Response(understood=False).say(
+            return None, Response(understood=False, no_such_job=True).say(
                 f"There is no job {job_id}. `status` lists the current jobs.")
         if not self.may_see(job, who):
             return None, Response(refused=True).say(not_yours(job_id))
@@ -225,8 +259,18 @@ class CommandHandler:
         stream = "stderr" if stderr else "stdout"
         if job.state == "queued":
             return Response().say(f"Job {job_id} (`{job.job_type}`) has not started yet.")
-        path = job_logs(self.settings.logs_dir, job).path(stream)
-        text = redact(tail(path, lines=200, chars=LOG_REPLY_CHARS))
+        logs = job_logs(self.settings.logs_dir, job)
+        text = redact(tail(logs.path(stream), lines=200, chars=LOG_REPLY_CHARS))
+        if job.state == "running":
+            if not text:
+                return Response().say(f"Job {job_id} (`{job.job_type}`) is still running and "
+                                      f"has written nothing to {stream} yet.")
+            return Response().say(f"Job {job_id} (`{job.job_type}`) is still running; the end "
+                                  f"of what it has written to {stream} so far:").say(text,
+                                                                                       code=True)
+        how = pruned(self.settings.logs_dir, job)
+        if how:
+            return Response().say(f"The logs of job {job_id} were removed {how}.")
         if not text:
             return Response().say(f"Job {job_id} wrote nothing to {stream}.")
         return Response().say(f"The end of job {job_id}'s {stream}:").say(text, code=True)

@@ -63,7 +63,7 @@ jobs = Table(
     Column("log_dir", Text),
     Column("summary", Text),
     Column("delivery_error", Text),
-    # The job's local process (migration 0008): a dispatcher that finds this job orphaned
+    # The job's local process (migration 0009): a dispatcher that finds this job orphaned
     # kills its process group if the process with this pid still has this kernel start time.
     Column("pid", Integer),
     Column("pid_start", BigInteger),
@@ -225,6 +225,71 @@ notifications = Table(
     Index("ix_notifications_state", "state", "next_attempt_at"),
     Index("ix_notifications_user", "cluster_user", "created_at"),
 )
+
+# Schedules (migration 0008). One row per fire a process took: the unique (namespace, schedule,
+# fire_at) is what makes a fire happen once whatever the number of dispatchers.
+# Outcomes: queued (a new job), joined (the same job was still queued), skipped (misfire: skip).
+schedule_fires = Table(
+    "schedule_fires", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("namespace", String(100), nullable=False),
+    Column("schedule", String(100), nullable=False),
+    Column("fire_at", Float, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("job_id", Integer, ForeignKey("jobs.id"), index=True),
+    Column("late_by", Float, nullable=False, default=0.0),  # seconds after fire_at it was taken
+    Column("held_until", Float),  # a suppression held the job until then
+    Column("worker", String(200)),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("namespace", "schedule", "fire_at", name="uq_schedule_fires_fire"),
+)
+
+# Per schedule: paused or not (by whom), and since when fires count as missed (``anchor_at``:
+# when the schedule, or its trigger, first appeared, or was resumed).
+schedule_states = Table(
+    "schedule_states", metadata,
+    Column("namespace", String(100), primary_key=True),
+    Column("schedule", String(100), primary_key=True),
+    Column("trigger", String(300), nullable=False),
+    Column("anchor_at", Float, nullable=False),
+    Column("paused_at", Float),
+    Column("paused_by", String(200)),
+)
+
+# Every running process of the service and the job_configs.py it runs (live config).
+processes = Table(
+    "processes", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("role", String(40), nullable=False),  # run, web, dispatcher, bot <platform>
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),
+    Column("config_hash", String(64), nullable=False),
+    Column("config_loaded_at", Float, nullable=False),
+    Column("rejected_hash", String(64)),  # the file on disk, when it has errors
+    Column("stopped_at", Float),
+)
+
+# Edits of job_configs.py that had errors: the process that records one first tells the admins.
+config_rejections = Table(
+    "config_rejections", metadata,
+    Column("config_hash", String(64), primary_key=True),
+    Column("errors", Text, nullable=False),
+    Column("seen_at", Float, nullable=False),
+    Column("seen_by", String(200), nullable=False),
+)
+
+
+def insert_new(engine: Engine, table: Table, **values):
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the primary key: None when the row existed
+    (another process inserted it first)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return (dialect.insert(table).values(**values).on_conflict_do_nothing()
+            .returning(*table.primary_key.columns))
+
 
 def make_engine(url: str) -> Engine:
     """An engine with the settings a queue needs: WAL, a busy timeout, serialised writers."""

@@ -9,6 +9,7 @@ the text, spaces and all.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from chatops.job_config import CommandSpec, Config
 
@@ -42,6 +43,20 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class ListSchedules:
+    pass
+
+
+@dataclass(frozen=True)
+class PauseSchedule:
+    """`pause schedule <namespace> <name>` (or `resume schedule ...`: pause False)."""
+
+    namespace: str
+    name: str
+    pause: bool = True
+
+
+@dataclass(frozen=True)
 class Matched:
     command: CommandSpec
     args: dict[str, str] = field(default_factory=dict)
@@ -52,9 +67,20 @@ class NotUnderstood:
     text: str
     namespace: str | None = None  # set when the first word named a namespace
     reason: str = ""
+    suggestion: str | None = None  # the command it most looks like, e.g. "example say [name]"
 
 
-Parsed = Help | Status | Cancel | Logs | Notify | Matched | NotUnderstood
+@dataclass(frozen=True)
+class MissingParameters:
+    """A known command typed without its last parameters (``example say hello``)."""
+
+    text: str
+    command: CommandSpec
+    missing: tuple[str, ...]
+
+
+Parsed = (Help | Status | Cancel | Logs | Notify | ListSchedules | PauseSchedule | Matched
+          | MissingParameters | NotUnderstood)
 
 
 def parse(text: str, config: Config) -> Parsed:
@@ -77,8 +103,15 @@ def parse(text: str, config: Config) -> Parsed:
         return NotUnderstood(text, reason="use `notify me` or `notify stop`")
     if first in ("cancel", "logs"):
         return _job_builtin(first, words, text)
+    if first == "schedules" and len(words) == 1:
+        return ListSchedules()
+    if first in ("pause", "resume"):
+        if len(words) == 4 and words[1].lower() == "schedule":
+            return PauseSchedule(words[2], words[3], pause=first == "pause")
+        return NotUnderstood(text, reason=f"use `{first} schedule <namespace> <name>` "
+                             "(`schedules` lists them)")
     if first not in namespaces:
-        return NotUnderstood(text)
+        return NotUnderstood(text, suggestion=suggest(words, config))
     namespace = namespaces[first]
     rest = words[1:]
     if len(rest) == 1 and rest[0].lower() == "help":
@@ -89,7 +122,13 @@ def parse(text: str, config: Config) -> Parsed:
         if args is not None and (best is None
                                  or command.literal_count > best.command.literal_count):
             best = Matched(command, args)
-    return best or NotUnderstood(text, namespace=namespace)
+    if best:
+        return best
+    for command in config.namespaces[namespace].commands:
+        missing = missing_parameters(command, rest)
+        if missing:
+            return MissingParameters(text, command, missing)
+    return NotUnderstood(text, namespace=namespace, suggestion=suggest(words, config))
 
 
 def match(command: CommandSpec, words: list[str]) -> dict[str, str] | None:
@@ -106,6 +145,71 @@ def match(command: CommandSpec, words: list[str]) -> dict[str, str] | None:
         elif word.text.lower() != words[index].lower():
             return None
     return args
+
+
+def missing_parameters(command: CommandSpec, words: list[str]) -> tuple[str, ...]:
+    """The parameters ``words`` lack to be this command: its literal words are all there and
+    only parameters are missing at the end (empty: it is not that)."""
+    pattern = command.words
+    if not words or len(words) >= len(pattern):
+        return ()
+    rest = pattern[len(words):]
+    if not all(w.is_param for w in rest):
+        return ()
+    for word, typed in zip(pattern, words, strict=False):
+        if not word.is_param and word.text.lower() != typed.lower():
+            return ()
+    return tuple(w.text for w in rest)
+
+
+SIMILAR = 0.75  # how alike (0..1) a text must be to a command to be suggested
+TYPO = 0.6  # how alike two words must be for one to be a typo of the other
+BUILTIN_PATTERNS = (("help",), ("status",), ("cancel", "<job id>"), ("logs", "<job id>"),
+                    ("notify", "me"), ("notify", "stop"), ("schedules",),
+                    ("pause", "schedule", "<namespace>", "<name>"),
+                    ("resume", "schedule", "<namespace>", "<name>"))
+
+
+def suggest(words: list[str], config: Config) -> str | None:
+    """The command (``namespace pattern``) the words most look like, if one is close enough.
+
+    Literal words are compared letter by letter (a typo still matches), a parameter takes any
+    word.
+    """
+    candidates = [list(pattern) for pattern in BUILTIN_PATTERNS]
+    candidates += [[ns.name, *(str(w) for w in command.words)]
+                   for ns in config.namespaces.values() for command in ns.commands]
+    best, best_score = None, SIMILAR
+    for candidate in candidates:
+        score = _likeness(candidate, words)
+        if score >= best_score and (best is None or score > best_score):
+            best, best_score = " ".join(candidate), score
+    return best
+
+
+def _likeness(pattern: list[str], words: list[str]) -> float:
+    """How alike (0..1): the first word (a namespace, or a built-in) and the command's other
+    literal words count half each; too few words is no likeness, extra words lower it."""
+    if len(words) < len(pattern):
+        return 0.0
+    share = 1.0
+    if len(words) > len(pattern) and not _is_param(pattern[-1]):
+        share = len(pattern) / len(words)
+
+    def alike(expected: str, typed: str) -> float:  # below TYPO it is another word
+        ratio = SequenceMatcher(None, expected.lower(), typed.lower()).ratio()
+        return ratio if ratio >= TYPO else 0.0
+
+    first = alike(pattern[0], words[0])
+    rest = [alike(expected, typed) for expected, typed in zip(pattern[1:], words[1:],
+                                                              strict=False)
+            if not _is_param(expected)]
+    score = (first + sum(rest) / len(rest)) / 2 if rest else first
+    return score * share
+
+
+def _is_param(token: str) -> bool:
+    return token.startswith(("[", "<"))
 
 
 def _job_builtin(verb: str, words: list[str], text: str) -> Parsed:

@@ -22,6 +22,8 @@ from chatops.cluster_config import (
     check_cluster_name,
 )
 from chatops.github_rules import GithubRule, build_rules, default_rules
+from chatops.params import ParamType, build_param_types
+from chatops.schedule_config import ScheduleSpec, build_schedules
 from chatops.user_ids import channel_problem, user_id_problem
 
 ACTIONS = ("schedule_job", "cancel_job", "schedule_suppression", "cancel_suppression")
@@ -32,17 +34,17 @@ RESERVED_NAMESPACES = (
     "help", "status", "cancel", "logs", "notify", "run", "users", "user", "cluster", "schedules",
     "telemetry", "link", "unlink", "bind", "approve", "block", "unblock", "limit", "quota",
     "profile", "start", "stop", "upd", "list", "search", "alter_limit", "mailuser", "admin",
-    "config",
+    "config", "pause", "resume",
 )
 DEFAULT_TIMEOUT = 3600.0
 
 NAMESPACE_KEYS = {
     "jobs", "slack", "description", "restricted", "fabfile", "default_channel", "allowed_users",
-    "github", "github_legacy_sha1", "cluster",
+    "github", "github_legacy_sha1", "cluster", "schedules",
 }
 JOB_KEYS = {
     "run_args_template", "report_stdout", "report_format", "report_success",
-    "timeout", "concurrency", "env", "cluster", "slurm",
+    "timeout", "concurrency", "env", "cluster", "slurm", "params",
 }
 COMMAND_KEYS = {"command", "help", "action", "type", "job_type", "delay_seconds"}
 _PARAM = re.compile(r"^\[(\w+)\]$")
@@ -79,6 +81,7 @@ class JobSpec:
     env: tuple[str, ...] = ()
     cluster: str | None = None  # runs over SSH on this cluster (its own, or its namespace's)
     slurm: SlurmSpec | None = None  # submitted with sbatch instead of run (needs a cluster)
+    param_types: Mapping[str, ParamType] = field(default_factory=dict)  # checked before queueing
 
     @property
     def type(self) -> str:
@@ -122,6 +125,7 @@ class NamespaceSpec:
     github: tuple[GithubRule, ...] = ()  # webhook events that schedule jobs (github_rules.py)
     github_legacy_sha1: bool = False  # accept X-Hub-Signature (SHA-1) as well as SHA-256
     cluster: str | None = None  # the default cluster of its jobs
+    schedules: tuple[ScheduleSpec, ...] = ()  # jobs run on a cron or every N (schedule_config)
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ class Config:
     namespaces: Mapping[str, NamespaceSpec]
     clusters: Mapping[str, ClusterSpec] = field(default_factory=dict)
     notifications: Mapping[str, Any] = field(default_factory=dict)  # bot/notify/config.py
+    warnings: tuple[str, ...] = ()  # accepted, but probably not what was meant
     admins: frozenset[str] = frozenset()  # 'platform:id' of the people who may do anything
     admin_channel: str | None = None  # 'platform:channel': where the service's alarms go
 
@@ -139,6 +144,9 @@ class Config:
         namespace, _, name = job_type.partition("_")
         ns = self.namespaces.get(namespace)
         return ns.jobs.get(name) if ns else None
+
+    def schedules(self) -> list[ScheduleSpec]:
+        return [s for ns in self.namespaces.values() for s in ns.schedules]
 
 
 def template_fields(template: str) -> set[str]:
@@ -172,9 +180,13 @@ def patterns_overlap(a: tuple[Word, ...], b: tuple[Word, ...]) -> bool:
 class _Checker:
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.warnings: list[str] = []
 
     def error(self, where: str, message: str) -> None:
         self.errors.append(f"{where}: {message}")
+
+    def warn(self, where: str, message: str) -> None:
+        self.warnings.append(f"{where}: {message}")
 
     def unknown_keys(self, where: str, item: Mapping[str, Any], allowed: set[str]) -> None:
         for key in sorted(set(item) - allowed):
@@ -226,7 +238,8 @@ def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins:
     if check.errors:
         raise ConfigError(check.errors)
     return Config(namespaces=namespaces, clusters=cluster_specs, admins=frozenset(admin_ids),
-                  admin_channel=admin_channel)
+                  admin_channel=admin_channel,
+                  warnings=tuple(check.warnings))
 
 
 def _user_ids(check: _Checker, where: str, raw: Any) -> tuple[str, ...]:
@@ -278,6 +291,8 @@ def _build_namespace(check: _Checker, ns: str, raw: Mapping[str, Any],
         github = build_rules(check.error, where, raw["github"], raw_jobs)
     else:
         github = default_rules(raw_jobs)
+    schedules = build_schedules(check.error, ns, raw.get("schedules"), raw_jobs,
+                                raw.get("default_channel"), template_fields)
     return NamespaceSpec(
         name=ns,
         description=check.typed(where, raw, "description", str, ""),
@@ -290,6 +305,7 @@ def _build_namespace(check: _Checker, ns: str, raw: Mapping[str, Any],
         github=github,
         github_legacy_sha1=check.typed(where, raw, "github_legacy_sha1", bool, False),
         cluster=ns_cluster,
+        schedules=schedules,
     )
 
 
@@ -325,6 +341,8 @@ def _build_job(check: _Checker, where: str, ns: str, name: str,
     for env_name in env:
         if not isinstance(env_name, str) or not _ENV_NAME.match(env_name):
             check.error(where, f"'env' lists variable names; {env_name!r} is not one")
+    param_types = (build_param_types(check.error, where, raw["params"], template_fields(template))
+                   if "params" in raw else {})
     return JobSpec(
         namespace=ns,
         name=name,
@@ -337,6 +355,7 @@ def _build_job(check: _Checker, where: str, ns: str, name: str,
         env=tuple(e for e in env if isinstance(e, str)),
         cluster=cluster,
         slurm=slurm,
+        param_types=param_types,
     )
 
 
@@ -351,8 +370,18 @@ def _build_command(check: _Checker, where: str, ns: str, raw: Mapping[str, Any],
     if not isinstance(pattern, str) or not pattern.split():
         check.error(where, "'command' is required (the words a user types)")
         ok = False
-    if not isinstance(raw.get("help"), str):
+    help_text = raw.get("help")
+    if isinstance(help_text, (tuple, list)) and help_text and all(
+            isinstance(part, str) for part in help_text):
+        # ("one", "two") is an easy slip for ("one" "two"): the help is there, in pieces.
+        check.warn(where, f"'help' is a {type(help_text).__name__} of strings (a comma between "
+                   "two strings?); its parts are joined with spaces")
+        help_text = " ".join(part.strip() for part in help_text)
+    elif help_text is None:
         check.error(where, "'help' is required (one line shown by `help`)")
+    elif not isinstance(help_text, str):
+        check.error(where, f"'help' must be a string (one line shown by `help`), not "
+                    f"{type(help_text).__name__} {help_text!r}")
     if action not in ACTIONS:
         check.error(where, f"'action' is {action!r}; use one of {', '.join(ACTIONS)}")
         ok = False
@@ -381,7 +410,8 @@ def _build_command(check: _Checker, where: str, ns: str, raw: Mapping[str, Any],
     if action in ("cancel_job", "cancel_suppression") and params:
         check.error(where, f"a {action} command takes no parameters")
     return CommandSpec(
-        namespace=ns, pattern=pattern, help=raw.get("help") or "", action=action,
+        namespace=ns, pattern=pattern, help=help_text if isinstance(help_text, str) else "",
+        action=action,
         job_type=job_type, delay_seconds=float(delay), words=words,
     )
 

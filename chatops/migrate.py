@@ -30,8 +30,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+def head_revision(engine: Engine) -> str | None:
+    """The newest migration."""
+    return ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at (None: it has no schema yet)."""
+    with reading(engine) as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
 def is_current(engine: Engine) -> bool:
     """Whether the database exists and is at the newest migration."""
-    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
-    with reading(engine) as conn:
-        return MigrationContext.configure(conn).get_current_revision() == head
+    return current_revision(engine) == head_revision(engine)

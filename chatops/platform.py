@@ -90,10 +90,22 @@ class Platform(ABC):
         return False
 
     @classmethod
+    def missing_settings(cls, settings: Settings) -> list[str]:
+        """The settings still missing when only some of the platform's are set (such a
+        platform is not started, and ``chatops run`` names what is missing); empty when it is
+        configured or not set up at all."""
+        return []
+
+    @classmethod
     def create(cls, service: Service) -> Platform:
         """Build the platform from the service's settings; raise SetupError naming what is
         missing or wrong."""
         return cls(service)  # type: ignore[call-arg]  # subclasses take the service
+
+    def check(self) -> None:
+        """Ask the platform whether the credentials work, before serving; raise SetupError
+        naming the setting that is wrong (nothing to check by default)."""
+        return None
 
     def serve(self, handler: CommandHandler, stop: threading.Event) -> None:
         """Receive commands until ``stop`` is set (platforms served over HTTP need not)."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import dataclass
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from chatops import migrate, redact
 from chatops.db import make_engine
@@ -14,11 +16,12 @@ from chatops.job_config import Config, ConfigError, load_config
 from chatops.queue import Queue
 from chatops.settings import Settings, SetupError, load_settings
 
+log = logging.getLogger("chatops")
+
 EXIT_FAILED = 1  # what was asked for failed (a job failed, a config has errors)
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 3  # no database, unreadable config: fix the setup
 EXIT_NOT_FOUND = 4  # no such job
-__all__ = ["SetupError"]  # raised by settings, caught by the CLI as svc.SetupError
 
 
 @dataclass
@@ -37,22 +40,61 @@ def open_service(settings: Settings | None = None, *, need_schema: bool = True) 
         raise SetupError(f"job_configs has errors ({settings.config_path}):\n{exc}\n"
                          f"Check it with: chatops config check {settings.config_path}") from exc
     redact.install(settings, config)  # and the variables the config names as secret
+    for warning in config.warnings:
+        log.warning("%s: %s", settings.config_path, warning)
     return Service(settings, config, open_queue(settings, need_schema=need_schema))
 
 
 def open_queue(settings: Settings, *, need_schema: bool = True) -> Queue:
-    if settings.is_sqlite:
-        settings.home.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
-    if need_schema:
-        try:
-            current = migrate.is_current(engine)
-        except OperationalError as exc:
-            raise SetupError(f"cannot reach the database {engine.url!r}: {exc.orig}") from exc
-        if not current:
-            raise SetupError(f"the database {engine.url!r} is missing or not up to date: "
-                             "run `chatops db upgrade` first")
+    """The queue on the configured database: reachable, and at the newest migration unless
+    ``need_schema`` is false (``chatops db upgrade``); else a SetupError saying what to do."""
+    engine = open_engine(settings)
+    try:
+        current = migrate.is_current(engine)
+    except DBAPIError as exc:
+        hint = ("is CHATOPS_HOME writable by this user?" if settings.is_sqlite else
+                "is the server running, and are the host, user and password in "
+                "CHATOPS_DATABASE_URL right?")
+        raise SetupError(f"cannot reach the database {engine.url!r}: "
+                         f"{str(exc.orig).strip()} ({hint})") from None
+    if need_schema and not current:
+        raise SetupError(f"the database {engine.url!r} is missing or not up to date: "
+                         "run `chatops db upgrade` first")
     return Queue(engine)
+
+
+def open_engine(settings: Settings) -> Engine:
+    if settings.is_sqlite:
+        try:
+            settings.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SetupError(f"CHATOPS_HOME ({settings.home}) cannot be created: "
+                             f"{exc.strerror}") from None
+    try:
+        return make_engine(settings.database_url)
+    except (ArgumentError, ImportError) as exc:  # NoSuchModuleError is an ArgumentError
+        raise SetupError(f"CHATOPS_DATABASE_URL is not a database chatops can use ({exc}): "
+                         "use postgresql://USER@HOST/DATABASE, or leave it unset for SQLite "
+                         "in CHATOPS_HOME") from None
+
+
+FOLDERS = {"CHATOPS_LOGS_DIR": "logs_dir", "CHATOPS_RUN_DIR": "run_dir",
+           "CHATOPS_SPOOL_DIR": "spool_dir", "CHATOPS_WRITEABLE_DIR": "writeable_dir"}
+
+
+def ensure_dirs(settings: Settings, *names: str) -> None:
+    """Make the folders a process writes to (by setting name; all of them by default), or say
+    which one it cannot use."""
+    for name in names or FOLDERS:
+        path = getattr(settings, FOLDERS[name])
+        try:
+            path.mkdir(mode=0o700 if name == "CHATOPS_RUN_DIR" else 0o777, parents=True,
+                       exist_ok=True)
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as exc:
+            raise SetupError(f"{name} ({path}) cannot be used: {exc.strerror}; make it "
+                             "writable by the account chatops runs as") from None
 
 
 def setup_logging(settings: Settings) -> None:

@@ -14,10 +14,55 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# Settings read by one part each, checked here so that every process refuses a wrong value at
+# start instead of failing later: name -> (kind, smallest value).
+NUMBERS: dict[str, tuple[type, float]] = {
+    "CHATOPS_MAX_CONCURRENCY": (int, 1),
+    "CHATOPS_KILL_GRACE_SECONDS": (float, 0),
+    "CHATOPS_POLL_INTERVAL": (float, 0.01),
+    "CHATOPS_DELIVERY_ATTEMPTS": (int, 1),
+    "CHATOPS_SMTP_PORT": (int, 1),
+    "CHATOPS_FABFILE_TIMEOUT": (float, 0.1),
+    "CHATOPS_REMOTE_LOG_LIMIT": (int, 1),
+    "CHATOPS_EVENTS_TIMEOUT": (float, 0.1),
+}
+BOOLEANS = ("CHATOPS_WEB_SECURE_COOKIE", "CHATOPS_WEB_GUEST", "CHATOPS_SMTP_STARTTLS",
+            "CHATOPS_NOTIFY_SENDER")
 
 
 class SetupError(Exception):
     """Something about the installation is wrong; the message says what to do."""
+
+
+def check_environment(env: Mapping[str, str]) -> list[str]:
+    """What is wrong with the settings' values, one line each (empty: nothing)."""
+    problems = []
+    for name, (kind, least) in NUMBERS.items():
+        value = (env.get(name) or "").strip()
+        if not value:
+            continue
+        try:
+            number = kind(value)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            problems.append(f"{name} must be {what}, not {value!r}")
+            continue
+        if number < least:
+            problems.append(f"{name} must be at least {least:g}, not {value!r}")
+    for name in BOOLEANS:
+        value = (env.get(name) or "").strip().lower()
+        if value and value not in TRUE_WORDS | FALSE_WORDS:
+            problems.append(f"{name} must be true or false (or on/off, yes/no, 1/0), "
+                            f"not {env[name]!r}")
+    level = (env.get("CHATOPS_LOG_LEVEL") or "INFO").strip().upper()
+    if level not in LOG_LEVELS:
+        problems.append(f"CHATOPS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
+                        f"not {env['CHATOPS_LOG_LEVEL']!r}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -52,9 +97,39 @@ class Settings:
         return iter(self.environ.items())
 
 
+def read_env_file(path: str | Path) -> dict[str, str]:
+    """The settings in a systemd ``EnvironmentFile``: ``KEY=value`` lines, ``#`` comments, a value
+    in single or double quotes kept as it is inside them. The units and ``chatops --env-file``
+    read the same file, so an admin's command sees what the service sees."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise SetupError(f"cannot read the settings file {path}: {exc.strerror}") from None
+    values, problems = {}, []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        name, equals, value = line.partition("=")
+        name, value = name.strip(), value.strip()
+        if not equals or not name.isidentifier():
+            problems.append(f"{path}:{number}: not KEY=value: {line[:60]!r}")
+            continue
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name] = value
+    if problems:
+        raise SetupError("\n".join(problems))
+    return values
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings, or a SetupError naming every variable whose value is wrong."""
     env = dict(os.environ if environ is None else environ)
     env.update(credentials(env))
+    problems = check_environment(env)
+    if problems:
+        raise SetupError("settings with wrong values:\n  " + "\n  ".join(problems))
     home = Path(env.get("CHATOPS_HOME") or REPO_ROOT / "var").resolve()
     database_url = env.get("CHATOPS_DATABASE_URL") or f"sqlite:///{home / 'chatops.db'}"
     return Settings(

@@ -4,26 +4,49 @@ with `code` spans; each platform converts what it must)."""
 from __future__ import annotations
 
 import math
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from chatops.job_config import Config, NamespaceSpec
+from chatops.job_config import CommandSpec, Config, NamespaceSpec
 
 BUILTINS = ("`status`, `cancel <job id>`, `logs <job id> [stderr]`, `help [namespace]`, "
-            "`notify me`")
+            "`notify me`, `schedules`, `pause schedule <namespace> <name>`, "
+            "`resume schedule <namespace> <name>`")
 
 
 def plural(count: int, word: str, plural_word: str | None = None) -> str:
     return f"{count} {word if count == 1 else plural_word or word + 's'}"
 
 
-def clock(ts: float) -> str:
-    """A time as users read it: UTC, with the date only when it is not today."""
+def clock(ts: float, date: bool = False) -> str:
+    """A time as users read it: UTC, with the date when it is not today (or ``date``)."""
     moment = datetime.fromtimestamp(ts, UTC)
-    if moment.date() == datetime.now(UTC).date():
+    if not date and moment.date() == datetime.now(UTC).date():
         return moment.strftime("%H:%M:%S UTC")
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def when(ts: float, now: float | None = None) -> str:
+    """A moment with how long ago (or how soon) it is: ``2026-11-24 10:00:01 UTC (3 minutes
+    ago)``."""
+    now = time.time() if now is None else now
+    relative = f"{ago(now - ts)} ago" if ts <= now else f"in {ago(ts - now)}"
+    return f"{clock(ts, date=True)} ({relative})"
+
+
+def exit_status(code: int | None) -> str:
+    """An exit code as users read it: ``0``, ``3``, or ``stopped (SIGTERM)`` for a signal."""
+    if code is None:
+        return ""
+    if code >= 0:
+        return str(code)
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return f"stopped ({name})"
 
 
 def duration(seconds: float | None) -> str:
@@ -82,14 +105,39 @@ def namespace_help(ns: NamespaceSpec) -> str:
     return "\n".join(lines)
 
 
-def not_understood(text: str, config: Config, namespace: str | None, reason: str = "") -> str:
+def not_understood(text: str, config: Config, namespace: str | None, reason: str = "",
+                   suggestion: str | None = None) -> str:
+    """``suggestion``: the command the text most looks like (its pattern, with the namespace)."""
     shown = text if len(text) <= 200 else text[:200] + "…"
     head = f"Sorry, I didn't understand `{shown}`."
     if reason:
         head += f" {reason[0].upper()}{reason[1:]}."
+    if suggestion:
+        where = f"`{namespace} help`" if namespace else "`help`"
+        return f"{head} Did you mean `{suggestion}`? ({where} lists the commands.)"
     if namespace:
         return f"{head}\n{namespace_help(config.namespaces[namespace])}"
     return f"{head}\n{general_help(config)}"
+
+
+def missing_parameters(typed: str, command: CommandSpec, missing: Sequence[str]) -> str:
+    names = " and ".join(f"[{name}]" for name in missing)
+    usage = f"{command.namespace} {command.pattern}"
+    about = f" ({command.help})" if command.help else ""
+    return f"`{typed}` needs {names}: use `{usage}`{about}."
+
+
+def held_until(job_type: str, start: float, suppressions: Sequence) -> float | None:
+    """When the suppressions of ``job_type`` let a job due at ``start`` run (None: not held)."""
+    held = None
+    moved = True
+    while moved:  # windows may follow one another
+        moved = False
+        for s in suppressions:
+            if s.job_type == job_type and s.start_at <= start < s.end_at:
+                start = held = s.end_at
+                moved = True
+    return held
 
 
 def status(running: Sequence, queued: Sequence, suppressions: Sequence,
@@ -113,8 +161,15 @@ def status(running: Sequence, queued: Sequence, suppressions: Sequence,
     if queued:
         lines.append(f"Scheduled: {plural(len(queued), 'job')}")
         for job in queued:
-            when = "as soon as possible" if job.start_after <= now else clock(job.start_after)
-            lines.append(f"• job {job.id} `{job.job_type}` starts {when}")
+            due = max(now, job.start_after)
+            held = held_until(job.job_type, due, suppressions)
+            if held is not None:
+                starts = f"is held until {clock(held)} (`{job.job_type}` is suppressed)"
+            elif job.start_after <= now:
+                starts = "starts as soon as possible"
+            else:
+                starts = f"starts {clock(job.start_after)}"
+            lines.append(f"• job {job.id} `{job.job_type}` {starts}")
     else:
         lines.append("Scheduled: nothing")
     if suppressions:

@@ -72,5 +72,11 @@ class RemoteExecutors:
             return self.ssh
         return self.local
 
+    def reconfigure(self, config: Config) -> None:
+        """A new job_configs.py: new and changed clusters apply to the next job."""
+        self.config = config
+        self.fabric.config = config
+        self.pool.reconfigure(config.clusters)
+
     def close(self) -> None:
         self.pool.close()

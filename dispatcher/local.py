@@ -302,7 +302,7 @@ class LocalExecutor:
 
 def kill_orphan(pid: int | None, pid_start: int | None, legacy_folder: Path | None = None) -> bool:
     """Kill the process group of a job left behind by a dead dispatcher, if its leader is still
-    the same process. Jobs started before migration 0008 have a ``pid`` file instead."""
+    the same process. Jobs started before migration 0009 have a ``pid`` file instead."""
     if pid is None and legacy_folder is not None:
         try:
             pid_text, start_text = (legacy_folder / "pid").read_text().split()

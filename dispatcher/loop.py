@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import selectors
 import signal
@@ -32,6 +33,7 @@ from chatops.report import describe_end, failure_report, success_report
 from chatops.settings import Settings
 from dispatcher.executors import Executor, RemoteExecutors, Run
 from dispatcher.local import LocalExecutor, Output, PrepareError, kill_orphan
+from dispatcher.schedules import Scheduler
 from dispatcher.starters import Starters
 
 log = logging.getLogger("chatops.dispatcher")
@@ -93,11 +95,23 @@ class Dispatcher:
         self._next_recovery = 0.0
         self._claim_at = 0.0  # when a claim may find something: 0 now, inf not until a change
         self.notify = None  # dispatcher/notify_ingest.py: Slurm notifications, made in run()
+        self.schedules = Scheduler(settings, config, queue, self.worker)
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def stop(self) -> None:
         self.stopping.set()
+        wakeup.notify(self.settings.run_dir, "dispatcher")
+
+    def reconfigure(self, config: Config) -> None:
+        """A new job_configs.py (chatops/live_config.py): the next job, fire or SSH connection
+        uses it; running jobs keep the spec they started with."""
+        self.config = config
+        if "remote" in self.__dict__:
+            self.remote.reconfigure(config)
+        if self.notify is not None:
+            self.notify.reconfigure(config)
+        self.schedules.reload(config)
         wakeup.notify(self.settings.run_dir, "dispatcher")
 
     def run(self) -> None:
@@ -115,6 +129,7 @@ class Dispatcher:
         try:
             self._start_notify()
             self.recover()
+            self.schedules.start(time.time())
             while not self.stopping.is_set():
                 self.step()
             self._shutdown()
@@ -153,6 +168,10 @@ class Dispatcher:
         """One turn of the loop: start what is due, sleep until needed, handle what happened,
         then record the turn's starts and ends in one transaction."""
         now = time.time()
+        fires = self.schedules.next_due
+        self.schedules.step(now)
+        if fires is not None and fires <= now:  # it may have queued jobs
+            self._claim_at = 0.0
         if now >= self._claim_at:
             self._start_due(now)
         if self.notify is not None:
@@ -185,7 +204,8 @@ class Dispatcher:
         self._leftovers.pop(output, None)
 
     def _sleep_time(self, now: float) -> float:
-        wake = [now + self.settings.poll_interval, self._next_heartbeat, self._next_recovery]
+        wake = [now + self.settings.poll_interval, self._next_heartbeat, self._next_recovery,
+                self.schedules.next_due or math.inf]
         for active in self.active.values():
             wake.append(active.kill_at or active.deadline)
         if self._busy() < self.settings.max_concurrency:
@@ -394,6 +414,7 @@ class Dispatcher:
                                     active.logs)
             summary = what
         outcome, report = active.run.adjust_report(outcome, report, active.stop_reason, exit_code)
+        report = self.schedules.annotate(job_id, report)
         summary = report.details.get("summary", summary)
         log.info("job %s (%s) %s", job_id, active.job_type, summary)
         return Finish(job_id, outcome, exit_code=exit_code, summary=summary,

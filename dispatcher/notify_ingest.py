@@ -123,6 +123,13 @@ class NotifyIngest:
             except Exception:  # the database may be down for a moment: try again later
                 log.exception("notification ingest failed; the spool is kept")
 
+    def reconfigure(self, config: Config) -> None:
+        """A new job_configs.py: its clusters apply to the next event (the ``notifications``
+        settings are read at start)."""
+        self.config = config
+        if self._pool is not None:
+            self._pool.reconfigure(config.clusters)
+
     def close(self) -> None:
         self._wake.set()
         for thread in self._threads:

@@ -278,7 +278,17 @@ class SSHPool:
         self.clusters = clusters
         self.environ = environ
         self._connections: dict[str, ClusterConnection] = {}
+        self._retired: list[ClusterConnection] = []  # of changed clusters: their jobs go on
         self._lock = threading.Lock()
+
+    def reconfigure(self, clusters: Mapping[str, ClusterSpec]) -> None:
+        """New cluster settings: the next use of a changed or new cluster connects anew; jobs
+        already running keep their connection until the pool closes."""
+        with self._lock:
+            self.clusters = clusters
+            for name, connection in list(self._connections.items()):
+                if clusters.get(name) != connection.spec:
+                    self._retired.append(self._connections.pop(name))
 
     def connection(self, name: str) -> ClusterConnection:
         with self._lock:
@@ -289,5 +299,5 @@ class SSHPool:
 
     def close(self) -> None:
         with self._lock:
-            for connection in self._connections.values():
+            for connection in [*self._connections.values(), *self._retired]:
                 connection.close()

@@ -25,6 +25,10 @@ for account in chatops-job chatops-svc; do
 done
 
 [ "$fast" = --fast ] && exit 0
+# DEPLOY.md's commands use sudo: tests/test_deploy.py follows them (scripts/deploy-check.py).
+if ! command -v sudo >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sudo >/dev/null
+fi
 if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi

@@ -19,8 +19,8 @@ from chatops.commands import CommandHandler
 from chatops.platform import Platform
 from chatops.redact import redact
 from chatops.service import Service
-from chatops.texts import clock
-from webserver import auth, console, dashboard, events, github, metrics
+from chatops.texts import clock, exit_status
+from webserver import auth, console, dashboard, events, github, metrics, service_pages
 
 log = logging.getLogger("chatops.web")
 
@@ -38,7 +38,9 @@ def create_app(service: Service, handler: CommandHandler | None = None,
     app.extensions["chatops.platforms"] = [p.name for p in platforms]
     auth.configure(app, service.settings)
     app.jinja_env.filters["clock"] = lambda ts: clock(ts) if ts else ""
-    for blueprint in (auth.bp, dashboard.bp, console.bp, github.bp, metrics.bp, events.bp):
+    app.jinja_env.filters["exit_status"] = exit_status
+    for blueprint in (auth.bp, dashboard.bp, console.bp, github.bp, metrics.bp, events.bp,
+                      service_pages.bp):
         app.register_blueprint(blueprint)
     for platform in platforms:
         blueprint = platform.http_blueprint(app.extensions["chatops.handler"])
@@ -76,13 +78,13 @@ def make_server(app: Flask, host: str, port: int):
 
 
 def open_web(service: Service, host: str, port: int, *, fresh_token: bool,
-             platforms: Sequence[Platform] = ()):
+             platforms: Sequence[Platform] = (), handler: CommandHandler | None = None):
     """Bind the web server and say how to log in: (server, lines to print).
 
     With no login configured a token is made (a new one when ``fresh_token``) and the login
     link holding it is printed: it is the only way in.
     """
-    server = make_server(create_app(service, platforms=platforms), host, port)
+    server = make_server(create_app(service, handler, platforms), host, port)
     shown_host = f"[{host}]" if ":" in host else host
     base = f"http://{shown_host}:{server.effective_port}"
     token = auth.ensure_token(service.settings, fresh=fresh_token)

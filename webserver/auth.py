@@ -41,6 +41,10 @@ from webserver.login_guard import Throttle, client_address, safe_next, trusted_p
 
 TOKEN_FILE = "web-token"
 SECRET_KEY_FILE = "web-secret-key"
+# A generated token changes at every start of `chatops run`: an old login link says why it fails.
+STALE_TOKEN = ("That token is not the current one: `chatops run` makes a new one each time it "
+               "starts. Open the login link it printed at its last start, or use the token kept "
+               "in $CHATOPS_HOME/web-token on the server.")
 
 bp = Blueprint("auth", __name__)
 
@@ -211,6 +215,8 @@ def login():
         throttle: Throttle = current_app.extensions["chatops.throttle"]
         wait = throttle.failed(remote_address())
         error, status = "Those credentials are not right.", 401
+        if token and not has_configured_login(settings):
+            error = STALE_TOKEN
         if wait:
             throttle.pause()
             minutes = plural(max(1, math.ceil(wait / 60)), "minute")

@@ -16,6 +16,7 @@ from chatops.plain_text import render_delivery
 from chatops.platform import take_waiting
 from chatops.service import Service
 from webserver.auth import require_login, web_requester
+from webserver.markup import delivery_html, reply_html
 
 MAX_COMMAND_CHARS = 4000
 WATCHED_JOBS = 20  # the session's most recent jobs whose progress the page shows
@@ -53,7 +54,8 @@ def send():
     if response.job_id is not None:
         watched = [j for j in session.get("jobs", []) if j != response.job_id]
         session["jobs"] = (watched + [response.job_id])[-WATCHED_JOBS:]
-    return jsonify(replies=[{"text": r.text, "code": r.code} for r in response.replies],
+    return jsonify(replies=[{"text": r.text, "code": r.code, "html": reply_html(r.text, r.code)}
+                            for r in response.replies],
                    job_id=response.job_id, refused=response.refused,
                    understood=response.understood)
 
@@ -64,7 +66,8 @@ def poll():
     messages = []
     for delivery in take_waiting(service.queue, "console", session_channel()):
         report = delivery.report
-        messages.append({"text": render_delivery(delivery), "job_id": delivery.job_id,
+        messages.append({"text": render_delivery(delivery), "html": delivery_html(delivery),
+                         "job_id": delivery.job_id,
                          "outcome": report.outcome if report else None})
     jobs = []
     for job_id in session.get("jobs", []):

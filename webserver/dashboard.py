@@ -20,18 +20,21 @@ from flask import (
     render_template,
     request,
     stream_with_context,
+    url_for,
 )
+from markupsafe import Markup
 from sqlalchemy import and_, select
 
 from chatops.access import not_yours, refusal
 from chatops.commands import CommandHandler, Incoming
 from chatops.db import END_STATES, deliveries, jobs, reading
-from chatops.joblogs import job_logs
-from chatops.plain_text import render_delivery
+from chatops.joblogs import job_logs, pruned
 from chatops.platform import Delivery
 from chatops.redact import redact
 from chatops.service import Service
+from chatops.texts import held_until
 from webserver.auth import require_login, web_requester
+from webserver.markup import delivery_html, reply_html, text_html
 
 LOG_VIEW_BYTES = 256 * 1024  # what a job page shows of each log; the rest is a download away
 HISTORY_LIMIT = 200
@@ -63,12 +66,14 @@ def _visible(rows: list) -> list:
 def queue():
     service = _service()
     now = time.time()
+    scheduled = _visible(service.queue.jobs_in(("queued",)))
+    windows = service.queue.suppressions(now)
     return render_template(
         "queue.html", now=now,
-        running=_visible(service.queue.jobs_in(("running",))),
-        scheduled=_visible(service.queue.jobs_in(("queued",))),
-        suppressions=[s for s in service.queue.suppressions(now)
-                      if _refused(s.job_type.partition("_")[0]) is None],
+        running=_visible(service.queue.jobs_in(("running",))), scheduled=scheduled,
+        held={job.id: held_until(job.job_type, max(now, job.start_after), windows)
+              for job in scheduled},
+        suppressions=[s for s in windows if _refused(s.job_type.partition("_")[0]) is None],
         dispatchers=service.queue.dispatchers(), messages=channel_messages())
 
 
@@ -89,7 +94,7 @@ def channel_messages() -> list[dict]:
     if config.is_admin(web_requester(channel="web").qualified_user):
         admin_only = set()
     return [{"channel": r.channel, "job_id": r.job_id, "created_at": r.created_at,
-             "text": render_delivery(Delivery.from_row(r))}
+             "html": delivery_html(Delivery.from_row(r))}
             for r in rows if r.channel not in admin_only
             and (r.namespace is None or _refused(r.namespace) is None)]
 
@@ -139,7 +144,7 @@ def job(job_id: int):
     with reading(service.queue.engine) as conn:
         delivered = conn.execute(select(deliveries).where(deliveries.c.job_id == job_id)
                                  .order_by(deliveries.c.id)).all()
-    report = next((render_delivery(Delivery.from_row(d)) for d in delivered
+    report = next((delivery_html(Delivery.from_row(d)) for d in delivered
                    if json.loads(d.payload).get("kind") == "report"), None)
     ended = row.finished_at and row.started_at
     return render_template(
@@ -147,7 +152,12 @@ def job(job_id: int):
         deliveries=delivered, subscribers=service.queue.subscribers_of(job_id),
         duration=(row.finished_at - row.started_at) if ended else None,
         logs={stream: read_log_tail(_log_path(row, stream)) for stream in ("stdout", "stderr")},
-        cap_kib=LOG_VIEW_BYTES // 1024)
+        pruned=_pruned_html(service, row), cap_kib=LOG_VIEW_BYTES // 1024)
+
+
+def _pruned_html(service: Service, row) -> Markup | None:
+    how = pruned(service.settings.logs_dir, row)
+    return text_html(how) if how else None
 
 
 @bp.get("/jobs/<int:job_id>/<any(stdout, stderr):stream>")
@@ -171,5 +181,8 @@ def cancel(job_id: int):
     _job_or_abort(job_id)
     handler: CommandHandler = current_app.extensions["chatops.handler"]
     response = handler.handle(Incoming(web_requester(channel="web"), f"cancel {job_id}"))
+    back = request.form.get("back", "")
+    from_queue = back == url_for("dashboard.queue")  # the queue page's buttons
     return render_template("message.html", title=f"Job {job_id}",
-                           lines=[r.text for r in response.replies], job_id=job_id)
+                           lines=[reply_html(r.text, r.code) for r in response.replies],
+                           job_id=job_id, back_to_queue=from_queue)

@@ -39,7 +39,11 @@ class DiscordRest:
             http = HTTPClient(asyncio.get_running_loop())
             # The constructor clamps this to >= 30 s; below that we prefer to reschedule.
             http.max_ratelimit_timeout = WAIT_IN_PLACE
-            await http.static_login(self.token)
+            try:
+                await http.static_login(self.token)
+            except BaseException:  # a refused token or no API: no session left open
+                await http.close()
+                raise
             self._http = http
         return self._http
 
@@ -101,6 +105,11 @@ async def _send(http: HTTPClient, route: Route, p: Any) -> Any:
         if p.files:
             return await http.request(route, files=p.files, form=p.multipart)
         return await http.request(route, json=p.payload)
+
+
+async def who_am_i(http: HTTPClient) -> Any:
+    """The bot's own user (the token is checked by logging in)."""
+    return await http.request(Route("GET", "/users/@me"))
 
 
 async def put_commands(http: HTTPClient, app_id: str, commands: list[dict[str, Any]]) -> Any:

@@ -25,7 +25,7 @@ from bot.discord.send import Out, Sender, outs
 from bot.render import Piece, delivery_pieces
 from chatops.commands import CommandHandler
 from chatops.platform import Delivery, DeliveryError, Platform
-from chatops.service import Service
+from chatops.service import Service, SetupError
 from chatops.settings import Settings
 
 log = logging.getLogger("chatops.discord")
@@ -41,13 +41,15 @@ class DiscordPlatform(Platform):
         settings = service.settings
         missing = [n for n in REQUIRED if not settings.secret(n)]
         if missing:
-            raise ValueError(f"Discord needs {', '.join(missing)}")
+            raise SetupError(f"Discord needs {' and '.join(missing)} (from the application's "
+                             "page in the developer portal; see DEPLOY.md, section Discord)")
         self.application_id = settings.secret("DISCORD_APPLICATION_ID") or ""
         try:
             self.public_key = VerifyKey(bytes.fromhex(settings.secret("DISCORD_PUBLIC_KEY")))
-        except ValueError as exc:
-            raise ValueError("DISCORD_PUBLIC_KEY must be the application's public key in hex "
-                             "(64 characters)") from exc
+        except ValueError:
+            raise SetupError("DISCORD_PUBLIC_KEY must be the application's public key in hex "
+                             "(64 characters, General Information → Public Key)") from None
+        self.api_url = settings.environ.get("DISCORD_API_URL") or client.DEFAULT_API_URL
         self.trusted_guilds = frozenset(
             g.strip() for g in settings.environ.get("DISCORD_TRUSTED_GUILDS", "").split(",")
             if g.strip())
@@ -57,6 +59,23 @@ class DiscordPlatform(Platform):
     @classmethod
     def is_configured(cls, settings: Settings) -> bool:
         return all(settings.secret(n) for n in REQUIRED)
+
+    @classmethod
+    def missing_settings(cls, settings: Settings) -> list[str]:
+        missing = [n for n in REQUIRED if not settings.secret(n)]
+        return missing if len(missing) < len(REQUIRED) else []
+
+    def check(self) -> None:
+        """Log in to the REST API with the token: a refused token or a wrong URL stops start-up."""
+        try:
+            self.rest.run(client.who_am_i)
+        except discord.LoginFailure:
+            raise SetupError("DISCORD_BOT_TOKEN was refused by Discord: copy the bot's token "
+                             "(Bot → Reset Token) from the developer portal") from None
+        except (aiohttp.ClientError, discord.HTTPException, OSError, TimeoutError) as exc:
+            raise SetupError(f"cannot reach the Discord API at {self.api_url} to check "
+                             f"DISCORD_BOT_TOKEN: {type(exc).__name__}: {exc} (is "
+                             "DISCORD_API_URL right?)") from None
 
     def http_blueprint(self, handler: CommandHandler) -> Blueprint:
         return blueprint(self, handler)

@@ -26,7 +26,7 @@ from nio import (
 )
 
 from chatops.platform import DeliveryError
-from chatops.settings import Settings
+from chatops.settings import Settings, SetupError
 
 REQUIRED = ("MATRIX_HOMESERVER_URL", "MATRIX_USER_ID")
 # Errors that retrying cannot fix: no access to the room, a malformed request, bad credentials.
@@ -37,8 +37,15 @@ BODY = re.compile(r"<body[^>]*>(.*?)</body\s*>", re.S | re.I)
 
 
 def is_configured(settings: Settings) -> bool:
-    return all(settings.secret(n) for n in REQUIRED) and bool(
-        settings.secret("MATRIX_ACCESS_TOKEN") or settings.secret("MATRIX_PASSWORD"))
+    return not missing_settings(settings)
+
+
+def missing_settings(settings: Settings) -> list[str]:
+    """What the account still lacks: the homeserver, the user, a token or a password."""
+    missing = [n for n in REQUIRED if not settings.secret(n)]
+    if not (settings.secret("MATRIX_ACCESS_TOKEN") or settings.secret("MATRIX_PASSWORD")):
+        missing.append("MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD")
+    return missing
 
 
 class MatrixLoginError(Exception):
@@ -51,9 +58,12 @@ def new_client(settings: Settings) -> AsyncClient:
     nio retries 429s and timeouts forever by default; here a 429 comes back as an error (the
     outbox reschedules with its ``retry_after_ms``) and a dead server fails after two tries.
     """
-    if not is_configured(settings):
-        raise ValueError("Matrix needs MATRIX_HOMESERVER_URL, MATRIX_USER_ID and "
-                         "MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD")
+    missing = missing_settings(settings)
+    if missing:
+        raise SetupError(f"Matrix needs {', '.join(missing)} (see DEPLOY.md, section Matrix)")
+    if not settings.environ["MATRIX_HOMESERVER_URL"].startswith(("http://", "https://")):
+        raise SetupError("MATRIX_HOMESERVER_URL must be the homeserver's https:// URL, not "
+                         f"{settings.environ['MATRIX_HOMESERVER_URL']!r}")
     config = AsyncClientConfig(max_limit_exceeded=0, max_timeouts=1, request_timeout=30,
                                store_sync_tokens=False, encryption_enabled=False)
     return AsyncClient(settings.environ["MATRIX_HOMESERVER_URL"].rstrip("/"),

@@ -17,7 +17,7 @@ import logging
 import threading
 
 import aiohttp
-from nio import SyncResponse
+from nio import SyncResponse, WhoamiResponse
 
 from bot.asyncloop import LoopThread
 from bot.matrix import client as mx
@@ -26,7 +26,7 @@ from bot.matrix.send import Sender
 from bot.render import delivery_pieces
 from chatops.commands import CommandHandler
 from chatops.platform import Delivery, DeliveryError, Platform
-from chatops.service import Service
+from chatops.service import Service, SetupError
 from chatops.settings import Settings
 
 log = logging.getLogger("chatops.matrix")
@@ -51,6 +51,28 @@ class MatrixPlatform(Platform):
     @classmethod
     def is_configured(cls, settings: Settings) -> bool:
         return mx.is_configured(settings)
+
+    @classmethod
+    def missing_settings(cls, settings: Settings) -> list[str]:
+        names = (*mx.REQUIRED, "MATRIX_ACCESS_TOKEN", "MATRIX_PASSWORD")
+        return mx.missing_settings(settings) if any(settings.secret(n) for n in names) else []
+
+    def check(self) -> None:
+        """Log in (or ask who the token belongs to): refused credentials stop start-up."""
+        url = self.settings.environ["MATRIX_HOMESERVER_URL"]
+        try:
+            self.loop.run(self._log_in())
+            answer = self.loop.run(self.client.whoami())
+        except mx.MatrixLoginError as exc:
+            raise SetupError(f"{exc}: check MATRIX_USER_ID and MATRIX_PASSWORD") from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise SetupError(f"cannot reach the Matrix homeserver at {url}: "
+                             f"{type(exc).__name__}: {exc} (is MATRIX_HOMESERVER_URL "
+                             "right?)") from None
+        if not isinstance(answer, WhoamiResponse):
+            raise SetupError(f"the homeserver at {url} refused MATRIX_ACCESS_TOKEN "
+                             f"({answer.status_code}: {answer.message}): log in again for a "
+                             "new token (see DEPLOY.md, section Matrix)")
 
     async def _log_in(self) -> None:
         async with self._login:  # log in once, with one device

@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(metavar="ACTION")
     listing = actions.add_parser("list", help="recent notifications, newest first, and counts")
     listing.add_argument("--state", choices=store.STATES, help="only this state (e.g. dead)")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (50)")
     listing.set_defaults(func=cmd_list)
     retry = actions.add_parser("retry", help="send dead-lettered notifications again")
     retry.add_argument("ids", nargs="*", type=int, help="ids (default: every dead one)")

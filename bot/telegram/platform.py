@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 from flask import Blueprint, abort, request
 from telegram import Bot, ReactionTypeEmoji, Update
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackContext, MessageHandler, filters
 
 from bot.asyncloop import LoopThread
@@ -32,7 +32,7 @@ from bot.telegram.send import Sender
 from chatops.commands import CommandHandler
 from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.redact import protect
-from chatops.service import Service
+from chatops.service import Service, SetupError
 from chatops.settings import Settings
 
 log = logging.getLogger("chatops.telegram")
@@ -62,7 +62,8 @@ class TelegramPlatform(Platform):
         settings = service.settings
         token = settings.secret("TELEGRAM_BOT_TOKEN")
         if not token:
-            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+            raise SetupError("TELEGRAM_BOT_TOKEN is not set: Telegram needs the bot's token "
+                             "from @BotFather; see DEPLOY.md, section Telegram")
         self.token = token
         self.api_url = (settings.environ.get("TELEGRAM_API_URL") or DEFAULT_API_URL).rstrip("/")
         self.webhook_url = settings.environ.get("TELEGRAM_WEBHOOK_URL") or None
@@ -70,7 +71,7 @@ class TelegramPlatform(Platform):
         if self.webhook_url:
             path = urlparse(self.webhook_url).path
             if not path.startswith("/telegram/") or len(path) <= len("/telegram/"):
-                raise ValueError("TELEGRAM_WEBHOOK_URL must end in /telegram/<secret path>, "
+                raise SetupError("TELEGRAM_WEBHOOK_URL must end in /telegram/<secret path>, "
                                  f"not {path!r}")
             self.webhook_path = path[len("/telegram/"):]
         self.webhook_secret = settings.secret("TELEGRAM_WEBHOOK_SECRET") or hmac.new(
@@ -89,6 +90,23 @@ class TelegramPlatform(Platform):
     @classmethod
     def is_configured(cls, settings: Settings) -> bool:
         return bool(settings.secret("TELEGRAM_BOT_TOKEN"))
+
+    @classmethod
+    def missing_settings(cls, settings: Settings) -> list[str]:
+        if settings.environ.get("TELEGRAM_WEBHOOK_URL") and not cls.is_configured(settings):
+            return ["TELEGRAM_BOT_TOKEN"]
+        return []
+
+    def check(self) -> None:
+        """getMe with the token: a refused token or an unreachable API stops start-up."""
+        try:
+            self.application()
+        except InvalidToken:
+            raise SetupError("TELEGRAM_BOT_TOKEN was refused by Telegram: copy the token "
+                             "@BotFather gave (/mybots → API Token)") from None
+        except TelegramError as exc:
+            raise SetupError(f"cannot reach the Telegram Bot API at {self.api_url} to check "
+                             f"TELEGRAM_BOT_TOKEN: {exc} (is TELEGRAM_API_URL right?)") from None
 
     # -- the PTB application ----------------------------------------------------------------
 

@@ -140,7 +140,7 @@ def test_loading_runs_only_the_module(tmp_path: Path) -> None:
 def test_config_check_cli(chatops, tmp_path: Path) -> None:
     ok = chatops("config", "check")
     assert ok.returncode == 0
-    assert "tests: 24 jobs, 28 commands" in ok.stdout
+    assert "tests: 25 jobs, 29 commands" in ok.stdout
     assert "secret: 1 jobs, 1 commands restricted allowed_users=2" in ok.stdout
     bad = tmp_path / "bad.py"
     bad.write_text(textwrap.dedent("""
@@ -154,3 +154,60 @@ def test_config_check_cli(chatops, tmp_path: Path) -> None:
     assert "2 error(s)" in result.stderr
     assert "namespace 'ns', job 'j': 'report_format' is 'html'" in result.stderr
     assert "namespace 'ns', command 'go': parameters [] do not match" in result.stderr
+
+
+def test_a_help_split_into_a_tuple_is_joined_with_a_warning() -> None:
+    raw = {"ns": {"jobs": {"j": {"run_args_template": "true"}},
+                  "slack": [{"command": "go", "action": "schedule_job", "job_type": "j",
+                             # the slip: a comma between two strings in parentheses
+                             "help": ("run the job that does", "the thing")},
+                            {"command": "stop", "action": "cancel_job", "job_type": "j"},
+                            {"command": "again", "action": "schedule_job", "job_type": "j",
+                             "help": 42}]}}
+    errors = errors_of(raw)
+    assert errors == ["namespace 'ns', command 'stop': 'help' is required (one line shown by "
+                      "`help`)",
+                      "namespace 'ns', command 'again': 'help' must be a string (one line "
+                      "shown by `help`), not int 42"]
+    del raw["ns"]["slack"][1:]
+    config = build_config(raw)
+    assert config.namespaces["ns"].commands[0].help == "run the job that does the thing"
+    assert config.warnings == (
+        "namespace 'ns', command 'go': 'help' is a tuple of strings (a comma between two "
+        "strings?); its parts are joined with spaces",)
+
+
+def test_parameter_types_are_validated() -> None:
+    raw = {"ns": {"jobs": {"j": {"run_args_template": "run {a} {b} {c} {d} {e}",
+                                 "params": {"a": "number", "b": {"type": "regex",
+                                                                 "pattern": "(unclosed"},
+                                            "c": [], "d": {"type": "int", "min": 5, "max": 1,
+                                                           "step": 2},
+                                            "e": {"type": "duration", "max": "soon"},
+                                            "zz": "int"}}}}}
+    assert errors_of(raw) == [
+        "namespace 'ns', job 'j', param 'a': type 'number' is not one of int, duration, "
+        "choice, regex",
+        "namespace 'ns', job 'j', param 'b': 'pattern' is not a regular expression: missing ), "
+        "unterminated subpattern at position 0",
+        "namespace 'ns', job 'j', param 'c': a choice needs 'choices': a list of words",
+        "namespace 'ns', job 'j', param 'd': unknown key 'step' (allowed: choices, max, min, "
+        "pattern, type)",
+        "namespace 'ns', job 'j', param 'd': 'min' (5) is above 'max' (1)",
+        "namespace 'ns', job 'j', param 'e': 'max' must be a number or a duration like '10m'",
+        "namespace 'ns', job 'j', param 'zz': is not a field of the job's run_args_template "
+        "(a, b, c, d, e)",
+    ]
+
+
+def test_the_configuration_reference_names_every_key() -> None:
+    from chatops.cluster_config import CLUSTER_KEYS, SLURM_KEYS
+    from chatops.job_config import COMMAND_KEYS, JOB_KEYS, NAMESPACE_KEYS
+    from chatops.params import KINDS, PARAM_KEYS
+    from chatops.schedule_config import SCHEDULE_KEYS
+
+    reference = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    keys = (NAMESPACE_KEYS | JOB_KEYS | COMMAND_KEYS | CLUSTER_KEYS | SLURM_KEYS | PARAM_KEYS
+            | SCHEDULE_KEYS)
+    assert [key for key in sorted(keys | set(KINDS)) if f"`{key}`" not in reference
+            and f'"{key}"' not in reference] == []

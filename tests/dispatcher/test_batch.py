@@ -244,9 +244,12 @@ def test_a_dispatcher_restart_hands_the_job_over_without_cancelling_or_resubmitt
                         report), report
         assert report.endswith("```\nslept\n```")
         assert second.queue.get(job_id).state == "succeeded"
-        client = slurm(second)
-        again = [j for j in client.squeue(user="alice")
-                 if j.name == f"chatops-{job_id}" and j.submit_time >= stopped_at]
+        # Nothing was submitted again from this test's folder (other runs use other folders).
+        listed = second.remote.pool.connection("test").run(
+            ["squeue", "-h", "-u", "alice", "-n", f"chatops-{job_id}", "-o", "%V|%Z"], 30)
+        again = [line for line in listed.stdout.splitlines()
+                 if line.split("|")[1] == workdir
+                 and datetime.fromisoformat(line.split("|")[0]) >= stopped_at]
         assert again == []
         assert second.remote.batch.submission(job_id).slurm_job_id == slurm_id
     finally:

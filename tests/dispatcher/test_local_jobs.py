@@ -109,8 +109,8 @@ def test_logs_of_jobs_from_before_the_upgrade_stay_readable(tmp_path: Path) -> N
     chatops = Chatops(home, spine_env(home, CHATOPS_WEB_TOKEN="old-logs-token"))
     home.mkdir()
     database = home / "chatops.db"
-    migrate.upgrade(make_engine(f"sqlite:///{database}"), "0007")
-    folder = home / "logs/tests/tests_echo/7"  # the layout before migration 0008
+    migrate.upgrade(make_engine(f"sqlite:///{database}"), "0008")
+    folder = home / "logs/tests/tests_echo/7"  # the layout before migration 0009
     folder.mkdir(parents=True)
     (folder / "stdout").write_text("old output\n")
     (folder / "stderr").write_text("old warning\n")

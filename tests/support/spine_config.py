@@ -47,6 +47,9 @@ raw_config = {
                      "report_stdout": True},
             "emptyfile": {"run_args_template": "true", "report_format": "file"},
             "probe": {"run_args_template": "bash probe.sh {places}", "report_stdout": True},
+            "progress": {"run_args_template": "echo step 1 && echo warming up >&2 && "
+                                              "sleep {seconds} && echo step 2",
+                         "report_stdout": True},
         },
         "slack": [
             {"command": "echo [words]", "help": "echo words", "action": "schedule_job",
@@ -92,6 +95,8 @@ raw_config = {
              "job_type": "serial"},
             {"command": "hold [name]", "help": "run until released", "action": "schedule_job",
              "job_type": "hold"},
+            {"command": "progress [seconds]", "help": "writes, waits, writes",
+             "action": "schedule_job", "job_type": "progress"},
             {"command": "cancel sleeps", "help": "cancel", "action": "cancel_job",
              "job_type": "sleep"},
             {"command": "cancel holds", "help": "cancel", "action": "cancel_job",

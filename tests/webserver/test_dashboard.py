@@ -88,17 +88,18 @@ def test_dashboard_end_to_end(web: LiveWeb, browser):
     page.click("text=Console")
     page.fill("#command", "example say hello Bob")
     page.press("#command", "Enter")
-    expect(page.locator("#transcript .msg.bot pre").last).to_have_text("Hello Bob",
+    expect(page.locator("#transcript .msg.bot .chat").last).to_have_text("Hello Bob",
                                                                         timeout=20_000)
     expect(page.locator("#jobs .state")).to_have_text("succeeded")
     page.fill("#command", "example show table")
     page.press("#command", "Enter")
-    expect(page.locator("#transcript .msg.bot pre").last).to_contain_text("filesystem",
+    expect(page.locator("#transcript .msg.bot .chat").last).to_contain_text("filesystem",
                                                                           timeout=20_000)
     page.fill("#command", "frobnicate")
     page.press("#command", "Enter")
-    expect(page.locator("#transcript .msg.error pre").last).to_contain_text(
-        "Sorry, I didn't understand `frobnicate`.")
+    expect(page.locator("#transcript .msg.error .chat").last).to_contain_text(
+        "Sorry, I didn't understand frobnicate.")  # `frobnicate` shown as code, as in chat
+    expect(page.locator("#transcript .msg.error .chat code").first).to_have_text("frobnicate")
     page.screenshot(path=str(SHOTS / "console.png"))
 
     # The job page: args, requester, exit code, report and stdout.
@@ -109,7 +110,7 @@ def test_dashboard_end_to_end(web: LiveWeb, browser):
     assert "name = Bob" in facts
     assert "web:admin" in facts
     assert re.search(r"Exit code\s+0", facts)
-    expect(page.locator("pre.report")).to_have_text("Hello Bob")
+    expect(page.locator(".chat.report")).to_have_text("Hello Bob")
     expect(page.locator("#stdout pre.log")).to_have_text("Hello Bob")
     page.screenshot(path=str(SHOTS / "job.png"), full_page=True)
     page.click("#stdout a:has-text('open the whole file')")

@@ -152,6 +152,21 @@ def test_password_login_csrf_and_throttle(tmp_path):
     assert response.status_code == 302  # … the right password is not
 
 
+def test_an_old_login_link_says_the_token_changed(tmp_path):
+    from webserver.auth import ensure_token
+
+    service = web_service(tmp_path / "home")
+    before_restart = ensure_token(service.settings, fresh=True)
+    current = ensure_token(service.settings, fresh=True)  # what the next `chatops run` does
+    client = create_app(service).test_client()
+    old_link = client.get(f"/login?token={before_restart}")
+    assert old_link.status_code == 401
+    assert ("That token is not the current one: `chatops run` makes a new one each time it "
+            "starts. Open the login link it printed at its last start, or use the token kept "
+            "in $CHATOPS_HOME/web-token on the server.") in old_link.text
+    assert client.get(f"/login?token={current}").status_code == 302
+
+
 def test_restricted_namespaces_stay_restricted_for_web_guests(tmp_path):
     def client_for(**env: str):
         service = web_service(tmp_path / f"home{len(env)}", CHATOPS_WEB_TOKEN="tok-abcdef",

@@ -4,7 +4,6 @@ the predecessor's merged-PR deploy, suppressions, and the config rules behind th
 from __future__ import annotations
 
 import copy
-import html
 import json
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from tests.support.web import EXAMPLES, hook_headers, load_examples, sign, web_s
 from webserver.app import create_app
 from webserver.auth import ensure_token
 from webserver.github import signature_ok
+from webserver.markup import text_html
 
 VECTOR = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
 
@@ -244,8 +244,9 @@ def test_suppressed_deploy_waits_and_the_channel_is_told(client, service):
     token = ensure_token(service.settings, fresh=True)
     client.get(f"/login?token={token}")
     page = client.get("/").text
-    assert "<td>#deploys</td>" in page
-    assert html.escape(text) in page
+    assert '<td data-label="Channel">#deploys</td>' in page
+    assert text_html(text) in page  # as the chat shows it: `code` spans
+    assert "<code>legacy cancel deploy suppression</code>" in page
 
 
 def test_missing_field_is_a_clear_422(client, service):

@@ -1,4 +1,6 @@
 // The chat console: send a command, show the replies, poll for reports and job progress.
+// Messages arrive as HTML the server rendered (chat markup, escaped); the transcript is kept in
+// the tab's sessionStorage, so a reload shows it again.
 (function () {
   "use strict";
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -7,27 +9,54 @@
   const input = document.getElementById("command");
   const progress = document.getElementById("jobs");
   const POLL_MS = 700;
+  const KEPT = 200;  // messages kept across reloads
+  const key = "chatops-console-" + transcript.dataset.channel;
 
-  function add(kind, text, jobId) {
-    const item = document.createElement("div");
-    item.className = "msg " + kind;
-    const body = document.createElement("pre");
-    // The console platform fences code blocks as in chat; a <pre> needs no fences.
-    body.textContent = text.replace(/^```[a-z]*\n|\n?```$/gm, "");
-    item.appendChild(body);
-    if (jobId) {
-      const link = document.createElement("a");
-      link.href = "/jobs/" + jobId;
-      link.textContent = "job " + jobId;
-      link.className = "small";
-      item.appendChild(link);
+  function load() {
+    try {
+      return JSON.parse(sessionStorage.getItem(key) || "[]");
+    } catch (e) {
+      return [];
     }
-    transcript.appendChild(item);
+  }
+
+  const kept = load();
+
+  function show(item) {
+    const node = document.createElement("div");
+    node.className = "msg " + item.kind;
+    const body = document.createElement("div");
+    body.className = "chat";
+    if (item.html !== undefined) {
+      body.innerHTML = item.html;  // rendered and escaped by the server
+    } else {
+      body.textContent = item.text;  // what this page typed
+    }
+    node.appendChild(body);
+    if (item.jobId) {
+      const link = document.createElement("a");
+      link.href = "/jobs/" + item.jobId;
+      link.textContent = "job " + item.jobId;
+      link.className = "small";
+      node.appendChild(link);
+    }
+    transcript.appendChild(node);
     transcript.scrollTop = transcript.scrollHeight;
   }
 
+  function add(item) {
+    show(item);
+    kept.push(item);
+    while (kept.length > KEPT) kept.shift();
+    try {
+      sessionStorage.setItem(key, JSON.stringify(kept));
+    } catch (e) {
+      /* storage full or disabled: the transcript just won't survive a reload */
+    }
+  }
+
   async function send(text) {
-    add("you", text);
+    add({kind: "you", text: text});
     const response = await fetch("/console/send", {
       method: "POST",
       headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
@@ -36,14 +65,15 @@
     });
     const data = await response.json();
     if (!response.ok) {
-      add("error", data.error || ("error " + response.status));
+      add({kind: "error", text: data.error || ("error " + response.status)});
       return;
     }
     for (const reply of data.replies) {
-      add(data.refused || !data.understood ? "error" : "bot", reply.text, null);
+      add({kind: data.refused || !data.understood ? "error" : "bot", html: reply.html,
+           jobId: null});
     }
     if (data.job_id && !data.replies.length) {
-      add("bot", "Job " + data.job_id + " queued.", data.job_id);
+      add({kind: "bot", text: "Job " + data.job_id + " queued.", jobId: data.job_id});
     }
     poll();
   }
@@ -78,7 +108,8 @@
       }
       const data = await response.json();
       for (const m of data.messages) {
-        add(m.outcome && m.outcome !== "succeeded" ? "error" : "bot", m.text, m.job_id);
+        add({kind: m.outcome && m.outcome !== "succeeded" ? "error" : "bot", html: m.html,
+             jobId: m.job_id});
       }
       showJobs(data.jobs);
     } catch (e) {
@@ -95,6 +126,7 @@
     input.value = "";
     send(text);
   });
+  for (const item of kept) show(item);
   setInterval(poll, POLL_MS);
   poll();
 })();

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Fails on purpose, so the failure report can be seen.
-echo "starting" 
+set -euo pipefail
+echo "starting"
 echo "something went wrong: disk quota exceeded (example)" >&2
 exit 3

@@ -12,7 +12,7 @@ from bot.matrix.client import html_body, is_configured, new_client, notification
 from bot.matrix.inbound import command_of, mail_user_content
 from bot.matrix.send import MESSAGE_LIMIT, text_contents
 from chatops.platform import DeliveryError
-from chatops.settings import load_settings
+from chatops.settings import SetupError, load_settings
 
 BOT = "@chatops:example.org"
 
@@ -80,7 +80,7 @@ def test_settings():
     assert not is_configured(load_settings(base))
     assert not is_configured(load_settings({**base, "MATRIX_ACCESS_TOKEN": ""}))
     assert is_configured(load_settings({**base, "MATRIX_PASSWORD": "pw"}))
-    with pytest.raises(ValueError, match="MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD"):
+    with pytest.raises(SetupError, match="MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD"):
         new_client(load_settings(base))
 
 

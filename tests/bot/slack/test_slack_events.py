@@ -74,8 +74,11 @@ def test_help_namespace_help_status_and_not_understood_reply_without_reactions(
         ("<@UBOT> help example", texts.namespace_help(config.namespaces["example"])),
         ("<@UBOT> status", "Nothing is running or scheduled, and no jobs are suppressed."),
         ("<@UBOT> what &lt;is&gt; this", texts.not_understood("what <is> this", config, None)),
-        ("<@UBOT> example show file now",
-         texts.not_understood("example show file now", config, "example")),
+        ("<@UBOT> example show file now",  # a word too many: the closest command is suggested
+         texts.not_understood("example show file now", config, "example",
+                              suggestion="example show file")),
+        ("<@UBOT> example frobnicate", texts.not_understood("example frobnicate", config,
+                                                            "example")),
     ]
     for text, _ in asked:
         assert stack.send(mention(text)) == 200

@@ -141,7 +141,9 @@ def test_help_and_unknown_text(telegram, fake):
         "• <code>secret</code> 🔒: Restricted jobs\n"
         "Built-in commands: <code>status</code>, <code>cancel &lt;job id&gt;</code>, "
         "<code>logs &lt;job id&gt; [stderr]</code>, <code>help [namespace]</code>, "
-        "<code>notify me</code>.")
+        "<code>notify me</code>, <code>schedules</code>, "
+        "<code>pause schedule &lt;namespace&gt; &lt;name&gt;</code>, "
+        "<code>resume schedule &lt;namespace&gt; &lt;name&gt;</code>.")
     fake.push(private_message("example help"))
     assert fake.wait_sent(2)[1].params["text"].startswith(
         "Commands in <code>example</code> — Example jobs:\n"

@@ -1,0 +1,65 @@
+"""Retention: ``chatops prune --older-than 90d`` removes what old jobs left behind.
+
+It removes the log files of jobs that ended before the cut-off and the delivered outbound
+messages (job reports, notices, Slurm notifications) sent before it. It never deletes a job's
+row, nor anything kept as a record (who asked for what, suppressions, webhook deliveries,
+messages that failed): a job keeps its row, and its page and `logs` say its logs were pruned.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+
+from chatops.db import END_STATES, deliveries, jobs, notifications, reading
+from chatops.joblogs import job_logs, record_pruned
+from chatops.queue import Queue
+from chatops.settings import Settings
+
+# Outbound tables, and the state of a row that has done its work.
+OUTBOUND = ((deliveries, "delivered"), (notifications, "delivered"))
+
+
+@dataclass(frozen=True)
+class Pruned:
+    ended_before: float
+    jobs: int  # jobs whose log files were removed
+    bytes: int
+    messages: int  # delivered outbound rows deleted
+
+
+def prune(settings: Settings, queue: Queue, older_than: float, *, dry_run: bool = False,
+          now: float | None = None) -> Pruned:
+    """Remove the logs of jobs ended more than ``older_than`` seconds ago and the delivered
+    messages sent before then (``dry_run``: only count them)."""
+    now = time.time() if now is None else now
+    cutoff = now - older_than
+    with reading(queue.engine) as conn:
+        ended = conn.execute(select(jobs.c.id, jobs.c.namespace, jobs.c.job_type,
+                                    jobs.c.log_dir, jobs.c.finished_at)
+                             .where(jobs.c.state.in_(END_STATES),
+                                    jobs.c.finished_at < cutoff)).all()
+    removed = size = 0
+    for job in ended:
+        logs = job_logs(settings.logs_dir, job)
+        if not logs.files() and not (logs.own_folder and logs.folder.is_dir()):
+            continue  # nothing left of it (pruned before, or it wrote nothing)
+        size += logs.size()
+        removed += 1
+        if not dry_run:
+            logs.remove()
+    messages = 0
+    with queue.engine.begin() as conn:
+        for table, done in OUTBOUND:
+            sent_at = func.coalesce(table.c.delivered_at, table.c.created_at)
+            old = (table.c.state == done, sent_at < cutoff)
+            if dry_run:
+                messages += conn.execute(select(func.count()).select_from(table)
+                                         .where(*old)).scalar() or 0
+            else:
+                messages += conn.execute(delete(table).where(*old)).rowcount
+    if not dry_run:
+        record_pruned(settings.logs_dir, cutoff, now)
+    return Pruned(ended_before=cutoff, jobs=removed, bytes=size, messages=messages)
