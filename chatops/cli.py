@@ -127,8 +127,11 @@ def _stop_on_signals(stop: threading.Event, on_stop=lambda: None) -> None:
 
 
 def _check_job_host(settings: svc.Settings) -> None:
-    """What a process that runs jobs needs: its folders writable, the job scripts there."""
-    svc.ensure_dirs(settings)
+    """What a process that runs jobs needs: its folders writable, the job scripts there. (With
+    a job account, CHATOPS_WRITEABLE_DIR is that account's: the dispatcher checks it.)"""
+    job_account = bool(settings.environ.get("CHATOPS_JOB_USER", "").strip())
+    svc.ensure_dirs(settings, *(name for name in svc.FOLDERS
+                                if not (job_account and name == "CHATOPS_WRITEABLE_DIR")))
     if not settings.workspace_dir.is_dir():
         raise svc.SetupError(f"CHATOPS_WORKSPACE_DIR ({settings.workspace_dir}) is not a "
                              "folder: it holds the job scripts, one folder per namespace")
@@ -234,7 +237,10 @@ def _run(args: argparse.Namespace, web: bool = True, dispatcher: bool = True,
 
     service = svc.open_service()
     svc.setup_logging(service.settings)
-    _check_job_host(service.settings)
+    if dispatcher:
+        _check_job_host(service.settings)
+    else:  # the web server and bots, as the service account
+        svc.ensure_dirs(service.settings, "CHATOPS_RUN_DIR")
     stop = threading.Event()
     loop, handlers = None, []
     with alarms.startup(service, "chatops run" if web and dispatcher else
