@@ -17,7 +17,7 @@ import signal
 import tempfile
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -60,6 +60,23 @@ def home() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+Make = Callable[..., Chatops]
+
+
+@pytest.fixture
+def chatops_in(home: Path) -> Iterator[Make]:
+    """Makes the `chatops` commands of ``home``; what they started is stopped at the end."""
+    made: list[Chatops] = []
+
+    def make(env: dict[str, str], prefix: tuple[str, ...] = ()) -> Chatops:
+        made.append(Chatops(home, env, prefix))
+        return made[-1]
+
+    yield make
+    for runner in made:
+        runner.stop_all()
+
+
 def uid_of(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
@@ -82,8 +99,9 @@ def another_jobs_log(chatops: Chatops) -> Path:
     return chatops.home / "logs/tests/tests_echo" / f"{job_id}.stdout"
 
 
-def test_a_job_under_the_job_account_reaches_nothing_of_the_service(home: Path) -> None:
-    chatops = Chatops(home, spine_env(home, CHATOPS_JOB_USER=JOB, CHATOPS_SERVICE_USER=SERVICE,
+def test_a_job_under_the_job_account_reaches_nothing_of_the_service(
+        home: Path, chatops_in: Make) -> None:
+    chatops = chatops_in(spine_env(home, CHATOPS_JOB_USER=JOB, CHATOPS_SERVICE_USER=SERVICE,
                                       GITHUB_WEBHOOK_SECRET=SECRET, CHATOPS_WEB_TOKEN=WEB_TOKEN,
                                       CHATOPS_TEST_VISIBLE=JOB_SECRET))
     chatops("db", "upgrade", check=True)
@@ -125,10 +143,10 @@ def test_a_job_under_the_job_account_reaches_nothing_of_the_service(home: Path) 
 
 
 def test_without_a_job_account_a_job_still_cannot_read_the_services_environment(
-        home: Path) -> None:
+        home: Path, chatops_in: Make) -> None:
     service = pwd.getpwnam(SERVICE)
     os.chown(home, service.pw_uid, service.pw_gid)
-    chatops = Chatops(home, spine_env(home, GITHUB_WEBHOOK_SECRET=SECRET), prefix=AS_SERVICE)
+    chatops = chatops_in(spine_env(home, GITHUB_WEBHOOK_SECRET=SECRET), prefix=AS_SERVICE)
     chatops("db", "upgrade", check=True)
     dispatcher = chatops.start_dispatcher()
     web = chatops.start("web", "--port", str(free_port()))
@@ -146,8 +164,9 @@ def test_without_a_job_account_a_job_still_cannot_read_the_services_environment(
     assert lines.splitlines()[-1] == "runs as chatops-svc"
 
 
-def test_jobs_under_the_job_account_are_cancelled_timed_out_and_cleaned_up(home: Path) -> None:
-    chatops = Chatops(home, spine_env(home, CHATOPS_JOB_USER=JOB))
+def test_jobs_under_the_job_account_are_cancelled_timed_out_and_cleaned_up(
+        home: Path, chatops_in: Make) -> None:
+    chatops = chatops_in(spine_env(home, CHATOPS_JOB_USER=JOB))
     chatops("db", "upgrade", check=True)
     dispatcher = chatops.start_dispatcher()
     job_uid = pwd.getpwnam(JOB).pw_uid
@@ -180,13 +199,13 @@ def test_jobs_under_the_job_account_are_cancelled_timed_out_and_cleaned_up(home:
 
 
 def test_a_dispatcher_with_only_setuid_setgid_and_kill_runs_jobs_as_the_job_account(
-        home: Path) -> None:
+        home: Path, chatops_in: Make) -> None:
     service, job = pwd.getpwnam(SERVICE), pwd.getpwnam(JOB)
     os.chown(home, service.pw_uid, service.pw_gid)
     writeable = home / "writeable"  # DEPLOY.md: made for the job account by the admin
     writeable.mkdir(mode=0o700)
     os.chown(writeable, job.pw_uid, job.pw_gid)
-    chatops = Chatops(home, spine_env(home, CHATOPS_JOB_USER=JOB, GITHUB_WEBHOOK_SECRET=SECRET),
+    chatops = chatops_in(spine_env(home, CHATOPS_JOB_USER=JOB, GITHUB_WEBHOOK_SECRET=SECRET),
                       prefix=WITH_CAPABILITIES)
     chatops("db", "upgrade", check=True)
     dispatcher = chatops.start_dispatcher()
@@ -207,10 +226,11 @@ def test_a_dispatcher_with_only_setuid_setgid_and_kill_runs_jobs_as_the_job_acco
     wait_until(lambda: not pid_alive(pid), 10, "the cancelled job to be gone")
 
 
-def test_a_dispatcher_that_cannot_switch_accounts_refuses_to_start(home: Path) -> None:
+def test_a_dispatcher_that_cannot_switch_accounts_refuses_to_start(
+        home: Path, chatops_in: Make) -> None:
     service = pwd.getpwnam(SERVICE)
     os.chown(home, service.pw_uid, service.pw_gid)
-    chatops = Chatops(home, spine_env(home, CHATOPS_JOB_USER=JOB), prefix=AS_SERVICE)
+    chatops = chatops_in(spine_env(home, CHATOPS_JOB_USER=JOB), prefix=AS_SERVICE)
     chatops("db", "upgrade", check=True)
     result = chatops("dispatcher", timeout=30)
     assert result.returncode == 3
