@@ -67,14 +67,22 @@ def _age(text: str) -> float:
 def cmd_config_check(args: argparse.Namespace) -> int:
     from chatops import config_cli, live_config
     from chatops.job_config import ConfigError, load_config
+    from chatops.notify.check import check_setup, check_templates
+    from chatops.notify.render import templates_dir
 
-    path = Path(args.path) if args.path else load_settings().config_path
+    settings = load_settings()
+    path = Path(args.path) if args.path else settings.config_path
     try:
         config = load_config(path)
-    except ConfigError as exc:
-        print(*live_config.error_lines(path, exc.errors), sep="\n", file=sys.stderr)
+    except ConfigError as exc:  # and what the environment gets wrong, all at once
+        print(*live_config.error_lines(path, exc.errors),
+              *check_templates(templates_dir(settings.environ)), sep="\n", file=sys.stderr)
         return svc.EXIT_FAILED
-    for warning in config.warnings:
+    errors, warnings = check_setup(config.notifications, settings.environ)
+    if errors:
+        print(*errors, sep="\n", file=sys.stderr)
+        return svc.EXIT_FAILED
+    for warning in [*config.warnings, *warnings]:
         print(f"{path}: warning: {warning}", file=sys.stderr)
     for ns in config.namespaces.values():
         flags = " restricted" if ns.restricted else ""
@@ -84,7 +92,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     print("admins: " + (", ".join(sorted(config.admins)) or "none (nobody may read the logs "
                         "of others' private jobs or cancel them)"))
     print(f"admin channel: {config.admin_channel or 'none (alarms go only to the log)'}")
-    account = privileges.job_account(load_settings())
+    account = privileges.job_account(settings)
     if account is None:
         print(f"WARNING: {privileges.without_job_account()}", file=sys.stderr)
     else:

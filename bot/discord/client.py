@@ -86,6 +86,12 @@ async def post_message(http: HTTPClient, channel_id: str, content: str | None = 
         return await http.send_message(channel_id, params=p)
 
 
+async def edit_message(http: HTTPClient, channel_id: str, message_id: str, content: str) -> Any:
+    route = Route("PATCH", "/channels/{channel_id}/messages/{message_id}",
+                  channel_id=channel_id, message_id=message_id)
+    return await _send(http, route, params(content))
+
+
 async def edit_original(http: HTTPClient, app_id: str, token: str, content: str | None = None,
                         file: discord.File | None = None) -> Any:
     route = Route("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original",

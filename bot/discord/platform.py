@@ -24,6 +24,7 @@ from bot.discord.interactions import COMMANDS, blueprint
 from bot.discord.send import Out, Sender, outs
 from bot.render import Piece, delivery_pieces
 from chatops.commands import CommandHandler
+from chatops.notify.render import for_platform, templates_dir
 from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.service import Service, SetupError
 from chatops.settings import Settings
@@ -126,6 +127,12 @@ class DiscordPlatform(Platform):
             await sender.all(items)
 
         try:
+            if delivery.payload.get("kind") == "slurm":
+                self._slurm(delivery)
+                return
+            if delivery.payload.get("kind") == "live":
+                self._live(delivery)
+                return
             items = outs(delivery_pieces(delivery.payload), name)
             if items:
                 self.rest.run(run_all)
@@ -142,3 +149,22 @@ class DiscordPlatform(Platform):
             raise DeliveryError(f"cannot reach Discord: {exc}") from exc
         except OSError as exc:  # the report's file cannot be read here
             raise DeliveryError(f"cannot read the report's file: {exc}", permanent=True) from exc
+
+    def _slurm(self, delivery: Delivery) -> None:
+        """A Slurm notification: one message from the Discord templates."""
+        if delivery.progress.get("sent"):
+            return
+        text = for_platform("discord", delivery.channel or "", delivery.payload,
+                            templates_dir(self.service.settings.environ))["text"]
+        self.rest.run(client.post_message, delivery.channel, text[:2000])
+        delivery.record("sent", 1)
+
+    def _live(self, delivery: Delivery) -> None:
+        """Post a message that changes, or edit it (PATCH) with its newest text."""
+        text = delivery.payload.get("text", "")[:2000]
+        posted = delivery.progress.get("live")
+        if posted is None:
+            message = self.rest.run(client.post_message, delivery.channel, text)
+            delivery.record("live", str(message["id"]))
+        else:
+            self.rest.run(client.edit_message, delivery.channel, posted, text)

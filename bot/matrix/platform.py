@@ -25,6 +25,7 @@ from bot.matrix.inbound import Inbound
 from bot.matrix.send import Sender
 from bot.render import delivery_pieces
 from chatops.commands import CommandHandler
+from chatops.notify.render import for_platform, templates_dir
 from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.service import Service, SetupError
 from chatops.settings import Settings
@@ -138,7 +139,11 @@ class MatrixPlatform(Platform):
                         on_sent=lambda sent: delivery.record("sent", sent))
         try:
             self.loop.run(self._log_in())
-            if pieces:
+            if delivery.payload.get("kind") == "slurm":
+                self._slurm(delivery)
+            elif delivery.payload.get("kind") == "live":
+                self._live(delivery)
+            elif pieces:
                 self.loop.run(sender.pieces(pieces))
             elif delivery.message:  # a quiet success: a reaction instead of a message
                 self.loop.run(mx.react(self.client, room_id, delivery.message, QUIET_SUCCESS))
@@ -148,3 +153,32 @@ class MatrixPlatform(Platform):
             raise DeliveryError(f"cannot reach the Matrix homeserver: {exc}") from exc
         except OSError as exc:  # the report's file cannot be read here
             raise DeliveryError(f"cannot read the report's file: {exc}", permanent=True) from exc
+
+    def _live(self, delivery: Delivery) -> None:
+        """Post a message that changes, or replace it (an m.replace event) with its newest
+        text; clients show the newest."""
+        text = delivery.payload.get("text", "")
+        posted = delivery.progress.get("live")
+        content = mx.notice_content(text, mx.inline_html(text))
+        if posted is None:
+            event_id = self.loop.run(mx.send_content(self.client, delivery.channel or "",
+                                                     content))
+            delivery.record("live", event_id)
+            return
+        self.loop.run(mx.send_content(self.client, delivery.channel or "", {
+            **mx.notice_content(f"* {text}", f"* {mx.inline_html(text)}"),
+            "m.new_content": content,
+            "m.relates_to": {"rel_type": "m.replace", "event_id": posted}}))
+
+    def _slurm(self, delivery: Delivery) -> None:
+        """A Slurm notification: one m.notice with the Matrix templates' text and HTML."""
+        if delivery.progress.get("sent"):
+            return
+        message = for_platform("matrix", delivery.channel or "", delivery.payload,
+                               templates_dir(self.settings.environ))
+        body = str(message.get("text") or message.get("subject") or "")
+        markup = message.get("html")
+        formatted = mx.html_body(str(markup)) if markup else mx.inline_html(body)
+        self.loop.run(mx.send_content(self.client, delivery.channel or "",
+                                      mx.notice_content(body, formatted)))
+        delivery.record("sent", 1)
