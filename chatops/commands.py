@@ -73,6 +73,10 @@ class CommandHandler:
         self.queue = queue
 
     def handle(self, incoming: Incoming) -> Response:
+        if "\x00" in incoming.text:  # no command takes one; PostgreSQL and exec refuse them
+            return Response(understood=False).say(
+                "That text contains a NUL character (\\0), which no command accepts; "
+                "type it again without it.")
         parsed = parse(incoming.text, self.config)
         who = incoming.requester
         if isinstance(parsed, Help):

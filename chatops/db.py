@@ -38,6 +38,15 @@ READ_ONLY = "chatops_read_only"  # execution option: begin this transaction defe
 # A queued job can also go straight to cancelled.
 END_STATES = ("succeeded", "failed", "cancelled", "timed_out", "lost")
 JOB_STATES = ("queued", "running", *END_STATES)
+# No row id (nor any integer we store) is above this on either database: SQLite's INTEGER and
+# PostgreSQL's bigint are 64-bit. Bigger numbers typed by people are not ids of anything, and
+# the drivers refuse to bind them (OverflowError), so they are answered before any query.
+MAX_STORED_INT = 2**63 - 1
+
+
+def storable_int(value: int) -> bool:
+    """Whether ``value`` fits every integer column (so it may be compared with one)."""
+    return -MAX_STORED_INT - 1 <= value <= MAX_STORED_INT
 
 
 def args_digest(canonical_args: str) -> str:

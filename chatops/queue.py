@@ -39,6 +39,7 @@ from chatops.db import (
     dispatchers,
     jobs,
     slurm_submissions,
+    storable_int,
     subscribers,
     suppressions,
 )
@@ -278,6 +279,9 @@ class Queue:
                 jobs.c.job_type == job_type, jobs.c.state == "queued")).scalars())
 
     def get(self, job_id: int) -> Row | None:
+        """The job, or None (also for numbers too big to be any job's id)."""
+        if not storable_int(job_id):
+            return None
         with self._read() as conn:
             return conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
 
