@@ -31,7 +31,7 @@ from chatops.grammar import (
 from chatops.job_config import CommandSpec, Config
 from chatops.joblogs import job_logs, pruned, tail
 from chatops.params import check_args
-from chatops.queue import Queue
+from chatops.queue import Queue, args_size_problem
 from chatops.redact import redact
 from chatops.report import describe_end, failure_report
 from chatops.settings import Settings
@@ -74,6 +74,10 @@ class CommandHandler:
         self.queue = queue
 
     def handle(self, incoming: Incoming) -> Response:
+        if "\x00" in incoming.text:  # no command takes one; PostgreSQL and exec refuse them
+            return Response(understood=False).say(
+                "That text contains a NUL character (\\0), which no command accepts; "
+                "type it again without it.")
         parsed = parse(incoming.text, self.config)
         who = incoming.requester
         if isinstance(parsed, Help):
@@ -167,6 +171,10 @@ class CommandHandler:
         if problem:
             return Response(understood=False).say(
                 f"Not queued: {problem} (`{command.namespace} {command.pattern}`).")
+        problem = args_size_problem(args)
+        if problem:
+            return Response(understood=False).say(
+                f"Not queued: {problem}. Put long input in a file the job reads instead.")
         result = self.queue.enqueue(job_type, args, who, timeout=spec.timeout,
                                     concurrency=spec.concurrency, delay=command.delay_seconds)
         wakeup.notify(self.settings.run_dir, "dispatcher")

@@ -8,6 +8,7 @@ the text, spaces and all.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
@@ -243,7 +244,8 @@ def _is_param(token: str) -> bool:
 
 def _job_builtin(verb: str, words: list[str], text: str) -> Parsed:
     usage = "`cancel <job id>`" if verb == "cancel" else "`logs <job id> [stderr]`"
-    if len(words) < 2 or not words[1].lstrip("#").isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if len(words) < 2 or not re.fullmatch(r"[0-9]+", words[1].lstrip("#")):
         return NotUnderstood(text, reason=f"use {usage}, with the number of a job")
     job_id = int(words[1].lstrip("#"))
     if verb == "cancel" and len(words) == 2:
