@@ -67,7 +67,7 @@ jobs = Table(
     Column("namespace", String(100), nullable=False),
     Column("job_type", String(200), nullable=False),
     Column("args", Text, nullable=False, default="{}"),  # canonical JSON
-    # args_digest(args): the dedupe key (migration 0100_faultinput), computed on every insert.
+    # args_digest(args): the dedupe key (migration 0010), computed on every insert.
     Column("args_hash", String(64), default=_args_digest_default),
     Column("state", String(20), nullable=False, default="queued"),
     Column("concurrency", Integer, nullable=False, default=1),
