@@ -11,11 +11,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from chatops import identities, schedule_chat, texts, wakeup
+from chatops import identities, monitor_chat, schedule_chat, texts, wakeup
 from chatops.access import may_see_job, not_yours, refusal
 from chatops.events import Requester
 from chatops.grammar import (
     Cancel,
+    ClusterHistory,
+    ClusterStatus,
     Help,
     ListSchedules,
     Logs,
@@ -101,6 +103,12 @@ class CommandHandler:
                                                    parsed.namespace, parsed.name, parsed.pause, who)
             return Response(refused=answer.refused, understood=answer.understood,
                             acknowledged=answer.acknowledged).say(answer.text)
+        if isinstance(parsed, ClusterStatus):
+            return Response().say(monitor_chat.cluster_status(self.config, self.queue.engine,
+                                                              parsed.name))
+        if isinstance(parsed, ClusterHistory):
+            return Response().say(monitor_chat.cluster_history(
+                self.config, self.queue.engine, parsed.name, parsed.window))
         assert isinstance(parsed, Matched)
         namespace = self.config.namespaces[parsed.command.namespace]
         why_not = refusal(namespace, who)

@@ -61,7 +61,7 @@ def change_text(cluster: str, old: Snapshot | None, old_since: float | None, new
 def board_text(cluster: str, snap: Snapshot, since: float, polled_at: float, clock: Clock,
                with_partitions: bool, last_error: str = "") -> str:
     """The status board: state and for how long, problem nodes, the partition table."""
-    lines = [f"{EMOJI[snap.state]} **{cluster}**: {snap.state.upper()} for "
+    lines = [f"{EMOJI[snap.state]} {cluster}: {snap.state.upper()} for "
              f"{span(clock.now - since)} (since {clock(since)})"]
     if snap.state == OFFLINE:
         lines.append(f"Error: {snap.error}")

@@ -82,9 +82,10 @@ def _transitions(old: Snapshot | None, new: Snapshot, now: float) -> list[dict]:
         reason = new.error or "; ".join(f"{p.name} {p.state}" for p in new.problems) or None
         rows.append(dict(node=None, from_state=old.state if old else None, to_state=new.state,
                          reason=reason, at=now))
-    if new.state == "offline" or (old is not None and old.state == "offline"):
+    if new.state == "offline":
         return rows
-    before = {p.name: p for p in old.problems} if old else {}
+    # (after an outage nothing is known of the nodes before it: each problem is news)
+    before = {p.name: p for p in old.problems} if old and old.state != "offline" else {}
     for problem in new.problems:
         was = before.get(problem.name)
         if was is None or (was.state, was.reason) != (problem.state, problem.reason):

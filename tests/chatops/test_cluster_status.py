@@ -138,7 +138,7 @@ def test_the_board_shows_state_problems_and_partitions() -> None:
     snap = snapshot([node("n1", "idle"), node("n2", "down", reason="psu", since=T - 600)])
     clock = Clock("Europe/Oslo", T)
     assert board_text("saga", snap, T - 600, T, clock, True) == (
-        "🟡 **saga**: DEGRADED for 10 min (since 16:50)\n"
+        "🟡 saga: DEGRADED for 10 min (since 16:50)\n"
         "Problem nodes:\n"
         "• n2 down: 'psu' (since 16:50)\n"
         "```\n"
@@ -147,7 +147,7 @@ def test_the_board_shows_state_problems_and_partitions() -> None:
         "```\n"
         "Last poll: 2026-11-30 17:00:00 CET")
     assert board_text("saga", offline("connection refused"), T - 60, T, clock, True) == (
-        "🔴 **saga**: OFFLINE for 1 min (since 16:59)\n"
+        "🔴 saga: OFFLINE for 1 min (since 16:59)\n"
         "Error: connection refused\n"
         "Last poll: 2026-11-30 17:00:00 CET")
 

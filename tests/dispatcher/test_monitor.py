@@ -18,6 +18,7 @@ from chatops import migrate
 from chatops import monitor_store as store
 from chatops.db import deliveries, make_engine, monitor_states, monitor_transitions
 from chatops.job_config import build_config
+from chatops.platform import take_waiting
 from tests.support.remote import Harness, cluster_env, cluster_settings
 from tests.support.wait import wait_until
 
@@ -79,7 +80,7 @@ def test_a_drained_node_is_reported_with_its_reason_and_its_return(tmp_path: Pat
                                                 "targets": [f"console:{channel}"]}})
     console = Console(harness, channel)
     try:
-        board = console.wait_for(r"\*\*testcluster\*\*: (ONLINE|DEGRADED)")
+        board = console.wait_for(r"testcluster: (ONLINE|DEGRADED) for")
         assert "PARTITION  IDLE  ALLOC  MIXED  OTHER  TOTAL  CPUS(A/I/O/T)\ndebug" in board
         scontrol(f"nodename={node}", "state=drain", "reason=disk replace")
         drained = console.wait_for(rf"• {node} (drained|draining): 'disk replace'")
@@ -96,6 +97,26 @@ def test_a_drained_node_is_reported_with_its_reason_and_its_return(tmp_path: Pat
         (None, None, "online"), (None, "online", "degraded"), (None, "degraded", "online")]
     assert [(t.to_state, t.reason) for t in history if t.node == node][0][1] == "disk replace"
 
+    # A restart: the history is still there, the board is not posted again, chat answers.
+    again = Harness(tmp_path / "home", {}, {"testcluster": cluster_settings(env)},
+                    monitors={"testcluster": {"cadence": "1s", "timeout": 1,
+                                              "targets": [f"console:{channel}"]}})
+    try:
+        wait_until(lambda: conn_holder(engine) == again.dispatcher.worker, 30, "a new poll")
+        response, _ = again.chat("cluster status testcluster")
+        status = response.replies[0].text
+        assert status.startswith("🟢 testcluster: ONLINE for ")
+        assert "Uptime: 100.0 % (24 h), 100.0 % (7 d)" in status
+        response, _ = again.chat("cluster history testcluster")
+        lines = response.replies[0].text.splitlines()
+        assert lines[0].startswith("Changes on `testcluster` in the last 24h (")
+        assert any(line.endswith("cluster online → degraded (vm drained)") or
+                   line.endswith("cluster online → degraded (vm draining)") for line in lines)
+        assert any(f"{node} drain" in line and "'disk replace'" in line for line in lines)
+    finally:
+        again.stop()
+    assert not take_waiting(again.queue, "console", channel)  # no second board
+
 
 @pytest.mark.slow
 def test_an_unreachable_cluster_goes_offline_after_two_polls_and_jobs_still_run(
@@ -107,7 +128,7 @@ def test_an_unreachable_cluster_goes_offline_after_two_polls_and_jobs_still_run(
                       monitors={"gone": {"cadence": "1s", "targets": [f"console:{channel}"]}})
     console = Console(harness, channel)
     try:
-        board = console.wait_for(r"\*\*gone\*\*: OFFLINE")
+        board = console.wait_for(r"gone: OFFLINE for")
         assert "Error: cluster gone unreachable: connection refused" in board
         with harness.queue.engine.connect() as conn:
             row = conn.execute(select(monitor_states).where(monitor_states.c.cluster == "gone")
@@ -118,7 +139,7 @@ def test_an_unreachable_cluster_goes_offline_after_two_polls_and_jobs_still_run(
         added = f"mon-{uuid.uuid4().hex[:8]}"  # an edit of job_configs.py adds a target
         harness.dispatcher.reconfigure(build_config(JOBS, clusters, monitors={
             "gone": {"cadence": "1s", "targets": [f"console:{channel}", f"console:{added}"]}}))
-        board = Console(harness, added).wait_for(r"\*\*gone\*\*: OFFLINE")
+        board = Console(harness, added).wait_for(r"gone: OFFLINE for")
         assert "Error: cluster gone unreachable: connection refused" in board
         harness.dispatcher.reconfigure(build_config(JOBS, clusters))  # the monitor removed
         wait_until(lambda: not harness.dispatcher.monitors._watches, 5, "the monitor to stop")
