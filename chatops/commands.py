@@ -11,11 +11,21 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from chatops import alarms, identities, schedule_chat, telemetry_chat, texts, wakeup
+from chatops import (
+    alarms,
+    identities,
+    monitor_chat,
+    schedule_chat,
+    telemetry_chat,
+    texts,
+    wakeup,
+)
 from chatops.access import may_see_job, not_yours, refusal
 from chatops.events import Requester
 from chatops.grammar import (
     Cancel,
+    ClusterHistory,
+    ClusterStatus,
     Help,
     ListSchedules,
     Logs,
@@ -110,6 +120,12 @@ class CommandHandler:
             answer = telemetry_chat.control(self.config, parsed, who, self._tell_admins)
             return Response(refused=answer.refused, acknowledged=answer.acknowledged
                             ).say(answer.text)
+        if isinstance(parsed, ClusterStatus):
+            return Response().say(monitor_chat.cluster_status(self.config, self.queue.engine,
+                                                              parsed.name))
+        if isinstance(parsed, ClusterHistory):
+            return Response().say(monitor_chat.cluster_history(
+                self.config, self.queue.engine, parsed.name, parsed.window))
         assert isinstance(parsed, Matched)
         namespace = self.config.namespaces[parsed.command.namespace]
         why_not = refusal(namespace, who)

@@ -307,6 +307,55 @@ config_rejections = Table(
 )
 
 
+# The cluster monitor (migration 0100_monitor). One poller per cluster, whatever the number of
+# dispatchers: whoever holds the cluster's lease (until ``expires_at``) polls it.
+monitor_leases = Table(
+    "monitor_leases", metadata,
+    Column("cluster", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("taken_at", Float, nullable=False),
+)
+
+# Per cluster: the latest poll and the state it is in (since when; the snapshot as JSON).
+monitor_states = Table(
+    "monitor_states", metadata,
+    Column("cluster", String(100), primary_key=True),
+    Column("state", String(20), nullable=False),  # online | degraded | offline
+    Column("since", Float, nullable=False),
+    Column("snapshot", Text, nullable=False),  # chatops.cluster_status.Snapshot as JSON
+    Column("failures", Integer, nullable=False, default=0),  # failed polls in a row
+    Column("last_error", Text),
+    Column("polled_at", Float, nullable=False),
+    Column("poll_seconds", Float),  # how long the latest poll took
+    Column("polled_by", String(200)),
+    Column("first_polled_at", Float, nullable=False),
+)
+
+# History: every change of a cluster's state (node NULL) or of a node's problem (state "ok"
+# when it has none any more), with the reason.
+monitor_transitions = Table(
+    "monitor_transitions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("cluster", String(100), nullable=False),
+    Column("node", String(200)),
+    Column("from_state", String(40)),
+    Column("to_state", String(40), nullable=False),
+    Column("reason", Text),
+    Column("at", Float, nullable=False),
+    Index("ix_monitor_transitions_cluster_at", "cluster", "at"),
+)
+
+# The status board message of each (cluster, target): the delivery that posted it.
+monitor_boards = Table(
+    "monitor_boards", metadata,
+    Column("cluster", String(100), primary_key=True),
+    Column("target", String(300), primary_key=True),
+    Column("delivery_id", Integer),
+    Column("posted_at", Float, nullable=False),
+)
+
+
 def insert_new(engine: Engine, table: Table, **values):
     """INSERT … ON CONFLICT DO NOTHING RETURNING the primary key: None when the row existed
     (another process inserted it first)."""

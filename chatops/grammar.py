@@ -83,6 +83,21 @@ def _telemetry(words: list[str], text: str) -> TelemetryControl | NotUnderstood:
 
 
 @dataclass(frozen=True)
+class ClusterStatus:
+    """`cluster status [name]`."""
+
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ClusterHistory:
+    """`cluster history <name> [24h|7d]`."""
+
+    name: str
+    window: str = "24h"
+
+
+@dataclass(frozen=True)
 class Matched:
     command: CommandSpec
     args: dict[str, str] = field(default_factory=dict)
@@ -106,7 +121,8 @@ class MissingParameters:
 
 
 Parsed = (Help | Status | Cancel | Logs | Notify | ListSchedules | PauseSchedule
-          | TelemetryControl | Matched | MissingParameters | NotUnderstood)
+          | TelemetryControl | ClusterStatus | ClusterHistory | Matched | MissingParameters
+          | NotUnderstood)
 
 
 def parse(text: str, config: Config) -> Parsed:
@@ -138,6 +154,8 @@ def parse(text: str, config: Config) -> Parsed:
                              "(`schedules` lists them)")
     if first == "telemetry":
         return _telemetry(words, text)
+    if first == "cluster":
+        return _cluster(words, text)
     if first not in namespaces:
         return NotUnderstood(text, suggestion=suggest(words, config))
     namespace = namespaces[first]
@@ -197,7 +215,8 @@ BUILTIN_PATTERNS = (("help",), ("status",), ("cancel", "<job id>"), ("logs", "<j
                     ("pause", "schedule", "<namespace>", "<name>"),
                     ("resume", "schedule", "<namespace>", "<name>"),
                     ("telemetry", "dump", "on", "<cluster>"),
-                    ("telemetry", "exit", "<cluster>", "<node>"))
+                    ("telemetry", "exit", "<cluster>", "<node>"), ("cluster", "status"),
+                    ("cluster", "history", "<name>"))
 
 
 def suggest(words: list[str], config: Config) -> str | None:
@@ -255,3 +274,15 @@ def _job_builtin(verb: str, words: list[str], text: str) -> Parsed:
     if verb == "logs" and len(words) == 3 and words[2].lower() in ("stderr", "stdout"):
         return Logs(job_id, stderr=words[2].lower() == "stderr")
     return NotUnderstood(text, reason=f"use {usage}")
+
+
+def _cluster(words: list[str], text: str) -> Parsed:
+    verb = words[1].lower() if len(words) > 1 else ""
+    if verb == "status" and len(words) <= 3:
+        return ClusterStatus(words[2] if len(words) == 3 else None)
+    if verb == "history" and len(words) in (3, 4):
+        window = words[3].lower() if len(words) == 4 else "24h"
+        if window in ("24h", "7d"):
+            return ClusterHistory(words[2], window)
+    return NotUnderstood(text, reason="use `cluster status [name]` or `cluster history <name> "
+                         "[24h|7d]`")

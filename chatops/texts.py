@@ -13,7 +13,8 @@ from chatops.job_config import CommandSpec, Config, NamespaceSpec
 
 BUILTINS = ("`status`, `cancel <job id>`, `logs <job id> [stderr]`, `help [namespace]`, "
             "`notify me`, `schedules`, `pause schedule <namespace> <name>`, "
-            "`resume schedule <namespace> <name>`")
+            "`resume schedule <namespace> <name>`, `cluster status [name]`, "
+            "`cluster history <name> [24h|7d]`")
 
 
 def plural(count: int, word: str, plural_word: str | None = None) -> str:
