@@ -307,7 +307,7 @@ config_rejections = Table(
 )
 
 
-# The cluster monitor (migration 0100_monitor). One poller per cluster, whatever the number of
+# The cluster monitor (migration 0011). One poller per cluster, whatever the number of
 # dispatchers: whoever holds the cluster's lease (until ``expires_at``) polls it.
 monitor_leases = Table(
     "monitor_leases", metadata,

@@ -121,8 +121,9 @@ def webhook(namespace: str):
                        f"anything for {event}{action}.")
     too_large = next(filter(None, (args_size_problem(m.args) for m in found)), None)
     if too_large:
-        _settle(service, delivery, "too_large", None)
-        return _answer(413, "too_large", f"Nothing scheduled: {too_large}.")
+        seen = _record(service, delivery, namespace, event, lambda: ("too_large", None))
+        return _duplicate(delivery, seen) if seen else _answer(
+            413, "too_large", f"Nothing scheduled: {too_large}.")
     requester = report_requester(ns, _sender(payload))
     jobs: list[dict[str, Any]] = []
 
