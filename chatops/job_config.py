@@ -14,6 +14,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from chatops.calc.config import (
+    NAMESPACE as CALC_NAMESPACE,
+)
+from chatops.calc.config import (
+    CalcSettings,
+    RunnerSpec,
+    build_calc_settings,
+    build_runners,
+)
 from chatops.cluster_config import (
     ClusterSpec,
     SlurmSpec,
@@ -136,12 +145,21 @@ class Config:
     warnings: tuple[str, ...] = ()  # accepted, but probably not what was meant
     admins: frozenset[str] = frozenset()  # 'platform:id' of the people who may do anything
     admin_channel: str | None = None  # 'platform:channel': where the service's alarms go
+    runners: Mapping[str, RunnerSpec] = field(default_factory=dict)  # by job type (calc/config)
+    calc: CalcSettings = field(default_factory=CalcSettings)
+    calc_jobs: Mapping[str, JobSpec] = field(default_factory=dict)  # a runner's job, by type
 
     def is_admin(self, identity: str) -> bool:
         return identity in self.admins
 
+    @property
+    def audit_channel(self) -> str | None:
+        return self.calc.audit_channel or self.admin_channel
+
     def job(self, job_type: str) -> JobSpec | None:
         namespace, _, name = job_type.partition("_")
+        if namespace == CALC_NAMESPACE:
+            return self.calc_jobs.get(job_type)
         ns = self.namespaces.get(namespace)
         return ns.jobs.get(name) if ns else None
 
@@ -208,9 +226,10 @@ class _Checker:
 
 
 def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins: Any = None,
-                 admin_channel: Any = None) -> Config:
-    """Validate ``raw_config`` (and ``clusters``, ``admins``, ``admin_channel``) into the typed
-    model; ConfigError lists every problem."""
+                 admin_channel: Any = None, runners: Any = None,
+                 calculations: Any = None) -> Config:
+    """Validate ``raw_config`` (and ``clusters``, ``admins``, ``admin_channel``, ``runners``,
+    ``calculations``) into the typed model; ConfigError lists every problem."""
     check = _Checker()
     cluster_specs = build_clusters(check.error, clusters)
     admin_ids = _user_ids(check, "admins", admins)
@@ -235,11 +254,22 @@ def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins:
             check.error(where, f"must be a dict, not {type(raw_ns).__name__}")
             continue
         namespaces[ns_name] = _build_namespace(check, ns_name, raw_ns, cluster_specs)
+    runner_specs = build_runners(check.error, runners, cluster_specs, set(raw_config))
+    calc = build_calc_settings(check.error, calculations)
     if check.errors:
         raise ConfigError(check.errors)
     return Config(namespaces=namespaces, clusters=cluster_specs, admins=frozenset(admin_ids),
-                  admin_channel=admin_channel,
+                  admin_channel=admin_channel, runners=runner_specs, calc=calc,
+                  calc_jobs={t: runner_job(r) for t, r in runner_specs.items()},
                   warnings=tuple(check.warnings))
+
+
+def runner_job(runner: RunnerSpec) -> JobSpec:
+    """A runner as a job: a calculation is a Slurm batch job of the ``run`` namespace."""
+    return JobSpec(namespace=CALC_NAMESPACE, name=f"{runner.cluster}.{runner.name}",
+                   run_args_template=runner.program, report_stdout=False,
+                   timeout=runner.timeout, concurrency=runner.concurrency,
+                   cluster=runner.cluster, slurm=runner.slurm)
 
 
 def _user_ids(check: _Checker, where: str, raw: Any) -> tuple[str, ...]:
@@ -442,7 +472,9 @@ def load_config(path: str | Path) -> Config:
     if "raw_config" not in module:
         raise ConfigError([f"{path}: defines no 'raw_config' dict"])
     config = build_config(module["raw_config"], module.get("clusters"),
-                          admins=module.get("admins"), admin_channel=module.get("admin_channel"))
+                          admins=module.get("admins"), admin_channel=module.get("admin_channel"),
+                          runners=module.get("runners"),
+                          calculations=module.get("calculations"))
     notifications = module.get("notifications") or {}
     if not isinstance(notifications, Mapping):
         raise ConfigError([f"{path}: 'notifications' must be a dict"])
