@@ -201,6 +201,7 @@ def test_parameter_types_are_validated() -> None:
 
 
 def test_the_configuration_reference_names_every_key() -> None:
+    from chatops.calc.config import CALC_KEYS, RUNNER_KEYS
     from chatops.cluster_config import CLUSTER_KEYS, SLURM_KEYS
     from chatops.job_config import COMMAND_KEYS, JOB_KEYS, NAMESPACE_KEYS
     from chatops.params import KINDS, PARAM_KEYS
@@ -208,7 +209,7 @@ def test_the_configuration_reference_names_every_key() -> None:
 
     reference = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     keys = (NAMESPACE_KEYS | JOB_KEYS | COMMAND_KEYS | CLUSTER_KEYS | SLURM_KEYS | PARAM_KEYS
-            | SCHEDULE_KEYS)
+            | SCHEDULE_KEYS | RUNNER_KEYS | CALC_KEYS)
     assert [key for key in sorted(keys | set(KINDS)) if f"`{key}`" not in reference
             and f'"{key}"' not in reference] == []
 
