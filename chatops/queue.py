@@ -78,15 +78,20 @@ MAX_ARGS_BYTES = 16 * 1024
 
 
 class ArgumentsTooLarge(ValueError):
-    """A job's arguments exceed MAX_ARGS_BYTES; the message says so for the person who asked."""
+    """A job's arguments exceed MAX_ARGS_BYTES (or hold a NUL); the message says so for the
+    person who asked."""
 
 
 def canonical_args(args: Mapping[str, Any]) -> str:
     return json.dumps(dict(args), sort_keys=True, separators=(",", ":"))
 
 
-def args_size_problem(args: Mapping[str, Any]) -> str | None:
-    """Why these arguments cannot be queued (too long), or None."""
+def args_problem(args: Mapping[str, Any]) -> str | None:
+    """Why these arguments cannot be queued (too long, or a NUL no command line can hold), or
+    None."""
+    for name, value in args.items():
+        if "\x00" in str(value):
+            return f"[{name}] has a NUL character, which no command line can hold"
     size = sum(len(str(value).encode("utf-8", "surrogatepass")) for value in args.values())
     if size <= MAX_ARGS_BYTES:
         return None
@@ -154,10 +159,10 @@ class Queue:
                 now: float | None = None, count_running: bool = True) -> Enqueued:
         """Queue a job, or join the pending one with the same type and args.
 
-        Raises ArgumentsTooLarge above MAX_ARGS_BYTES (callers check ``args_size_problem``
-        first to answer in their own words).
+        Raises ArgumentsTooLarge above MAX_ARGS_BYTES, or with a NUL (callers check
+        ``args_problem`` first to answer in their own words).
         """
-        problem = args_size_problem(args)
+        problem = args_problem(args)
         if problem:
             raise ArgumentsTooLarge(problem)
         now = time.time() if now is None else now
