@@ -19,6 +19,7 @@ from jsonschema.exceptions import best_match
 
 # A string that may reach the database (PostgreSQL refuses NUL in text) or a chat message.
 TEXT: dict[str, Any] = {"type": "string", "pattern": "^[^\x00]*$"}
+OPTIONAL_TEXT: dict[str, Any] = {"anyOf": [TEXT, {"type": "null"}]}
 # Platforms' ids: Telegram's are numbers, Discord's and Slack's strings of digits or letters.
 ID: dict[str, Any] = {"anyOf": [{"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
                                 {"type": "string", "pattern": "^[^\x00]{1,200}$"}]}

@@ -8,10 +8,9 @@ a rule that takes one as an argument checks it is a single value (github_match._
 
 from __future__ import annotations
 
-from chatops.payloads import TEXT
+from chatops.payloads import OPTIONAL_TEXT
 
 OBJECT_OR_NULL = {"type": ["object", "null"]}
-OPTIONAL_TEXT = {"anyOf": [TEXT, {"type": "null"}]}
 # The objects facts() and matches() look inside, named by the events that carry them.
 CONTAINERS = ("pull_request", "repository", "sender", "pusher", "head_commit", "release",
               "issue", "deployment", "workflow_run", "workflow_job", "check_suite", "check_run")

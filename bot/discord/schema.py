@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from chatops.payloads import ID, TEXT
+from chatops.payloads import ID, OPTIONAL_TEXT, TEXT
 
-OPTIONAL_TEXT = {"anyOf": [TEXT, {"type": "null"}]}
 USER = {"type": "object", "properties": {
     "id": ID, "username": OPTIONAL_TEXT, "global_name": OPTIONAL_TEXT}}
 

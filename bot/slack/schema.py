@@ -3,9 +3,7 @@ by ``chatops.payloads`` after the signature, before Bolt parses the body)."""
 
 from __future__ import annotations
 
-from chatops.payloads import TEXT
-
-OPTIONAL_TEXT = {"anyOf": [TEXT, {"type": "null"}]}
+from chatops.payloads import OPTIONAL_TEXT, TEXT
 
 # The events the bot handles (app_mention, message): what parse_event reads. Other event types
 # pass as long as they are objects with a type; Bolt acknowledges them.

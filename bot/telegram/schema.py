@@ -3,10 +3,9 @@ after the secret token, before python-telegram-bot turns it into an ``Update``).
 
 from __future__ import annotations
 
-from chatops.payloads import TEXT
+from chatops.payloads import OPTIONAL_TEXT, TEXT
 
 INT = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
-OPTIONAL_TEXT = {"anyOf": [TEXT, {"type": "null"}]}
 USER = {"type": "object", "required": ["id", "is_bot", "first_name"], "properties": {
     "id": INT, "is_bot": {"type": "boolean"}, "first_name": TEXT, "last_name": OPTIONAL_TEXT,
     "username": OPTIONAL_TEXT}}

@@ -3,9 +3,8 @@ where events arrive over HTTP (``POST /slurm/events``), after the bearer token."
 
 from __future__ import annotations
 
-from chatops.payloads import TEXT
+from chatops.payloads import OPTIONAL_TEXT, TEXT
 
-OPTIONAL_TEXT = {"anyOf": [TEXT, {"type": "null"}]}
 # It becomes the spool file's name: nothing but the MailProg's own form (no path traversal).
 EVENT_ID = r"^[0-9]{1,20}-[0-9]{1,10}-[0-9a-f]{1,32}$"
 
