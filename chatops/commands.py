@@ -29,8 +29,8 @@ from chatops.grammar import (
 )
 from chatops.job_config import CommandSpec, Config
 from chatops.joblogs import job_logs, pruned, tail
-from chatops.params import check_args
-from chatops.queue import Queue, args_problem
+from chatops.params import args_problem, check_args
+from chatops.queue import Queue
 from chatops.redact import redact
 from chatops.report import describe_end, failure_report
 from chatops.settings import Settings

@@ -22,8 +22,8 @@ from chatops import wakeup
 from chatops.db import reading, webhook_deliveries
 from chatops.events import Requester
 from chatops.job_config import NamespaceSpec
+from chatops.params import args_problem
 from chatops.payloads import BadPayload, load
-from chatops.queue import args_problem
 from chatops.report import notice
 from chatops.service import Service
 from chatops.texts import clock
