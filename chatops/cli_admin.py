@@ -84,6 +84,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     print("admins: " + (", ".join(sorted(config.admins)) or "none (nobody may read the logs "
                         "of others' private jobs or cancel them)"))
     print(f"admin channel: {config.admin_channel or 'none (alarms go only to the log)'}")
+    config_cli.print_monitors(config)
     account = privileges.job_account(load_settings())
     if account is None:
         print(f"WARNING: {privileges.without_job_account()}", file=sys.stderr)

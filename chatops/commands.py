@@ -11,11 +11,21 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from chatops import identities, schedule_chat, texts, wakeup
+from chatops import (
+    alarms,
+    identities,
+    monitor_chat,
+    schedule_chat,
+    telemetry_chat,
+    texts,
+    wakeup,
+)
 from chatops.access import may_see_job, not_yours, refusal
 from chatops.events import Requester
 from chatops.grammar import (
     Cancel,
+    ClusterHistory,
+    ClusterStatus,
     Help,
     ListSchedules,
     Logs,
@@ -25,6 +35,7 @@ from chatops.grammar import (
     NotUnderstood,
     PauseSchedule,
     Status,
+    TelemetryControl,
     parse,
 )
 from chatops.job_config import CommandSpec, Config
@@ -105,6 +116,16 @@ class CommandHandler:
                                                    parsed.namespace, parsed.name, parsed.pause, who)
             return Response(refused=answer.refused, understood=answer.understood,
                             acknowledged=answer.acknowledged).say(answer.text)
+        if isinstance(parsed, TelemetryControl):
+            answer = telemetry_chat.control(self.config, parsed, who, self._tell_admins)
+            return Response(refused=answer.refused, acknowledged=answer.acknowledged
+                            ).say(answer.text)
+        if isinstance(parsed, ClusterStatus):
+            return Response().say(monitor_chat.cluster_status(self.config, self.queue.engine,
+                                                              parsed.name))
+        if isinstance(parsed, ClusterHistory):
+            return Response().say(monitor_chat.cluster_history(
+                self.config, self.queue.engine, parsed.name, parsed.window))
         assert isinstance(parsed, Matched)
         namespace = self.config.namespaces[parsed.command.namespace]
         why_not = refusal(namespace, who)
@@ -122,6 +143,10 @@ class CommandHandler:
                             slurm=self.queue.slurm_jobs_of([job.id for job in running]))
         upcoming = schedule_chat.next_fires(self.config, self.queue.engine, time.time())
         return f"{text}\n{upcoming}" if upcoming else text
+
+    def _tell_admins(self, text: str) -> None:
+        if self.config.admin_channel:
+            alarms.queue_notice(self.queue, self.config.admin_channel, text)
 
     def may_see(self, job, who: Requester) -> bool:
         """Whether ``who`` may see ``job`` (a jobs row): chatops/access.py has the rule."""

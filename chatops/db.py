@@ -67,7 +67,7 @@ jobs = Table(
     Column("namespace", String(100), nullable=False),
     Column("job_type", String(200), nullable=False),
     Column("args", Text, nullable=False, default="{}"),  # canonical JSON
-    # args_digest(args): the dedupe key (migration 0100_faultinput), computed on every insert.
+    # args_digest(args): the dedupe key (migration 0010), computed on every insert.
     Column("args_hash", String(64), default=_args_digest_default),
     Column("state", String(20), nullable=False, default="queued"),
     Column("concurrency", Integer, nullable=False, default=1),
@@ -304,6 +304,55 @@ config_rejections = Table(
     Column("errors", Text, nullable=False),
     Column("seen_at", Float, nullable=False),
     Column("seen_by", String(200), nullable=False),
+)
+
+
+# The cluster monitor (migration 0100_monitor). One poller per cluster, whatever the number of
+# dispatchers: whoever holds the cluster's lease (until ``expires_at``) polls it.
+monitor_leases = Table(
+    "monitor_leases", metadata,
+    Column("cluster", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("taken_at", Float, nullable=False),
+)
+
+# Per cluster: the latest poll and the state it is in (since when; the snapshot as JSON).
+monitor_states = Table(
+    "monitor_states", metadata,
+    Column("cluster", String(100), primary_key=True),
+    Column("state", String(20), nullable=False),  # online | degraded | offline
+    Column("since", Float, nullable=False),
+    Column("snapshot", Text, nullable=False),  # chatops.cluster_status.Snapshot as JSON
+    Column("failures", Integer, nullable=False, default=0),  # failed polls in a row
+    Column("last_error", Text),
+    Column("polled_at", Float, nullable=False),
+    Column("poll_seconds", Float),  # how long the latest poll took
+    Column("polled_by", String(200)),
+    Column("first_polled_at", Float, nullable=False),
+)
+
+# History: every change of a cluster's state (node NULL) or of a node's problem (state "ok"
+# when it has none any more), with the reason.
+monitor_transitions = Table(
+    "monitor_transitions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("cluster", String(100), nullable=False),
+    Column("node", String(200)),
+    Column("from_state", String(40)),
+    Column("to_state", String(40), nullable=False),
+    Column("reason", Text),
+    Column("at", Float, nullable=False),
+    Index("ix_monitor_transitions_cluster_at", "cluster", "at"),
+)
+
+# The status board message of each (cluster, target): the delivery that posted it.
+monitor_boards = Table(
+    "monitor_boards", metadata,
+    Column("cluster", String(100), primary_key=True),
+    Column("target", String(300), primary_key=True),
+    Column("delivery_id", Integer),
+    Column("posted_at", Float, nullable=False),
 )
 
 

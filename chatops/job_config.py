@@ -22,8 +22,10 @@ from chatops.cluster_config import (
     check_cluster_name,
 )
 from chatops.github_rules import GithubRule, build_rules, default_rules
+from chatops.monitor_config import MonitorSpec, build_monitors
 from chatops.params import ParamType, build_param_types
 from chatops.schedule_config import ScheduleSpec, build_schedules
+from chatops.telemetry_config import TelemetrySpec, build_telemetry
 from chatops.user_ids import channel_problem, user_id_problem
 
 ACTIONS = ("schedule_job", "cancel_job", "schedule_suppression", "cancel_suppression")
@@ -136,6 +138,8 @@ class Config:
     warnings: tuple[str, ...] = ()  # accepted, but probably not what was meant
     admins: frozenset[str] = frozenset()  # 'platform:id' of the people who may do anything
     admin_channel: str | None = None  # 'platform:channel': where the service's alarms go
+    telemetry: TelemetrySpec | None = None  # the daemons' broker, for `telemetry` in chat
+    monitors: Mapping[str, MonitorSpec] = field(default_factory=dict)  # by cluster name
 
     def is_admin(self, identity: str) -> bool:
         return identity in self.admins
@@ -208,12 +212,15 @@ class _Checker:
 
 
 def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins: Any = None,
-                 admin_channel: Any = None) -> Config:
-    """Validate ``raw_config`` (and ``clusters``, ``admins``, ``admin_channel``) into the typed
-    model; ConfigError lists every problem."""
+                 admin_channel: Any = None, telemetry: Any = None,
+                 monitors: Any = None) -> Config:
+    """Validate ``raw_config`` (and ``clusters``, ``admins``, ``admin_channel``, ``telemetry``,
+    ``monitors``) into the typed model; ConfigError lists every problem."""
     check = _Checker()
     cluster_specs = build_clusters(check.error, clusters)
+    monitor_specs = build_monitors(check.error, monitors, cluster_specs)
     admin_ids = _user_ids(check, "admins", admins)
+    telemetry_spec = build_telemetry(check.error, telemetry)
     if admin_channel is not None:
         problem = channel_problem(admin_channel)
         if problem:
@@ -238,7 +245,8 @@ def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins:
     if check.errors:
         raise ConfigError(check.errors)
     return Config(namespaces=namespaces, clusters=cluster_specs, admins=frozenset(admin_ids),
-                  admin_channel=admin_channel,
+                  admin_channel=admin_channel, telemetry=telemetry_spec,
+                  monitors=monitor_specs,
                   warnings=tuple(check.warnings))
 
 
@@ -442,7 +450,8 @@ def load_config(path: str | Path) -> Config:
     if "raw_config" not in module:
         raise ConfigError([f"{path}: defines no 'raw_config' dict"])
     config = build_config(module["raw_config"], module.get("clusters"),
-                          admins=module.get("admins"), admin_channel=module.get("admin_channel"))
+                          admins=module.get("admins"), admin_channel=module.get("admin_channel"),
+                          telemetry=module.get("telemetry"), monitors=module.get("monitors"))
     notifications = module.get("notifications") or {}
     if not isinstance(notifications, Mapping):
         raise ConfigError([f"{path}: 'notifications' must be a dict"])

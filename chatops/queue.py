@@ -96,6 +96,22 @@ class Queue:
             "report": sql.REPORT_TO_SUBSCRIBERS}.items()}
         self._finish_sql: dict[tuple[str, ...], str] = {}
 
+    @contextmanager
+    def atomic(self) -> Iterator[Connection]:
+        """One writing transaction for everything this thread does on the queue inside it
+        (enqueue, add_delivery, … and the caller's own statements on the connection it
+        yields): all of it is stored, or none of it."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:  # nested: part of the enclosing one
+            yield outer
+            return
+        with self._begin() as conn:
+            self._local.atomic = conn
+            try:
+                yield conn
+            finally:
+                self._local.atomic = None
+
     def _connection(self) -> Connection:
         """This thread's own connection, kept open: checkouts cost more than the statements."""
         conn = getattr(self._local, "conn", None)
@@ -108,12 +124,20 @@ class Queue:
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
         """A transaction that writes (on SQLite: BEGIN IMMEDIATE, see chatops.db)."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:
+            yield outer
+            return
         with self._connection().begin() as transaction:
             yield transaction.connection
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """A read-only transaction: it never takes (or waits for) the write lock."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:  # reads inside ``atomic`` see its writes
+            yield outer
+            return
         conn = self._connection()
         conn.execution_options(**{READ_ONLY: True})
         try:
@@ -125,6 +149,10 @@ class Queue:
     @contextmanager
     def _hot(self) -> Iterator[Any]:
         """A writing transaction straight on the driver connection, for the hot path."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:  # the statements join the enclosing transaction
+            yield outer.connection.driver_connection
+            return
         raw = self._connection().connection.driver_connection
         if not self.is_postgres:
             raw.execute("BEGIN IMMEDIATE")  # take the write lock now (see chatops.db)

@@ -20,7 +20,16 @@ from chatops.platform import Platform
 from chatops.redact import redact
 from chatops.service import Service
 from chatops.texts import clock, exit_status
-from webserver import auth, console, dashboard, events, github, metrics, service_pages
+from webserver import (
+    auth,
+    cluster_pages,
+    console,
+    dashboard,
+    events,
+    github,
+    metrics,
+    service_pages,
+)
 
 log = logging.getLogger("chatops.web")
 
@@ -34,13 +43,13 @@ def create_app(service: Service, handler: CommandHandler | None = None,
     app.extensions["chatops.service"] = service
     app.extensions["chatops.handler"] = handler or CommandHandler(
         service.settings, service.config, service.queue)
-    app.extensions["chatops.metrics"] = metrics.Metrics(service.queue)
+    app.extensions["chatops.metrics"] = metrics.Metrics(service.queue, service)
     app.extensions["chatops.platforms"] = [p.name for p in platforms]
     auth.configure(app, service.settings)
     app.jinja_env.filters["clock"] = lambda ts: clock(ts) if ts else ""
     app.jinja_env.filters["exit_status"] = exit_status
     for blueprint in (auth.bp, dashboard.bp, console.bp, github.bp, metrics.bp, events.bp,
-                      service_pages.bp):
+                      service_pages.bp, cluster_pages.bp):
         app.register_blueprint(blueprint)
     for platform in platforms:
         blueprint = platform.http_blueprint(app.extensions["chatops.handler"])

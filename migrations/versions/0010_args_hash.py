@@ -6,7 +6,7 @@ made long arguments fail to queue at all. ``args_hash`` (SHA-256 of the canonica
 On SQLite the column stays nullable (adding NOT NULL would rebuild the table); every insert
 path sets it.
 
-Revision ID: 0100_faultinput
+Revision ID: 0010
 Revises: 0009
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 from chatops.db import args_digest
 
-revision = "0100_faultinput"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
