@@ -120,8 +120,9 @@ def webhook(namespace: str):
                        f"anything for {event}{action}.")
     unusable = next(filter(None, (args_problem(m.args) for m in found)), None)
     if unusable:
-        _settle(service, delivery, "bad_args", None)
-        return _answer(422, "bad_args", f"Nothing scheduled: {unusable}.")
+        seen = _record(service, delivery, namespace, event, lambda: ("bad_args", None))
+        return _duplicate(delivery, seen) if seen else _answer(
+            422, "bad_args", f"Nothing scheduled: {unusable}.")
     requester = report_requester(ns, _sender(payload))
     jobs: list[dict[str, Any]] = []
 
