@@ -8,6 +8,7 @@ the text, spaces and all.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
@@ -72,6 +73,31 @@ class ClusterHistory:
 
 
 @dataclass(frozen=True)
+class TelemetryControl:
+    """`telemetry dump on|off <cluster> [node]` or `telemetry exit <cluster> <node>`: a control
+    message to the telemetry daemons (chatops/telemetry_chat.py)."""
+
+    command: str  # "dump" or "exit"
+    cluster: str
+    node: str = ""  # empty: every daemon of the cluster
+    value: bool | None = None  # dump on (True) or off (False)
+
+
+TELEMETRY_USAGE = ("use `telemetry dump on|off <cluster> [node]` or "
+                   "`telemetry exit <cluster> <node>`")
+
+
+def _telemetry(words: list[str], text: str) -> TelemetryControl | NotUnderstood:
+    args = words[1:]
+    if len(args) in (3, 4) and args[0].lower() == "dump" and args[1].lower() in ("on", "off"):
+        return TelemetryControl("dump", args[2], args[3] if len(args) == 4 else "",
+                                value=args[1].lower() == "on")
+    if len(args) == 3 and args[0].lower() == "exit":
+        return TelemetryControl("exit", args[1], args[2])
+    return NotUnderstood(text, reason=TELEMETRY_USAGE)
+
+
+@dataclass(frozen=True)
 class Matched:
     command: CommandSpec
     args: dict[str, str] = field(default_factory=dict)
@@ -94,8 +120,9 @@ class MissingParameters:
     missing: tuple[str, ...]
 
 
-Parsed = (Help | Status | Cancel | Logs | Notify | ListSchedules | PauseSchedule | ClusterStatus
-          | ClusterHistory | Matched | MissingParameters | NotUnderstood)
+Parsed = (Help | Status | Cancel | Logs | Notify | ListSchedules | PauseSchedule
+          | ClusterStatus | ClusterHistory | TelemetryControl | Matched
+          | MissingParameters | NotUnderstood)
 
 
 def parse(text: str, config: Config) -> Parsed:
@@ -127,6 +154,8 @@ def parse(text: str, config: Config) -> Parsed:
                              "(`schedules` lists them)")
     if first == "cluster":
         return _cluster(words, text)
+    if first == "telemetry":
+        return _telemetry(words, text)
     if first not in namespaces:
         return NotUnderstood(text, suggestion=suggest(words, config))
     namespace = namespaces[first]
@@ -185,7 +214,9 @@ BUILTIN_PATTERNS = (("help",), ("status",), ("cancel", "<job id>"), ("logs", "<j
                     ("notify", "me"), ("notify", "stop"), ("schedules",),
                     ("pause", "schedule", "<namespace>", "<name>"),
                     ("resume", "schedule", "<namespace>", "<name>"), ("cluster", "status"),
-                    ("cluster", "history", "<name>"))
+                    ("cluster", "history", "<name>"),
+                    ("telemetry", "dump", "on", "<cluster>"),
+                    ("telemetry", "exit", "<cluster>", "<node>"))
 
 
 def suggest(words: list[str], config: Config) -> str | None:
@@ -232,7 +263,8 @@ def _is_param(token: str) -> bool:
 
 def _job_builtin(verb: str, words: list[str], text: str) -> Parsed:
     usage = "`cancel <job id>`" if verb == "cancel" else "`logs <job id> [stderr]`"
-    if len(words) < 2 or not words[1].lstrip("#").isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if len(words) < 2 or not re.fullmatch(r"[0-9]+", words[1].lstrip("#")):
         return NotUnderstood(text, reason=f"use {usage}, with the number of a job")
     job_id = int(words[1].lstrip("#"))
     if verb == "cancel" and len(words) == 2:

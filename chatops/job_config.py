@@ -25,6 +25,7 @@ from chatops.github_rules import GithubRule, build_rules, default_rules
 from chatops.monitor_config import MonitorSpec, build_monitors
 from chatops.params import ParamType, build_param_types
 from chatops.schedule_config import ScheduleSpec, build_schedules
+from chatops.telemetry_config import TelemetrySpec, build_telemetry
 from chatops.user_ids import channel_problem, user_id_problem
 
 ACTIONS = ("schedule_job", "cancel_job", "schedule_suppression", "cancel_suppression")
@@ -138,6 +139,7 @@ class Config:
     admins: frozenset[str] = frozenset()  # 'platform:id' of the people who may do anything
     admin_channel: str | None = None  # 'platform:channel': where the service's alarms go
     monitors: Mapping[str, MonitorSpec] = field(default_factory=dict)  # by cluster name
+    telemetry: TelemetrySpec | None = None  # the daemons' broker, for `telemetry` in chat
 
     def is_admin(self, identity: str) -> bool:
         return identity in self.admins
@@ -210,13 +212,15 @@ class _Checker:
 
 
 def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins: Any = None,
-                 admin_channel: Any = None, monitors: Any = None) -> Config:
-    """Validate ``raw_config`` (and ``clusters``, ``admins``, ``admin_channel``, ``monitors``)
-    into the typed model; ConfigError lists every problem."""
+                 admin_channel: Any = None, monitors: Any = None,
+                 telemetry: Any = None) -> Config:
+    """Validate ``raw_config`` (and ``clusters``, ``admins``, ``admin_channel``, ``monitors``,
+    ``telemetry``) into the typed model; ConfigError lists every problem."""
     check = _Checker()
     cluster_specs = build_clusters(check.error, clusters)
     monitor_specs = build_monitors(check.error, monitors, cluster_specs)
     admin_ids = _user_ids(check, "admins", admins)
+    telemetry_spec = build_telemetry(check.error, telemetry)
     if admin_channel is not None:
         problem = channel_problem(admin_channel)
         if problem:
@@ -241,7 +245,7 @@ def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins:
     if check.errors:
         raise ConfigError(check.errors)
     return Config(namespaces=namespaces, clusters=cluster_specs, admins=frozenset(admin_ids),
-                  admin_channel=admin_channel, monitors=monitor_specs,
+                  admin_channel=admin_channel, monitors=monitor_specs, telemetry=telemetry_spec,
                   warnings=tuple(check.warnings))
 
 
@@ -446,7 +450,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError([f"{path}: defines no 'raw_config' dict"])
     config = build_config(module["raw_config"], module.get("clusters"),
                           admins=module.get("admins"), admin_channel=module.get("admin_channel"),
-                          monitors=module.get("monitors"))
+                          monitors=module.get("monitors"), telemetry=module.get("telemetry"))
     notifications = module.get("notifications") or {}
     if not isinstance(notifications, Mapping):
         raise ConfigError([f"{path}: 'notifications' must be a dict"])

@@ -34,10 +34,12 @@ from sqlalchemy import (
 from chatops import queue_sql as sql
 from chatops.db import (
     READ_ONLY,
+    args_digest,
     deliveries,
     dispatchers,
     jobs,
     slurm_submissions,
+    storable_int,
     subscribers,
     suppressions,
 )
@@ -70,8 +72,26 @@ class Enqueued:
     running_ahead: int  # jobs of this type running now (the new one waits for them)
 
 
+# The one limit on a job's arguments, the same on SQLite and PostgreSQL (docs/configuration.md):
+# the UTF-8 bytes of their values together. Arguments end up on a command line and in reports.
+MAX_ARGS_BYTES = 16 * 1024
+
+
+class ArgumentsTooLarge(ValueError):
+    """A job's arguments exceed MAX_ARGS_BYTES; the message says so for the person who asked."""
+
+
 def canonical_args(args: Mapping[str, Any]) -> str:
     return json.dumps(dict(args), sort_keys=True, separators=(",", ":"))
+
+
+def args_size_problem(args: Mapping[str, Any]) -> str | None:
+    """Why these arguments cannot be queued (too long), or None."""
+    size = sum(len(str(value).encode("utf-8", "surrogatepass")) for value in args.values())
+    if size <= MAX_ARGS_BYTES:
+        return None
+    return (f"the arguments are {size:,} bytes long; at most {MAX_ARGS_BYTES:,} bytes "
+            f"({MAX_ARGS_BYTES // 1024} KiB) are accepted")
 
 
 class Queue:
@@ -132,17 +152,25 @@ class Queue:
     def enqueue(self, job_type: str, args: Mapping[str, Any], requester: Requester, *,
                 timeout: float, concurrency: int = 1, delay: float = 0,
                 now: float | None = None, count_running: bool = True) -> Enqueued:
-        """Queue a job, or join the pending one with the same type and args."""
+        """Queue a job, or join the pending one with the same type and args.
+
+        Raises ArgumentsTooLarge above MAX_ARGS_BYTES (callers check ``args_size_problem``
+        first to answer in their own words).
+        """
+        problem = args_size_problem(args)
+        if problem:
+            raise ArgumentsTooLarge(problem)
         now = time.time() if now is None else now
+        canonical = canonical_args(args)
         params = {
-            "namespace": job_type.partition("_")[0], "job_type": job_type,
-            "args": canonical_args(args), "concurrency": concurrency, "timeout": timeout,
+            "namespace": job_type.partition("_")[0], "job_type": job_type, "args": canonical,
+            "args_hash": args_digest(canonical), "concurrency": concurrency, "timeout": timeout,
             "now": now, "start_after": now + delay, "platform": requester.platform,
             "channel": requester.channel, "thread": requester.thread, "user": requester.user,
             "message": requester.message, "is_direct": requester.is_direct, "false": False,
         }
         with self._hot() as conn:
-            # The partial unique index on pending (type, args) decides: new row, or join.
+            # The partial unique index on pending (type, args hash) decides: new row, or join.
             new = sql.first(sql.run(conn, self._sql["insert_job"], params))
             joined = new is None
             if joined:  # the first requester lives on the job row; later ones subscribe
@@ -251,6 +279,9 @@ class Queue:
                 jobs.c.job_type == job_type, jobs.c.state == "queued")).scalars())
 
     def get(self, job_id: int) -> Row | None:
+        """The job, or None (also for numbers too big to be any job's id)."""
+        if not storable_int(job_id):
+            return None
         with self._read() as conn:
             return conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
 

@@ -93,6 +93,9 @@ def general_help(config: Config) -> str:
     if not config.namespaces:
         lines.append("• (none configured yet: see job_configs.py)")
     lines.append(f"Built-in commands: {BUILTINS}.")
+    if config.telemetry:
+        lines.append("Admins: `telemetry dump on|off <cluster> [node]`, "
+                     "`telemetry exit <cluster> <node>` (steer the telemetry daemons).")
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, abort, jsonify, render_template, request
 from waitress.server import create_server
 from werkzeug.exceptions import HTTPException
 
@@ -56,9 +56,21 @@ def create_app(service: Service, handler: CommandHandler | None = None,
         if blueprint is not None:
             app.register_blueprint(blueprint)
             log.info("HTTP endpoints of platform %s registered", platform.name)
+    app.before_request(_refuse_nul)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
     return app
+
+
+def _refuse_nul() -> None:
+    """No URL, query or header we read may hold a NUL: PostgreSQL refuses them in text, so one
+    would otherwise become a server error wherever it reaches a query. Bodies are the routes'
+    own (checked after their signatures, by their schemas)."""
+    texts = [request.path, *request.headers.values()]
+    texts += [part for item in request.args.items(multi=True) for part in item]
+    if any("\x00" in text for text in texts):
+        abort(400, description="The request has a NUL character (%00) in its address or "
+                               "headers; remove it.")
 
 
 def _security_headers(response):

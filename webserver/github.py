@@ -23,6 +23,7 @@ from chatops import wakeup
 from chatops.db import reading, webhook_deliveries
 from chatops.events import Requester
 from chatops.job_config import NamespaceSpec
+from chatops.queue import args_size_problem
 from chatops.report import notice
 from chatops.service import Service
 from chatops.texts import clock
@@ -130,6 +131,10 @@ def _schedule(service: Service, ns: NamespaceSpec, event: str, payload: dict[str
         action = f" {payload['action']}" if isinstance(payload.get("action"), str) else ""
         return _answer(200, "ignored", f"No GitHub rule of namespace {ns.name!r} schedules "
                        f"anything for {event}{action}.")
+    too_large = next(filter(None, (args_size_problem(m.args) for m in found)), None)
+    if too_large:
+        _settle(service, delivery, "too_large", None)
+        return _answer(413, "too_large", f"Nothing scheduled: {too_large}.")
     requester = report_requester(ns, _sender(payload))
     jobs = [_enqueue(service, ns, match, requester) for match in found]
     wakeup.notify(service.settings.run_dir, "dispatcher")

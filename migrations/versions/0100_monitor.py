@@ -1,14 +1,14 @@
 """The cluster monitor: leases (one poller per cluster), latest state, history, status boards.
 
 Revision ID: 0100_monitor
-Revises: 0009
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0100_monitor"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
