@@ -127,6 +127,8 @@ def test_node_and_master_publish_valid_envelopes(kafka_broker, cluster, tmp_path
     try:
         seen = reader.until(lambda ms: {t for t, _, _ in ms} == set(topics) and len(
             [1 for t, _, _ in ms if t.endswith(".job")]) >= 2, 60, "every type, jobs twice")
+    except AssertionError as missing:  # what the master said instead
+        raise AssertionError(f"{missing}\nthe master's log:\n{master.log()}") from None
     finally:
         reader.close()
     for name, key, envelope in seen:
