@@ -97,6 +97,21 @@ def test_a_slurm_job_keeps_its_settings() -> None:
         "debug", "5", "1G", 2, ("in/a.txt",), "chatops-jobs")
 
 
+def test_a_slurm_job_type_has_no_concurrency_limit_unless_it_sets_one() -> None:
+    slurm = {"slurm": {"partition": "debug"}}
+    config = build_config({"hpc": namespace(cluster="main", job=slurm),
+                           "capped": namespace(cluster="main", job={**slurm, "concurrency": 3}),
+                           "ssh": namespace(cluster="main"), "here": namespace(),
+                           "free": namespace(job={"concurrency": None})}, {"main": CLUSTER})
+    assert {name: config.job(f"{name}_run").concurrency
+            for name in ("hpc", "capped", "ssh", "here", "free")} == {
+        "hpc": None, "capped": 3, "ssh": 1, "here": 1, "free": None}
+    assert errors({"hpc": namespace(cluster="main", job={**slurm, "concurrency": 0})},
+                  {"main": CLUSTER}) == [
+        "namespace 'hpc', job 'run': 'concurrency' must be at least 1 (or None for no "
+        "limit), not 0"]
+
+
 @pytest.mark.slow
 def test_config_check_reports_cluster_errors(tmp_path: Path) -> None:
     path = tmp_path / "job_configs.py"
