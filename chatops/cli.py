@@ -109,8 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     cli_admin.add_parsers(sub, EPILOG)
 
     from chatops import cli_outbound
+    from dispatcher import clusters_cli
     from dispatcher.telemetry.cli import parser_help as telemetry_help
 
+    clusters_cli.add_parser(sub, EPILOG)
     cli_outbound.add_parser(sub)
     telemetry_help(sub)
     return parser

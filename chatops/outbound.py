@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, bindparam, func, or_, select, update
 
-from chatops.db import deliveries, jobs, reading
+from chatops.db import deliveries, jobs, reading, storable_int
 from chatops.redact import redact, redact_payload
 
 STATES = ("pending", "sending", "delivered", "dead", "suppressed", "summarised", "dropped")
@@ -169,6 +169,7 @@ def set_state(engine: Engine, ids: Iterable[int] | None, new_state: str,
         values.update(attempts=0, next_attempt_at=time.time())
     query = update(_d).where(_d.c.state.in_(from_states))
     if ids is not None:
-        query = query.where(_d.c.id.in_(list(ids)))
+        # A number too big for any row matches none (and the driver could not bind it).
+        query = query.where(_d.c.id.in_([i for i in ids if storable_int(i)]))
     with engine.begin() as conn:
         return conn.execute(query.values(**values)).rowcount

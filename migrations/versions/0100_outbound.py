@@ -8,7 +8,7 @@ that failed for good is now "dead", like a dead-lettered notification, so one co
 retries both.
 
 Revision ID: 0100_outbound
-Revises: 0009
+Revises: 0012
 """
 
 import json
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0100_outbound"
-down_revision = "0009"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

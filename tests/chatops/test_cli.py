@@ -87,6 +87,31 @@ def test_no_such_job_is_exit_code_4_everywhere(chatops: Chatops) -> None:
 
 
 @pytest.mark.slow
+def test_a_number_too_big_for_any_job_is_no_job(chatops: Chatops) -> None:
+    huge = "99999999999999999999999"
+    for args in (("jobs", "show", huge), ("jobs", "cancel", huge), ("jobs", "logs", huge)):
+        result = chatops(*args)
+        assert (result.returncode, result.stderr) == (4, (
+            f"chatops: there is no job {huge} (`chatops jobs list` shows the history)\n")), args
+    for text in (f"logs {huge}", f"cancel {huge}", f"logs {huge} stderr"):
+        result = chatops.chat(text)
+        assert (result.returncode, result.stdout, result.stderr) == (
+            4, f"There is no job {huge}. `status` lists the current jobs.\n", ""), text
+    for args in (("notifications", "retry", huge), ("notifications", "drop", huge)):
+        result = chatops(*args)
+        assert result.returncode == 1 and result.stdout.startswith("0 notification(s)"), args
+        assert result.stderr == ""
+    for limit in (huge + "0" * 10, "-5"):
+        result = chatops("jobs", "list", "--limit", limit)
+        assert result.returncode == 2
+        assert f"argument --limit: {limit!r} is not a count: use a whole number such as 30" \
+            in result.stderr
+    result = chatops.chat("logs \u00b2")  # a digit to str.isdigit(), not to int()
+    assert result.returncode == 1 and "with the number of a job" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
 def test_logs_of_a_running_job_show_what_it_wrote_so_far(running: Chatops) -> None:
     queue = open_queue(load_settings(running.env))
     queued = running.chat("tests progress 60", "--no-wait")

@@ -13,7 +13,7 @@ from chatops.db import make_engine
 
 def test_queued_notifications_and_failed_deliveries_survive_the_upgrade(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'chatops.db'}")
-    migrate.upgrade(engine, "0009")
+    migrate.upgrade(engine, "0012")
     slack = json.dumps({"text": "Slurm job 7 ended", "blocks": [
         {"type": "section", "text": {"type": "mrkdwn", "text": "*Slurm job 7 ended*"}}]})
     mail = json.dumps({"subject": "Slurm job 8 failed", "text": "Slurm job 8 failed: FAILED",
