@@ -100,6 +100,7 @@ class Sender:
         cfg = load_notify_config(raw, service.settings.environ)
         attempts = cfg.attempts if "attempts" in raw else service.settings.delivery_attempts
         return cls(service.queue.engine, platform, cfg, attempts=attempts,
+                   lease=min(outbound.LEASE_SECONDS, platform.lease_seconds),
                    poll_interval=service.settings.poll_interval,
                    run_dir=service.settings.run_dir)
 

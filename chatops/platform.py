@@ -86,6 +86,9 @@ class Platform(ABC):
     # False for platforms nobody writes to us on (mail, Teams webhooks): their sender runs
     # beside the dispatcher, not in a bot process.
     inbound: ClassVar[bool] = True
+    # How long a claimed message may stay "sending" before another sender takes it over: less
+    # than the time the platform recognises a resend (Discord's nonce: a few minutes).
+    lease_seconds: ClassVar[float] = 600.0
 
     @classmethod
     def is_configured(cls, settings: Settings) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import ClassVar
 
 import aiohttp
 import discord
@@ -36,6 +37,7 @@ REQUIRED = ("DISCORD_BOT_TOKEN", "DISCORD_APPLICATION_ID", "DISCORD_PUBLIC_KEY")
 
 class DiscordPlatform(Platform):
     name = "discord"
+    lease_seconds: ClassVar[float] = 120.0  # within the minutes Discord honours a nonce
 
     def __init__(self, service: Service):
         self.service = service
@@ -120,7 +122,8 @@ class DiscordPlatform(Platform):
 
         async def run_all(http: discord.http.HTTPClient) -> None:
             async def send(item: Out) -> None:
-                await client.post_message(http, channel, item.content, item.file())
+                await client.post_message(http, channel, item.content, item.file(),
+                                          nonce=_nonce(delivery, sender.sent))
 
             sender = Sender(send, skip=delivery.progress.get("sent", 0),
                             on_sent=lambda sent: delivery.record("sent", sent))
@@ -156,7 +159,8 @@ class DiscordPlatform(Platform):
             return
         text = for_platform("discord", delivery.channel or "", delivery.payload,
                             templates_dir(self.service.settings.environ))["text"]
-        self.rest.run(client.post_message, delivery.channel, text[:2000])
+        self.rest.run(client.post_message, delivery.channel, text[:2000],
+                      nonce=_nonce(delivery, 0))
         delivery.record("sent", 1)
 
     def _live(self, delivery: Delivery) -> None:
@@ -164,7 +168,14 @@ class DiscordPlatform(Platform):
         text = delivery.payload.get("text", "")[:2000]
         posted = delivery.progress.get("live")
         if posted is None:
-            message = self.rest.run(client.post_message, delivery.channel, text)
+            message = self.rest.run(client.post_message, delivery.channel, text,
+                                    nonce=_nonce(delivery, 0))
             delivery.record("live", str(message["id"]))
         else:
             self.rest.run(client.edit_message, delivery.channel, posted, text)
+
+
+def _nonce(delivery: Delivery, index: int) -> str:
+    """The same for every attempt at one message of a delivery (at most 25 characters): with
+    ``enforce_nonce`` Discord keeps one message when a sender that died resends it."""
+    return f"{delivery.id}.{str(delivery.payload.get('kind', 'm'))[:2]}.{index}"[:25]

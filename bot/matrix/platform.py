@@ -136,7 +136,8 @@ class MatrixPlatform(Platform):
         reply_to = delivery.message if delivery.message and not delivery.is_direct else None
         sender = Sender(self.client, room_id, reply_to=reply_to, file_name=name,
                         skip=delivery.progress.get("sent", 0),
-                        on_sent=lambda sent: delivery.record("sent", sent))
+                        on_sent=lambda sent: delivery.record("sent", sent),
+                        txn=_txn(delivery))
         try:
             self.loop.run(self._log_in())
             if delivery.payload.get("kind") == "slurm":
@@ -162,7 +163,7 @@ class MatrixPlatform(Platform):
         content = mx.notice_content(text, mx.inline_html(text))
         if posted is None:
             event_id = self.loop.run(mx.send_content(self.client, delivery.channel or "",
-                                                     content))
+                                                     content, f"{_txn(delivery)}-live"))
             delivery.record("live", event_id)
             return
         self.loop.run(mx.send_content(self.client, delivery.channel or "", {
@@ -180,5 +181,12 @@ class MatrixPlatform(Platform):
         markup = message.get("html")
         formatted = mx.html_body(str(markup)) if markup else mx.inline_html(body)
         self.loop.run(mx.send_content(self.client, delivery.channel or "",
-                                      mx.notice_content(body, formatted)))
+                                      mx.notice_content(body, formatted), f"{_txn(delivery)}-0"))
         delivery.record("sent", 1)
+
+
+def _txn(delivery: Delivery) -> str:
+    """The transaction id prefix of a delivery's messages: the same in every attempt, by any
+    sender of this account (its row id is unique; the kind tells a report from the "could not
+    deliver" notice sent for the same row)."""
+    return f"chatops-{delivery.id}-{delivery.payload.get('kind', 'message')}"

@@ -18,6 +18,7 @@ from chatops.queue import Queue
 from chatops.service import Service
 from chatops.settings import load_settings
 from tests.support.fake_discord import FakeDiscord
+from tests.support.wait import wait_until
 
 
 @pytest.fixture
@@ -42,7 +43,8 @@ def test_a_monitor_message_goes_to_the_webhook_named_by_the_variable(
     queue.add_delivery("discord_webhook", payload("saga", "change", "degraded", text),
                        channel="DISCORD_WEBHOOK")
     fake.fail_next(r"/webhooks/123456/.*", status=429, retry_after=0.01)
-    worker.settle()  # throttled, due again shortly, then sent
+    worker.settle()  # throttled: due again shortly
+    wait_until(lambda: worker.settle() or len(fake.sent("/webhooks/")) == 2, 5, "the retry")
     throttled, sent = fake.sent("/webhooks/")
     assert (sent.method, sent.path) == ("POST", "/webhooks/123456/s3cret-webhook-token")
     assert sent.body == throttled.body == {"content": text, "allowed_mentions": {"parse": []}}
