@@ -110,6 +110,6 @@ def test_config_check_names_every_notification_problem(chatops, tmp_path: Path) 
                     'notifications = {"default_connector": "mailto"}\n')
     result = chatops("config", "check", str(path))
     assert result.returncode == 1
-    assert result.stderr.strip() == ("notifications.default_connector: 'mailto' is not "
-                                     "configured: set CHATOPS_SMTP_HOST (or name a configured "
-                                     "connector)")
+    assert (f"{path}: notifications.default_connector: 'mailto' is not configured: set "
+            "CHATOPS_SMTP_HOST (or name a configured connector)\n") in result.stderr
+    assert f"{path}: not OK: 1 notification setting cannot be used" in result.stderr
