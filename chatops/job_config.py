@@ -88,7 +88,7 @@ class JobSpec:
     report_format: str = "text"
     report_success: bool = True
     timeout: float = DEFAULT_TIMEOUT
-    concurrency: int = 1
+    concurrency: int | None = 1  # None: no per-type limit (the default of Slurm batch types)
     env: tuple[str, ...] = ()
     cluster: str | None = None  # runs over SSH on this cluster (its own, or its namespace's)
     slurm: SlurmSpec | None = None  # submitted with sbatch instead of run (needs a cluster)
@@ -376,9 +376,13 @@ def _build_job(check: _Checker, where: str, ns: str, name: str,
     timeout = check.typed(where, raw, "timeout", (int, float), DEFAULT_TIMEOUT)
     if timeout <= 0:
         check.error(where, f"'timeout' must be a positive number of seconds, not {timeout!r}")
-    concurrency = check.typed(where, raw, "concurrency", int, 1)
-    if concurrency < 1:
-        check.error(where, f"'concurrency' must be at least 1, not {concurrency!r}")
+    # Slurm is the queue of a batch type: by default as many run at once as Slurm lets run.
+    default_limit = None if slurm is not None else 1
+    concurrency = (check.typed(where, raw, "concurrency", int, default_limit)
+                   if raw.get("concurrency", default_limit) is not None else None)
+    if concurrency is not None and concurrency < 1:
+        check.error(where, f"'concurrency' must be at least 1 (or None for no limit), not "
+                    f"{concurrency!r}")
     env = check.typed(where, raw, "env", (list, tuple), ())
     for env_name in env:
         if not isinstance(env_name, str) or not _ENV_NAME.match(env_name):

@@ -78,6 +78,14 @@ class ArgumentsTooLarge(ValueError):
     person who asked."""
 
 
+NO_LIMIT = 0  # jobs.concurrency of a type without a per-type limit (Slurm batch: Slurm queues)
+
+
+def stored_concurrency(limit: int | None) -> int:
+    """A job type's concurrency as the jobs table keeps it (None: no limit)."""
+    return NO_LIMIT if limit is None else limit
+
+
 def canonical_args(args: Mapping[str, Any]) -> str:
     return json.dumps(dict(args), sort_keys=True, separators=(",", ":"))
 
@@ -166,7 +174,7 @@ class Queue:
     # -- jobs -------------------------------------------------------------------------------
 
     def enqueue(self, job_type: str, args: Mapping[str, Any], requester: Requester, *,
-                timeout: float, concurrency: int = 1, delay: float = 0,
+                timeout: float, concurrency: int | None = 1, delay: float = 0,
                 now: float | None = None, count_running: bool = True) -> Enqueued:
         """Queue a job, or join the pending one with the same type and args.
 
@@ -180,7 +188,8 @@ class Queue:
         canonical = canonical_args(args)
         params = {
             "namespace": job_type.partition("_")[0], "job_type": job_type, "args": canonical,
-            "args_hash": args_digest(canonical), "concurrency": concurrency, "timeout": timeout,
+            "args_hash": args_digest(canonical), "concurrency": stored_concurrency(concurrency),
+            "timeout": timeout,
             "now": now, "start_after": now + delay, "platform": requester.platform,
             "channel": requester.channel, "thread": requester.thread, "user": requester.user,
             "message": requester.message, "is_direct": requester.is_direct, "false": False,
@@ -205,8 +214,9 @@ class Queue:
     def claim_many(self, worker: str, slots: int, now: float | None = None) -> list[Any]:
         """Take up to ``slots`` runnable jobs for ``worker``, in start order, in one transaction.
 
-        A job is runnable when it is due, its type is not suppressed now, and fewer jobs of its
-        type than its ``concurrency`` are running (counting those taken in this same claim).
+        A job is runnable when it is due, its type is not suppressed now, and its type has no
+        limit or fewer jobs of its type than its ``concurrency`` are running (counting those
+        taken in this same claim).
         """
         now = time.time() if now is None else now
         taken: list[Any] = []
@@ -390,6 +400,12 @@ class Queue:
                                 .where(slurm_submissions.c.job_id.in_(job_ids),
                                        slurm_submissions.c.slurm_job_id.is_not(None)))
             return {job_id: (slurm_id, cluster) for job_id, slurm_id, cluster in rows}
+
+    def slurm_submission(self, job_id: int) -> Row | None:
+        """The submission record of a Slurm batch job (None for any other job)."""
+        with self._read() as conn:
+            return conn.execute(select(slurm_submissions)
+                                .where(slurm_submissions.c.job_id == job_id)).first()
 
     def dispatchers(self) -> list[Row]:
         with self._read() as conn:

@@ -359,8 +359,9 @@ class Dispatcher:
     def _terminate(self, active: Active, reason: str, now: float) -> None:
         active.stop_reason = reason
         active.kill_at = now + self.settings.kill_grace_seconds
-        active.run.signal(signal.SIGTERM)
-        log.info("job %s: %s, SIGTERM sent to its process group", active.run.job_id, reason)
+        how = active.run.signal(signal.SIGTERM)  # a Slurm batch run says what it did instead
+        log.info("job %s: %s, %s", active.run.job_id, reason,
+                 how or "SIGTERM sent to its process group")
 
     def _enforce_deadlines(self, now: float) -> None:
         for active in list(self.active.values()):
@@ -530,8 +531,9 @@ class Dispatcher:
         run = executor.resume(job.id, spec, logs, record)
         self._watch(job.id, Active(run=run, job_type=job.job_type, spec=spec, logs=logs,
                                    deadline=(job.started_at or now) + job.timeout))
-        log.info("job %s (%s): tracking Slurm job %s again (it was %s's)", job.id,
-                 job.job_type, record.slurm_job_id, job.claimed_by or "handed over")
+        log.info("job %s (%s): tracking Slurm job %s again (%s)", job.id, job.job_type,
+                 record.slurm_job_id, f"its dispatcher {job.claimed_by} is gone"
+                 if job.claimed_by else "a stopping dispatcher handed it over")
         return None
 
 

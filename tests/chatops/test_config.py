@@ -112,7 +112,7 @@ def test_extensions_are_validated() -> None:
                              "job_type": "j"}]}}
     joined = "\n".join(errors_of(raw))
     assert "'timeout' must be a positive number of seconds" in joined
-    assert "'concurrency' must be at least 1" in joined
+    assert "'concurrency' must be at least 1 (or None for no limit), not 0" in joined
     assert "'env' lists variable names; 'not a name' is not one" in joined
     assert "'action' is 'explode'" in joined
     assert "namespace 'ns', allowed_users: must be a list of 'platform:id' strings" in joined
