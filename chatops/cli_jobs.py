@@ -205,6 +205,12 @@ def cmd_jobs_logs(args: argparse.Namespace) -> int:
     if how:
         print(f"chatops: the logs of job {job.id} were removed {how}", file=sys.stderr)
         return svc.EXIT_FAILED
+    batch = service.queue.slurm_submission(job.id)
+    if args.stderr and batch is not None and batch.slurm_job_id is not None:
+        print(f"chatops: job {job.id} is Slurm job {batch.slurm_job_id}, whose stderr Slurm "
+              f"writes into the same file as its stdout ({batch.output_path}): `chatops jobs "
+              f"logs {job.id}` shows both", file=sys.stderr)
+        return svc.EXIT_FAILED
     path = job_logs(service.settings.logs_dir, job).path(stream)
     try:
         with open(path, "rb") as f:

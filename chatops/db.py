@@ -307,7 +307,7 @@ config_rejections = Table(
 )
 
 
-# The cluster monitor (migration 0100_monitor). One poller per cluster, whatever the number of
+# The cluster monitor (migration 0011). One poller per cluster, whatever the number of
 # dispatchers: whoever holds the cluster's lease (until ``expires_at``) polls it.
 monitor_leases = Table(
     "monitor_leases", metadata,
@@ -353,6 +353,16 @@ monitor_boards = Table(
     Column("target", String(300), primary_key=True),
     Column("delivery_id", Integer),
     Column("posted_at", Float, nullable=False),
+)
+
+
+# What the telemetry feed last heard of a cluster (migration 0012): a monitor whose source is
+# Kafka reads it, whichever dispatcher's consumer took the topic's partition.
+telemetry_clusters = Table(
+    "telemetry_clusters", metadata,
+    Column("cluster", String(100), primary_key=True),
+    Column("received_at", Float, nullable=False),
+    Column("snapshot", Text, nullable=False),
 )
 
 

@@ -58,21 +58,6 @@ class PauseSchedule:
 
 
 @dataclass(frozen=True)
-class ClusterStatus:
-    """`cluster status [name]`."""
-
-    name: str | None = None
-
-
-@dataclass(frozen=True)
-class ClusterHistory:
-    """`cluster history <name> [24h|7d]`."""
-
-    name: str
-    window: str = "24h"
-
-
-@dataclass(frozen=True)
 class TelemetryControl:
     """`telemetry dump on|off <cluster> [node]` or `telemetry exit <cluster> <node>`: a control
     message to the telemetry daemons (chatops/telemetry_chat.py)."""
@@ -95,6 +80,21 @@ def _telemetry(words: list[str], text: str) -> TelemetryControl | NotUnderstood:
     if len(args) == 3 and args[0].lower() == "exit":
         return TelemetryControl("exit", args[1], args[2])
     return NotUnderstood(text, reason=TELEMETRY_USAGE)
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """`cluster status [name]`."""
+
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ClusterHistory:
+    """`cluster history <name> [24h|7d]`."""
+
+    name: str
+    window: str = "24h"
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,8 @@ class MissingParameters:
 
 
 Parsed = (Help | Status | Cancel | Logs | Notify | ListSchedules | PauseSchedule
-          | ClusterStatus | ClusterHistory | TelemetryControl | Matched
-          | MissingParameters | NotUnderstood)
+          | TelemetryControl | ClusterStatus | ClusterHistory | Matched | MissingParameters
+          | NotUnderstood)
 
 
 def parse(text: str, config: Config) -> Parsed:
@@ -152,10 +152,10 @@ def parse(text: str, config: Config) -> Parsed:
             return PauseSchedule(words[2], words[3], pause=first == "pause")
         return NotUnderstood(text, reason=f"use `{first} schedule <namespace> <name>` "
                              "(`schedules` lists them)")
-    if first == "cluster":
-        return _cluster(words, text)
     if first == "telemetry":
         return _telemetry(words, text)
+    if first == "cluster":
+        return _cluster(words, text)
     if first not in namespaces:
         return NotUnderstood(text, suggestion=suggest(words, config))
     namespace = namespaces[first]
@@ -213,10 +213,10 @@ TYPO = 0.6  # how alike two words must be for one to be a typo of the other
 BUILTIN_PATTERNS = (("help",), ("status",), ("cancel", "<job id>"), ("logs", "<job id>"),
                     ("notify", "me"), ("notify", "stop"), ("schedules",),
                     ("pause", "schedule", "<namespace>", "<name>"),
-                    ("resume", "schedule", "<namespace>", "<name>"), ("cluster", "status"),
-                    ("cluster", "history", "<name>"),
+                    ("resume", "schedule", "<namespace>", "<name>"),
                     ("telemetry", "dump", "on", "<cluster>"),
-                    ("telemetry", "exit", "<cluster>", "<node>"))
+                    ("telemetry", "exit", "<cluster>", "<node>"), ("cluster", "status"),
+                    ("cluster", "history", "<name>"))
 
 
 def suggest(words: list[str], config: Config) -> str | None:

@@ -44,6 +44,7 @@ from chatops.db import (
     suppressions,
 )
 from chatops.events import Requester
+from chatops.params import args_problem
 from chatops.redact import redact, redact_payload
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
@@ -72,26 +73,21 @@ class Enqueued:
     running_ahead: int  # jobs of this type running now (the new one waits for them)
 
 
-# The one limit on a job's arguments, the same on SQLite and PostgreSQL (docs/configuration.md):
-# the UTF-8 bytes of their values together. Arguments end up on a command line and in reports.
-MAX_ARGS_BYTES = 16 * 1024
-
-
 class ArgumentsTooLarge(ValueError):
-    """A job's arguments exceed MAX_ARGS_BYTES; the message says so for the person who asked."""
+    """A job's arguments exceed MAX_ARGS_BYTES (or hold a NUL); the message says so for the
+    person who asked."""
+
+
+NO_LIMIT = 0  # jobs.concurrency of a type without a per-type limit (Slurm batch: Slurm queues)
+
+
+def stored_concurrency(limit: int | None) -> int:
+    """A job type's concurrency as the jobs table keeps it (None: no limit)."""
+    return NO_LIMIT if limit is None else limit
 
 
 def canonical_args(args: Mapping[str, Any]) -> str:
     return json.dumps(dict(args), sort_keys=True, separators=(",", ":"))
-
-
-def args_size_problem(args: Mapping[str, Any]) -> str | None:
-    """Why these arguments cannot be queued (too long), or None."""
-    size = sum(len(str(value).encode("utf-8", "surrogatepass")) for value in args.values())
-    if size <= MAX_ARGS_BYTES:
-        return None
-    return (f"the arguments are {size:,} bytes long; at most {MAX_ARGS_BYTES:,} bytes "
-            f"({MAX_ARGS_BYTES // 1024} KiB) are accepted")
 
 
 class Queue:
@@ -108,6 +104,22 @@ class Queue:
             "report": sql.REPORT_TO_SUBSCRIBERS}.items()}
         self._finish_sql: dict[tuple[str, ...], str] = {}
 
+    @contextmanager
+    def atomic(self) -> Iterator[Connection]:
+        """One writing transaction for everything this thread does on the queue inside it
+        (enqueue, add_delivery, … and the caller's own statements on the connection it
+        yields): all of it is stored, or none of it."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:  # nested: part of the enclosing one
+            yield outer
+            return
+        with self._begin() as conn:
+            self._local.atomic = conn
+            try:
+                yield conn
+            finally:
+                self._local.atomic = None
+
     def _connection(self) -> Connection:
         """This thread's own connection, kept open: checkouts cost more than the statements."""
         conn = getattr(self._local, "conn", None)
@@ -120,12 +132,20 @@ class Queue:
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
         """A transaction that writes (on SQLite: BEGIN IMMEDIATE, see chatops.db)."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:
+            yield outer
+            return
         with self._connection().begin() as transaction:
             yield transaction.connection
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """A read-only transaction: it never takes (or waits for) the write lock."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:  # reads inside ``atomic`` see its writes
+            yield outer
+            return
         conn = self._connection()
         conn.execution_options(**{READ_ONLY: True})
         try:
@@ -137,6 +157,10 @@ class Queue:
     @contextmanager
     def _hot(self) -> Iterator[Any]:
         """A writing transaction straight on the driver connection, for the hot path."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:  # the statements join the enclosing transaction
+            yield outer.connection.driver_connection
+            return
         raw = self._connection().connection.driver_connection
         if not self.is_postgres:
             raw.execute("BEGIN IMMEDIATE")  # take the write lock now (see chatops.db)
@@ -150,21 +174,22 @@ class Queue:
     # -- jobs -------------------------------------------------------------------------------
 
     def enqueue(self, job_type: str, args: Mapping[str, Any], requester: Requester, *,
-                timeout: float, concurrency: int = 1, delay: float = 0,
+                timeout: float, concurrency: int | None = 1, delay: float = 0,
                 now: float | None = None, count_running: bool = True) -> Enqueued:
         """Queue a job, or join the pending one with the same type and args.
 
-        Raises ArgumentsTooLarge above MAX_ARGS_BYTES (callers check ``args_size_problem``
-        first to answer in their own words).
+        Raises ArgumentsTooLarge above MAX_ARGS_BYTES, or with a NUL (callers check
+        ``args_problem`` first to answer in their own words).
         """
-        problem = args_size_problem(args)
+        problem = args_problem(args)
         if problem:
             raise ArgumentsTooLarge(problem)
         now = time.time() if now is None else now
         canonical = canonical_args(args)
         params = {
             "namespace": job_type.partition("_")[0], "job_type": job_type, "args": canonical,
-            "args_hash": args_digest(canonical), "concurrency": concurrency, "timeout": timeout,
+            "args_hash": args_digest(canonical), "concurrency": stored_concurrency(concurrency),
+            "timeout": timeout,
             "now": now, "start_after": now + delay, "platform": requester.platform,
             "channel": requester.channel, "thread": requester.thread, "user": requester.user,
             "message": requester.message, "is_direct": requester.is_direct, "false": False,
@@ -189,8 +214,9 @@ class Queue:
     def claim_many(self, worker: str, slots: int, now: float | None = None) -> list[Any]:
         """Take up to ``slots`` runnable jobs for ``worker``, in start order, in one transaction.
 
-        A job is runnable when it is due, its type is not suppressed now, and fewer jobs of its
-        type than its ``concurrency`` are running (counting those taken in this same claim).
+        A job is runnable when it is due, its type is not suppressed now, and its type has no
+        limit or fewer jobs of its type than its ``concurrency`` are running (counting those
+        taken in this same claim).
         """
         now = time.time() if now is None else now
         taken: list[Any] = []
@@ -374,6 +400,12 @@ class Queue:
                                 .where(slurm_submissions.c.job_id.in_(job_ids),
                                        slurm_submissions.c.slurm_job_id.is_not(None)))
             return {job_id: (slurm_id, cluster) for job_id, slurm_id, cluster in rows}
+
+    def slurm_submission(self, job_id: int) -> Row | None:
+        """The submission record of a Slurm batch job (None for any other job)."""
+        with self._read() as conn:
+            return conn.execute(select(slurm_submissions)
+                                .where(slurm_submissions.c.job_id == job_id)).first()
 
     def dispatchers(self) -> list[Row]:
         with self._read() as conn:

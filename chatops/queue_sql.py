@@ -32,16 +32,18 @@ INSERT INTO subscribers (job_id, platform, channel, thread, "user", message, is_
 VALUES (:job_id, :platform, :channel, :thread, :user, :message, :is_direct, :now)
 """
 COUNT_RUNNING = "SELECT count(*) FROM jobs WHERE job_type = :job_type AND state = 'running'"
-# One job for ``:worker``: the first due one whose type is below its concurrency limit and not
-# suppressed. A batch claim runs it once per free slot in one transaction (Queue.claim_many):
-# each run sees the jobs the ones before it took, so the limits hold within the batch too.
+# One job for ``:worker``: the first due one whose type is below its concurrency limit (0: no
+# limit) and not suppressed. A batch claim runs it once per free slot in one transaction
+# (Queue.claim_many): each run sees the jobs the ones before it took, so the limits hold
+# within the batch too.
 CLAIM = """
 UPDATE jobs SET state = 'running', started_at = :now, claimed_by = :worker
 WHERE id = (
     SELECT j.id FROM jobs j
     WHERE j.state = 'queued' AND j.start_after <= :now
-      AND (SELECT count(*) FROM jobs r
-           WHERE r.job_type = j.job_type AND r.state = 'running') < j.concurrency
+      AND (j.concurrency = 0
+           OR (SELECT count(*) FROM jobs r
+               WHERE r.job_type = j.job_type AND r.state = 'running') < j.concurrency)
       AND NOT EXISTS (SELECT 1 FROM suppressions s
                       WHERE s.job_type = j.job_type AND s.start_at <= :now AND s.end_at > :now)
     ORDER BY j.start_after, j.id

@@ -25,7 +25,7 @@ from chatops.db import (
     subscribers,
 )
 from chatops.job_config import JobSpec
-from chatops.queue import canonical_args
+from chatops.queue import canonical_args, stored_concurrency
 from chatops.schedule_config import ScheduleSpec
 
 
@@ -74,9 +74,9 @@ def _take(engine: Engine, spec: ScheduleSpec, job: JobSpec, fire_at: float, *, p
         if pending is None:
             job_id = conn.execute(insert(jobs).values(
                 namespace=spec.namespace, job_type=spec.job_type, args=args, state="queued",
-                concurrency=job.concurrency, timeout=job.timeout, created_at=now,
-                start_after=now, platform=platform, channel=channel, requested_by=who,
-                is_direct=False, cancel_requested=False)).inserted_primary_key[0]
+                concurrency=stored_concurrency(job.concurrency), timeout=job.timeout,
+                created_at=now, start_after=now, platform=platform, channel=channel,
+                requested_by=who, is_direct=False, cancel_requested=False)).inserted_primary_key[0]
             outcome = "queued"
         else:
             job_id, outcome = pending.id, "joined"

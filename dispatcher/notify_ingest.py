@@ -39,6 +39,7 @@ from chatops.report import notice
 from chatops.settings import Settings
 from chatops.slurm.client import Runner, SlurmClient, local_runner
 from chatops.slurm.events import SlurmEvent, parse_event
+from chatops.texts import plural
 
 log = logging.getLogger("chatops.notify")
 
@@ -234,7 +235,7 @@ class NotifyIngest:
                          "target": target.target, "cluster_user": user, "state": state,
                          "payload": render(target.connector, target.target, ctx,
                                            self.site_dir)})
-        log.info("%s: %d notification(s) queued", what, len(rows))
+        log.info("%s: %s", what, _outcome(len(rows), subscribers))
         return rows
 
     def _client_for(self, event: SlurmEvent) -> SlurmClient | None:
@@ -288,6 +289,19 @@ class NotifyIngest:
                                     thread=sub.thread, message=sub.message,
                                     is_direct=bool(sub.is_direct), job_id=job_id)
         wakeup.notify(self.settings.run_dir, "outbox")
+
+
+def _outcome(queued: int, subscribers: list[Any]) -> str:
+    """What became of an event, for the log: ``2 notifications queued``, ``told the requester
+    of job 12 in its thread (no other receivers)``, or both."""
+    if not subscribers:
+        return f"{plural(queued, 'notification')} queued"
+    jobs = ", ".join(str(job_id) for job_id in sorted({job_id for job_id, _ in subscribers}))
+    told = (f"told the requester of job {jobs} in its thread" if len(subscribers) == 1 else
+            f"told the {len(subscribers)} requesters of job {jobs} in their threads")
+    if not queued:
+        return f"{told} (no other receivers)"
+    return f"{plural(queued, 'notification')} queued, and {told}"
 
 
 def _span(seconds: float) -> str:

@@ -1,13 +1,13 @@
 """The cluster monitor: leases (one poller per cluster), latest state, history, status boards.
 
-Revision ID: 0100_monitor
+Revision ID: 0011
 Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0100_monitor"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
