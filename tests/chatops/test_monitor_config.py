@@ -87,11 +87,11 @@ def test_targets_are_required_and_a_poll_ends_before_the_next() -> None:
 @pytest.mark.slow
 def test_config_check_lists_monitors_and_names_the_broken_one(tmp_path: Path) -> None:
     path = tmp_path / "job_configs.py"
-    for name in ("k", "f"):  # config check wants the cluster's files to exist
+    for name in ("k", "f"):  # config check looks for the cluster's files
         (tmp_path / name).write_text("")
     head = textwrap.dedent(f"""
-        clusters = {{"saga": {{"host": "h", "user": "u", "known_hosts": "{tmp_path / 'k'}",
-                             "key_file": "{tmp_path / 'f'}"}}}}
+        clusters = {{"saga": {{"host": "h", "user": "u", "known_hosts": "{tmp_path}/k",
+                              "key_file": "{tmp_path}/f"}}}}
         raw_config = {{}}
     """)
     path.write_text(head + 'monitors = {"saga": {"cadence": "30s", "targets": ["slack:C1"]}}\n')
