@@ -81,9 +81,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         flags += f" allowed_users={len(ns.allowed_users)}" if ns.allowed_users else ""
         print(f"{ns.name}: {len(ns.jobs)} jobs, {len(ns.commands)} commands{flags}"
               + (f" — {ns.description}" if ns.description else ""))
+    for runner in config.runners.values():
+        print(f"runner {runner.name} on {runner.cluster}: {runner.program.split()[0]} for "
+              f"{', '.join(runner.extensions) or 'files named in the caption'}"
+              + (f" — {runner.description}" if runner.description else ""))
     print("admins: " + (", ".join(sorted(config.admins)) or "none (nobody may read the logs "
                         "of others' private jobs or cancel them)"))
     print(f"admin channel: {config.admin_channel or 'none (alarms go only to the log)'}")
+    config_cli.print_monitors(config)
     settings = load_settings()
     problems = cluster_file_problems(config.clusters, settings)
     for problem in problems:

@@ -11,11 +11,21 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from chatops import identities, schedule_chat, texts, wakeup
+from chatops import (
+    alarms,
+    identities,
+    monitor_chat,
+    schedule_chat,
+    telemetry_chat,
+    texts,
+    wakeup,
+)
 from chatops.access import may_see_job, not_yours, refusal
 from chatops.events import Requester
 from chatops.grammar import (
     Cancel,
+    ClusterHistory,
+    ClusterStatus,
     Help,
     ListSchedules,
     Logs,
@@ -25,12 +35,13 @@ from chatops.grammar import (
     NotUnderstood,
     PauseSchedule,
     Status,
+    TelemetryControl,
     parse,
 )
 from chatops.job_config import CommandSpec, Config
 from chatops.joblogs import job_logs, pruned, tail
 from chatops.params import check_args
-from chatops.queue import Queue
+from chatops.queue import Queue, args_size_problem
 from chatops.redact import redact
 from chatops.report import describe_end, failure_report
 from chatops.settings import Settings
@@ -73,6 +84,10 @@ class CommandHandler:
         self.queue = queue
 
     def handle(self, incoming: Incoming) -> Response:
+        if "\x00" in incoming.text:  # no command takes one; PostgreSQL and exec refuse them
+            return Response(understood=False).say(
+                "That text contains a NUL character (\\0), which no command accepts; "
+                "type it again without it.")
         parsed = parse(incoming.text, self.config)
         who = incoming.requester
         if isinstance(parsed, Help):
@@ -101,6 +116,16 @@ class CommandHandler:
                                                    parsed.namespace, parsed.name, parsed.pause, who)
             return Response(refused=answer.refused, understood=answer.understood,
                             acknowledged=answer.acknowledged).say(answer.text)
+        if isinstance(parsed, TelemetryControl):
+            answer = telemetry_chat.control(self.config, parsed, who, self._tell_admins)
+            return Response(refused=answer.refused, acknowledged=answer.acknowledged
+                            ).say(answer.text)
+        if isinstance(parsed, ClusterStatus):
+            return Response().say(monitor_chat.cluster_status(self.config, self.queue.engine,
+                                                              parsed.name))
+        if isinstance(parsed, ClusterHistory):
+            return Response().say(monitor_chat.cluster_history(
+                self.config, self.queue.engine, parsed.name, parsed.window))
         assert isinstance(parsed, Matched)
         namespace = self.config.namespaces[parsed.command.namespace]
         why_not = refusal(namespace, who)
@@ -120,6 +145,10 @@ class CommandHandler:
                             dispatcher=alive)
         upcoming = schedule_chat.next_fires(self.config, self.queue.engine, time.time())
         return f"{text}\n{upcoming}" if upcoming else text
+
+    def _tell_admins(self, text: str) -> None:
+        if self.config.admin_channel:
+            alarms.queue_notice(self.queue, self.config.admin_channel, text)
 
     def may_see(self, job, who: Requester) -> bool:
         """Whether ``who`` may see ``job`` (a jobs row): chatops/access.py has the rule."""
@@ -160,6 +189,10 @@ class CommandHandler:
         if problem:
             return Response(understood=False).say(
                 f"Not queued: {problem} (`{command.namespace} {command.pattern}`).")
+        problem = args_size_problem(args)
+        if problem:
+            return Response(understood=False).say(
+                f"Not queued: {problem}. Put long input in a file the job reads instead.")
         result = self.queue.enqueue(job_type, args, who, timeout=spec.timeout,
                                     concurrency=spec.concurrency, delay=command.delay_seconds)
         wakeup.notify(self.settings.run_dir, "dispatcher")

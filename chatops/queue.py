@@ -34,10 +34,12 @@ from sqlalchemy import (
 from chatops import queue_sql as sql
 from chatops.db import (
     READ_ONLY,
+    args_digest,
     deliveries,
     dispatchers,
     jobs,
     slurm_submissions,
+    storable_int,
     subscribers,
     suppressions,
 )
@@ -78,8 +80,26 @@ def stored_concurrency(limit: int | None) -> int:
     return NO_LIMIT if limit is None else limit
 
 
+# The one limit on a job's arguments, the same on SQLite and PostgreSQL (docs/configuration.md):
+# the UTF-8 bytes of their values together. Arguments end up on a command line and in reports.
+MAX_ARGS_BYTES = 16 * 1024
+
+
+class ArgumentsTooLarge(ValueError):
+    """A job's arguments exceed MAX_ARGS_BYTES; the message says so for the person who asked."""
+
+
 def canonical_args(args: Mapping[str, Any]) -> str:
     return json.dumps(dict(args), sort_keys=True, separators=(",", ":"))
+
+
+def args_size_problem(args: Mapping[str, Any]) -> str | None:
+    """Why these arguments cannot be queued (too long), or None."""
+    size = sum(len(str(value).encode("utf-8", "surrogatepass")) for value in args.values())
+    if size <= MAX_ARGS_BYTES:
+        return None
+    return (f"the arguments are {size:,} bytes long; at most {MAX_ARGS_BYTES:,} bytes "
+            f"({MAX_ARGS_BYTES // 1024} KiB) are accepted")
 
 
 class Queue:
@@ -96,6 +116,22 @@ class Queue:
             "report": sql.REPORT_TO_SUBSCRIBERS}.items()}
         self._finish_sql: dict[tuple[str, ...], str] = {}
 
+    @contextmanager
+    def atomic(self) -> Iterator[Connection]:
+        """One writing transaction for everything this thread does on the queue inside it
+        (enqueue, add_delivery, … and the caller's own statements on the connection it
+        yields): all of it is stored, or none of it."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:  # nested: part of the enclosing one
+            yield outer
+            return
+        with self._begin() as conn:
+            self._local.atomic = conn
+            try:
+                yield conn
+            finally:
+                self._local.atomic = None
+
     def _connection(self) -> Connection:
         """This thread's own connection, kept open: checkouts cost more than the statements."""
         conn = getattr(self._local, "conn", None)
@@ -108,12 +144,20 @@ class Queue:
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
         """A transaction that writes (on SQLite: BEGIN IMMEDIATE, see chatops.db)."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:
+            yield outer
+            return
         with self._connection().begin() as transaction:
             yield transaction.connection
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """A read-only transaction: it never takes (or waits for) the write lock."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:  # reads inside ``atomic`` see its writes
+            yield outer
+            return
         conn = self._connection()
         conn.execution_options(**{READ_ONLY: True})
         try:
@@ -125,6 +169,10 @@ class Queue:
     @contextmanager
     def _hot(self) -> Iterator[Any]:
         """A writing transaction straight on the driver connection, for the hot path."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:  # the statements join the enclosing transaction
+            yield outer.connection.driver_connection
+            return
         raw = self._connection().connection.driver_connection
         if not self.is_postgres:
             raw.execute("BEGIN IMMEDIATE")  # take the write lock now (see chatops.db)
@@ -140,18 +188,26 @@ class Queue:
     def enqueue(self, job_type: str, args: Mapping[str, Any], requester: Requester, *,
                 timeout: float, concurrency: int | None = 1, delay: float = 0,
                 now: float | None = None, count_running: bool = True) -> Enqueued:
-        """Queue a job, or join the pending one with the same type and args."""
+        """Queue a job, or join the pending one with the same type and args.
+
+        Raises ArgumentsTooLarge above MAX_ARGS_BYTES (callers check ``args_size_problem``
+        first to answer in their own words).
+        """
+        problem = args_size_problem(args)
+        if problem:
+            raise ArgumentsTooLarge(problem)
         now = time.time() if now is None else now
+        canonical = canonical_args(args)
         params = {
-            "namespace": job_type.partition("_")[0], "job_type": job_type,
-            "args": canonical_args(args), "concurrency": stored_concurrency(concurrency),
+            "namespace": job_type.partition("_")[0], "job_type": job_type, "args": canonical,
+            "args_hash": args_digest(canonical), "concurrency": stored_concurrency(concurrency),
             "timeout": timeout,
             "now": now, "start_after": now + delay, "platform": requester.platform,
             "channel": requester.channel, "thread": requester.thread, "user": requester.user,
             "message": requester.message, "is_direct": requester.is_direct, "false": False,
         }
         with self._hot() as conn:
-            # The partial unique index on pending (type, args) decides: new row, or join.
+            # The partial unique index on pending (type, args hash) decides: new row, or join.
             new = sql.first(sql.run(conn, self._sql["insert_job"], params))
             joined = new is None
             if joined:  # the first requester lives on the job row; later ones subscribe
@@ -261,6 +317,9 @@ class Queue:
                 jobs.c.job_type == job_type, jobs.c.state == "queued")).scalars())
 
     def get(self, job_id: int) -> Row | None:
+        """The job, or None (also for numbers too big to be any job's id)."""
+        if not storable_int(job_id):
+            return None
         with self._read() as conn:
             return conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
 

@@ -14,16 +14,17 @@ from collections import namedtuple
 from typing import Any
 
 INSERT_JOB = """
-INSERT INTO jobs (namespace, job_type, args, state, concurrency, timeout, created_at,
-                  start_after, platform, channel, thread, requested_by, message, is_direct,
-                  cancel_requested)
-VALUES (:namespace, :job_type, :args, 'queued', :concurrency, :timeout, :now, :start_after,
-        :platform, :channel, :thread, :user, :message, :is_direct, :false)
-ON CONFLICT (job_type, args) WHERE state = 'queued' DO NOTHING
+INSERT INTO jobs (namespace, job_type, args, args_hash, state, concurrency, timeout,
+                  created_at, start_after, platform, channel, thread, requested_by, message,
+                  is_direct, cancel_requested)
+VALUES (:namespace, :job_type, :args, :args_hash, 'queued', :concurrency, :timeout, :now,
+        :start_after, :platform, :channel, :thread, :user, :message, :is_direct, :false)
+ON CONFLICT (job_type, args_hash) WHERE state = 'queued' DO NOTHING
 RETURNING id, start_after
 """
 FIND_PENDING = """
-SELECT id, start_after FROM jobs WHERE job_type = :job_type AND args = :args AND state = 'queued'
+SELECT id, start_after FROM jobs
+WHERE job_type = :job_type AND args_hash = :args_hash AND state = 'queued'
 """
 INSERT_SUBSCRIBER = """
 INSERT INTO subscribers (job_id, platform, channel, thread, "user", message, is_direct,

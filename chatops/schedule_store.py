@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from chatops.db import insert_new, jobs, reading, schedule_fires, schedule_states, subscribers
+from chatops.db import (
+    args_digest,
+    insert_new,
+    jobs,
+    reading,
+    schedule_fires,
+    schedule_states,
+    subscribers,
+)
 from chatops.job_config import JobSpec
 from chatops.queue import canonical_args, stored_concurrency
 from chatops.schedule_config import ScheduleSpec
@@ -60,7 +68,8 @@ def _take(engine: Engine, spec: ScheduleSpec, job: JobSpec, fire_at: float, *, p
         if skip:
             return Fire("skipped")
         pending = conn.execute(select(jobs.c.id, jobs.c.platform, jobs.c.channel).where(
-            jobs.c.job_type == spec.job_type, jobs.c.args == args, jobs.c.state == "queued")
+            jobs.c.job_type == spec.job_type, jobs.c.args_hash == args_digest(args),
+            jobs.c.state == "queued")
             .with_for_update()).first()
         if pending is None:
             job_id = conn.execute(insert(jobs).values(

@@ -13,7 +13,8 @@ from chatops.job_config import CommandSpec, Config, NamespaceSpec
 
 BUILTINS = ("`status`, `cancel <job id>`, `logs <job id> [stderr]`, `help [namespace]`, "
             "`notify me`, `schedules`, `pause schedule <namespace> <name>`, "
-            "`resume schedule <namespace> <name>`")
+            "`resume schedule <namespace> <name>`, `cluster status [name]`, "
+            "`cluster history <name> [24h|7d]`")
 
 
 def plural(count: int, word: str, plural_word: str | None = None) -> str:
@@ -120,6 +121,9 @@ def general_help(config: Config) -> str:
     if not config.namespaces:
         lines.append("• (none configured yet: see job_configs.py)")
     lines.append(f"Built-in commands: {BUILTINS}.")
+    if config.telemetry:
+        lines.append("Admins: `telemetry dump on|off <cluster> [node]`, "
+                     "`telemetry exit <cluster> <node>` (steer the telemetry daemons).")
     return "\n".join(lines)
 
 

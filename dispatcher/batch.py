@@ -125,6 +125,7 @@ class BatchRun(ThreadRun):
             "job-name": f"chatops-{self.job_id}", "chdir": workdir,
             "output": f"chatops-{self.job_id}.out", "partition": self.slurm.partition,
             "time": self.slurm.time, "mem": self.slurm.mem, "cpus-per-task": self.slurm.cpus,
+            "gpus": self.slurm.gpus,
         }
         try:
             self._stage(workdir, script)

@@ -33,6 +33,7 @@ from chatops.report import describe_end, failure_report, success_report
 from chatops.settings import Settings
 from dispatcher.executors import Executor, RemoteExecutors, Run
 from dispatcher.local import LocalExecutor, Output, PrepareError, kill_orphan
+from dispatcher.monitor import Monitors
 from dispatcher.schedules import Scheduler
 from dispatcher.starters import Starters
 
@@ -96,6 +97,7 @@ class Dispatcher:
         self._claim_at = 0.0  # when a claim may find something: 0 now, inf not until a change
         self.notify = None  # dispatcher/notify_ingest.py: Slurm notifications, made in run()
         self.schedules = Scheduler(settings, config, queue, self.worker)
+        self.monitors = Monitors(settings, config, queue, self.worker, lambda: self.remote.pool)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -112,6 +114,9 @@ class Dispatcher:
         if self.notify is not None:
             self.notify.reconfigure(config)
         self.schedules.reload(config)
+        if config.monitors:
+            self.remote  # noqa: B018  (made here, not raced for by the monitors' threads)
+        self.monitors.reconfigure(config)
         wakeup.notify(self.settings.run_dir, "dispatcher")
 
     def run(self) -> None:
@@ -130,6 +135,9 @@ class Dispatcher:
             self._start_notify()
             self.recover()
             self.schedules.start(time.time())
+            if self.config.monitors:
+                self.remote  # noqa: B018  (made here, not raced for by the monitors' threads)
+            self.monitors.start()
             while not self.stopping.is_set():
                 self.step()
             self._shutdown()
@@ -140,6 +148,7 @@ class Dispatcher:
             self._selector.close()
             self._starters.close()  # (after _shutdown: nothing is starting any more)
             self._listener.close()
+            self.monitors.close()
             self.queue.heartbeat(self.worker, stopped=True)
             if self.notify is not None:
                 self.notify.close()

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.notify.connectors import Connector, build_connectors
 from bot.notify.sender import NotifySender
 from chatops import wakeup
-from chatops.db import reading, slurm_submissions
+from chatops.db import reading, slurm_submissions, storable_int
 from chatops.job_config import Config
 from chatops.notify import store
 from chatops.notify.config import NotifyConfig, load_notify_config
@@ -269,7 +269,7 @@ class NotifyIngest:
 
     def _chat_subscribers(self, event: SlurmEvent) -> list[Any]:
         slurm_id = event.array_job_id or event.job_id
-        if slurm_id is None:
+        if slurm_id is None or not storable_int(slurm_id):  # not a job we submitted
             return []
         with reading(self.engine) as conn:
             rows = list(conn.execute(select(slurm_submissions).where(

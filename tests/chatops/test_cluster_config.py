@@ -55,7 +55,7 @@ def test_cluster_errors_name_the_cluster_and_the_key() -> None:
         "cluster 'a': give 'key_file' (a private key's path) or 'agent': True",
         "cluster 'b': unknown key 'colour' (allowed: agent, command_timeout, connect_timeout, "
         "host, jump_host, keepalive, key_file, key_passphrase_env, known_hosts, max_sessions, "
-        "port, user)",
+        "port, upload_path, user)",
         "cluster 'b': 'key_passphrase_env' names an environment variable; 'not a name' is not "
         "one",
         "cluster 'b': 'port' must be int, not str '22'",
@@ -74,7 +74,7 @@ def test_unknown_cluster_names_and_bad_slurm_settings() -> None:
     }
     assert errors(raw, {"main": CLUSTER}) == [
         "namespace 'ns': 'cluster' 'nope' is not defined in clusters (main)",
-        "namespace 'batch', job 'run', key 'slurm': unknown key 'queue' (allowed: cpus, mem, "
+        "namespace 'batch', job 'run', key 'slurm': unknown key 'queue' (allowed: cpus, gpus, mem, "
         "output_lines, partition, poll_seconds, setup, stage, time, workdir)",
         "namespace 'batch', job 'run', key 'slurm': 'time' is 'soon'; use minutes or "
         "[D-]HH:MM:SS",
