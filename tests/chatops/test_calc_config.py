@@ -112,11 +112,15 @@ def test_every_runner_error_is_reported_at_once() -> None:
 
 
 def test_config_check_validates_runners(tmp_path: Path) -> None:
+    files = {"key_file": tmp_path / "key", "known_hosts": tmp_path / "known_hosts"}
+    for file in files.values():  # config check wants them there and readable
+        file.write_text("")
+    cluster = {**CLUSTER, **{key: str(file) for key, file in files.items()}}
     good = tmp_path / "good.py"
     good.write_text(textwrap.dedent(f"""
         import re
         raw_config = {{}}
-        clusters = {{"hpc": {CLUSTER!r}}}
+        clusters = {{"hpc": {cluster!r}}}
         runners = {{"hpc": {{"gaussian": {{"program": "g16", "extensions": [".gjf"],
                                           "allowed_args": ["{{}}", re.compile(r"-c=\\d+")],
                                           "description": "Gaussian 16"}}}}}}
