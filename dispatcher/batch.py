@@ -239,7 +239,9 @@ class BatchRun(ThreadRun):
         if self.error or self.done:
             return
         deadline = time.monotonic() + ACCOUNTING_WAIT
-        complete_by = None  # slurmdbd may hold the end before the job's request and limit
+        # slurmdbd may hold the end before the job's request and limit, and before its steps'
+        # ends (where the signal of a time limit or a scancel is): wait a little for them
+        complete_by = None
         while True:
             try:
                 jobs = self.client.sacct_jobs([self.slurm_id])
@@ -249,7 +251,8 @@ class BatchRun(ThreadRun):
                 self.acct = jobs[0]
                 head = jobs[0].job
                 complete_by = complete_by or time.monotonic() + ACCOUNTING_COMPLETE_WAIT
-                if head.req_mem_bytes is not None and head.time_limit is not None:
+                if (head.req_mem_bytes is not None and head.time_limit is not None
+                        and all(step.state in TERMINAL for step in jobs[0].steps)):
                     break
                 if time.monotonic() > complete_by:
                     break
