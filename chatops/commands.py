@@ -40,8 +40,8 @@ from chatops.grammar import (
 )
 from chatops.job_config import CommandSpec, Config
 from chatops.joblogs import job_logs, pruned, tail
-from chatops.params import check_args
-from chatops.queue import Queue, args_size_problem
+from chatops.params import args_problem, check_args
+from chatops.queue import Queue
 from chatops.redact import redact
 from chatops.report import describe_end, failure_report
 from chatops.settings import Settings
@@ -189,7 +189,7 @@ class CommandHandler:
         if problem:
             return Response(understood=False).say(
                 f"Not queued: {problem} (`{command.namespace} {command.pattern}`).")
-        problem = args_size_problem(args)
+        problem = args_problem(args)
         if problem:
             return Response(understood=False).say(
                 f"Not queued: {problem}. Put long input in a file the job reads instead.")

@@ -356,6 +356,16 @@ monitor_boards = Table(
 )
 
 
+# What the telemetry feed last heard of a cluster (migration 0012): a monitor whose source is
+# Kafka reads it, whichever dispatcher's consumer took the topic's partition.
+telemetry_clusters = Table(
+    "telemetry_clusters", metadata,
+    Column("cluster", String(100), primary_key=True),
+    Column("received_at", Float, nullable=False),
+    Column("snapshot", Text, nullable=False),
+)
+
+
 def insert_new(engine: Engine, table: Table, **values):
     """INSERT … ON CONFLICT DO NOTHING RETURNING the primary key: None when the row existed
     (another process inserted it first)."""

@@ -239,7 +239,11 @@ def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins:
     cluster_specs = build_clusters(check.error, clusters)
     monitor_specs = build_monitors(check.error, monitors, cluster_specs)
     admin_ids = _user_ids(check, "admins", admins)
-    telemetry_spec = build_telemetry(check.error, telemetry)
+    telemetry_spec = build_telemetry(check.error, telemetry, cluster_specs)
+    for name, monitor in monitor_specs.items():
+        if monitor.source == "kafka" and not (telemetry_spec and telemetry_spec.fed(name)):
+            check.error(f"monitor {name!r}", "'source' is 'kafka', but no `telemetry` 'feeds' "
+                        f"entry maps the daemons' cluster to {name!r}")
     if admin_channel is not None:
         problem = channel_problem(admin_channel)
         if problem:

@@ -59,7 +59,8 @@ def named_variables(config: Config) -> set[str]:
     monitors' webhooks)."""
     names = {name for ns in config.namespaces.values() for job in ns.jobs.values()
              for name in job.env}
-    names |= {c.key_passphrase_env for c in config.clusters.values() if c.key_passphrase_env}
+    names |= {n for c in config.clusters.values() for n in (c.key_passphrase_env, c.password_env)
+              if n}
     names |= {name for m in config.monitors.values() for name in m.webhook_variables}
     return names
 

@@ -12,7 +12,9 @@ and where it says what changed.
             "post": "on change",           # or "every poll"
             "offline_after": 2,            # failed polls in a row before "offline"
             "timeout": 20,                 # seconds one poll may take (default: the cadence,
-        },                                 #  at most the cluster's command_timeout)
+                                           #  at most the cluster's command_timeout)
+            "source": "ssh",               # or "kafka": the telemetry daemons' cluster data
+        },
     }
 
 A target is a channel on any platform (``platform:channel``), or ``discord_webhook:NAME``: a
@@ -33,8 +35,9 @@ from chatops.triggers import TriggerError, time_zone
 from chatops.user_ids import channel_problem
 
 MONITOR_KEYS = {"cadence", "targets", "timezone", "partitions", "post", "offline_after",
-                "timeout"}
+                "timeout", "source"}
 POST = ("on change", "every poll")
+SOURCES = ("ssh", "kafka")  # sinfo over the pooled connection, or the telemetry feed
 WEBHOOK = "discord_webhook"  # the target kind (and outbound platform) of a Discord webhook
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -52,6 +55,7 @@ class MonitorSpec:
     post: str = "on change"
     offline_after: int = 2
     timeout: float = 30.0
+    source: str = "ssh"
 
     @property
     def webhook_variables(self) -> set[str]:
@@ -146,6 +150,11 @@ def _build_one(error: Error, where: str, cluster: ClusterSpec, raw: Mapping[str,
                                 or timeout <= 0):
         error(where, f"'timeout' must be a positive number of seconds, not {timeout!r}")
         ok = False
+    source = raw.get("source", "ssh")
+    if source not in SOURCES:
+        error(where, f"'source' is {source!r}; use 'ssh' (sinfo over the cluster's connection) "
+              "or 'kafka' (the telemetry daemons' cluster data, see `telemetry` 'feeds')")
+        ok = False
     if not ok or every is None:
         return None
     if timeout is not None and timeout > every.seconds:
@@ -155,6 +164,6 @@ def _build_one(error: Error, where: str, cluster: ClusterSpec, raw: Mapping[str,
     return MonitorSpec(
         cluster=cluster.name, cadence=float(every.seconds), cadence_text=every.text,
         targets=tuple(targets), timezone=zone, partitions=partitions, post=post,
-        offline_after=offline_after,
+        offline_after=offline_after, source=source,
         timeout=float(timeout if timeout is not None
                       else min(cluster.command_timeout, every.seconds)))

@@ -22,6 +22,7 @@ from chatops.db import (
     monitor_states,
     monitor_transitions,
     reading,
+    telemetry_clusters,
 )
 
 
@@ -154,3 +155,21 @@ def uptime(engine: Engine, cluster: str, start: float, now: float) -> float | No
     if state != OFFLINE:
         up += now - at
     return up / (now - known_from)
+
+
+def feed(engine: Engine, cluster: str, snapshot: Snapshot, now: float) -> None:
+    """What the telemetry feed heard of ``cluster`` (a ``cluster`` envelope), for its monitor."""
+    values = dict(received_at=now, snapshot=json.dumps(snapshot.to_json()))
+    with engine.begin() as conn:
+        if not conn.execute(update(telemetry_clusters)
+                            .where(telemetry_clusters.c.cluster == cluster)
+                            .values(**values)).rowcount:
+            conn.execute(insert(telemetry_clusters).values(cluster=cluster, **values))
+
+
+def fed(engine: Engine, cluster: str) -> tuple[float, Snapshot] | None:
+    """When the feed last heard of ``cluster``, and what."""
+    with reading(engine) as conn:
+        row = conn.execute(select(telemetry_clusters)
+                           .where(telemetry_clusters.c.cluster == cluster)).first()
+    return (row.received_at, Snapshot.from_json(json.loads(row.snapshot))) if row else None

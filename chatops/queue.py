@@ -44,6 +44,7 @@ from chatops.db import (
     suppressions,
 )
 from chatops.events import Requester
+from chatops.params import args_problem
 from chatops.redact import redact, redact_payload
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
@@ -72,6 +73,11 @@ class Enqueued:
     running_ahead: int  # jobs of this type running now (the new one waits for them)
 
 
+class ArgumentsTooLarge(ValueError):
+    """A job's arguments exceed MAX_ARGS_BYTES (or hold a NUL); the message says so for the
+    person who asked."""
+
+
 NO_LIMIT = 0  # jobs.concurrency of a type without a per-type limit (Slurm batch: Slurm queues)
 
 
@@ -80,26 +86,8 @@ def stored_concurrency(limit: int | None) -> int:
     return NO_LIMIT if limit is None else limit
 
 
-# The one limit on a job's arguments, the same on SQLite and PostgreSQL (docs/configuration.md):
-# the UTF-8 bytes of their values together. Arguments end up on a command line and in reports.
-MAX_ARGS_BYTES = 16 * 1024
-
-
-class ArgumentsTooLarge(ValueError):
-    """A job's arguments exceed MAX_ARGS_BYTES; the message says so for the person who asked."""
-
-
 def canonical_args(args: Mapping[str, Any]) -> str:
     return json.dumps(dict(args), sort_keys=True, separators=(",", ":"))
-
-
-def args_size_problem(args: Mapping[str, Any]) -> str | None:
-    """Why these arguments cannot be queued (too long), or None."""
-    size = sum(len(str(value).encode("utf-8", "surrogatepass")) for value in args.values())
-    if size <= MAX_ARGS_BYTES:
-        return None
-    return (f"the arguments are {size:,} bytes long; at most {MAX_ARGS_BYTES:,} bytes "
-            f"({MAX_ARGS_BYTES // 1024} KiB) are accepted")
 
 
 class Queue:
@@ -190,10 +178,10 @@ class Queue:
                 now: float | None = None, count_running: bool = True) -> Enqueued:
         """Queue a job, or join the pending one with the same type and args.
 
-        Raises ArgumentsTooLarge above MAX_ARGS_BYTES (callers check ``args_size_problem``
-        first to answer in their own words).
+        Raises ArgumentsTooLarge above MAX_ARGS_BYTES, or with a NUL (callers check
+        ``args_problem`` first to answer in their own words).
         """
-        problem = args_size_problem(args)
+        problem = args_problem(args)
         if problem:
             raise ArgumentsTooLarge(problem)
         now = time.time() if now is None else now

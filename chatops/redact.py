@@ -99,8 +99,9 @@ def secret_values(settings: Settings, config: Config | None = None) -> set[str]:
     named: dict[str, str] = {}
     if config is not None:
         for cluster in config.clusters.values():
-            if cluster.key_passphrase_env:
-                named[cluster.key_passphrase_env] = "value"
+            for name in (cluster.key_passphrase_env, cluster.password_env):
+                if name:
+                    named[name] = "value"
         for monitor in config.monitors.values():
             for name in monitor.webhook_variables:  # a Discord webhook URL: its path is secret
                 named[name] = "url-path"

@@ -7,7 +7,13 @@ Kafka broker and which clusters they publish, so admins can steer them from chat
         "topic_prefix": "",                    # as the daemons' [global] topic-prefix
         "ca_file": "/etc/chatops/kafka-ca.pem",    # TLS (with cert_file/key_file: mutual)
         "sasl_username": "chatops", "sasl_password_env": "CHATOPS_KAFKA_PASSWORD",
+        "feeds": {"fox.educloud.no": "fox"},   # read back: daemons' cluster -> a cluster of
+        "group": "hpc-chatops",                #  `clusters`; the consumer group
     }
+
+With ``feeds``, the dispatcher reads each fed cluster's ``cluster`` and ``job`` topics: a
+monitor with ``"source": "kafka"`` takes its cluster state from them instead of polling over
+SSH, and a chat-submitted batch job is looked at as soon as a job record says it changed.
 
 The password is named by an environment variable and read when a message is sent: it never sits
 in the config, a report or a log.
@@ -24,7 +30,7 @@ from typing import Any
 from chatops.kafka import BrokerSettings
 
 TELEMETRY_KEYS = {"broker", "clusters", "topic_prefix", "ca_file", "cert_file", "key_file",
-                  "sasl_username", "sasl_password_env"}
+                  "sasl_username", "sasl_password_env", "feeds", "group"}
 _BROKER = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}(,[A-Za-z0-9.\-\[\]:]+:\d{1,5})*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -42,11 +48,19 @@ class TelemetrySpec:
     key_file: str | None = None
     sasl_username: str | None = None
     sasl_password_env: str | None = None
+    feeds: tuple[tuple[str, str], ...] = ()  # (the daemons' cluster, the service's cluster)
+    group: str = "hpc-chatops"
+
+    def topic(self, cluster: str, kind: str) -> str:
+        """``[prefix.]<cluster>.<kind>``, as the daemons publish (``control.<role>``: listen)."""
+        name = f"{cluster}.{kind}"
+        return f"{self.topic_prefix}.{name}" if self.topic_prefix else name
 
     def control_topic(self, cluster: str, role: str) -> str:
-        """``[prefix.]<cluster>.control.<role>``, as the daemons listen."""
-        name = f"{cluster}.control.{role}"
-        return f"{self.topic_prefix}.{name}" if self.topic_prefix else name
+        return self.topic(cluster, f"control.{role}")
+
+    def fed(self, service_cluster: str) -> bool:
+        return any(ours == service_cluster for _, ours in self.feeds)
 
     def broker_settings(self) -> BrokerSettings:
         password = os.environ.get(self.sasl_password_env) if self.sasl_password_env else None
@@ -55,7 +69,7 @@ class TelemetrySpec:
                               sasl_password=password, client_id="hpc-chatops")
 
 
-def build_telemetry(error: Error, raw: Any) -> TelemetrySpec | None:
+def build_telemetry(error: Error, raw: Any, service_clusters: Any = ()) -> TelemetrySpec | None:
     """Validate the ``telemetry`` dict (None when there is none); every problem names the key."""
     if raw is None:
         return None
@@ -92,6 +106,22 @@ def build_telemetry(error: Error, raw: Any) -> TelemetrySpec | None:
                                          and _ENV_NAME.match(password_env)):
         error(where, "'sasl_password_env' names an environment variable, e.g. "
               "'CHATOPS_KAFKA_PASSWORD' (the password itself never goes in this file)")
+    feeds = raw.get("feeds") or {}
+    if not isinstance(feeds, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in feeds.items()):
+        error(where, "'feeds' maps the daemons' cluster names to clusters of `clusters`, e.g. "
+              "{'fox.educloud.no': 'fox'}")
+        feeds = {}
+    for theirs, ours in feeds.items():
+        if theirs not in clusters:
+            error(where, f"'feeds': {theirs!r} is not one of 'clusters'")
+        if ours not in service_clusters:
+            known = ", ".join(sorted(service_clusters)) or "none defined"
+            error(where, f"'feeds': {ours!r} is not a cluster defined in clusters ({known})")
+    group = raw.get("group", "hpc-chatops")
+    if not isinstance(group, str) or not _NAME.match(group):
+        error(where, f"'group' must be letters, digits, '.', '_' and '-', not {group!r}")
     return TelemetrySpec(str(broker), tuple(clusters), prefix if isinstance(prefix, str) else "",
                          files["ca_file"], files["cert_file"], files["key_file"],
-                         raw.get("sasl_username"), password_env)
+                         raw.get("sasl_username"), password_env, tuple(feeds.items()),
+                         str(group))

@@ -98,6 +98,7 @@ class Dispatcher:
         self.notify = None  # dispatcher/notify_ingest.py: Slurm notifications, made in run()
         self.schedules = Scheduler(settings, config, queue, self.worker)
         self.monitors = Monitors(settings, config, queue, self.worker, lambda: self.remote.pool)
+        self.feed = None  # dispatcher/telemetry_feed.py, when job_configs.py has feeds
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -117,6 +118,8 @@ class Dispatcher:
         if config.monitors:
             self.remote  # noqa: B018  (made here, not raced for by the monitors' threads)
         self.monitors.reconfigure(config)
+        if (self.feed.spec if self.feed else None) != config.telemetry:
+            self._follow_feed(config)
         wakeup.notify(self.settings.run_dir, "dispatcher")
 
     def run(self) -> None:
@@ -133,6 +136,7 @@ class Dispatcher:
                  self.account.name if self.account else privileges.who_am_i())
         try:
             self._start_notify()
+            self._follow_feed(self.config)
             self.recover()
             self.schedules.start(time.time())
             if self.config.monitors:
@@ -149,6 +153,8 @@ class Dispatcher:
             self._starters.close()  # (after _shutdown: nothing is starting any more)
             self._listener.close()
             self.monitors.close()
+            if self.feed is not None:
+                self.feed.close()
             self.queue.heartbeat(self.worker, stopped=True)
             if self.notify is not None:
                 self.notify.close()
@@ -166,8 +172,22 @@ class Dispatcher:
             log.exception("Slurm notifications are off: their setup failed")
             self.notify = None
 
+    def _follow_feed(self, config: Config) -> None:
+        """Read the telemetry daemons' topics back when ``telemetry`` has feeds."""
+        from dispatcher.telemetry_feed import Feed
+
+        if self.feed is not None:
+            self.feed.close()
+            self.feed = None
+        if config.telemetry and config.telemetry.feeds:
+            try:
+                self.feed = Feed(config.telemetry, self.queue, self._wake_runs).start()
+            except Exception:  # a broken broker setting must not stop the jobs
+                log.exception("the telemetry feed is off: its setup failed")
+
     def _wake_runs(self, job_ids: set[int]) -> None:
-        """A MailProg event about these jobs came in: a Slurm batch run polls at once."""
+        """A MailProg event or a telemetry job record about these jobs came in: a Slurm batch
+        run polls at once."""
         for job_id in job_ids:
             active = self.active.get(job_id)  # (called from the ingest thread)
             if active is not None:

@@ -107,6 +107,7 @@ class Watch:
         self.cluster = cluster
         self.stopped = threading.Event()
         self._failures = 0  # failed polls before anything was known of the cluster
+        self.started_at = owner.clock()
         self.thread = threading.Thread(target=self._run, name=f"monitor-{spec.cluster}",
                                        daemon=True)
 
@@ -138,6 +139,8 @@ class Watch:
         if not store.take_lease(engine, name, owner.worker, owner.clock(), self.ttl):
             return
         poll = self.poll()
+        if poll is None:  # the telemetry feed has not spoken yet: nothing to say either
+            return
         now = owner.clock()
         prev = store.load(engine, name)
         outcome = advance(prev, poll, self.spec, now, self._failures)
@@ -153,7 +156,9 @@ class Watch:
         self.post(prev, outcome, now)
         store.save(engine, name, owner.worker, outcome.state, outcome.transitions, now)
 
-    def poll(self) -> Poll:
+    def poll(self) -> Poll | None:
+        if self.spec.source == "kafka":
+            return self._fed()
         started = time.monotonic()
         try:
             connection = self.owner.pool().connection(self.spec.cluster)
@@ -169,6 +174,21 @@ class Watch:
         except (ConnectionError, TimeoutError, OSError) as exc:
             return Poll(None, redact(str(exc) or type(exc).__name__), time.monotonic() - started)
         return Poll(snapshot(nodes), seconds=time.monotonic() - started)
+
+    def _fed(self) -> Poll | None:
+        """The state the telemetry feed stored (dispatcher/telemetry_feed.py). Data older than
+        two cadences and half a minute counts as a failed poll, and so does none at all once
+        this watch has waited that long (before: None, nothing to say yet)."""
+        fed = store.fed(self.owner.queue.engine, self.spec.cluster)
+        now, stale = self.owner.clock(), 2 * self.spec.cadence + 30
+        if fed is None:
+            if now - self.started_at < stale:
+                return None
+            return Poll(None, "no cluster state from the telemetry daemons (Kafka) yet")
+        if now - fed[0] > stale:
+            return Poll(None, "no cluster state from the telemetry daemons (Kafka) for "
+                        f"{round(now - fed[0])} s")
+        return Poll(fed[1])
 
     def post(self, prev: store.State | None, outcome: Outcome, now: float) -> None:
         spec, state = self.spec, outcome.state

@@ -117,6 +117,10 @@ def test_config_check_validates_runners(tmp_path: Path) -> None:
         file.write_text("")
     cluster = {**CLUSTER, **{key: str(file) for key, file in files.items()}}
     good = tmp_path / "good.py"
+    files = {"key_file": tmp_path / "key", "known_hosts": tmp_path / "known_hosts"}
+    for path in files.values():  # config check looks for them
+        path.write_text("")
+    cluster = {**CLUSTER, **{key: str(path) for key, path in files.items()}}
     good.write_text(textwrap.dedent(f"""
         import re
         raw_config = {{}}

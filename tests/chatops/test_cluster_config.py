@@ -51,11 +51,11 @@ def test_cluster_errors_name_the_cluster_and_the_key() -> None:
     }
     assert errors({}, clusters) == [
         "cluster 'a': 'password': secrets never live in job_configs.py; put it in an "
-        "environment variable and name it with 'key_passphrase_env'",
+        "environment variable and name it with 'password_env' (better: log in with a key)",
         "cluster 'a': give 'key_file' (a private key's path) or 'agent': True",
         "cluster 'b': unknown key 'colour' (allowed: agent, command_timeout, connect_timeout, "
         "host, jump_host, keepalive, key_file, key_passphrase_env, known_hosts, max_sessions, "
-        "port, upload_path, user)",
+        "password_env, port, upload_path, user)",
         "cluster 'b': 'key_passphrase_env' names an environment variable; 'not a name' is not "
         "one",
         "cluster 'b': 'port' must be int, not str '22'",

@@ -14,7 +14,8 @@ from sqlalchemy import select, text
 from chatops import migrate
 from chatops.db import args_digest, jobs, make_engine
 from chatops.events import Requester
-from chatops.queue import MAX_ARGS_BYTES, ArgumentsTooLarge, Queue, canonical_args
+from chatops.params import MAX_ARGS_BYTES
+from chatops.queue import ArgumentsTooLarge, Queue, canonical_args
 from tests.support.cli import Chatops, spine_env
 
 REFUSAL = ("Not queued: the arguments are 16,385 bytes long; at most 16,384 bytes (16 KiB) are "

@@ -63,8 +63,8 @@ def test_every_error_names_the_monitor_and_the_key() -> None:
                          "(saga); a monitor is named after the cluster it watches")
     rest = "\n".join(errors[1:])
     assert all(e.startswith("monitor 'saga': ") for e in errors[1:])
-    assert "unknown key 'colour' (allowed: cadence, offline_after, partitions, post, targets, " \
-           "timeout, timezone)" in rest
+    assert "unknown key 'colour' (allowed: cadence, offline_after, partitions, post, source, " \
+           "targets, timeout, timezone)" in rest
     assert "'targets': 'irc:#ops' is not a channel" in rest
     assert ("'targets': 'discord_webhook:https://discord.com/api/webhooks/1/x': after "
             "'discord_webhook:' comes the name of the environment variable holding the "
@@ -87,7 +87,7 @@ def test_targets_are_required_and_a_poll_ends_before_the_next() -> None:
 @pytest.mark.slow
 def test_config_check_lists_monitors_and_names_the_broken_one(tmp_path: Path) -> None:
     path = tmp_path / "job_configs.py"
-    for name in ("k", "f"):  # config check wants the cluster's files there and readable
+    for name in ("k", "f"):  # config check looks for the cluster's files
         (tmp_path / name).write_text("")
     head = textwrap.dedent(f"""
         clusters = {{"saga": {{"host": "h", "user": "u", "known_hosts": "{tmp_path}/k",
@@ -107,3 +107,43 @@ def test_config_check_lists_monitors_and_names_the_broken_one(tmp_path: Path) ->
     assert result.stderr.startswith(
         f"{path}: 1 error(s):\n  monitor 'saga': 'cadence': '7m': a cadence must divide the "
         "hour")
+
+
+def test_the_deploy_guides_poller_mapping_is_a_valid_config() -> None:
+    """DEPLOY.md's example for sites moving from the status poller passes config check."""
+    text = (Path(__file__).resolve().parents[2] / "DEPLOY.md").read_text()
+    section = text[text.index("### Moving from the cluster status poller"):]
+    start = section.index("```python\n") + len("```python\n")
+    example = section[start:section.index("\n```\n", start)]
+    names: dict[str, Any] = {}
+    exec(example, names)  # the admin's Python, as load_config runs it
+    config = build_config({}, names["clusters"], monitors=names["monitors"])
+    cluster, monitor = config.clusters["mscluster"], config.monitors["mscluster"]
+    assert (cluster.password_env, cluster.key_file, cluster.port, cluster.connect_timeout) == (
+        "CLUSTER_PASSWORD", None, 22, 10.0)
+    assert monitor.targets == ("discord_webhook:DISCORD_WEBHOOK",)
+    assert (monitor.partitions, monitor.post, monitor.cadence) == (True, "on change", 300.0)
+
+
+def test_a_password_and_a_webhook_named_by_variable_are_secrets() -> None:
+    from chatops import live_config, redact
+    from chatops.settings import load_settings
+
+    clusters = {"saga": {"host": "h", "user": "u", "known_hosts": "kh",
+                         "password_env": "CLUSTER_PASSWORD"}}
+    config = build_config({}, clusters, monitors={"saga": {
+        "targets": ["discord_webhook:DISCORD_WEBHOOK"]}})
+    settings = load_settings({"CHATOPS_HOME": "/tmp/x", "CLUSTER_PASSWORD": "hunter2-hunter2",
+                              "DISCORD_WEBHOOK": "https://discord.com/api/webhooks/1234/"
+                                                 "abcdefghijklmnopqrstuvwxyz"})
+    assert {"hunter2-hunter2", "https://discord.com/api/webhooks/1234/abcdefghijklmnopqrstuvwxyz",
+            "abcdefghijklmnopqrstuvwxyz"} <= redact.secret_values(settings, config)
+    assert live_config.named_variables(config) >= {"CLUSTER_PASSWORD", "DISCORD_WEBHOOK"}
+    assert errors_of_clusters({"saga": {"host": "h", "user": "u", "known_hosts": "kh"}}) == [
+        "cluster 'saga': give 'key_file' (a private key's path) or 'agent': True"]
+
+
+def errors_of_clusters(clusters: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        build_config({}, clusters)
+    return caught.value.errors

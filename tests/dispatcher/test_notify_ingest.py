@@ -320,7 +320,9 @@ def test_web_intake_authenticates_before_parsing_and_spools_atomically(stack):
     good = {"Authorization": "Bearer events-token-0123456789",
             "Content-Type": "application/json"}
     answer = client.post("/slurm/events", data="{broken", headers=good)
-    assert answer.status_code == 400 and answer.json["error"] == "the body is not JSON"
+    assert answer.status_code == 400 and answer.json["error"] == (
+        "not a MailProg event: the body is not valid JSON: Expecting property name enclosed in "
+        "double quotes: line 1 column 2 (char 1)")
     evil = dict(data, id="../../etc/passwd")
     assert client.post("/slurm/events", data=json.dumps(evil), headers=good).status_code == 400
     assert not list(stack.spool.glob("*")) if stack.spool.exists() else True

@@ -69,3 +69,16 @@ def test_an_unknown_state_filter_is_named(client) -> None:
                                   "running, succeeded, failed, cancelled, timed_out, lost."}
     assert client.get("/jobs?state=queued").status_code == 200
     assert "hello_hello" in client.get("/jobs?state=queued&namespace=hello").text
+
+
+def test_the_console_says_what_is_wrong_with_a_body(client) -> None:
+    headers = {"X-CSRF-Token": csrf_of(client), "Content-Type": "application/json"}
+    for body, error in (
+            (b"[" * 100_000 + b"]" * 100_000,
+             "The body is nested too deeply to be a real payload."),
+            (b'["help"]', "The request does not have the expected shape: at the top, expected an "
+                          "object, not an array."),
+            (b'{"text": ["help"]}', "The request does not have the expected shape: at text, "
+                                    "expected a string, not an array.")):
+        answer = client.post("/console/send", data=body, headers=headers)
+        assert (answer.status_code, answer.json) == (400, {"error": error})
