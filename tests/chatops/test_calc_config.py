@@ -112,10 +112,6 @@ def test_every_runner_error_is_reported_at_once() -> None:
 
 
 def test_config_check_validates_runners(tmp_path: Path) -> None:
-    files = {"key_file": tmp_path / "key", "known_hosts": tmp_path / "known_hosts"}
-    for file in files.values():  # config check wants them there and readable
-        file.write_text("")
-    cluster = {**CLUSTER, **{key: str(file) for key, file in files.items()}}
     good = tmp_path / "good.py"
     files = {"key_file": tmp_path / "key", "known_hosts": tmp_path / "known_hosts"}
     for path in files.values():  # config check looks for them
