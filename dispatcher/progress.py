@@ -5,8 +5,9 @@ when it ends; its report is posted as a new message, so the requester is notifie
 The message is a ``live`` row of the outbound table (``chatops/outbound.py``): the dispatcher
 only says what it should read now (``revise``); the platform's sender edits the message, at
 most one edit in flight per message, the newest text winning (edits coalesce).
-Settings: CHATOPS_PROGRESS_AFTER (seconds a job runs before it gets a progress message, 5;
-0 turns live progress off), CHATOPS_PROGRESS_EVERY (seconds between edits, 5).
+Settings: CHATOPS_PROGRESS_AFTER (seconds a job runs before it gets a progress message; 0, the
+default, turns live progress off), CHATOPS_PROGRESS_EVERY (seconds between edits, 5). Jobs on
+this host and over SSH; a Slurm batch job is not followed (its output is on the cluster).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Watched:
 class LiveProgress:
     def __init__(self, settings: Settings, queue: Queue):
         env = settings.environ
-        self.after = float(env.get("CHATOPS_PROGRESS_AFTER") or 5)
+        self.after = float(env.get("CHATOPS_PROGRESS_AFTER") or 0)
         self.every = max(1.0, float(env.get("CHATOPS_PROGRESS_EVERY") or 5))
         self.settings = settings
         self.queue = queue
@@ -56,6 +57,8 @@ class LiveProgress:
             return math.inf
         wake = math.inf
         for job_id, job in active.items():
+            if job.run.idle_wait:  # a Slurm batch job: its output is not here to show
+                continue
             watched = self.watched.setdefault(job_id, Watched(seen_at=now,
                                                               next_at=now + self.after))
             if now < watched.next_at:

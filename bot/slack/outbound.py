@@ -36,6 +36,7 @@ PERMANENT_ERRORS = {
 }
 IGNORED_REACTION_ERRORS = {"already_reacted", "message_not_found", "no_item_specified",
                            "invalid_name", "too_many_reactions", "bad_timestamp"}
+METADATA_EVENT = "chatops_delivery"  # message metadata: which delivery and step posted it
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")  # an id, not a #name or a user
 
 
@@ -99,11 +100,42 @@ class Sender:
         return result
 
     def _post(self, delivery: Delivery, key: str, **message: Any) -> str:
-        """chat.postMessage in the delivery's thread; returns the channel id Slack used."""
+        """chat.postMessage in the delivery's thread; returns the channel id Slack used.
+
+        Each message carries its delivery and step as metadata. A retry after a sender died
+        (attempt 2 or later) first looks for them in the thread: a message Slack took before
+        the step was recorded is not posted twice."""
+        metadata = {"event_type": METADATA_EVENT,
+                    "event_payload": {"delivery": str(delivery.id), "step": key}}
+        if key not in delivery.progress and delivery.attempts > 1:
+            found = self._posted_before(delivery, metadata["event_payload"])
+            if found:
+                delivery.record(key, found)
         channel = self._step(delivery, key, "chat.postMessage", lambda: (
             self.client.chat_postMessage(channel=delivery.channel, thread_ts=delivery.thread,
-                                         unfurl_links=False, **message).get("channel")))
+                                         unfurl_links=False, metadata=metadata, **message)
+            .get("channel")))
         return channel or delivery.channel
+
+    def _posted_before(self, delivery: Delivery, wanted: dict[str, str]) -> str | None:
+        """The channel id, when the thread already holds this step's message."""
+        if not delivery.thread or not delivery.channel:
+            return None  # (a message outside a thread: not looked for)
+        try:
+            answer = self.client.conversations_replies(
+                channel=delivery.channel, ts=delivery.thread, include_all_metadata=True,
+                limit=200)
+        except (SlackApiError, SlackClientError, OSError) as exc:  # e.g. a missing scope
+            log.warning("delivery %s: cannot look in its thread before resending (%s)",
+                        delivery.id, exc)
+            return None
+        for message in answer.get("messages") or ():
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload == wanted:
+                log.info("delivery %s: %s had arrived before the sender stopped; not resent",
+                         delivery.id, wanted["step"])
+                return answer.get("channel") or delivery.channel
+        return None
 
     def _live(self, delivery: Delivery, text: str) -> None:
         """Post a message that changes, or edit it (chat.update) with its newest text."""
