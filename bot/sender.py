@@ -80,7 +80,10 @@ class Sender:
         self.run_dir = run_dir  # wake-ups on the "outbox" topic: a new row elsewhere
         self.queues: dict[str, deque[Item]] = {}
         self.target_free: dict[str, float] = {}
-        self.platform_free = 0.0
+        # The platform's rate: a bucket of one second's messages, so a lone message never
+        # waits and a burst is spread at per_second.
+        self.tokens = 0.0
+        self.tokens_at = 0.0
         self.in_flight: set[str] = set()
         self.known: set[int] = set()
         self.max_id = 0
@@ -136,18 +139,24 @@ class Sender:
         when the next one becomes sendable."""
         wake = now + MAX_SLEEP
         limit = self.cfg.rate_limit(self.name)
+        if limit.per_second > 0:
+            self.tokens = min(max(1.0, limit.per_second),
+                              self.tokens + (now - self.tokens_at) * limit.per_second)
+            self.tokens_at = now
         starting: list[tuple[str, Item]] = []
         for key, items in self.queues.items():
             if not items or key in self.in_flight:
                 continue
-            ready = max(items[0].due, self.target_free.get(key, 0.0), self.platform_free)
+            ready = max(items[0].due, self.target_free.get(key, 0.0))
+            if limit.per_second > 0 and self.tokens < 1.0:
+                ready = max(ready, now + (1.0 - self.tokens) / limit.per_second)
             if ready > now:
                 wake = min(wake, ready)
                 continue
             starting.append((key, items.popleft()))
             self.target_free[key] = now + limit.per_target
             if limit.per_second > 0:
-                self.platform_free = max(self.platform_free, now) + 1.0 / limit.per_second
+                self.tokens -= 1.0
         if not starting:
             return wake
         rows = {row.id: row for row in outbound.claim_many(
