@@ -16,6 +16,7 @@ A failed poll counts; ``offline_after`` of them in a row make the cluster offlin
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from chatops import monitor_store as store
 from chatops import wakeup
 from chatops.cadence import next_instant
 from chatops.cluster_config import ClusterSpec
-from chatops.cluster_status import Change, Snapshot, changes, offline, snapshot
+from chatops.cluster_status import OFFLINE, Change, Snapshot, changes, offline, snapshot
 from chatops.job_config import Config
 from chatops.monitor_config import MonitorSpec
 from chatops.monitor_texts import Clock, board_text, change_text, payload
@@ -71,19 +72,21 @@ def advance(prev: store.State | None, poll: Poll, spec: MonitorSpec, now: float,
     old = prev.snapshot if prev else None
     changed = old is None or old.state != snap.state
     since = now if changed else prev.since
+    if changed and snap.state == OFFLINE:  # the outage began with the first failed poll
+        since = max(now - (failures - 1) * spec.cadence, prev.since if prev else -math.inf)
     clock = Clock(spec.timezone, now)
     change = changes(old, snap, clock)
     state = store.State(snap, since, failures, poll.error, now, poll.seconds,
                         prev.first_polled_at if prev else now)
-    return Outcome(state, change, _transitions(old, snap, now) if change else [])
+    return Outcome(state, change, _transitions(old, snap, now, since) if change else [])
 
 
-def _transitions(old: Snapshot | None, new: Snapshot, now: float) -> list[dict]:
+def _transitions(old: Snapshot | None, new: Snapshot, now: float, since: float) -> list[dict]:
     rows = []
     if old is None or old.state != new.state:
         reason = new.error or "; ".join(f"{p.name} {p.state}" for p in new.problems) or None
         rows.append(dict(node=None, from_state=old.state if old else None, to_state=new.state,
-                         reason=reason, at=now))
+                         reason=reason, at=since))
     if new.state == "offline":
         return rows
     # (after an outage nothing is known of the nodes before it: each problem is news)

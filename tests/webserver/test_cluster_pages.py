@@ -62,7 +62,7 @@ def test_status_history_page_and_metrics_tell_the_same_story(tmp_path: Path) -> 
     now = time.time()
     start = now - 10 * 3600
     state = poll(service, "saga", snapshot([node("c1", "idle"), node("c2", "idle")]), start)
-    for at in (now - 4 * 3600 - 60, now - 4 * 3600):  # two failed polls: offline
+    for at in (now - 4 * 3600, now - 4 * 3600 + 60):  # 2 failed polls: offline since the 1st
         state = poll(service, "saga", offline("cluster saga unreachable: connection refused"),
                      at, state)
     state = poll(service, "saga", snapshot([node("c1", "idle"),
