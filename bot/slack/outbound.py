@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.slack.config import SlackSettings
 from bot.slack.inbound import escape
+from chatops.notify.render import for_platform
 from chatops.platform import Delivery, DeliveryError
 from chatops.report import Report, blocks_as_text
 
@@ -71,7 +72,13 @@ class Sender:
 
     def deliver(self, delivery: Delivery) -> None:
         report = delivery.report
-        if report is None:
+        if delivery.payload.get("kind") == "live":
+            self._live(delivery, escape(delivery.payload.get("text", "")[:MESSAGE_CHARS]))
+        elif delivery.payload.get("kind") == "slurm":
+            message = for_platform("slack", delivery.channel or "", delivery.payload,
+                                   self.slack.templates_dir)
+            self._post(delivery, "slurm", text=message["text"], blocks=message["blocks"])
+        elif report is None:
             self._post_text(delivery, "notice", delivery.payload.get("text", ""))
         else:
             self._report(delivery, report)
@@ -97,6 +104,21 @@ class Sender:
             self.client.chat_postMessage(channel=delivery.channel, thread_ts=delivery.thread,
                                          unfurl_links=False, **message).get("channel")))
         return channel or delivery.channel
+
+    def _live(self, delivery: Delivery, text: str) -> None:
+        """Post a message that changes, or edit it (chat.update) with its newest text."""
+        posted = delivery.progress.get("live")
+        try:
+            if posted is None:
+                answer = self.client.chat_postMessage(channel=delivery.channel, text=text,
+                                                      thread_ts=delivery.thread,
+                                                      unfurl_links=False)
+                delivery.record("live", {"channel": answer.get("channel"), "ts": answer["ts"]})
+            else:
+                self.client.chat_update(channel=posted["channel"], ts=posted["ts"], text=text)
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            raise as_delivery_error(exc, "chat.update" if posted else "chat.postMessage") \
+                from exc
 
     def _post_text(self, delivery: Delivery, key: str, text: str) -> str:
         parts = split_text(text)

@@ -143,6 +143,9 @@ class FakeSlack:
             ts = f"{1700000000 + next(self._ts)}.000100"
             return {"ok": True, "channel": channel, "ts": ts,
                     "message": {"text": params.get("text"), "ts": ts}}
+        if method == "chat.update":
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts"),
+                    "text": params.get("text")}
         if method == "reactions.add":
             return {"ok": True}
         if method == "conversations.open":

@@ -1,6 +1,6 @@
 """The Discord platform end to end: signed HTTP interactions into the real Flask blueprint
 (served by a real WSGI server), discord.py's REST client against a fake Discord API, the real
-Dispatcher and OutboxWorker delivering the reports."""
+Dispatcher and the Sender delivering the reports."""
 
 from __future__ import annotations
 
