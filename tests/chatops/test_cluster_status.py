@@ -98,14 +98,14 @@ def test_offline_after_the_configured_failed_polls_then_back_with_the_outage() -
     one = advance(first.state, failed, monitor, T + 60)
     assert one.change is None and one.state.snapshot.state == "online"
     assert (one.state.failures, one.state.last_error) == (1, failed.error)
-    two = advance(one.state, failed, monitor, T + 120)
-    assert two.state.snapshot.state == "offline" and two.state.since == T + 120
+    two = advance(one.state, failed, monitor, T + 120)  # offline since the first failure
+    assert two.state.snapshot.state == "offline" and two.state.since == T + 60
     assert two.transitions == [dict(node=None, from_state="online", to_state="offline",
-                                    reason=failed.error, at=T + 120)]
+                                    reason=failed.error, at=T + 60)]
     clock = Clock("Europe/Oslo", T + 120)
     assert change_text("saga", one.state.snapshot, one.state.since, two.state.snapshot,
                        two.state.since, two.change, clock) == (
-        "🔴 saga is OFFLINE (online for 2 min before)\n"
+        "🔴 saga is OFFLINE (online for 1 min before)\n"
         "Error: cluster saga unreachable: connection refused")
     three = advance(two.state, failed, monitor, T + 180)
     assert three.change is None and three.state.failures == 3
@@ -113,7 +113,7 @@ def test_offline_after_the_configured_failed_polls_then_back_with_the_outage() -
     assert back.state.snapshot.state == "online" and back.state.failures == 0
     assert change_text("saga", three.state.snapshot, three.state.since, back.state.snapshot,
                        back.state.since, back.change, Clock("UTC", T + 3600)) == (
-        "🟢 saga is ONLINE (offline for 58 min before)")
+        "🟢 saga is ONLINE (offline for 59 min before)")
     assert advance(None, failed, monitor, T) is None  # nothing known yet: one failure
     assert advance(None, failed, monitor, T, failures_before=1).state.snapshot.state == "offline"
 

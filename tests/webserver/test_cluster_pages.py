@@ -7,12 +7,15 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from chatops import monitor_store as store
 from chatops.cluster_status import offline, snapshot
 from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
 from chatops.slurm.parse import Node
 from tests.support.web import web_service
+from tests.webserver.test_dashboard import browser  # noqa: F401  (the fixture)
 from webserver.app import create_app
 
 CONFIG = '''
@@ -59,7 +62,7 @@ def test_status_history_page_and_metrics_tell_the_same_story(tmp_path: Path) -> 
     now = time.time()
     start = now - 10 * 3600
     state = poll(service, "saga", snapshot([node("c1", "idle"), node("c2", "idle")]), start)
-    for at in (now - 4 * 3600 - 60, now - 4 * 3600):  # two failed polls: offline
+    for at in (now - 4 * 3600, now - 4 * 3600 + 60):  # 2 failed polls: offline since the 1st
         state = poll(service, "saga", offline("cluster saga unreachable: connection refused"),
                      at, state)
     state = poll(service, "saga", snapshot([node("c1", "idle"),
@@ -103,3 +106,30 @@ def test_status_history_page_and_metrics_tell_the_same_story(tmp_path: Path) -> 
     assert 'chatops_cluster_nodes{cluster="saga",state="idle"} 1.0' in metrics
     assert 'chatops_cluster_poll_seconds{cluster="saga"} 0.25' in metrics
     assert 'cluster="fram"' not in metrics
+
+
+@pytest.mark.slow
+def test_the_clusters_page_fits_a_phone_and_a_desktop(tmp_path: Path, browser) -> None:  # noqa: F811
+    from tests.support.web import LiveWeb
+
+    config = tmp_path / "job_configs.py"
+    config.write_text(CONFIG)
+    service = web_service(tmp_path / "home", config=config, CHATOPS_WEB_TOKEN="pages-token")
+    now = time.time()
+    many = [node(f"compute-{i:03d}", "idle") for i in range(40)]
+    state = poll(service, "saga", snapshot(many), now - 600)
+    poll(service, "saga", snapshot(many[:-1] + [node("compute-039", "idle", ("DRAIN",),
+                                                     "disk replace " + "x" * 200)]), now, state)
+    live = LiveWeb(service, dispatcher=False)
+    try:
+        for viewport in ({"width": 390, "height": 844}, {"width": 1280, "height": 800}):
+            page = browser.new_page(viewport=viewport)
+            page.goto(f"{live.url}/login?token=pages-token")
+            page.goto(f"{live.url}/clusters")
+            assert "saga: DEGRADED for" in page.inner_text("#cluster-saga")
+            wide, screen = page.evaluate(
+                "[document.documentElement.scrollWidth, window.innerWidth]")
+            assert wide <= screen, f"the Clusters page is {wide} px wide on a {screen} px screen"
+            page.close()
+    finally:
+        live.close()
