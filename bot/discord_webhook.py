@@ -15,6 +15,7 @@ from typing import ClassVar
 import httpx
 
 from bot.discord.send import MESSAGE_LIMIT, outs
+from bot.live import send_live
 from bot.render import delivery_pieces
 from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.service import Service
@@ -22,6 +23,10 @@ from chatops.settings import Settings
 
 WEBHOOK_URL = re.compile(r"^https?://\S+/webhooks/\d+/[\w.-]+/?$")
 TIMEOUT = 10.0
+
+
+class Gone(DeliveryError):
+    """The message to edit is not there any more."""
 
 
 class DiscordWebhookPlatform(Platform):
@@ -57,15 +62,12 @@ class DiscordWebhookPlatform(Platform):
 
     def _live(self, url: str, name: str, delivery: Delivery) -> None:
         """A message that changes (the monitor's board): posted once, then edited (PATCH) with
-        its newest text. A message deleted in Discord fails the edit for good (404), so the
-        monitor posts a new board."""
+        its newest text. A message deleted in Discord answers the edit 404: a new one is
+        posted. A webhook cannot pin (no pin API for webhooks)."""
         content = delivery.payload.get("text", "")[:MESSAGE_LIMIT]
-        posted = delivery.progress.get("live")
-        if posted is None:
-            answer = self._post(url, name, content)
-            delivery.record("live", str(answer.get("id", "")))
-        else:
-            self._post(url, name, content, message=str(posted))
+        send_live(delivery, post=lambda: str(self._post(url, name, content).get("id", "")),
+                  edit=lambda message: self._post(url, name, content, message=str(message)),
+                  gone=lambda exc: isinstance(exc, Gone))
 
     def _post(self, url: str, name: str, content: str, message: str | None = None
               ) -> dict:
@@ -85,6 +87,8 @@ class DiscordWebhookPlatform(Platform):
         if response.status_code >= 500:
             raise DeliveryError(f"the Discord webhook in {name} answered HTTP "
                                 f"{response.status_code}")
+        if response.status_code == 404 and message is not None:
+            raise Gone(f"the Discord webhook in {name} has no message {message} (deleted)")
         if response.status_code >= 400:
             raise DeliveryError(f"the Discord webhook in {name} refused the message (HTTP "
                                 f"{response.status_code})", permanent=True)

@@ -38,9 +38,12 @@ class Clock:
 
 def payload(cluster: str, role: str, state: str, text: str) -> dict[str, Any]:
     """A change message (``monitor``), or the status board: a message that changes (``live``),
-    edited in place by its platform at every revision (chatops.outbound.revise)."""
-    kind = "live" if role == "board" else "monitor"
-    return {"kind": kind, "role": role, "cluster": cluster, "state": state, "text": text}
+    edited in place by its platform at every revision (chatops.outbound.revise) and pinned
+    where the bot may pin."""
+    if role == "board":
+        return {"kind": "live", "pin": True, "role": role, "cluster": cluster, "state": state,
+                "text": text}
+    return {"kind": "monitor", "role": role, "cluster": cluster, "state": state, "text": text}
 
 
 def change_text(cluster: str, old: Snapshot | None, old_since: float | None, new: Snapshot,

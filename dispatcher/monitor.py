@@ -217,8 +217,10 @@ class Watch:
         engine = queue.engine
         boards = store.boards(engine, spec.cluster)
         board_payload = payload(spec.cluster, "board", state.snapshot.state, board)
-        refresh = change is not None or now >= self._board_due
-        # (with "every poll", a poll that changed nothing still posts the status as a message)
+        # The board is edited at every change, at every poll with "every poll", and otherwise
+        # when its "for how long" is worth it; with "every poll", a poll that changed nothing
+        # also posts the status as a message (the predecessor's "always").
+        refresh = change is not None or spec.post == "every poll" or now >= self._board_due
         news = change if change is not None else board if spec.post == "every poll" else None
         role = "change" if change is not None else "status"
         for target in spec.targets:

@@ -98,6 +98,10 @@ async def edit_message(http: HTTPClient, channel_id: str, message_id: str, conte
     return await _send(http, route, params(content))
 
 
+async def pin_message(http: HTTPClient, channel_id: str, message_id: str) -> Any:
+    return await http.pin_message(channel_id, message_id)
+
+
 async def edit_original(http: HTTPClient, app_id: str, token: str, content: str | None = None,
                         file: discord.File | None = None) -> Any:
     route = Route("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original",

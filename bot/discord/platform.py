@@ -23,6 +23,7 @@ from nacl.signing import VerifyKey
 from bot.discord import client
 from bot.discord.interactions import COMMANDS, blueprint
 from bot.discord.send import Out, Sender, outs
+from bot.live import send_live
 from bot.render import Piece, delivery_pieces
 from chatops.commands import CommandHandler
 from chatops.notify.render import for_platform, templates_dir
@@ -164,15 +165,24 @@ class DiscordPlatform(Platform):
         delivery.record("sent", 1)
 
     def _live(self, delivery: Delivery) -> None:
-        """Post a message that changes, or edit it (PATCH) with its newest text."""
+        """Post a message that changes, or edit it (PATCH) with its newest text; a board is
+        pinned (the Pin Messages / Manage Messages permission)."""
         text = delivery.payload.get("text", "")[:2000]
-        posted = delivery.progress.get("live")
-        if posted is None:
-            message = self.rest.run(client.post_message, delivery.channel, text,
-                                    nonce=_nonce(delivery, 0))
-            delivery.record("live", str(message["id"]))
-        else:
-            self.rest.run(client.edit_message, delivery.channel, posted, text)
+        channel = delivery.channel
+        # A message deleted in Discord answers the edit 404 (Unknown Message): post anew. The
+        # nonce is per message posted, so a new board is not taken for the deleted one.
+        posts = int(delivery.progress.get("reposts", 0))
+
+        def post() -> str:
+            if delivery.progress.get("live") is not None:
+                delivery.record("reposts", posts + 1)
+            nonce = _nonce(delivery, int(delivery.progress.get("reposts", 0)))
+            return str(self.rest.run(client.post_message, channel, text, nonce=nonce)["id"])
+
+        send_live(delivery, post=post,
+                  edit=lambda message: self.rest.run(client.edit_message, channel, message, text),
+                  gone=lambda exc: isinstance(exc, discord.NotFound),
+                  pin=lambda message: self.rest.run(client.pin_message, channel, message))
 
 
 def _nonce(delivery: Delivery, index: int) -> str:

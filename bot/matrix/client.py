@@ -21,6 +21,9 @@ from nio import (
     AsyncClientConfig,
     ErrorResponse,
     LoginResponse,
+    RedactedEvent,
+    RoomGetEventResponse,
+    RoomGetStateEventResponse,
     RoomSendResponse,
     UploadResponse,
 )
@@ -157,6 +160,29 @@ async def send_content(client: AsyncClient, room_id: str, content: dict[str, Any
     raise_for(response, "message")
     assert isinstance(response, RoomSendResponse)
     return response.event_id
+
+
+class Gone(DeliveryError):
+    """The event to replace was redacted (deleted in the room)."""
+
+
+async def redacted(client: AsyncClient, room_id: str, event_id: str) -> bool:
+    """Whether an event was deleted: a replacement of it would be accepted, and shown by no
+    client, so a message that changes is posted anew instead."""
+    response = await client.room_get_event(room_id, event_id)
+    if isinstance(response, RoomGetEventResponse):
+        return isinstance(response.event, RedactedEvent)
+    return getattr(response, "status_code", None) == "M_NOT_FOUND"
+
+
+async def pin(client: AsyncClient, room_id: str, event_id: str) -> None:
+    """Add an event to the room's pinned events (a state event: the power level for
+    ``m.room.pinned_events``, 50 by default)."""
+    current = await client.room_get_state_event(room_id, "m.room.pinned_events")
+    pinned = (list(current.content.get("pinned", []))
+              if isinstance(current, RoomGetStateEventResponse) else [])
+    raise_for(await client.room_put_state(room_id, "m.room.pinned_events",
+                                          {"pinned": [*pinned, event_id]}), "pin")
 
 
 async def react(client: AsyncClient, room_id: str, event_id: str, key: str) -> None:

@@ -20,6 +20,7 @@ import aiohttp
 from nio import SyncResponse, WhoamiResponse
 
 from bot.asyncloop import LoopThread
+from bot.live import send_live
 from bot.matrix import client as mx
 from bot.matrix.inbound import Inbound
 from bot.matrix.send import Sender
@@ -157,19 +158,28 @@ class MatrixPlatform(Platform):
 
     def _live(self, delivery: Delivery) -> None:
         """Post a message that changes, or replace it (an m.replace event) with its newest
-        text; clients show the newest."""
+        text; clients show the newest. A board is pinned (m.room.pinned_events)."""
         text = delivery.payload.get("text", "")
-        posted = delivery.progress.get("live")
+        room = delivery.channel or ""
         content = mx.notice_content(text, mx.inline_html(text))
-        if posted is None:
-            event_id = self.loop.run(mx.send_content(self.client, delivery.channel or "",
-                                                     content, f"{_txn(delivery)}-live"))
-            delivery.record("live", event_id)
-            return
-        self.loop.run(mx.send_content(self.client, delivery.channel or "", {
-            **mx.notice_content(f"* {text}", f"* {mx.inline_html(text)}"),
-            "m.new_content": content,
-            "m.relates_to": {"rel_type": "m.replace", "event_id": posted}}))
+        reposts = int(delivery.progress.get("reposts", 0))
+
+        def post() -> str:
+            if delivery.progress.get("live") is not None:  # its own transaction id
+                delivery.record("reposts", reposts + 1)
+            txn = f"{_txn(delivery)}-live{delivery.progress.get('reposts') or ''}"
+            return self.loop.run(mx.send_content(self.client, room, content, txn))
+
+        def edit(posted: str) -> None:
+            if self.loop.run(mx.redacted(self.client, room, posted)):
+                raise mx.Gone(f"event {posted} was redacted")
+            self.loop.run(mx.send_content(self.client, room, {
+                **mx.notice_content(f"* {text}", f"* {mx.inline_html(text)}"),
+                "m.new_content": content,
+                "m.relates_to": {"rel_type": "m.replace", "event_id": posted}}))
+
+        send_live(delivery, post=post, edit=edit, gone=lambda exc: isinstance(exc, mx.Gone),
+                  pin=lambda posted: self.loop.run(mx.pin(self.client, room, posted)))
 
     def _slurm(self, delivery: Delivery) -> None:
         """A Slurm notification: one m.notice with the Matrix templates' text and HTML."""

@@ -17,6 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.live import send_live
 from bot.slack.config import SlackSettings
 from bot.slack.inbound import escape
 from chatops.notify.render import for_platform
@@ -36,6 +37,8 @@ PERMANENT_ERRORS = {
 }
 IGNORED_REACTION_ERRORS = {"already_reacted", "message_not_found", "no_item_specified",
                            "invalid_name", "too_many_reactions", "bad_timestamp"}
+# chat.update's answers for a message that cannot be edited any more: a new one is posted
+EDIT_GONE = {"message_not_found", "cant_update_message", "edit_window_closed"}
 METADATA_EVENT = "chatops_delivery"  # message metadata: which delivery and step posted it
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")  # an id, not a #name or a user
 
@@ -138,16 +141,23 @@ class Sender:
         return None
 
     def _live(self, delivery: Delivery, text: str) -> None:
-        """Post a message that changes, or edit it (chat.update) with its newest text."""
+        """Post a message that changes, or edit it (chat.update) with its newest text; a board
+        is pinned (pins.add, scope pins:write)."""
+        def post() -> dict[str, Any]:
+            answer = self.client.chat_postMessage(channel=delivery.channel, text=text,
+                                                  thread_ts=delivery.thread, unfurl_links=False)
+            return {"channel": answer.get("channel"), "ts": answer["ts"]}
+
+        def gone(exc: Exception) -> bool:
+            return isinstance(exc, SlackApiError) and exc.response.get("error") in EDIT_GONE
+
         posted = delivery.progress.get("live")
         try:
-            if posted is None:
-                answer = self.client.chat_postMessage(channel=delivery.channel, text=text,
-                                                      thread_ts=delivery.thread,
-                                                      unfurl_links=False)
-                delivery.record("live", {"channel": answer.get("channel"), "ts": answer["ts"]})
-            else:
-                self.client.chat_update(channel=posted["channel"], ts=posted["ts"], text=text)
+            send_live(delivery, post=post, gone=gone,
+                      edit=lambda m: self.client.chat_update(channel=m["channel"], ts=m["ts"],
+                                                             text=text),
+                      pin=lambda m: self.client.pins_add(channel=m["channel"],
+                                                         timestamp=m["ts"]))
         except (SlackApiError, SlackClientError, OSError) as exc:
             raise as_delivery_error(exc, "chat.update" if posted else "chat.postMessage") \
                 from exc

@@ -28,6 +28,7 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, Tele
 from telegram.ext import Application, CallbackContext, MessageHandler, filters
 
 from bot.asyncloop import LoopThread
+from bot.live import send_live
 from bot.render import delivery_pieces
 from bot.telegram.inbound import QUIET_SUCCESS, Inbound
 from bot.telegram.schema import UPDATE
@@ -43,6 +44,8 @@ from chatops.settings import Settings
 log = logging.getLogger("chatops.telegram")
 
 DEFAULT_API_URL = "https://api.telegram.org"
+# editMessageText's errors for a message that cannot be edited any more: a new one is posted
+EDIT_GONE = ("message to edit not found", "message can't be edited")
 POLL_TIMEOUT = 25  # seconds a getUpdates long poll may wait for news
 
 
@@ -219,22 +222,32 @@ class TelegramPlatform(Platform):
         delivery.record("sent", 1)
 
     def _live(self, delivery: Delivery, thread: int | None) -> None:
-        """Post a message that changes, or edit it (editMessageText) with its newest text."""
+        """Post a message that changes, or edit it (editMessageText) with its newest text; a
+        board is pinned (pinChatMessage: an admin's "pin messages" right in a group)."""
         text = html.escape(delivery.payload.get("text", "")[:4000], quote=False)
-        posted = delivery.progress.get("live")
-        if posted is None:
-            message = self.loop.run(self.bot.send_message(
-                delivery.channel, text, parse_mode=ParseMode.HTML, message_thread_id=thread,
-                link_preview_options=NO_PREVIEW))
-            delivery.record("live", message.message_id)
-            return
-        try:
-            self.loop.run(self.bot.edit_message_text(text, chat_id=delivery.channel,
-                                                     message_id=posted,
-                                                     parse_mode=ParseMode.HTML))
-        except BadRequest as exc:
-            if "not modified" not in str(exc).lower():  # the same text again: done
-                raise
+        chat = delivery.channel
+
+        def post() -> int:
+            return self.loop.run(self.bot.send_message(
+                chat, text, parse_mode=ParseMode.HTML, message_thread_id=thread,
+                link_preview_options=NO_PREVIEW)).message_id
+
+        def edit(message_id: int) -> None:
+            try:
+                self.loop.run(self.bot.edit_message_text(text, chat_id=chat,
+                                                         message_id=message_id,
+                                                         parse_mode=ParseMode.HTML))
+            except BadRequest as exc:
+                if "not modified" not in str(exc).lower():  # the same text again: done
+                    raise
+
+        def gone(exc: Exception) -> bool:
+            return isinstance(exc, BadRequest) and any(
+                words in str(exc).lower() for words in EDIT_GONE)
+
+        send_live(delivery, post=post, edit=edit, gone=gone,
+                  pin=lambda message_id: self.loop.run(self.bot.pin_chat_message(
+                      chat, message_id, disable_notification=True)))
 
     # -- webhook endpoint -------------------------------------------------------------------
 

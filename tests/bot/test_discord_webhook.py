@@ -86,13 +86,20 @@ def test_a_board_is_posted_once_then_edited_and_reposted_when_deleted(
     edited = fake.sent("/webhooks/")[1]
     assert (edited.method, edited.body["content"]) == ("PATCH", "🟡 saga: DEGRADED for 0 s")
     assert edited.path == f"/webhooks/123456/s3cret-webhook-token/messages/{fake.next_id - 1}"
-    # Someone deleted the message: the edit fails for good, and a new revision is refused,
-    # which is how the monitor knows to post a new board.
+    # Someone deleted the message: the edit is refused (404), and a new board is posted,
+    # which the next edit changes (a webhook cannot pin).
     fake.fail_next(r"/webhooks/.*/messages/.*", status=404)
     assert outbound.revise(engine, board, payload("saga", "board", "online", "🟢 back"))
-    wait_until(lambda: worker.settle() or len(fake.sent("/webhooks/")) == 3, 5, "the try")
-    wait_until(lambda: not outbound.revise(engine, board, payload("saga", "board", "online",
-                                                                  "🟢 again")), 5,
-               "the deleted board's row to be given up")
+    wait_until(lambda: worker.settle() or len(fake.sent("/webhooks/")) == 4, 5, "a new board")
+    refused, reposted = fake.sent("/webhooks/")[2:]
+    assert (refused.method, reposted.method, reposted.body["content"]) == (
+        "PATCH", "POST", "🟢 back")
+    new_id = fake.next_id
+    assert outbound.revise(engine, board, payload("saga", "board", "online", "🟢 again"))
+    wait_until(lambda: worker.settle() or len(fake.sent("/webhooks/")) == 5, 5, "the edit")
+    again = fake.sent("/webhooks/")[4]
+    assert (again.method, again.body["content"]) == ("PATCH", "🟢 again")
+    assert again.path == f"/webhooks/123456/s3cret-webhook-token/messages/{new_id}"
+    assert outbound.counts(engine) == {"delivered": 1}  # one row: the board
     worker.close()
     platform.close()

@@ -76,6 +76,8 @@ class FakeDiscord:
             body.update(retry_after=retry_after, **{"global": False})
         elif status == 403:
             body = {"message": "Missing Access", "code": 50001}
+        elif status == 404:  # a message deleted in the channel
+            body = {"message": "Unknown Message", "code": 10008}
         self.failures.append([path_pattern, status, body, after])
 
     def answer(self, call: Call) -> tuple[int, dict[str, Any]]:

@@ -158,7 +158,7 @@ class FakeSlack:
         if method == "chat.update":
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts"),
                     "text": params.get("text")}
-        if method == "reactions.add":
+        if method in ("reactions.add", "pins.add"):
             return {"ok": True}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + params.get("users", "X")[1:]}}
