@@ -317,3 +317,76 @@ def rows_for(engine, channel: str) -> int:
     with engine.connect() as conn:
         return len(conn.execute(select(deliveries.c.id).where(deliveries.c.channel == channel))
                    .all())
+
+
+@pytest.mark.slow
+def test_the_board_on_slack_is_edited_in_place_and_posted_anew_when_deleted(
+        tmp_path: Path, node: str) -> None:
+    """The real cluster, a Slack target on the stand-in: the drain edits the pinned board
+    (chat.update) and posts the change; the board deleted in Slack, the resume's edit is
+    refused and a new board is posted and pinned, which the same row keeps editing."""
+    from bot.sender import Sender
+    from bot.slack import SlackPlatform
+    from bot.slack.config import SlackSettings
+    from chatops.service import Service
+    from tests.support.fake_slack import BOT_TOKEN, FakeSlack
+
+    env = cluster_env()
+    with FakeSlack() as fake:
+        harness = Harness(tmp_path / "home", {}, {"testcluster": cluster_settings(env)},
+                          monitors={"testcluster": {"cadence": "1s", "timeout": 1,
+                                                    "targets": ["slack:C1"]}},
+                          SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=fake.url)
+        platform = SlackPlatform(SlackSettings.from_settings(harness.settings), {})
+        sender = Sender.for_service(Service(harness.settings, harness.config, harness.queue),
+                                    platform)
+        stop = threading.Event()
+        thread = threading.Thread(target=sender.run, args=(stop,), daemon=True)
+        thread.start()
+
+        # (fake.wait_until's predicate gets the calls: fake.of would wait on its own lock)
+        def posts(pattern: str, calls: list | None = None) -> list[str]:
+            calls = fake.of("chat.postMessage") if calls is None else calls
+            return [c.params["text"] for c in calls if c.method == "chat.postMessage"
+                    and re.search(pattern, c.params["text"])]
+
+        def edited(pattern: str, calls: list | None = None) -> list[tuple[str, str]]:
+            calls = fake.of("chat.update") if calls is None else calls
+            return [(c.params["ts"], c.params["text"]) for c in calls
+                    if c.method == "chat.update" and re.search(pattern, c.params["text"])]
+
+        boards = r"^🟢 testcluster: ONLINE for "
+        try:
+            fake.wait_until(lambda calls: posts(boards, calls), 30)
+            [pin] = fake.wait_count("pins.add", 1)  # the board, pinned
+            board_ts = pin.params["timestamp"]
+            scontrol(f"nodename={node}", "state=drain", "reason=disk replace")
+            problem = rf"Problem nodes:\n• {node} drain(ed|ing): 'disk replace'"
+            fake.wait_until(lambda calls: edited(problem, calls), 30)
+            assert edited(problem)[0][0] == board_ts  # the board itself, edited
+            fake.wait_until(lambda calls: posts(r"^🟡 testcluster is DEGRADED", calls), 30)
+            [change] = posts(r"^🟡 testcluster is DEGRADED")
+            assert re.search(rf"• {node} drain(ed|ing): 'disk replace'", change)
+            assert len(posts(r"testcluster: \w+ for ")) == 1  # not re-posted
+
+            fake.fail("chat.update", error="message_not_found")  # deleted in Slack
+            scontrol(f"nodename={node}", "state=resume")
+            fake.wait_until(lambda calls: len(posts(boards, calls)) == 2, 30)
+            fake.wait_count("pins.add", 2)
+            fake.wait_until(lambda calls: posts(r"^🟢 testcluster is ONLINE \(degraded for ",
+                                                calls), 30)
+            pins = [c.params["timestamp"] for c in fake.of("pins.add")]
+            assert len(pins) == 2 and pins[1] != board_ts  # the new board, pinned
+            [row] = [b.delivery_id for b in store.boards(harness.queue.engine,
+                                                         "testcluster").values()]
+            with harness.queue.engine.connect() as conn:
+                progress = conn.execute(select(deliveries.c.progress).where(
+                    deliveries.c.id == row)).scalar()
+            assert pins[1] in progress  # the board's row now edits the new message
+        finally:
+            subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"],
+                           capture_output=True, timeout=30)
+            harness.stop()
+            stop.set()
+            thread.join(10)
+            platform.close()
