@@ -86,3 +86,61 @@ def test_a_resend_after_a_crash_is_one_event_thanks_to_transaction_ids(users, sy
                30, "the notice")
     sent = [e for e in alice.events(room_id) if e["content"].get("body") == "sent once"]
     assert len(sent) == 1
+
+
+def test_a_board_is_pinned_where_allowed_and_posted_anew_when_redacted(users, synapse, tmp_path,
+                                                                       caplog):
+    """The monitor's board in a room: posted (the bot may not pin yet: logged), replaced; the
+    board redacted, the next text is a new message, pinned now that the bot is a moderator,
+    and replaced from then on."""
+    import logging
+
+    from bot.matrix import MatrixPlatform
+    from chatops.monitor_texts import payload
+    from chatops.platform import Delivery
+
+    from .conftest import make_service
+
+    bot, alice = users("chatops"), users("alice")
+    room_id = alice.run(alice.client.room_create(invite=[bot.user_id])).room_id
+    bot.run(bot.client.join(room_id))
+    service = make_service(tmp_path, {"MATRIX_HOMESERVER_URL": synapse.url,
+                                      "MATRIX_USER_ID": bot.user_id,
+                                      "MATRIX_ACCESS_TOKEN": bot.token})
+    platform = MatrixPlatform.create(service)
+    progress: dict = {}
+
+    def send(text: str) -> None:
+        platform.deliver(Delivery(id=51, platform="matrix", channel=room_id, thread=None,
+                                  message=None, is_direct=False, attempts=1, progress=progress,
+                                  payload=payload("saga", "board", "online", text)))
+
+    def pinned() -> list[str]:
+        answer = alice.run(alice.client.room_get_state_event(room_id, "m.room.pinned_events"))
+        return list(getattr(answer, "content", {}).get("pinned", []))
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="chatops.live"):
+            send("🟢 saga: ONLINE for 1 min")
+        first = progress["live"]
+        assert pinned() == []
+        assert any(r.getMessage().startswith("delivery 51: could not pin the message in matrix ")
+                   for r in caplog.records)
+        send("🟡 saga: DEGRADED for 0 s")
+        levels = alice.run(alice.client.room_get_state_event(room_id, "m.room.power_levels"))
+        levels.content["users"][bot.user_id] = 50
+        alice.run(alice.client.room_put_state(room_id, "m.room.power_levels", levels.content))
+        alice.run(alice.client.room_redact(room_id, first))  # deleted in the room
+        send("🟢 saga: ONLINE for 0 s")
+        second = progress["live"]
+        assert second != first and pinned() == [second]
+        send("🟢 saga: ONLINE for 1 min")
+    finally:
+        platform.close()
+    events = [e for e in alice.events(room_id) if e["sender"] == bot.user_id]
+    posts = [e["content"].get("body") for e in events if "m.relates_to" not in e["content"]]
+    assert posts[-1] == "🟢 saga: ONLINE for 0 s"  # the new board (the first is redacted)
+    replaced = [(e["content"]["m.relates_to"]["event_id"], e["content"]["m.new_content"]["body"])
+                for e in events if "m.relates_to" in e["content"]]
+    assert replaced == [(first, "🟡 saga: DEGRADED for 0 s"),
+                        (second, "🟢 saga: ONLINE for 1 min")]
