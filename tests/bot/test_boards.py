@@ -22,6 +22,8 @@ from chatops.monitor_texts import payload
 from tests.support.chat import chat_service
 from tests.support.wait import wait_until
 
+pytestmark = pytest.mark.slow  # the platforms' SDKs against their stand-ins
+
 
 @dataclass
 class Site:
