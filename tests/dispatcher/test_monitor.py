@@ -185,6 +185,11 @@ def test_two_dispatchers_poll_a_cluster_once_and_one_takes_over(tmp_path: Path,
         wait_until(lambda: len(boards()) >= 6, 30, "six polls")
         instants = [round(r.created_at) for r in boards()]
         assert len(instants) == len(set(instants)), instants  # one post per poll instant
+        statuses = len(boards()) - 1  # every poll after the first posts the status ...
+        with engine.connect() as conn:  # ... and edits the board ("every poll")
+            revision = conn.execute(select(deliveries.c.revision).where(
+                deliveries.c.channel == channel, deliveries.c.payload.like('%"live"%'))).scalar()
+        assert revision >= statuses >= 5
         with engine.connect() as conn:
             holder = conn.execute(select(monitor_states.c.polled_by)).scalar()
         stopping, staying = ((first, second) if holder == first.dispatcher.worker
