@@ -65,7 +65,8 @@ class DiscordWebhookPlatform(Platform):
         its newest text. A message deleted in Discord answers the edit 404: a new one is
         posted. A webhook cannot pin (no pin API for webhooks)."""
         content = delivery.payload.get("text", "")[:MESSAGE_LIMIT]
-        send_live(delivery, post=lambda: str(self._post(url, name, content).get("id", "")),
+        send_live(delivery,
+                  post=lambda _replacing: str(self._post(url, name, content).get("id", "")),
                   edit=lambda message: self._post(url, name, content, message=str(message)),
                   gone=lambda exc: isinstance(exc, Gone))
 

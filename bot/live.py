@@ -18,10 +18,12 @@ from chatops.platform import Delivery
 log = logging.getLogger("chatops.live")
 
 
-def send_live(delivery: Delivery, *, post: Callable[[], Any], edit: Callable[[Any], None],
+def send_live(delivery: Delivery, *, post: Callable[[Any], Any], edit: Callable[[Any], None],
               gone: Callable[[Exception], bool],
               pin: Callable[[Any], None] | None = None) -> None:
-    """``post()`` sends the text and returns the message's id (a plain JSON value);
+    """``post(replacing)`` sends the text and returns the message's id (a plain JSON value;
+    ``replacing``: the id of the message that is gone, or None, so that a platform with
+    idempotency keys gives a new board its own, the same on every retry);
     ``edit(id)`` replaces its text; ``gone(exc)`` says an edit's error means the message cannot
     be edited any more; ``pin(id)`` pins it (None: the platform cannot pin)."""
     posted = delivery.progress.get("live")
@@ -34,7 +36,7 @@ def send_live(delivery: Delivery, *, post: Callable[[], Any], edit: Callable[[An
                 raise
             log.warning("delivery %s to %s: message %s cannot be edited any more (%s); "
                         "posting a new one", delivery.id, delivery.platform, posted, exc)
-    message = post()
+    message = post(posted)
     delivery.record("live", message)
     if not delivery.payload.get("pin"):
         return

@@ -169,14 +169,11 @@ class DiscordPlatform(Platform):
         pinned (the Pin Messages / Manage Messages permission)."""
         text = delivery.payload.get("text", "")[:2000]
         channel = delivery.channel
-        # A message deleted in Discord answers the edit 404 (Unknown Message): post anew. The
-        # nonce is per message posted, so a new board is not taken for the deleted one.
-        posts = int(delivery.progress.get("reposts", 0))
-
-        def post() -> str:
-            if delivery.progress.get("live") is not None:
-                delivery.record("reposts", posts + 1)
-            nonce = _nonce(delivery, int(delivery.progress.get("reposts", 0)))
+        def post(replacing: str | None) -> str:
+            # A new board for a deleted one gets its own nonce (from the deleted one's id), so
+            # Discord does not take it for the first; the same on every retry.
+            nonce = (_nonce(delivery, 0) if replacing is None
+                     else f"{delivery.id}.r{str(replacing)[-12:]}"[:25])
             return str(self.rest.run(client.post_message, channel, text, nonce=nonce)["id"])
 
         send_live(delivery, post=post,

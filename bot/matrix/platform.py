@@ -13,6 +13,7 @@ room ids whose members may use restricted namespaces).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 
@@ -162,12 +163,12 @@ class MatrixPlatform(Platform):
         text = delivery.payload.get("text", "")
         room = delivery.channel or ""
         content = mx.notice_content(text, mx.inline_html(text))
-        reposts = int(delivery.progress.get("reposts", 0))
 
-        def post() -> str:
-            if delivery.progress.get("live") is not None:  # its own transaction id
-                delivery.record("reposts", reposts + 1)
-            txn = f"{_txn(delivery)}-live{delivery.progress.get('reposts') or ''}"
+        def post(replacing: str | None) -> str:
+            # a new board for a redacted one: its own transaction id, the same on every retry
+            txn = f"{_txn(delivery)}-live"
+            if replacing is not None:
+                txn += f"-{hashlib.sha256(replacing.encode()).hexdigest()[:12]}"
             return self.loop.run(mx.send_content(self.client, room, content, txn))
 
         def edit(posted: str) -> None:

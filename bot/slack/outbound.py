@@ -143,7 +143,7 @@ class Sender:
     def _live(self, delivery: Delivery, text: str) -> None:
         """Post a message that changes, or edit it (chat.update) with its newest text; a board
         is pinned (pins.add, scope pins:write)."""
-        def post() -> dict[str, Any]:
+        def post(_replacing: Any) -> dict[str, Any]:
             answer = self.client.chat_postMessage(channel=delivery.channel, text=text,
                                                   thread_ts=delivery.thread, unfurl_links=False)
             return {"channel": answer.get("channel"), "ts": answer["ts"]}

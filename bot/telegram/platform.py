@@ -227,7 +227,7 @@ class TelegramPlatform(Platform):
         text = html.escape(delivery.payload.get("text", "")[:4000], quote=False)
         chat = delivery.channel
 
-        def post() -> int:
+        def post(_replacing: int | None) -> int:
             return self.loop.run(self.bot.send_message(
                 chat, text, parse_mode=ParseMode.HTML, message_thread_id=thread,
                 link_preview_options=NO_PREVIEW)).message_id
