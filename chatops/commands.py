@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from chatops import identities, schedule_chat, texts, wakeup
+from chatops import identities, schedule_chat, storage, texts, wakeup
 from chatops.access import may_see_job, not_yours, refusal
 from chatops.events import Requester
 from chatops.grammar import (
@@ -60,6 +60,7 @@ class Response:
     understood: bool = True
     no_such_job: bool = False  # the job id asked about does not exist
     starts_at: float | None = None  # the job was scheduled to start later (or is held)
+    unstored: bool = False  # refused because the database cannot store it (chatops.storage)
 
     def say(self, text: str, code: bool = False) -> Response:
         self.replies.append(Reply(text, code))
@@ -74,7 +75,22 @@ class CommandHandler:
 
     def handle(self, incoming: Incoming) -> Response:
         parsed = parse(incoming.text, self.config)
-        who = incoming.requester
+        what = "new jobs" if isinstance(parsed, Matched) else "that"
+        # A (nearly) full disk refuses new jobs up front: SQLite could still squeeze a row
+        # into its log's free room, but the job could not write its output.
+        found = storage.low_space(self.queue.engine) if isinstance(parsed, Matched) else None
+        try:
+            if found is None:
+                return self._handle(parsed, incoming.requester)
+        except Exception as exc:  # a full disk, a read-only database: say so, store nothing
+            found = storage.fault(exc)
+            if found is None:
+                raise
+        return Response(refused=True, unstored=True).say(
+            f"The service cannot store {what} right now: {found.short}. Nothing was "
+            "changed; please try again later.")
+
+    def _handle(self, parsed, who: Requester) -> Response:
         if isinstance(parsed, Help):
             if parsed.namespace is None:
                 return Response().say(texts.general_help(self.config))

@@ -150,10 +150,10 @@ class Queue:
             raw.execute("BEGIN IMMEDIATE")  # take the write lock now (see chatops.db)
         try:
             yield raw
-        except BaseException:
+            raw.commit()
+        except BaseException:  # (a failed COMMIT too: a full disk must not leave it open)
             raw.rollback()
             raise
-        raw.commit()
 
     # -- jobs -------------------------------------------------------------------------------
 
