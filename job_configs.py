@@ -43,6 +43,17 @@ admins = ["web:admin"]
 # channel, shown to admins on the dashboard's queue page.
 admin_channel = "console:admins"
 
+# Calculations from chat (HPC_bot): a file sent to the bot runs on a cluster with the runner
+# that claims its extension, and its result files come back. Runners live per cluster (a name
+# from `clusters`); see docs/configuration.md, *Runners and calculations*. For example:
+#
+#     runners = {"hpc": {"gaussian": {
+#         "program": "g16", "extensions": [".gjf"], "description": "Gaussian 16",
+#         "allowed_args": ["{}", re.compile(r"-c=\d{1,2}")],
+#         "slurm": {"partition": "short", "time": "4:00:00", "mem": "8G", "cpus": 8},
+#         "results": ["*.log", "*.chk"]}}}
+#     calculations = {"quota": 5, "approved_quota": 25, "quota_window": "month"}
+
 raw_config = {
     "example": {
         "description": "Example jobs that show every report format",

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CLUSTER_KEYS = {
-    "host", "port", "user", "key_file", "agent", "key_passphrase_env", "known_hosts",
+    "host", "port", "user", "key_file", "agent", "key_passphrase_env", "password_env",
+    "known_hosts",
     "jump_host", "connect_timeout", "command_timeout", "keepalive", "max_sessions",
+    "upload_path",
 }
 SLURM_KEYS = {
-    "partition", "time", "mem", "cpus", "workdir", "stage", "setup", "output_lines",
+    "partition", "time", "mem", "cpus", "gpus", "workdir", "stage", "setup", "output_lines",
     "poll_seconds",
 }
 _SECRET_KEYS = {"password", "passphrase", "key_passphrase", "private_key", "key"}
@@ -39,11 +41,13 @@ class ClusterSpec:
     key_file: str | None = None
     agent: bool = False
     key_passphrase_env: str | None = None
+    password_env: str | None = None  # password login (discouraged): the variable holding it
     jump_host: str | None = None  # the name of another cluster to tunnel through
     connect_timeout: float = 10.0
     command_timeout: float = 60.0  # for short commands (squeue, sbatch, kill)
     keepalive: int = 30
     max_sessions: int = 10  # sshd's default MaxSessions: channels open at once
+    upload_path: str = "chatops-calcs"  # calculations: <upload_path>/<user>/<calculation id>/
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class SlurmSpec:
     time: str | None = None  # sbatch --time (minutes, or [D-]HH:MM:SS)
     mem: str | None = None  # sbatch --mem (e.g. 512M, 4G)
     cpus: int | None = None  # sbatch --cpus-per-task
+    gpus: int | None = None  # sbatch --gpus
     workdir: str = "chatops-jobs"  # on the cluster; relative to the login directory
     stage: tuple[str, ...] = ()  # files of workspace/<namespace>/ uploaded next to the script
     setup: str = ""  # script lines before the command (module loads, ...)
@@ -108,7 +113,11 @@ def build_clusters(error: Error, raw: Any) -> dict[str, ClusterSpec]:
 def _build_cluster(error: Error, where: str, name: str, raw: Mapping[str, Any]
                    ) -> ClusterSpec | None:
     for key in sorted(set(raw) - CLUSTER_KEYS):
-        if key in _SECRET_KEYS:
+        if key == "password":
+            error(where, "'password': secrets never live in job_configs.py; put it in an "
+                  "environment variable and name it with 'password_env' (better: log in with "
+                  "a key)")
+        elif key in _SECRET_KEYS:
             error(where, f"{key!r}: secrets never live in job_configs.py; put it in an "
                   "environment variable and name it with 'key_passphrase_env'")
         else:
@@ -120,12 +129,14 @@ def _build_cluster(error: Error, where: str, name: str, raw: Mapping[str, Any]
             ok = False
     key_file = _typed(error, where, raw, "key_file", str, None)
     agent = _typed(error, where, raw, "agent", bool, False)
-    if key_file is None and not agent:
+    password_env = _typed(error, where, raw, "password_env", str, None)
+    if key_file is None and not agent and password_env is None:
         error(where, "give 'key_file' (a private key's path) or 'agent': True")
     passphrase_env = _typed(error, where, raw, "key_passphrase_env", str, None)
-    if passphrase_env is not None and not _ENV_NAME.match(passphrase_env):
-        error(where, f"'key_passphrase_env' names an environment variable; "
-              f"{passphrase_env!r} is not one")
+    for key, variable in (("key_passphrase_env", passphrase_env),
+                          ("password_env", password_env)):
+        if variable is not None and not _ENV_NAME.match(variable):
+            error(where, f"{key!r} names an environment variable; {variable!r} is not one")
     port = _typed(error, where, raw, "port", int, 22)
     if not 0 < port < 65536:
         error(where, f"'port' must be 1-65535, not {port!r}")
@@ -145,10 +156,21 @@ def _build_cluster(error: Error, where: str, name: str, raw: Mapping[str, Any]
     return ClusterSpec(
         name=name, host=raw["host"], user=raw["user"], known_hosts=raw["known_hosts"],
         port=port, key_file=key_file, agent=agent, key_passphrase_env=passphrase_env,
+        password_env=password_env,
         jump_host=_typed(error, where, raw, "jump_host", str, None),
         connect_timeout=numbers["connect_timeout"], command_timeout=numbers["command_timeout"],
         keepalive=keepalive, max_sessions=max(1, sessions),
+        upload_path=_upload_path(error, where, raw),
     )
+
+
+def _upload_path(error: Error, where: str, raw: Mapping[str, Any]) -> str:
+    path = _typed(error, where, raw, "upload_path", str, "chatops-calcs")
+    if not path.strip() or ".." in path.split("/"):
+        error(where, f"'upload_path' is a folder on the cluster (relative to the login "
+              f"directory, or absolute), not {path!r}")
+        return "chatops-calcs"
+    return path.rstrip("/") or "/"
 
 
 def build_slurm(error: Error, where: str, raw: Any) -> SlurmSpec | None:
@@ -173,6 +195,9 @@ def build_slurm(error: Error, where: str, raw: Any) -> SlurmSpec | None:
     cpus = _typed(error, where, raw, "cpus", int, None)
     if cpus is not None and cpus < 1:
         error(where, "'cpus' must be at least 1")
+    gpus = _typed(error, where, raw, "gpus", int, None)
+    if gpus is not None and gpus < 1:
+        error(where, "'gpus' must be at least 1")
     stage = _typed(error, where, raw, "stage", (list, tuple), ())
     for item in stage:
         if not isinstance(item, str) or item.startswith("/") or ".." in item.split("/"):
@@ -183,7 +208,7 @@ def build_slurm(error: Error, where: str, raw: Any) -> SlurmSpec | None:
         error(where, "'poll_seconds' must be positive")
     return SlurmSpec(
         partition=_typed(error, where, raw, "partition", str, None), time=time_limit, mem=mem,
-        cpus=cpus, workdir=_typed(error, where, raw, "workdir", str, "chatops-jobs"),
+        cpus=cpus, gpus=gpus, workdir=_typed(error, where, raw, "workdir", str, "chatops-jobs"),
         stage=tuple(s for s in stage if isinstance(s, str)),
         setup=_typed(error, where, raw, "setup", str, ""),
         output_lines=_typed(error, where, raw, "output_lines", int, 20),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,10 +22,13 @@ from chatops import wakeup
 from chatops.db import insert_new, webhook_deliveries
 from chatops.events import Requester
 from chatops.job_config import NamespaceSpec
+from chatops.params import args_problem
+from chatops.payloads import BadPayload, load
 from chatops.report import notice
 from chatops.service import Service
 from chatops.texts import clock
 from webserver.github_match import Match, MissingField, match_rules
+from webserver.github_schema import PAYLOAD
 
 log = logging.getLogger("chatops.github")
 bp = Blueprint("github", __name__)
@@ -96,11 +98,9 @@ def webhook(namespace: str):
     if not event:
         return _answer(400, "bad_request", "The X-GitHub-Event header is missing.")
     try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        return _answer(400, "bad_request", f"The body is not valid JSON: {exc}")
-    if not isinstance(payload, dict):
-        return _answer(400, "bad_request", "The body is not a JSON object.")
+        payload = load(body, PAYLOAD, "the payload")
+    except BadPayload as exc:
+        return _answer(400, "bad_request", f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
     delivery = (request.headers.get("X-GitHub-Delivery") or "")[:MAX_DELIVERY_ID] or None
     if event == "ping":
         _record(service, delivery, namespace, event, lambda: ("ping", None))
@@ -118,6 +118,11 @@ def webhook(namespace: str):
         action = f" {payload['action']}" if isinstance(payload.get("action"), str) else ""
         return _answer(200, "ignored", f"No GitHub rule of namespace {ns.name!r} schedules "
                        f"anything for {event}{action}.")
+    unusable = next(filter(None, (args_problem(m.args) for m in found)), None)
+    if unusable:
+        seen = _record(service, delivery, namespace, event, lambda: ("bad_args", None))
+        return _duplicate(delivery, seen) if seen else _answer(
+            422, "bad_args", f"Nothing scheduled: {unusable}.")
     requester = report_requester(ns, _sender(payload))
     jobs: list[dict[str, Any]] = []
 

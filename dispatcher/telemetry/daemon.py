@@ -30,7 +30,7 @@ from dispatcher.telemetry.sender import Sender, Sink
 from dispatcher.telemetry.sinks import DirectorySink, HttpSink, StdioSink
 
 if TYPE_CHECKING:  # kafka is imported only when a [kafka] section is configured
-    from dispatcher.telemetry.kafka import BrokerSettings
+    from chatops.kafka import BrokerSettings
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Daemon:
         return StdioSink(f"{c.cluster}/{self.node}")
 
     def _broker(self) -> BrokerSettings:
-        from dispatcher.telemetry.kafka import BrokerSettings
+        from chatops.kafka import BrokerSettings
 
         k = self.config.kafka
         password = k.sasl_password or _read_secret(k.sasl_password_file, "SASL password file")
@@ -173,8 +173,8 @@ class Daemon:
         return listener
 
     def _status_attrs(self) -> list[tuple[str, str]]:
-        evicted = self.buffer.evicted
-        return [("buffer-evicted", str(evicted))] if evicted else []
+        counts = (("buffer-evicted", self.buffer.evicted), ("rejected", self.buffer.rejected))
+        return [(name, str(count)) for name, count in counts if count]
 
     # -------------------------------------------------------------------------- running
     def run(self, signals: bool = True) -> int:

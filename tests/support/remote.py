@@ -65,7 +65,9 @@ def cluster_settings(env: dict[str, str], **extra: Any) -> dict[str, Any]:
 class Harness:
     """A private CHATOPS_HOME, the real Dispatcher in a thread, and console sessions."""
 
-    def __init__(self, home: Path, raw_config: dict, clusters: dict, **environ: str):
+    def __init__(self, home: Path, raw_config: dict, clusters: dict,
+                 monitors: dict | None = None, telemetry: dict | None = None,
+                 **environ: str):
         home.mkdir(parents=True, exist_ok=True)
         env = {"CHATOPS_HOME": str(home), "CHATOPS_KILL_GRACE_SECONDS": "1",
                "CHATOPS_WORKSPACE_DIR": str(home / "workspace"),
@@ -74,7 +76,7 @@ class Harness:
         engine = make_engine(self.settings.database_url)
         migrate.upgrade(engine)
         self.queue = Queue(engine)
-        self.config = build_config(raw_config, clusters)
+        self.config = build_config(raw_config, clusters, monitors=monitors, telemetry=telemetry)
         self.dispatcher = Dispatcher(self.settings, self.config, self.queue)
         self.handler = CommandHandler(self.settings, self.config, self.queue)
         self.thread = threading.Thread(target=self.dispatcher.run, daemon=True)

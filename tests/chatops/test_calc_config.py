@@ -1,0 +1,147 @@
+"""`runners` and `calculations` in job_configs.py: a valid runner, and every error at once."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from chatops.calc.config import ArgRule
+from chatops.job_config import ConfigError, build_config
+
+CHATOPS = str(Path(sys.executable).parent / "chatops")
+CLUSTER = {"host": "login.example.org", "user": "chatops", "key_file": "/etc/chatops/key",
+           "known_hosts": "/etc/chatops/known_hosts"}
+GAUSSIAN = {
+    "program": "g16",
+    "extensions": [".gjf", ".com"],
+    "allowed_args": ["{}", "-v", re.compile(r"-c=\d{1,2}"), {"regex": r"{}\.bak"}],
+    "description": "Gaussian 16",
+    "slurm": {"partition": "debug", "time": "1:00:00", "mem": "4G", "cpus": 4, "gpus": 1},
+    "results": ["*.log", "*.chk"],
+    "max_input_bytes": 1_000_000,
+    "allowed_users": ["telegram:42"],
+}
+
+
+def test_a_runner_becomes_a_batch_job_of_the_run_namespace() -> None:
+    config = build_config({}, {"hpc": CLUSTER}, runners={"hpc": {"gaussian": GAUSSIAN}},
+                          calculations={"quota": 3, "quota_window": "30 days"})
+    runner = config.runners["run_hpc.gaussian"]
+    assert (runner.extensions, runner.default_args, runner.max_input_bytes) == (
+        (".gjf", ".com"), ("{}",), 1_000_000)
+    assert (runner.slurm.cpus, runner.slurm.gpus, runner.slurm.mem) == (4, 1, "4G")
+    job = config.job("run_hpc.gaussian")
+    assert (job.namespace, job.cluster, job.slurm, job.timeout) == (
+        "run", "hpc", runner.slurm, 7 * 86400.0)
+    assert config.calc.quota == 3 and config.calc.approved_quota == 25
+    assert config.audit_channel is None
+    assert runner.command("water.gjf", ["-c=4", "{}"]) == "g16 -c=4 water.gjf"
+    assert runner.command("it's.gjf", ["{}"]) == "g16 'it'\"'\"'s.gjf'"
+    assert config.clusters["hpc"].upload_path == "chatops-calcs"
+
+
+def test_a_program_template_places_the_file_and_the_arguments() -> None:
+    config = build_config({}, {"hpc": CLUSTER}, runners={"hpc": {"orca": {
+        "program": "orca {} {args} > out.log", "extensions": [".inp"], "default_args": []}}})
+    runner = config.runners["run_hpc.orca"]
+    assert runner.command("a b.inp", ["-x"]) == "orca 'a b.inp' -x > out.log"
+
+
+@pytest.mark.parametrize("rule, arg, ok", [
+    (ArgRule("{}"), "water.gjf", True),
+    (ArgRule("{}"), "other.gjf", False),
+    (ArgRule(r"-c=\d+", True), "-c=12", True),
+    (ArgRule(r"-c=\d+", True), "-c=12; rm -rf ~", False),
+    (ArgRule(r"{}\.bak", True), "water.gjf.bak", True),
+    (ArgRule(r"{}\.bak", True), "waterXgjf.bak", False),  # the file name is literal in a regex
+])
+def test_allowed_arguments(rule: ArgRule, arg: str, ok: bool) -> None:
+    assert rule.matches(arg, "water.gjf") is ok
+
+
+def test_every_runner_error_is_reported_at_once() -> None:
+    runners = {
+        "nowhere": {"x": {"program": "true"}},
+        "hpc": {
+            "a": {"program": "g16", "extensions": [".gjf"], "colour": "red",
+                  "allowed_args": [{"regex": "(unclosed"}, 3]},
+            "b": {"program": "g09", "extensions": [".gjf", "log"], "namespaces": ["nope"],
+                  "slurm": {"partition": "debug", "workdir": "x"}},
+            "c": {"extensions": [".c"], "allowed_users": ["bob"], "max_input_bytes": 0},
+            "d": {"program": "x {file}", "timeout": -1},
+        },
+    }
+    with pytest.raises(ConfigError) as caught:
+        build_config({}, {"hpc": CLUSTER}, runners=runners,
+                     calculations={"quota": -1, "quota_window": "week", "colour": 1,
+                                   "audit_channel": "#audit"})
+    assert caught.value.errors == [
+        "runners of cluster 'nowhere': 'nowhere' is not defined in clusters (hpc)",
+        "cluster 'hpc', runner 'a': unknown key 'colour' (allowed: allowed_args, allowed_users, "
+        "concurrency, default_args, description, extensions, max_input_bytes, namespaces, "
+        "program, results, slurm, timeout)",
+        "cluster 'hpc', runner 'a': 'allowed_args': '(unclosed' is not a valid regular "
+        "expression: missing ), unterminated subpattern at position 0",
+        "cluster 'hpc', runner 'a': 'allowed_args': 3 is not a literal, re.compile(...) or "
+        "{'regex': ...}",
+        "cluster 'hpc', runner 'b': 'extensions': 'log' is not an extension such as '.gjf'",
+        "cluster 'hpc', runner 'b', key 'slurm': unknown key 'workdir' (allowed: cpus, gpus, "
+        "mem, output_lines, partition, poll_seconds, setup, time)",
+        "cluster 'hpc', runner 'b': 'namespaces': 'nope' is not a namespace of raw_config",
+        "cluster 'hpc', runner 'b': extension '.gjf' is claimed by runner 'a' too; on one "
+        "cluster an extension picks one runner",
+        "cluster 'hpc', runner 'c': 'program' is required (the command the batch script runs)",
+        "cluster 'hpc', runner 'd': 'program' may hold {} (the input file) and {args}, not "
+        "{file}",
+        "cluster 'hpc', runner 'd': 'timeout' must be a positive number, not -1",
+        "calculations: unknown key 'colour' (allowed: approved_quota, audit_channel, "
+        "max_result_bytes, max_result_files, max_results_bytes, quota, quota_window, "
+        "result_extensions)",
+        "calculations: 'quota' must be a whole number of calculations, not -1",
+        "calculations: 'quota_window' is 'week'; use one of 'month', '30 days'",
+        "calculations: 'audit_channel': '#audit' is not a channel; write it as 'platform:channel "
+        "id', one of: slack:C0123ABCD (the channel's id, not #name), telegram:-1001234567890 "
+        "(the chat id), discord:<channel id>, matrix:!room:server.example, console:<name> "
+        "(shown on the dashboard)",
+    ]
+
+
+def test_config_check_validates_runners(tmp_path: Path) -> None:
+    good = tmp_path / "good.py"
+    files = {"key_file": tmp_path / "key", "known_hosts": tmp_path / "known_hosts"}
+    for path in files.values():  # config check looks for them
+        path.write_text("")
+    cluster = {**CLUSTER, **{key: str(path) for key, path in files.items()}}
+    good.write_text(textwrap.dedent(f"""
+        import re
+        raw_config = {{}}
+        clusters = {{"hpc": {cluster!r}}}
+        runners = {{"hpc": {{"gaussian": {{"program": "g16", "extensions": [".gjf"],
+                                          "allowed_args": ["{{}}", re.compile(r"-c=\\d+")],
+                                          "description": "Gaussian 16"}}}}}}
+    """))
+    result = subprocess.run([CHATOPS, "config", "check", str(good)], capture_output=True,
+                            text=True, env={"CHATOPS_HOME": str(tmp_path), "PATH": "/usr/bin"})
+    assert result.returncode == 0, result.stderr
+    assert "runner gaussian on hpc: g16 for .gjf — Gaussian 16" in result.stdout
+    bad = tmp_path / "bad.py"
+    bad.write_text(textwrap.dedent(f"""
+        raw_config = {{}}
+        clusters = {{"hpc": {CLUSTER!r}}}
+        runners = {{"hpc": {{"a": {{"program": "x", "extensions": [".in"]}},
+                            "b": {{"program": "y", "extensions": [".in"],
+                                  "allowed_args": [{{"regex": "[" }}]}}}},
+                   "other": {{}}}}
+    """))
+    result = subprocess.run([CHATOPS, "config", "check", str(bad)], capture_output=True,
+                            text=True, env={"CHATOPS_HOME": str(tmp_path), "PATH": "/usr/bin"})
+    assert result.returncode == 1
+    assert "3 error(s)" in result.stderr, result.stderr
+    assert "runner 'b': extension '.in' is claimed by runner 'a' too" in result.stderr
+    assert "'[' is not a valid regular expression" in result.stderr
+    assert "'other' is not defined in clusters (hpc)" in result.stderr
