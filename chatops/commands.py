@@ -91,17 +91,13 @@ class CommandHandler:
                 "That text contains a NUL character (\\0), which no command accepts; "
                 "type it again without it.")
         parsed = parse(incoming.text, self.config)
-        what = "new jobs" if isinstance(parsed, Matched) else "that"
-        # A (nearly) full disk refuses new jobs up front: SQLite could still squeeze a row
-        # into its log's free room, but the job could not write its output.
-        found = storage.low_space(self.queue.engine) if isinstance(parsed, Matched) else None
         try:
-            if found is None:
-                return self._handle(parsed, incoming.requester)
+            return self._handle(parsed, incoming.requester)
         except Exception as exc:  # a full disk, a read-only database: say so, store nothing
             found = storage.fault(exc)
             if found is None:
                 raise
+        what = "new jobs" if isinstance(parsed, Matched) else "that"
         return Response(refused=True, unstored=True).say(
             f"The service cannot store {what} right now: {found.short}. Nothing was "
             "changed; please try again later.")

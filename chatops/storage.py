@@ -45,10 +45,20 @@ class Fault:
         return self.kind if self.kind == FULL else f"the database is {self.kind}"
 
 
+class NoRoom(Exception):
+    """Refused before trying: the disk is (nearly) full (``low_space``)."""
+
+    def __init__(self, found: Fault):
+        super().__init__(f"{found.short}: {found.detail}")
+        self.fault = found
+
+
 def fault(exc: BaseException | None) -> Fault | None:
     """The storage fault behind ``exc`` (None: some other error)."""
     seen = 0
     while exc is not None and seen < 5:
+        if isinstance(exc, NoRoom):
+            return exc.fault
         code = getattr(exc, "sqlite_errorcode", None)
         if isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _SQLITE:
             return Fault(_SQLITE[code & 0xFF], str(exc))

@@ -62,7 +62,7 @@ def create_app(service: Service, handler: CommandHandler | None = None,
     app.before_request(_refuse_nul)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
-    for error in (DBAPIError, sqlite3.Error):
+    for error in (DBAPIError, sqlite3.Error, storage.NoRoom):
         app.register_error_handler(error, _database_error)
     return app
 

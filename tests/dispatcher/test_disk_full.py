@@ -25,6 +25,7 @@ from chatops.settings import load_settings
 from tests.support.cli import Chatops
 from tests.support.require import require
 from tests.support.wait import wait_until
+from tests.support.web import SECRET, hook_headers
 
 pytestmark = pytest.mark.slow  # a tmpfs mounted, real processes
 
@@ -42,6 +43,8 @@ raw_config = {
                      "report_stdout": True},
             "echo": {"run_args_template": "echo {words}", "report_stdout": True},
         },
+        "github": [{"event": "push", "branches": ["main"], "job_type": "echo",
+                    "args": {"words": "$sha"}}],
         "slack": [
             {"command": "hold", "help": "run until released", "action": "schedule_job",
              "job_type": "hold"},
@@ -81,7 +84,7 @@ def chatops(small_home: Path, tmp_path: Path) -> Iterator[Chatops]:
     env.update(CHATOPS_HOME=str(small_home), CHATOPS_CONFIG=str(config),
                CHATOPS_WORKSPACE_DIR=str(tmp_path / "workspace"), CHATOPS_RUN_DIR=run_dir,
                CHATOPS_WEB_TOKEN="t" * 32, CHATOPS_KILL_GRACE_SECONDS="1",
-               CHATOPS_POLL_INTERVAL="0.5")
+               CHATOPS_POLL_INTERVAL="0.5", GITHUB_WEBHOOK_SECRET=SECRET)
     runner = Chatops(tmp_path, env)
     runner("db", "upgrade", check=True)
     yield runner
@@ -117,6 +120,19 @@ def admin_notices(chatops: Chatops) -> list[str]:
         queue.engine.dispose()
 
 
+def push(base: str) -> tuple[int, dict]:
+    """The same GitHub delivery each time (a redelivery after the first)."""
+    body = json.dumps({"ref": "refs/heads/main", "after": "c0ffee" * 5,
+                       "repository": {"default_branch": "main"}}).encode()
+    request = urllib.request.Request(f"{base}/github/disk/", data=body, method="POST",
+                                     headers=hook_headers("push", body, "full-disk-1"))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
 def queued(chatops: Chatops, text: str) -> int:
     result = chatops.chat(text, "--no-wait")
     assert result.returncode == 0, result.stderr
@@ -147,6 +163,8 @@ def test_a_full_disk_pauses_the_service_and_it_resumes_by_itself(chatops, small_
 
     refused = chatops.chat("disk echo while full")
     assert (refused.returncode, refused.stdout.strip()) == (3, REFUSED)
+    assert push(base) == (503, {"error": "The service cannot store that right now: disk "
+                                         "full. Please try again later."})
     assert "Traceback" not in refused.stderr + log.read_text()
     assert run.poll() is None, "chatops run died"
 
@@ -156,6 +174,8 @@ def test_a_full_disk_pauses_the_service_and_it_resumes_by_itself(chatops, small_
     wait_until(lambda: health(base)[0] == 200, what="/healthz to say ok again")
     wait_until(lambda: "chatops dispatcher can write to the database again" in log.read_text(),
                what="the dispatcher to resume")
+    status, body = push(base)  # GitHub's redelivery is handled now
+    assert (status, body["outcome"]) == (202, "scheduled")
     back = chatops.chat("disk echo back again", timeout=60)
     assert back.returncode == 0, back.stderr
     assert "back again" in back.stdout
