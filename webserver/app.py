@@ -12,6 +12,7 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 
+import psycopg
 from flask import Flask, abort, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError
 from waitress.server import create_server
@@ -62,7 +63,8 @@ def create_app(service: Service, handler: CommandHandler | None = None,
     app.before_request(_refuse_nul)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
-    for error in (DBAPIError, sqlite3.Error, storage.NoRoom):
+    # (the queue's hot path raises the drivers' own errors: see chatops/queue_sql.py)
+    for error in (DBAPIError, sqlite3.Error, psycopg.Error, storage.NoRoom):
         app.register_error_handler(error, _database_error)
     return app
 
