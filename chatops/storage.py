@@ -8,9 +8,9 @@ what the admins must be told until it can be stored, and notices when writes wor
 
 from __future__ import annotations
 
-import getpass
 import logging
 import os
+import pwd
 import shutil
 import socket
 import sqlite3
@@ -94,13 +94,21 @@ def setup_message(found: Fault, url: str) -> str:
         if not sqlite:
             return (f"the database {name} is read-only ({found.detail}): point "
                     "CHATOPS_DATABASE_URL at the primary server, or let its user write")
-        return (f"the database file {name} is read-only for {getpass.getuser()} "
+        return (f"the database file {name} is read-only for {_account()} "
                 f"({found.detail}): make it, {name}-wal and {name}-shm writable by the account "
                 f"chatops runs as (e.g. chown that account {name}*), on a file system mounted "
                 "read-write; `chatops db check` says more")
     where = f" ({Path(name).parent})" if sqlite else " (the PostgreSQL server's data folder)"
     return (f"the disk holding the database {name} is full{where}: free some space there, "
             "then try again")
+
+
+def _account() -> str:
+    """Who this process runs as (not $USER: sudo and setpriv keep the caller's)."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
 
 
 def check_writable_file(url: str) -> Fault | None:
