@@ -169,6 +169,7 @@ class DiscordPlatform(Platform):
         pinned (the Pin Messages / Manage Messages permission)."""
         text = delivery.payload.get("text", "")[:2000]
         channel = delivery.channel
+
         def post(replacing: str | None) -> str:
             # A new board for a deleted one gets its own nonce (from the deleted one's id), so
             # Discord does not take it for the first; the same on every retry.
