@@ -33,6 +33,17 @@ def scontrol(*words: str) -> None:
     subprocess.run(["scontrol", "update", *words], check=True, capture_output=True, timeout=30)
 
 
+def slurm_update(node: str, *words: str) -> None:
+    """scontrol update, waiting out a slurmctld that someone else's test restarts (a resume of
+    a node someone else resumed already is refused, and is done)."""
+    def done() -> bool:
+        result = subprocess.run(["scontrol", "update", f"nodename={node}", *words],
+                                capture_output=True, text=True, timeout=30)
+        return result.returncode == 0 or "state=resume" in words and "Invalid node state" \
+            in result.stderr
+    wait_until(done, 60, f"scontrol update nodename={node} {' '.join(words)}")
+
+
 @pytest.fixture
 def node() -> Iterator[str]:
     """The test cluster's node; whatever a test does to it, it is resumed at the end."""
@@ -75,8 +86,10 @@ def test_a_drained_node_is_reported_with_its_reason_and_its_return(tmp_path: Pat
                                                                     node: str) -> None:
     env = cluster_env()
     channel = f"mon-{uuid.uuid4().hex[:8]}"
+    # (offline_after 10: a brief restart of slurmctld by someone else's test is no outage)
     harness = Harness(tmp_path / "home", {}, {"testcluster": cluster_settings(env)},
                       monitors={"testcluster": {"cadence": "1s", "timeout": 1,
+                                                "offline_after": 10,
                                                 "targets": [f"console:{channel}"]}})
     console = Console(harness, channel)
     try:
@@ -340,6 +353,7 @@ def test_the_board_on_slack_is_edited_in_place_and_posted_anew_when_deleted(
     with FakeSlack() as fake:
         harness = Harness(tmp_path / "home", {}, {"testcluster": cluster_settings(env)},
                           monitors={"testcluster": {"cadence": "1s", "timeout": 1,
+                                                    "offline_after": 10,  # (others' restarts)
                                                     "targets": ["slack:C1"]}},
                           SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=fake.url)
         platform = SlackPlatform(SlackSettings.from_settings(harness.settings), {})
@@ -360,26 +374,25 @@ def test_the_board_on_slack_is_edited_in_place_and_posted_anew_when_deleted(
             return [(c.params["ts"], c.params["text"]) for c in calls
                     if c.method == "chat.update" and re.search(pattern, c.params["text"])]
 
-        boards = r"^🟢 testcluster: ONLINE for "
+        boards = r"^\S+ testcluster: [A-Z]+ for "
         try:
             fake.wait_until(lambda calls: posts(boards, calls), 30)
             [pin] = fake.wait_count("pins.add", 1)  # the board, pinned
             board_ts = pin.params["timestamp"]
-            scontrol(f"nodename={node}", "state=drain", "reason=disk replace")
+            slurm_update(node, "state=drain", "reason=disk replace")
             problem = rf"Problem nodes:\n• {node} drain(ed|ing): 'disk replace'"
             fake.wait_until(lambda calls: edited(problem, calls), 30)
             assert edited(problem)[0][0] == board_ts  # the board itself, edited
-            fake.wait_until(lambda calls: posts(r"^🟡 testcluster is DEGRADED", calls), 30)
-            [change] = posts(r"^🟡 testcluster is DEGRADED")
-            assert re.search(rf"• {node} drain(ed|ing): 'disk replace'", change)
-            assert len(posts(r"testcluster: \w+ for ")) == 1  # not re-posted
+            drained = rf"• {node} drain(ed|ing): 'disk replace'"
+            fake.wait_until(lambda calls: posts(drained, calls), 30)
+            assert posts(drained)[0].startswith("🟡 testcluster is DEGRADED")  # the change
+            assert len(posts(boards)) == 1  # the board was not re-posted
 
             fake.fail("chat.update", error="message_not_found")  # deleted in Slack
-            scontrol(f"nodename={node}", "state=resume")
+            slurm_update(node, "state=resume")
             fake.wait_until(lambda calls: len(posts(boards, calls)) == 2, 30)
             fake.wait_count("pins.add", 2)
-            fake.wait_until(lambda calls: posts(r"^🟢 testcluster is ONLINE \(degraded for ",
-                                                calls), 30)
+            fake.wait_until(lambda calls: posts(rf"• {node} back to ", calls), 30)
             pins = [c.params["timestamp"] for c in fake.of("pins.add")]
             assert len(pins) == 2 and pins[1] != board_ts  # the new board, pinned
             [row] = [b.delivery_id for b in store.boards(harness.queue.engine,
