@@ -28,12 +28,15 @@ from pathlib import Path
 from chatops import alarms, privileges, storage, wakeup
 from chatops.job_config import Config, JobSpec
 from chatops.joblogs import JobLogs, job_logs, type_folder
+from chatops.notify.check import check_setup
 from chatops.queue import STALE_AFTER_SECONDS, Finish, Queue
 from chatops.report import describe_end, failure_report, success_report
-from chatops.settings import Settings
+from chatops.settings import Settings, SetupError
 from dispatcher.executors import Executor, RemoteExecutors, Run
 from dispatcher.local import LocalExecutor, Output, PrepareError, kill_orphan
 from dispatcher.monitor import Monitors
+from dispatcher.notify_ingest import NotifyIngest
+from dispatcher.progress import LiveProgress
 from dispatcher.schedules import Scheduler
 from dispatcher.starters import Starters
 
@@ -95,13 +98,16 @@ class Dispatcher:
         self._next_heartbeat = 0.0
         self._next_recovery = 0.0
         self._claim_at = 0.0  # when a claim may find something: 0 now, inf not until a change
-        self.notify = None  # dispatcher/notify_ingest.py: Slurm notifications, made in run()
+        # Slurm notifications (dispatcher/notify_ingest.py): broken settings stop the start.
+        self.notify = self._notify_ingest()
         # A full disk or a read-only database: running jobs go on, their ends wait in memory.
         self.outage = storage.Outage("chatops dispatcher", (
             "no new jobs are started", "no new job was started"))
         self.schedules = Scheduler(settings, config, queue, self.worker)
         self.monitors = Monitors(settings, config, queue, self.worker, lambda: self.remote.pool)
         self.feed = None  # dispatcher/telemetry_feed.py, when job_configs.py has feeds
+        self.progress = LiveProgress(settings, queue)  # running jobs' messages, edited
+        self._next_progress = 0.0
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -164,16 +170,19 @@ class Dispatcher:
             if "remote" in self.__dict__:  # the cached_property was used: close its connections
                 self.remote.close()
 
-    def _start_notify(self) -> None:
-        from dispatcher.notify_ingest import NotifyIngest
+    def _notify_ingest(self) -> NotifyIngest:
+        errors, warnings = check_setup(self.config.notifications, self.settings.environ)
+        if errors:
+            raise SetupError("the Slurm notification settings have errors:\n"
+                             + "\n".join(errors) + "\nCheck them with: chatops config check")
+        for warning in warnings:
+            log.warning("%s", warning)
+        ingest = NotifyIngest(self.settings, self.config, self.queue)
+        ingest.on_chat_jobs = self._wake_runs
+        return ingest
 
-        try:
-            self.notify = NotifyIngest(self.settings, self.config, self.queue)
-            self.notify.on_chat_jobs = self._wake_runs
-            self.notify.start(self.stopping)
-        except Exception:  # a broken notifications config must not stop the jobs
-            log.exception("Slurm notifications are off: their setup failed")
-            self.notify = None
+    def _start_notify(self) -> None:
+        self.notify.start(self.stopping)
 
     def _follow_feed(self, config: Config) -> None:
         """Read the telemetry daemons' topics back when ``telemetry`` has feeds."""
@@ -212,9 +221,15 @@ class Dispatcher:
             self._beat(now)
         if now >= self._next_recovery and not self.outage.blocked:
             self._guard(self.recover)
+        if self.active and now >= self._next_progress and not self.outage.blocked:
+            self._next_progress = now + self.settings.poll_interval  # (if the step fails)
+            self._guard(self._progress, now)
         self._handle(self._selector.select(self._sleep_time(time.time())))
         self._enforce_deadlines(time.time())
         self._settle()
+
+    def _progress(self, now: float) -> None:
+        self._next_progress = self.progress.step(now, self.active)
 
     def _guard(self, step, *args, **kwargs) -> bool:
         """Run one part of a turn; a storage fault (chatops/storage.py) stops claiming until
@@ -266,7 +281,8 @@ class Dispatcher:
     def _sleep_time(self, now: float) -> float:
         wake = [now + self.settings.poll_interval, self._next_heartbeat,
                 math.inf if self.outage.blocked else self._next_recovery,
-                self.schedules.next_due or math.inf]
+                self.schedules.next_due or math.inf,
+                self._next_progress if self.active else math.inf]
         for active in self.active.values():
             wake.append(active.kill_at or active.deadline)
         if self._busy() < self.settings.max_concurrency and not self.outage.blocked:
@@ -351,6 +367,7 @@ class Dispatcher:
     def _watch(self, job_id: int, active: Active) -> None:
         """From now on the loop wakes when this run ends, and enforces its deadline."""
         self.active[job_id] = active
+        self._next_progress = 0.0  # its progress message is due after a few seconds
         self._selector.register(active.run, selectors.EVENT_READ, job_id)
 
     @cached_property
@@ -468,6 +485,8 @@ class Dispatcher:
             log.exception("job %s: could not build its report", job_id)
             self._finishes.append(Finish(job_id, "failed", exit_code=exit_code,
                                          summary="ended, but its report could not be built"))
+        self._guard(self.progress.ended, job_id, active.job_type,
+                    self._finishes[-1].summary or "ended", time.time())
 
     def _report(self, job_id: int, active: Active, exit_code: int) -> Finish:
         spec = active.spec
