@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import httpx
 
-from bot.discord.send import outs
+from bot.discord.send import MESSAGE_LIMIT, outs
 from bot.render import delivery_pieces
 from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.service import Service
@@ -43,6 +43,9 @@ class DiscordWebhookPlatform(Platform):
             raise DeliveryError(f"environment variable {name} does not hold a Discord webhook "
                                 "URL (https://discord.com/api/webhooks/<id>/<token>); set it and "
                                 "restart the service", permanent=True)
+        if delivery.payload.get("kind") == "live":
+            self._live(url, name, delivery)
+            return
         items = outs(delivery_pieces(delivery.payload), "message.txt")
         sent = delivery.progress.get("sent", 0)
         for item in items[sent:]:
@@ -52,10 +55,26 @@ class DiscordWebhookPlatform(Platform):
             sent += 1
             delivery.record("sent", sent)
 
-    def _post(self, url: str, name: str, content: str) -> None:
+    def _live(self, url: str, name: str, delivery: Delivery) -> None:
+        """A message that changes (the monitor's board): posted once, then edited (PATCH) with
+        its newest text. A message deleted in Discord fails the edit for good (404), so the
+        monitor posts a new board."""
+        content = delivery.payload.get("text", "")[:MESSAGE_LIMIT]
+        posted = delivery.progress.get("live")
+        if posted is None:
+            answer = self._post(url, name, content)
+            delivery.record("live", str(answer.get("id", "")))
+        else:
+            self._post(url, name, content, message=str(posted))
+
+    def _post(self, url: str, name: str, content: str, message: str | None = None
+              ) -> dict:
+        body = {"content": content, "allowed_mentions": {"parse": []}}
         try:
-            response = self.client.post(url, params={"wait": "true"}, json={
-                "content": content, "allowed_mentions": {"parse": []}})
+            if message is None:
+                response = self.client.post(url, params={"wait": "true"}, json=body)
+            else:
+                response = self.client.patch(f"{url.rstrip('/')}/messages/{message}", json=body)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"cannot reach the Discord webhook in {name}: "
                                 f"{type(exc).__name__}") from exc
@@ -69,6 +88,10 @@ class DiscordWebhookPlatform(Platform):
         if response.status_code >= 400:
             raise DeliveryError(f"the Discord webhook in {name} refused the message (HTTP "
                                 f"{response.status_code})", permanent=True)
+        try:
+            return response.json()
+        except ValueError:  # (wait=true answers the message; anything else says nothing)
+            return {}
 
     def close(self) -> None:
         self.client.close()

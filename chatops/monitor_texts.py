@@ -1,8 +1,9 @@
 """What the cluster monitor says: the change message, the status board, their payloads.
 
-A message is a ``{"kind": "monitor", ...}`` payload on the outbound path: every platform shows
-its ``text`` (markdown-ish, the partition table fenced), like a notice; the other keys say which
-cluster, which role (``change`` or ``board``) and which state, for platforms that do more with it.
+A change is a ``{"kind": "monitor", ...}`` payload on the outbound path: every platform shows its
+``text`` (markdown-ish, the partition table fenced), like a notice. The board is a ``live``
+message: posted once per target, then edited in place. The other keys say which cluster, which
+role (``change`` or ``board``) and which state, for platforms that do more with it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ class Clock:
 
 
 def payload(cluster: str, role: str, state: str, text: str) -> dict[str, Any]:
-    return {"kind": "monitor", "role": role, "cluster": cluster, "state": state, "text": text}
+    """A change message (``monitor``), or the status board: a message that changes (``live``),
+    edited in place by its platform at every revision (chatops.outbound.revise)."""
+    kind = "live" if role == "board" else "monitor"
+    return {"kind": kind, "role": role, "cluster": cluster, "state": state, "text": text}
 
 
 def change_text(cluster: str, old: Snapshot | None, old_since: float | None, new: Snapshot,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from queue import SimpleQueue
 
 from chatops import monitor_store as store
-from chatops import wakeup
+from chatops import outbound, wakeup
 from chatops.cadence import next_instant
 from chatops.cluster_config import ClusterSpec
 from chatops.cluster_status import OFFLINE, Change, Snapshot, changes, offline, snapshot
@@ -41,6 +41,7 @@ log = logging.getLogger("chatops.monitor")
 
 LEASE_MARGIN = 5.0  # seconds a lease outlives the longest gap between two renewals
 DATABASE_SLOTS = 3  # monitor threads using the database at once
+BOARD_REFRESH = 60.0  # seconds between edits of a board that nothing changed (its "for 5 min")
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class Watch:
         self.cluster = cluster
         self.stopped = threading.Event()
         self._failures = 0  # failed polls before anything was known of the cluster
+        self._board_due = 0.0  # when the boards' "for how long" is worth an edit again
         self.started_at = owner.clock()
         self.thread = threading.Thread(target=self._run, name=f"monitor-{spec.cluster}",
                                        daemon=True)
@@ -212,23 +214,30 @@ class Watch:
             change = change_text(spec.cluster, prev.snapshot, prev.since, state.snapshot,
                                  state.since, outcome.change, clock)
         queue, posted = self.owner.queue, []
-        boards = store.boards(queue.engine, spec.cluster)
+        engine = queue.engine
+        boards = store.boards(engine, spec.cluster)
+        board_payload = payload(spec.cluster, "board", state.snapshot.state, board)
+        refresh = change is not None or now >= self._board_due
+        # (with "every poll", a poll that changed nothing still posts the status as a message)
+        news = change if change is not None else board if spec.post == "every poll" else None
+        role = "change" if change is not None else "status"
         for target in spec.targets:
-            if target not in boards:  # the first poll, or a target added since: the board
-                role, text = "board", board
-            elif change is not None:
-                role, text = "change", change
-            elif spec.post == "every poll":
-                role, text = "board", board
-            else:
-                continue
             platform, _, channel = target.partition(":")
-            delivery = queue.add_delivery(
-                platform, payload(spec.cluster, role, state.snapshot.state, text),
-                channel=channel, now=now)
-            if role == "board":
-                store.remember_board(queue.engine, spec.cluster, target, delivery, now)
-            posted.append(f"{role} to {target}")
+            row = boards.get(target)
+            if row is None or (refresh and not outbound.revise(engine, row.delivery_id,
+                                                              board_payload, now)):
+                # the first poll, a target added since, or its board is gone (deleted, dead)
+                delivery = queue.add_delivery(platform, board_payload, channel=channel, now=now)
+                store.remember_board(engine, spec.cluster, target, delivery, now)
+                posted.append(f"board to {target}")
+            elif refresh:
+                posted.append(f"board edited for {target}")
+            if row is not None and news is not None:
+                queue.add_delivery(platform, payload(spec.cluster, role, state.snapshot.state,
+                                                     news), channel=channel, now=now)
+                posted.append(f"{role} to {target}")
+        if refresh:
+            self._board_due = now + max(BOARD_REFRESH, spec.cadence)
         if posted:
             wakeup.notify(self.owner.settings.run_dir, "outbox")
             log.info("monitor %s: %s; %s", spec.cluster, state.snapshot.state, ", ".join(posted))

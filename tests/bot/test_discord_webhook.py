@@ -60,3 +60,39 @@ def test_a_monitor_message_goes_to_the_webhook_named_by_the_variable(
                       "Discord webhook URL (https://discord.com/api/webhooks/<id>/<token>); "
                       "set it and restart the service")
     platform.close()
+
+
+def test_a_board_is_posted_once_then_edited_and_reposted_when_deleted(
+        tmp_path: Path, fake: FakeDiscord) -> None:
+    from chatops import outbound
+
+    url = f"{fake.url}/webhooks/123456/s3cret-webhook-token"
+    settings = load_settings({"CHATOPS_HOME": str(tmp_path), "DISCORD_WEBHOOK": url})
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    queue = Queue(engine)
+    service = Service(settings, build_config({}), queue)
+    platform = DiscordWebhookPlatform(service)
+    worker = Sender.for_service(service, platform)
+    board = queue.add_delivery("discord_webhook", payload("saga", "board", "online",
+                                                          "🟢 saga: ONLINE for 1 min"),
+                               channel="DISCORD_WEBHOOK")
+    worker.settle()
+    [posted] = fake.sent("/webhooks/")
+    assert (posted.method, posted.body["content"]) == ("POST", "🟢 saga: ONLINE for 1 min")
+    assert outbound.revise(engine, board, payload("saga", "board", "degraded",
+                                                  "🟡 saga: DEGRADED for 0 s"))
+    wait_until(lambda: worker.settle() or len(fake.sent("/webhooks/")) == 2, 5, "the edit")
+    edited = fake.sent("/webhooks/")[1]
+    assert (edited.method, edited.body["content"]) == ("PATCH", "🟡 saga: DEGRADED for 0 s")
+    assert edited.path == f"/webhooks/123456/s3cret-webhook-token/messages/{fake.next_id - 1}"
+    # Someone deleted the message: the edit fails for good, and a new revision is refused,
+    # which is how the monitor knows to post a new board.
+    fake.fail_next(r"/webhooks/.*/messages/.*", status=404)
+    assert outbound.revise(engine, board, payload("saga", "board", "online", "🟢 back"))
+    wait_until(lambda: worker.settle() or len(fake.sent("/webhooks/")) == 3, 5, "the try")
+    wait_until(lambda: not outbound.revise(engine, board, payload("saga", "board", "online",
+                                                                  "🟢 again")), 5,
+               "the deleted board's row to be given up")
+    worker.close()
+    platform.close()
