@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from chatops import migrate
+from chatops import migrate, outbound
 from chatops import monitor_store as store
 from chatops.db import deliveries, make_engine, monitor_states, monitor_transitions
 from chatops.job_config import build_config
@@ -87,14 +87,24 @@ def test_a_drained_node_is_reported_with_its_reason_and_its_return(tmp_path: Pat
         assert re.search(rf"• {node} drain(ed|ing): 'disk replace' \(since \d\d:\d\d\)", drained)
         edited = console.wait_for(r"^🟡 testcluster: DEGRADED for ")  # the board, edited
         assert re.search(rf"Problem nodes:\n• {node} drain(ed|ing): 'disk replace'", edited)
+        with harness.queue.engine.connect() as conn:  # one board row, revised in place
+            [(board, revision)] = conn.execute(select(deliveries.c.id, deliveries.c.revision)
+                                               .where(deliveries.c.channel == channel,
+                                                      deliveries.c.payload.like('%"live"%')))
+        assert revision >= 1
+        # Someone deleted the board in the chat: its edit failed for good (a dead row).
+        outbound.dead(harness.queue.engine, board, "Unknown Message (the message was deleted)")
         scontrol(f"nodename={node}", "state=resume")
         back = console.wait_for(r"^🟢 testcluster is ONLINE \(degraded for ")
         assert re.search(rf"• {node} back to ", back)
-        console.wait_for(r"^🟢 testcluster: ONLINE for ")  # the board again
-        with harness.queue.engine.connect() as conn:  # one board row, revised in place
-            [(revision,)] = conn.execute(select(deliveries.c.revision).where(
-                deliveries.c.channel == channel, deliveries.c.payload.like('%"live"%')))
-        assert revision >= 2
+        console.wait_for(r"^🟢 testcluster: ONLINE for ")  # a new board
+        with harness.queue.engine.connect() as conn:
+            boards = conn.execute(select(deliveries.c.id).where(
+                deliveries.c.channel == channel, deliveries.c.payload.like('%"live"%'))
+                .order_by(deliveries.c.id)).scalars().all()
+        assert boards[0] == board and len(boards) == 2
+        assert store.boards(harness.queue.engine, "testcluster")[
+            f"console:{channel}"].delivery_id == boards[1]
     finally:
         harness.stop()
     engine = harness.queue.engine
