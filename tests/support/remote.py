@@ -119,3 +119,14 @@ class Harness:
     def stop(self) -> None:
         self.dispatcher.stop()
         self.thread.join(30)
+
+
+def slurm_update(node: str, *words: str) -> None:
+    """scontrol update, waiting out a slurmctld that someone else's test restarts (a resume of
+    a node someone else resumed already is refused, and is done)."""
+    def done() -> bool:
+        result = subprocess.run(["scontrol", "update", f"nodename={node}", *words],
+                                capture_output=True, text=True, timeout=30)
+        return result.returncode == 0 or "state=resume" in words and "Invalid node state" \
+            in result.stderr
+    wait_until(done, 60, f"scontrol update nodename={node} {' '.join(words)}")
