@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from chatops import identities, schedule_chat, texts, wakeup
 from chatops.access import may_see_job, not_yours, refusal
+from chatops.calc.submit import Attachment, Submitter
+from chatops.calc.submit import usage as submitter_usage
 from chatops.events import Requester
 from chatops.grammar import (
     Cancel,
@@ -43,6 +45,7 @@ LOG_REPLY_CHARS = 3500
 class Incoming:
     requester: Requester
     text: str  # already cleaned by the platform: no mention, markup decoded
+    attachment: Attachment | None = None  # a file sent with it (a calculation's input)
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,11 @@ class CommandHandler:
         self.queue = queue
 
     def handle(self, incoming: Incoming) -> Response:
-        parsed = parse(incoming.text, self.config)
         who = incoming.requester
+        words = incoming.text.split()
+        if incoming.attachment is not None or (words and words[0].lower() == "run"):
+            return self._calculation(incoming, words)
+        parsed = parse(incoming.text, self.config)
         if isinstance(parsed, Help):
             if parsed.namespace is None:
                 return Response().say(texts.general_help(self.config))
@@ -107,6 +113,20 @@ class CommandHandler:
         if why_not:
             return Response(refused=True).say(why_not)
         return self._run_command(parsed.command, parsed.args, who)
+
+    def _calculation(self, incoming: Incoming, words: list[str]) -> Response:
+        """``run [runner] [on cluster] [args…]`` with a file: chatops/calc/submit.py."""
+        submitter = Submitter(self.settings, self.config, self.queue)
+        if words and words[0].lower() != "run":
+            return Response(understood=False).say(
+                "To run a file, send it with the caption `run [runner] [on cluster] [args…]` "
+                "(or no caption).")
+        if incoming.attachment is None:
+            return Response(understood=False).say(
+                f"`run` needs an input file. {submitter_usage(self.config)}")
+        outcome = submitter.submit(incoming.requester, words[1:], incoming.attachment)
+        return Response(job_id=outcome.job_id, refused=outcome.refused,
+                        acknowledged=outcome.job_id is not None).say(outcome.text)
 
     def status_text(self, who: Requester | None = None) -> str:
         """Running and scheduled jobs: those ``who`` may see (all when None); the next fires."""

@@ -330,3 +330,53 @@ def reading(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(**{READ_ONLY: True})
         with conn.begin():
             yield conn
+
+
+# Calculations from chat (migration 0100_calc; chatops/calc/). One row per calculation, written
+# when its quota unit is taken (``counted``) and before its job is queued; ``job_id`` is the
+# calculation's number for its user. A calculation that never reached Slurm is refunded
+# (``counted`` false, ``refund_reason`` says why).
+calculations = Table(
+    "calculations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id"), unique=True),
+    Column("person", String(200), nullable=False),  # platform:id
+    Column("cluster", String(100), nullable=False),
+    Column("runner", String(100), nullable=False),
+    Column("file_name", String(300), nullable=False),
+    Column("input_bytes", BigInteger, nullable=False),
+    Column("args", Text, nullable=False),  # JSON list, as given to the program
+    Column("counted", Boolean, nullable=False),
+    Column("refund_reason", Text),
+    Column("remote_dir", Text),
+    Column("results", Text),  # JSON: the files sent back, and those left on the cluster
+    Column("created_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Index("ix_calculations_person", "person", "created_at"),
+)
+
+# A person who ran calculations: approval, a block, their own quota (None: the site's).
+calc_users = Table(
+    "calc_users", metadata,
+    Column("person", String(200), primary_key=True),
+    Column("display_name", String(200)),
+    Column("approved", Boolean, nullable=False),
+    Column("approved_by", String(200)),
+    Column("blocked", Boolean, nullable=False),
+    Column("block_reason", Text),
+    Column("quota", Integer),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Everything that happened to calculations and their users, newest last (chatops/calc/audit.py).
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("actor", String(200)),  # platform:id of who did it (None: the service)
+    Column("action", String(40), nullable=False),
+    Column("subject", String(200)),  # the person it concerns
+    Column("calc_id", Integer),
+    Column("detail", Text, nullable=False),  # the message, as the audit channel got it
+)

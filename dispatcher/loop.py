@@ -243,7 +243,8 @@ class Dispatcher:
         spec = self.config.job(row.job_type)
         if spec is None:
             raise PrepareError(f"job type {row.job_type!r} is no longer in job_configs.py")
-        has_fabfile = bool(self.config.namespaces[spec.namespace].fabfile)
+        namespace = self.config.namespaces.get(spec.namespace)  # (none: a calculation)
+        has_fabfile = bool(namespace and namespace.fabfile)
         logs = JobLogs(self._log_folder(row.namespace, row.job_type), row.id)
         args = json.loads(row.args)
         deadline = now + row.timeout
@@ -487,7 +488,7 @@ class Dispatcher:
         spec = self.config.job(job.job_type)
         if spec is None or spec.slurm is None:
             return lost
-        executor = self.remote.batch
+        executor = self.remote.batch_for(spec)
         record = executor.submission(job.id)
         if record is None:
             return lost + " (it had not been submitted to Slurm)"

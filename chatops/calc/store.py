@@ -1,0 +1,167 @@
+"""Calculations, their users and the quota, in the database.
+
+Taking a quota unit is one transaction that locks the person's ``calc_users`` row (on SQLite
+every writer holds the database's write lock; on PostgreSQL ``FOR UPDATE``), counts their
+counted calculations in the window and inserts the new one: two submissions at once can never
+overspend. A calculation that never reached Slurm is refunded (it stops counting).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, Row, func, select, update
+
+from chatops.calc.config import CalcSettings
+from chatops.db import calc_users, calculations, insert_new, reading
+
+ROLLING = 30 * 86400.0
+
+
+@dataclass(frozen=True)
+class Quota:
+    limit: int
+    used: int
+    resets_at: float | None  # when a unit comes back (None: nothing is used)
+    window: str
+
+    @property
+    def left(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+@dataclass(frozen=True)
+class Taken:
+    """The outcome of asking for a quota unit: the calculation's row id, or why not."""
+
+    calc_row: int | None
+    quota: Quota
+    blocked: str | None = None  # the block's reason ("" when none was given)
+
+
+def window_start(settings: CalcSettings, now: float) -> float:
+    if settings.quota_window == "30 days":
+        return now - ROLLING
+    moment = datetime.fromtimestamp(now, UTC)
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def month_end(now: float) -> float:
+    moment = datetime.fromtimestamp(now, UTC).replace(day=1, hour=0, minute=0, second=0,
+                                                      microsecond=0)
+    return (moment + timedelta(days=32)).replace(day=1).timestamp()
+
+
+def limit_of(settings: CalcSettings, user: Row | None) -> int:
+    if user is not None and user.quota is not None:
+        return user.quota
+    return settings.approved_quota if user is not None and user.approved else settings.quota
+
+
+def ensure_user(conn: Any, person: str, display_name: str | None, now: float) -> None:
+    conn.execute(insert_new(conn.engine, calc_users, person=person, display_name=display_name,
+                            approved=False, blocked=False, created_at=now, updated_at=now))
+
+
+def _quota(conn: Any, settings: CalcSettings, person: str, user: Row | None,
+           now: float) -> Quota:
+    start = window_start(settings, now)
+    counted = (calculations.c.person == person, calculations.c.counted.is_(True),
+               calculations.c.created_at >= start)
+    used, oldest = conn.execute(select(func.count(), func.min(calculations.c.created_at))
+                                .where(*counted)).one()
+    if not used:
+        resets = None
+    elif settings.quota_window == "30 days":
+        resets = oldest + ROLLING
+    else:
+        resets = month_end(now)
+    return Quota(limit_of(settings, user), used, resets, settings.quota_window)
+
+
+def quota(engine: Engine, settings: CalcSettings, person: str, now: float | None = None) -> Quota:
+    now = time.time() if now is None else now
+    with reading(engine) as conn:
+        user = conn.execute(select(calc_users).where(calc_users.c.person == person)).first()
+        return _quota(conn, settings, person, user, now)
+
+
+def take(engine: Engine, settings: CalcSettings, person: str, display_name: str | None, *,
+         cluster: str, runner: str, file_name: str, input_bytes: int, args: list[str],
+         now: float | None = None) -> Taken:
+    """Take one unit of ``person``'s quota for a new calculation, atomically."""
+    now = time.time() if now is None else now
+    with engine.begin() as conn:
+        ensure_user(conn, person, display_name, now)
+        user = conn.execute(select(calc_users).where(calc_users.c.person == person)
+                            .with_for_update()).first()
+        current = _quota(conn, settings, person, user, now)
+        if user.blocked:
+            return Taken(None, current, blocked=user.block_reason or "")
+        if current.used >= current.limit:
+            return Taken(None, current)
+        row_id = conn.execute(calculations.insert().values(
+            person=person, cluster=cluster, runner=runner, file_name=file_name,
+            input_bytes=input_bytes, args=json.dumps(args), counted=True,
+            created_at=now)).inserted_primary_key[0]
+        used = Quota(current.limit, current.used + 1, current.resets_at or (
+            now + ROLLING if settings.quota_window == "30 days" else month_end(now)),
+            current.window)
+        return Taken(row_id, used)
+
+
+def attach_job(engine: Engine, calc_row: int, job_id: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(calculations).where(calculations.c.id == calc_row)
+                     .values(job_id=job_id))
+
+
+def forget(engine: Engine, calc_row: int) -> None:
+    """A unit taken for a calculation that was never queued: it was never one."""
+    with engine.begin() as conn:
+        conn.execute(calculations.delete().where(calculations.c.id == calc_row,
+                                                 calculations.c.job_id.is_(None)))
+
+
+def refund(engine: Engine, job_id: int, reason: str) -> bool:
+    """The calculation never reached Slurm: it stops counting (False: it was refunded before)."""
+    with engine.begin() as conn:
+        return bool(conn.execute(
+            update(calculations).where(calculations.c.job_id == job_id,
+                                       calculations.c.counted.is_(True))
+            .values(counted=False, refund_reason=reason[:2000])).rowcount)
+
+
+def of_job(engine: Engine, job_id: int) -> Row | None:
+    with reading(engine) as conn:
+        return conn.execute(select(calculations).where(calculations.c.job_id == job_id)).first()
+
+
+def record_end(engine: Engine, job_id: int, remote_dir: str | None, results: dict,
+               now: float | None = None) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(calculations).where(calculations.c.job_id == job_id).values(
+            remote_dir=remote_dir, results=json.dumps(results),
+            ended_at=time.time() if now is None else now))
+
+
+def set_remote_dir(engine: Engine, job_id: int, remote_dir: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(calculations).where(calculations.c.job_id == job_id)
+                     .values(remote_dir=remote_dir))
+
+
+def of_person(engine: Engine, person: str, limit: int = 10) -> list[Row]:
+    with reading(engine) as conn:
+        return list(conn.execute(select(calculations).where(calculations.c.person == person,
+                                                            calculations.c.job_id.is_not(None))
+                                 .order_by(calculations.c.id.desc()).limit(limit)))
+
+
+def user(engine: Engine, person: str) -> Row | None:
+    with reading(engine) as conn:
+        return conn.execute(select(calc_users).where(calc_users.c.person == person)).first()

@@ -1,0 +1,125 @@
+"""Calculations from the console, end to end on the live test cluster (as alice, over SSH): a
+file is staged, run by a runner whose program writes two result files, and both come back."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatops.calc import store
+from chatops.calc.submit import Attachment
+from tests.support.remote import Harness, cluster_env, cluster_settings
+
+pytestmark = pytest.mark.slow  # needs the test cluster
+
+INPUT = b"water\nH 0 0 0\nO 0 0 1\nH 0 1 0\n"
+PROGRAM = ("echo args: {args}; wc -l < {} > lines.txt; tr a-z A-Z < {} > upper.dat; "
+           "echo scratch > scratch.tmp")
+EFFICIENCY = r"CPU efficiency (\d+ %|unknown), memory efficiency (\d+ %|unknown) \(.+ of .+\)\."
+
+
+def attachment(name: str = "water.gjf", data: bytes = INPUT) -> Attachment:
+    return Attachment(name, len(data), lambda: data)
+
+
+@pytest.fixture(scope="module")
+def upload() -> str:
+    return f"{cluster_env()['CHATOPS_TEST_JOBS_DIR']}/calc-{uuid.uuid4().hex[:8]}"
+
+
+def runners(**extra: dict) -> dict:
+    return {"test": {"shout": {
+        "program": PROGRAM, "extensions": [".gjf"], "description": "counts and shouts",
+        "allowed_args": ["{}", "-v", {"regex": r"--n=\d"}],
+        "slurm": {"partition": "debug", "time": "5", "mem": "64M", "poll_seconds": 2},
+        **extra}}}
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory, upload: str) -> Iterator[Harness]:
+    env = cluster_env()
+    h = Harness(tmp_path_factory.mktemp("calc-home"), {},
+                {"test": cluster_settings(env, upload_path=upload)}, runners=runners())
+    yield h
+    h.stop()
+
+
+def submitted(h: Harness, channel: str, job_id: int, name: str = "water.gjf") -> int:
+    [note] = h.replies(channel, 1, 30)
+    match = re.fullmatch(rf"`{re.escape(name)}` submitted as calculation {job_id} \(Slurm job "
+                         r"(\d+) on cluster test\)\.", note)
+    assert match, note
+    return int(match.group(1))
+
+
+def test_a_file_runs_and_its_two_result_files_come_back(harness: Harness, upload: str) -> None:
+    response, channel = harness.chat("run --n=3", attachment=attachment())
+    job_id = response.job_id
+    [reply] = [r.text for r in response.replies]
+    assert re.fullmatch(rf"Calculation {job_id}: `water.gjf` is queued for runner `shout` on "
+                        r"cluster test \(1 of 5 calculations used this month; the next comes "
+                        r"back on \d{4}-\d\d-01 00:00:00 UTC\)\.", reply), reply
+    slurm_id = submitted(harness, channel, job_id)
+    [report] = harness.replies(channel, 1, 90)
+    results = Path(harness.settings.home) / "calcs" / "results" / str(job_id)
+    assert re.fullmatch(
+        rf"Calculation {job_id} \(`water.gjf`\), runner `shout` on cluster test: completed\.\n"
+        rf"Slurm job {slurm_id}: COMPLETED, exit code 0, elapsed 0:00:0\d of 0:05:00\.\n"
+        rf"{EFFICIENCY}\n"
+        r"(Hint: .+\n)*"
+        r"Result files: `lines.txt`, `upper.dat`\.\n"
+        rf"\[file lines.txt: {results}/lines.txt\]\n"
+        rf"\[file upper.dat: {results}/upper.dat\]", report), report
+    assert (results / "lines.txt").read_text() == "4\n"
+    assert (results / "upper.dat").read_bytes() == INPUT.upper()
+    assert harness.queue.get(job_id).state == "succeeded"
+    # a calculation is a job: its log holds the program's output, `logs` shows it
+    logs, _ = harness.chat(f"logs {job_id}")
+    assert [r.text for r in logs.replies][1] == "args: --n=3 water.gjf"
+    folder = f"{upload}/console-alice/{job_id}"
+    modes = harness.remote.pool.connection("test").run(
+        ["stat", "-c", "%a %n", folder, f"{folder}/water.gjf"], 10).stdout.split("\n")
+    assert [m.split()[0] for m in modes if m] == ["700", "600"]
+    assert not list((Path(harness.settings.home) / "calcs" / "inputs").iterdir())  # staged
+
+
+def test_a_calculation_sbatch_refuses_is_refunded_and_leaves_nothing(
+        tmp_path_factory: pytest.TempPathFactory, upload: str) -> None:
+    env = cluster_env()
+    h = Harness(tmp_path_factory.mktemp("calc-refused"), {},
+                {"test": cluster_settings(env, upload_path=upload)},
+                runners=runners(slurm={"partition": "nope", "time": "5"}))
+    try:
+        response, channel = h.chat("run", attachment=attachment("a.gjf"))
+        job_id = response.job_id
+        [report] = h.replies(channel, 1, 60)
+        assert re.fullmatch(rf"Calculation {job_id} \(`a.gjf`\) was not submitted: sbatch "
+                            r"refused it: .*[Ii]nvalid partition.*\.\n"
+                            r"It does not count against your quota\.", report), report
+        assert store.quota(h.queue.engine, h.config.calc, "console:alice").used == 0
+        listed = h.remote.pool.connection("test").run(
+            ["ls", f"{upload}/console-alice"], 10).stdout.split()
+        assert str(job_id) not in listed
+        assert not list((Path(h.settings.home) / "calcs" / "inputs").iterdir())
+    finally:
+        h.stop()
+
+
+def test_a_cluster_that_is_down_refunds_the_calculation(tmp_path: Path) -> None:
+    env = cluster_env()
+    h = Harness(tmp_path / "home", {}, {"test": cluster_settings(env, port=1)},
+                runners=runners())
+    try:
+        response, channel = h.chat("run", attachment=attachment("b.gjf"))
+        [report] = h.replies(channel, 1, 60)
+        assert report == (f"Calculation {response.job_id} (`b.gjf`) was not submitted: cluster "
+                          "test unreachable: connection refused.\n"
+                          "It does not count against your quota.")
+        assert store.quota(h.queue.engine, h.config.calc, "console:alice").used == 0
+        assert h.queue.get(response.job_id).state == "failed"
+    finally:
+        h.stop()
