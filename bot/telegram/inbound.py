@@ -19,6 +19,7 @@ from telegram.ext import ContextTypes
 from bot.render import Piece, clean_command, response_pieces
 from bot.telegram.send import Sender
 from chatops import identities
+from chatops.calc.submit import Attachment, AttachmentError
 from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
 
@@ -70,6 +71,25 @@ def intent_of(message: Message, bot_username: str, bot_id: int) -> Intent | None
     return None
 
 
+def caption_command(message: Message, bot_username: str) -> str | None:
+    """What a document's caption asks (``run [runner] [on cluster] [args…]``), or None when a
+    document in a group is not for the bot (only ``/run`` or a mention is)."""
+    caption = (message.caption or "").strip()
+    mention = f"@{bot_username}".lower()
+    if caption.startswith("/"):
+        first, _, rest = caption.partition(" ")
+        name, _, addressee = first[1:].partition("@")
+        if addressee and addressee.lower() != bot_username.lower():
+            return None
+        return f"{name} {rest}".strip()
+    if message.chat.type == "private":
+        return caption or "run"
+    if mention in caption.lower():
+        at = caption.lower().index(mention)
+        return (caption[:at] + caption[at + len(mention):]).strip(" ,:") or "run"
+    return None
+
+
 def _without_mention(message: Message, bot_username: str, bot_id: int) -> str | None:
     """The text with the bot's @mention removed, or None when the bot is not mentioned."""
     entities = message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION])
@@ -118,6 +138,40 @@ class Inbound:
         job = self.handler.queue.get(job_id) if job_id is not None else None
         spec = self.handler.config.job(job.job_type) if job is not None else None
         return bool(job and spec and job.state == "succeeded" and not spec.report_success)
+
+    async def on_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A file sent to the bot: a calculation's input (chatops/calc/submit.py)."""
+        message = update.message
+        if message is None or message.document is None:
+            return
+        bot = context.bot
+        text = caption_command(message, bot.username)
+        if text is None:
+            return
+        who = requester_of(message, self.trusted_chats)
+        await asyncio.to_thread(identities.record, self.engine, "telegram", who.user,
+                                who.user_name)
+        document = message.document
+        loop = asyncio.get_running_loop()
+
+        async def download() -> bytes:
+            file = await bot.get_file(document.file_id)
+            return bytes(await file.download_as_bytearray())
+
+        def fetch() -> bytes:  # called from the handler's thread, once the checks passed
+            try:
+                return asyncio.run_coroutine_threadsafe(download(), loop).result(timeout=300)
+            except TelegramError as exc:
+                raise AttachmentError(f"Telegram would not give me the file "
+                                      f"({exc.message})") from exc
+
+        attachment = Attachment(document.file_name or "", document.file_size, fetch)
+        response = await asyncio.to_thread(
+            self.handler.handle, Incoming(who, clean_command(text), attachment))
+        thread = message.message_thread_id if message.is_topic_message else None
+        reply_to = None if who.is_direct else message.message_id
+        await Sender(bot, message.chat.id, thread=thread, reply_to=reply_to).pieces(
+            response_pieces(response))
 
     async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
