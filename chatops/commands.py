@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from chatops import identities, schedule_chat, texts, wakeup
 from chatops.access import may_see_job, not_yours, refusal
+from chatops.calc import admin as calc_admin
+from chatops.calc import store as calc_store
 from chatops.calc.submit import Attachment, Submitter
 from chatops.calc.submit import usage as submitter_usage
 from chatops.events import Requester
@@ -80,6 +82,20 @@ class CommandHandler:
         words = incoming.text.split()
         if incoming.attachment is not None or (words and words[0].lower() == "run"):
             return self._calculation(incoming, words)
+        if self.config.runners:  # calculations are on: someone an admin blocked is refused
+            blocked = calc_store.user(self.queue.engine, who.qualified_user)
+            if blocked is not None and blocked.blocked:
+                reason = f" (reason: {blocked.block_reason})" if blocked.block_reason else ""
+                return Response(refused=True).say(
+                    f"Sorry, you are blocked{reason}. Ask an admin if this is a mistake.")
+        if words and words[0].lower() in calc_admin.WORDS and (
+                words[0].lower() not in {n.lower() for n in self.config.namespaces}):
+            answer = calc_admin.CalcAdmin(
+                self.settings, self.config, self.queue,
+                lambda job_id, by: self._cancel_job(job_id, by).replies[0].text,
+            ).handle(who, words)
+            return Response(refused=answer.refused, understood=answer.understood,
+                            acknowledged=answer.acknowledged).say(answer.text)
         parsed = parse(incoming.text, self.config)
         if isinstance(parsed, Help):
             if parsed.namespace is None:

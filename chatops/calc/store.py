@@ -41,6 +41,7 @@ class Taken:
     calc_row: int | None
     quota: Quota
     blocked: str | None = None  # the block's reason ("" when none was given)
+    registered: bool = False  # the person became a user with this request
 
 
 def window_start(settings: CalcSettings, now: float) -> float:
@@ -62,9 +63,52 @@ def limit_of(settings: CalcSettings, user: Row | None) -> int:
     return settings.approved_quota if user is not None and user.approved else settings.quota
 
 
-def ensure_user(conn: Any, person: str, display_name: str | None, now: float) -> None:
-    conn.execute(insert_new(conn.engine, calc_users, person=person, display_name=display_name,
-                            approved=False, blocked=False, created_at=now, updated_at=now))
+def ensure_user(conn: Any, person: str, display_name: str | None, now: float) -> bool:
+    """Make ``person`` a user (True: they are new)."""
+    return conn.execute(insert_new(conn.engine, calc_users, person=person,
+                                   display_name=display_name, approved=False, blocked=False,
+                                   created_at=now, updated_at=now)).first() is not None
+
+
+def register(engine: Engine, person: str, display_name: str | None,
+             now: float | None = None) -> bool:
+    with engine.begin() as conn:
+        return ensure_user(conn, person, display_name, time.time() if now is None else now)
+
+
+def set_user(engine: Engine, person: str, now: float | None = None, **values: Any) -> bool:
+    """Change a user's approval, block or quota (False: no such user)."""
+    now = time.time() if now is None else now
+    with engine.begin() as conn:
+        return bool(conn.execute(update(calc_users).where(calc_users.c.person == person)
+                                 .values(updated_at=now, **values)).rowcount)
+
+
+def users(engine: Engine, which: str = "", limit: int = 50) -> list[Row]:
+    """Users: all, ``pending`` (not approved), ``blocked``, or those a text matches."""
+    query = select(calc_users).order_by(calc_users.c.created_at).limit(limit)
+    if which == "pending":
+        query = query.where(calc_users.c.approved.is_(False), calc_users.c.blocked.is_(False))
+    elif which == "blocked":
+        query = query.where(calc_users.c.blocked.is_(True))
+    elif which:
+        pattern = f"%{which.lower()}%"
+        query = query.where(func.lower(calc_users.c.person).like(pattern)
+                            | func.lower(func.coalesce(calc_users.c.display_name, "")).like(
+                                pattern))
+    with reading(engine) as conn:
+        return list(conn.execute(query))
+
+
+def open_calculations(engine: Engine, person: str) -> list[int]:
+    """The job ids of ``person``'s calculations still queued or running."""
+    from chatops.db import jobs
+
+    with reading(engine) as conn:
+        return list(conn.execute(select(calculations.c.job_id).join(
+            jobs, jobs.c.id == calculations.c.job_id).where(
+            calculations.c.person == person, jobs.c.state.in_(("queued", "running")))
+            .order_by(calculations.c.job_id)).scalars())
 
 
 def _quota(conn: Any, settings: CalcSettings, person: str, user: Row | None,
@@ -96,14 +140,17 @@ def take(engine: Engine, settings: CalcSettings, person: str, display_name: str 
     """Take one unit of ``person``'s quota for a new calculation, atomically."""
     now = time.time() if now is None else now
     with engine.begin() as conn:
-        ensure_user(conn, person, display_name, now)
+        registered = ensure_user(conn, person, display_name, now)
         user = conn.execute(select(calc_users).where(calc_users.c.person == person)
                             .with_for_update()).first()
         current = _quota(conn, settings, person, user, now)
+        if display_name and user.display_name != display_name:  # (first named by an admin)
+            conn.execute(update(calc_users).where(calc_users.c.person == person)
+                         .values(display_name=display_name))
         if user.blocked:
-            return Taken(None, current, blocked=user.block_reason or "")
+            return Taken(None, current, blocked=user.block_reason or "", registered=registered)
         if current.used >= current.limit:
-            return Taken(None, current)
+            return Taken(None, current, registered=registered)
         row_id = conn.execute(calculations.insert().values(
             person=person, cluster=cluster, runner=runner, file_name=file_name,
             input_bytes=input_bytes, args=json.dumps(args), counted=True,
@@ -111,7 +158,7 @@ def take(engine: Engine, settings: CalcSettings, person: str, display_name: str 
         used = Quota(current.limit, current.used + 1, current.resets_at or (
             now + ROLLING if settings.quota_window == "30 days" else month_end(now)),
             current.window)
-        return Taken(row_id, used)
+        return Taken(row_id, used, registered=registered)
 
 
 def attach_job(engine: Engine, calc_row: int, job_id: int) -> None:

@@ -134,6 +134,12 @@ def quota_text(quota: store.Quota) -> str:
     return text
 
 
+def registered(queue: Queue, config: Config, who: Requester) -> None:
+    audit.record(queue, config.audit_channel, "registered",
+                 f"{who.qualified_user} ({who.user_name or who.user}) is a new user",
+                 actor=who.qualified_user, subject=who.qualified_user)
+
+
 class Submitter:
     def __init__(self, settings: Settings, config: Config, queue: Queue):
         self.settings = settings
@@ -168,6 +174,8 @@ class Submitter:
         taken = store.take(self.queue.engine, self.config.calc, who.qualified_user,
                            who.user_name, cluster=runner.cluster, runner=runner.name,
                            file_name=name, input_bytes=attachment.size or 0, args=args, now=now)
+        if taken.registered:
+            registered(self.queue, self.config, who)
         if taken.blocked is not None:
             reason = f" (reason: {taken.blocked})" if taken.blocked else ""
             return self.refuse(who, f"Not submitted: you are blocked from running "

@@ -129,11 +129,12 @@ def test_a_submission_is_queued_and_audited(setup) -> None:
     job = queue.get(outcome.job_id)
     assert (job.job_type, job.state) == ("run_hpc.shout", "queued")
     assert '"args":["-v","water.gjf"]' in job.args
-    [(action, detail)] = audited(queue)
+    [registered, (action, detail)] = audited(queue)
+    assert registered == ("registered", "console:alice (alice) is a new user")
     assert (action, detail) == ("submitted", f"console:alice (alice) submitted calculation "
                                 f"{outcome.job_id}: `water.gjf` (0 KiB) with runner `shout` on "
                                 "cluster hpc, arguments -v water.gjf")
-    [delivery] = queue.take_channel_deliveries("console", "admins")
+    _, delivery = queue.take_channel_deliveries("console", "admins")
     assert delivery.payload == ('{"kind": "notice", "text": "[audit] ' + detail + '"}')
 
 

@@ -1,0 +1,149 @@
+"""Users, approval, quotas and blocks: the admins' and users' commands, with their exact answers
+and their audit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from chatops import identities, migrate
+from chatops.calc.admin import CalcAdmin
+from chatops.calc.submit import Attachment, Submitter
+from chatops.commands import CommandHandler, Incoming
+from chatops.db import audit, make_engine
+from chatops.events import Requester
+from chatops.job_config import build_config
+from chatops.queue import Queue
+from chatops.settings import load_settings
+
+CLUSTER = {"host": "login.example.org", "user": "chatops", "key_file": "/k",
+           "known_hosts": "/kh"}
+RUNNERS = {"hpc": {"shout": {"program": "shout", "extensions": [".gjf"]}}}
+DEC = datetime(2026, 12, 15, 12, tzinfo=UTC).timestamp()
+
+
+def person(user: str, platform: str = "telegram", name: str | None = None) -> Requester:
+    return Requester(platform=platform, user=user, channel=user, user_name=name or user,
+                     is_direct=True, is_guest=False)
+
+
+ADMIN = person("bob", "console")
+ALICE = person("42", name="alice")
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    settings = load_settings({"CHATOPS_HOME": str(tmp_path), "PATH": "/usr/bin",
+                              "CHATOPS_RUN_DIR": str(tmp_path / "run")})
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    queue = Queue(engine)
+    config = build_config({}, {"hpc": CLUSTER}, runners=RUNNERS, admins=["console:bob"],
+                          calculations={"quota": 1, "approved_quota": 3,
+                                        "audit_channel": "console:audit"})
+    handler = CommandHandler(settings, config, queue)
+    submitter = Submitter(settings, config, queue)
+    admin = CalcAdmin(settings, config, queue, lambda job_id, who: handler.handle(
+        Incoming(who, f"cancel {job_id}")).replies[0].text)
+
+    def say(who: Requester, text: str) -> str:
+        return admin.handle(who, text.split(), now=DEC).text
+
+    def submit(who: Requester = ALICE) -> str:
+        data = b"x\n"
+        return submitter.submit(who, [], Attachment("w.gjf", 2, lambda: data), now=DEC).text
+
+    return settings, queue, handler, say, submit
+
+
+def actions(queue: Queue) -> list[tuple[str, str]]:
+    with queue.engine.connect() as conn:
+        return [(r.action, r.detail) for r in conn.execute(select(audit).order_by(audit.c.id))]
+
+
+def test_a_new_user_is_registered_and_sees_their_quota(env) -> None:
+    _, queue, _, say, submit = env
+    assert say(ALICE, "quota") == "You have used 0 of 1 calculation this month (1 left)."
+    assert submit().startswith("Calculation 1: `w.gjf` is queued")
+    assert say(ALICE, "quota") == ("You have used 1 of 1 calculation this month (0 left); the "
+                                   "next comes back on 2027-01-01 00:00:00 UTC.")
+    assert actions(queue)[0] == ("registered", "telegram:42 (alice) is a new user")
+    assert submit() == ("Not submitted: you have used all 1 calculation of your quota this "
+                        "month. The next one comes back on 2027-01-01 00:00:00 UTC. An admin "
+                        "can approve you for 3 a month.")
+
+
+def test_approval_raises_the_quota(env) -> None:
+    _, queue, _, say, submit = env
+    submit()
+    assert say(ALICE, "approve telegram:42") == ("Only admins may use `approve`; you are "
+                                                 "telegram:42.")
+    assert say(ADMIN, "approve telegram:42") == (
+        "Approved telegram:42 (alice): they have used 1 of 3 calculations this month (2 left); "
+        "the next comes back on 2027-01-01 00:00:00 UTC.")
+    assert submit().startswith("Calculation 2: ")
+    assert actions(queue)[-2] == ("approved", "console:bob approved telegram:42")
+    assert say(ADMIN, "limit alice 10").startswith("telegram:42 (alice): they have used 2 of 10 "
+                                                   "calculations this month (8 left)")
+    assert say(ADMIN, "users") == "• telegram:42 alice: approved, 2 of 10 used"
+    assert say(ADMIN, "users pending") == "No users match `pending`."
+
+
+def test_users_are_named_by_id_at_name_or_one_match(env) -> None:
+    _, queue, _, say, submit = env
+    submit()
+    submit(person("43", name="alina"))
+    identities.record(queue.engine, "console", "carl", "Carl")
+    assert say(ADMIN, "user ali") == ("`ali` matches 2 people: telegram:42, telegram:43. Name "
+                                      "one as platform:id.")
+    assert say(ADMIN, "user nobody") == ("Nobody is known as `nobody`. Name them as "
+                                         "platform:id (for example telegram:123456789); `users` "
+                                         "lists the users.")
+    assert say(ADMIN, "approve @carl") == ("Approved console:carl: they have used 0 of 3 "
+                                           "calculations this month (3 left).")
+    shown = say(ADMIN, "user alina")
+    assert shown.startswith("telegram:43 (alina): not approved, a user since 2026-12-15 "
+                            "12:00:00 UTC.\nThey have used 1 of 1 calculation this month (0 "
+                            "left); the next comes back on 2027-01-01 00:00:00 UTC.\nLast "
+                            "calculations:\n• calculation 2: `w.gjf` with `shout` on hpc, "
+                            "2026-12-15 12:00:00 UTC: queued")
+
+
+def test_block_with_and_without_cancel(env) -> None:
+    _, queue, handler, say, submit = env
+    say(ADMIN, "limit telegram:42 5")
+    submit()
+    submit()
+    assert say(ADMIN, "block telegram:42 mining coins") == (
+        "Blocked telegram:42 (alice) (mining coins). Their 2 calculations in progress (1, 2) go "
+        "on; `block telegram:42 --cancel` stops them.")
+    assert [queue.get(i).state for i in (1, 2)] == ["queued", "queued"]
+    assert submit() == ("Not submitted: you are blocked from running calculations (reason: "
+                        "mining coins). Ask an admin if this is a mistake.")
+    other = handler.handle(Incoming(ALICE, "status"))
+    assert [r.text for r in other.replies] == [
+        "Sorry, you are blocked (reason: mining coins). Ask an admin if this is a mistake."]
+    assert say(ADMIN, "block telegram:42 --cancel") == (
+        "Blocked telegram:42 (alice). Cancelling their 2 calculations: 1, 2.")
+    assert [queue.get(i).state for i in (1, 2)] == ["cancelled", "cancelled"]
+    assert say(ADMIN, "users blocked") == "• telegram:42 alice: blocked, 2 of 5 used"
+    assert say(ADMIN, "unblock telegram:42") == "Unblocked telegram:42 (alice)."
+    assert submit().startswith("Calculation 3: ")
+    assert [a for a, _ in actions(queue)] == [
+        "limit", "submitted", "submitted", "blocked", "refused", "blocked",
+        "unblocked", "submitted"]
+
+
+def test_calcs_and_calc_show_a_users_calculations(env) -> None:
+    _, _, _, say, submit = env
+    assert say(ALICE, "calcs") == "You have run no calculations yet."
+    submit()
+    assert say(ALICE, "calcs") == ("Last calculations:\n• calculation 1: `w.gjf` with `shout` "
+                                   "on hpc, 2026-12-15 12:00:00 UTC: queued")
+    assert say(ALICE, "calc 1") == ("Calculation 1: `w.gjf` with runner `shout` on cluster hpc, "
+                                    "sent 2026-12-15 12:00:00 UTC: queued.\n`cancel 1` stops it.")
+    assert say(person("7"), "calc 1") == ("There is no calculation 1 of yours. `calcs` lists "
+                                          "them.")
