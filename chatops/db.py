@@ -365,6 +365,7 @@ calc_users = Table(
     Column("blocked", Boolean, nullable=False),
     Column("block_reason", Text),
     Column("quota", Integer),
+    Column("profile", Text),  # what `profile` (Telegram: /upd) set: first name, last name, org
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )

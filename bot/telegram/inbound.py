@@ -19,13 +19,16 @@ from telegram.ext import ContextTypes
 from bot.render import Piece, clean_command, response_pieces
 from bot.telegram.send import Sender
 from chatops import identities
-from chatops.calc.submit import Attachment, AttachmentError
+from chatops.calc.submit import Attachment, AttachmentError, register
 from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
 
 log = logging.getLogger("chatops.telegram")
 
-SLASH_BUILTINS = ("help", "status", "cancel", "logs")
+SLASH_BUILTINS = ("help", "status", "cancel", "logs", "quota", "calcs", "calc", "approve",
+                  "block", "unblock", "limit", "users", "user", "profile")
+# HPC_bot's command names, so its users change nothing: /name -> our command word.
+ALIASES = {"list": "users", "search": "users", "alter_limit": "limit", "upd": "profile"}
 ACCEPTED = "👀"  # the reaction that says "your command is queued"
 QUIET_SUCCESS = "👍"  # a job with report_success False succeeded
 
@@ -55,6 +58,10 @@ def intent_of(message: Message, bot_username: str, bot_id: int) -> Intent | None
             return Intent(name)
         if name == "run":
             return Intent("command", rest.strip())
+        if name == "status" and rest.strip().lstrip("#").isdigit():  # HPC_bot's /status <id>
+            return Intent("command", f"calc {rest.strip()}")
+        if name in ALIASES:
+            return Intent("command", f"{ALIASES[name]} {rest}".strip())
         if name in SLASH_BUILTINS:
             return Intent("command", f"{name} {rest}".strip())
         if private or addressee:
@@ -188,6 +195,10 @@ class Inbound:
             await asyncio.to_thread(identities.opt_in, self.engine, "telegram", who.channel,
                                     who.user)
             pieces = [Piece("text", mail_user_text(message.chat.id))]
+            if self.handler.config.runners:  # HPC_bot's /start: a new user, and their quota
+                await asyncio.to_thread(register, self.handler.queue, self.handler.config, who)
+                response = await asyncio.to_thread(self.handler.handle, Incoming(who, "quota"))
+                pieces += response_pieces(response)
         elif intent.kind == "stop":
             was = await asyncio.to_thread(identities.opt_out, self.engine, "telegram",
                                           who.channel)

@@ -26,7 +26,7 @@ from chatops.texts import clock, plural
 from chatops.user_ids import user_id_problem
 
 ADMIN_WORDS = ("approve", "block", "unblock", "limit", "users", "user")
-USER_WORDS = ("quota", "calcs", "calc")
+USER_WORDS = ("quota", "calcs", "calc", "profile")
 WORDS = ADMIN_WORDS + USER_WORDS
 
 
@@ -42,6 +42,7 @@ USAGE = {
     "approve": "`approve <user>`", "unblock": "`unblock <user>`", "user": "`user <user>`",
     "block": "`block <user> [--cancel] [reason]`", "limit": "`limit <user> <calculations>`",
     "calc": "`calc <calculation id>`",
+    "profile": "`profile <first name> <last name> <organisation>`",
 }
 
 
@@ -65,6 +66,8 @@ class CalcAdmin:
             if len(rest) != 1 or not rest[0].lstrip("#").isdigit():
                 return Answer(f"Use {USAGE['calc']}.", understood=False)
             return self._calc(int(rest[0].lstrip("#")), who)
+        if verb == "profile":
+            return self._profile(who, rest, now)
         if verb in USER_WORDS:
             return Answer(f"`{verb}` takes nothing more.", understood=False)
         if not self.config.is_admin(who.qualified_user):
@@ -176,12 +179,29 @@ class CalcAdmin:
         state = ("blocked" + (f" ({row.block_reason})" if row.block_reason else "")
                  if row.blocked else f"approved by {row.approved_by}" if row.approved
                  else "not approved")
-        lines = [f"{self._label(person)}: {state}, a user since {clock(row.created_at, True)}.",
+        lines = [f"{self._label(person)}: {state}, a user since {clock(row.created_at, True)}."
+                 + (f" Profile: {row.profile}." if row.profile else ""),
                  self._quota_text(person, now, "They have"),
                  self._calcs(person, "No calculations yet.")]
         return Answer("\n".join(lines))
 
     # -- users ------------------------------------------------------------------------------
+
+    def _profile(self, who: Requester, rest: list[str], now: float) -> Answer:
+        person = who.qualified_user
+        if not rest:
+            row = store.user(self.engine, person)
+            shown = row.profile if row is not None and row.profile else "not set"
+            return Answer(f"Your profile: {shown}. {USAGE['profile']} sets it.")
+        if len(rest) < 3:
+            return Answer(f"Use {USAGE['profile']}.", understood=False)
+        profile = f"{rest[0]} {rest[1]}, {' '.join(rest[2:])}"
+        store.register(self.engine, person, who.user_name, now)
+        store.set_user(self.engine, person, now, profile=profile)
+        audit.record(self.queue, self.config.audit_channel, "profile",
+                     f"{person} set their profile: {profile}", actor=person, subject=person,
+                     now=now)
+        return Answer(f"Your profile is now: {profile}.", acknowledged=True)
 
     def _quota_text(self, person: str, now: float, subject: str) -> str:
         quota = store.quota(self.engine, self.config.calc, person, now)

@@ -134,6 +134,12 @@ def quota_text(quota: store.Quota) -> str:
     return text
 
 
+def register(queue: Queue, config: Config, who: Requester) -> None:
+    """Make ``who`` a user (Telegram's /start); audited when they are new."""
+    if store.register(queue.engine, who.qualified_user, who.user_name):
+        registered(queue, config, who)
+
+
 def registered(queue: Queue, config: Config, who: Requester) -> None:
     audit.record(queue, config.audit_channel, "registered",
                  f"{who.qualified_user} ({who.user_name or who.user}) is a new user",

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("blocked", sa.Boolean, nullable=False),
         sa.Column("block_reason", sa.Text),
         sa.Column("quota", sa.Integer),
+        sa.Column("profile", sa.Text),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
     )

@@ -147,3 +147,30 @@ def test_calcs_and_calc_show_a_users_calculations(env) -> None:
                                     "sent 2026-12-15 12:00:00 UTC: queued.\n`cancel 1` stops it.")
     assert say(person("7"), "calc 1") == ("There is no calculation 1 of yours. `calcs` lists "
                                           "them.")
+
+
+def test_audit_export_as_csv_and_jsonl(chatops) -> None:
+    import csv
+    import io
+    import json
+
+    from chatops.calc import audit as calc_audit
+    from chatops.settings import load_settings as settings_of
+
+    queue = Queue(make_engine(settings_of(chatops.env).database_url))
+    old = datetime(2026, 11, 30, tzinfo=UTC).timestamp()
+    calc_audit.record(queue, None, "approved", "console:bob approved telegram:42",
+                      actor="console:bob", subject="telegram:42", now=old)
+    calc_audit.record(queue, None, "submitted", 'telegram:42 submitted calculation 7: "a,b"',
+                      actor="telegram:42", subject="telegram:42", calc_id=7, now=DEC)
+    result = chatops("audit", "export", "--since", "2026-12-01", check=True)
+    assert list(csv.reader(io.StringIO(result.stdout))) == [
+        ["id", "at", "actor", "action", "subject", "calc_id", "detail"],
+        ["2", "2026-12-15T12:00:00+00:00", "telegram:42", "submitted", "telegram:42", "7",
+         'telegram:42 submitted calculation 7: "a,b"']]
+    assert result.stderr == "(1 audit rows)\n"
+    lines = chatops("audit", "export", "--since", "2026-11-01", "--format", "jsonl",
+                    check=True).stdout.splitlines()
+    assert [json.loads(line)["action"] for line in lines] == ["approved", "submitted"]
+    bad = chatops("audit", "export", "--since", "yesterday")
+    assert bad.returncode == 2 and "'yesterday' is not a date" in bad.stderr

@@ -29,6 +29,7 @@ def config_text(upload: str) -> str:
     return f"""
 raw_config = {{}}
 admin_channel = "telegram:-1009"
+admins = ["telegram:7"]
 clusters = {{"test": {cluster!r}}}
 runners = {{"test": {{"shout": {{
     "program": "wc -l < {{}} > lines.txt; tr a-z A-Z < {{}} > upper.dat; echo {{args}}",
@@ -89,10 +90,12 @@ def test_a_document_runs_and_both_result_files_come_back(telegram, fake) -> None
     assert [(c.method, c.files["document"]) for c in (first, second)] == [
         ("sendDocument", ("lines.txt", b"3\n")), ("sendDocument", ("upper.dat", INPUT.upper()))]
     assert [c.params["file_id"] for c in fake.sent("getFile")] == ["DOC1"]
-    audit = [c.params["text"] for c in to_chat(fake, "-1009")]
-    assert audit[0].startswith(f"[audit] telegram:42 (alice) submitted calculation {job_id}: "
+    audit = [c.params["text"] for c in wait_until(
+        lambda: len(to_chat(fake, "-1009")) >= 3 and to_chat(fake, "-1009"), 15, "the audit")]
+    assert audit[0] == "[audit] telegram:42 (alice) is a new user"
+    assert audit[1].startswith(f"[audit] telegram:42 (alice) submitted calculation {job_id}: "
                                "<code>water.gjf</code>")
-    assert audit[1].startswith(f"[audit] telegram:42: Calculation {job_id} "
+    assert audit[2].startswith(f"[audit] telegram:42: Calculation {job_id} "
                                "(<code>water.gjf</code>), runner")
 
 
@@ -117,3 +120,48 @@ def test_a_document_in_a_group_needs_run_or_a_mention(telegram, fake) -> None:
                                     "folder parts (<code>/</code>). Rename the file and send "
                                     "it again.")
     assert reply.params["reply_parameters"]["message_id"] == 10
+
+
+def test_hpc_bot_command_names_work(telegram, fake) -> None:
+    admin = {"id": 7, "is_bot": False, "first_name": "Root", "username": "root"}
+
+    def say(text: str, sender: dict | None = None) -> str:
+        chat = "7" if sender else "42"
+        before = len(to_chat(fake, chat))
+        fake.push(private_message(text, chat_id=int(chat), message_id=before + 100,
+                                  **({"sender": sender} if sender else {})))
+        wait_until(lambda: len(to_chat(fake, chat)) > before, 15,
+                   f"the answer to {text}")
+        return "\n".join(c.params["text"] for c in to_chat(fake, chat)[before:])
+
+    start = say("/start")  # one message: the mail-user switch, then the quota
+    assert start.endswith("You have used 0 of 5 calculations this month (5 left).")
+    assert start.startswith("To get Slurm's notifications about your jobs in this chat")
+    assert say("/upd Ada Lovelace Analytical Engines") == (
+        "Your profile is now: Ada Lovelace, Analytical Engines.")
+    assert say("/approve telegram:42") == ("Only admins may use <code>approve</code>; you are "
+                                           "telegram:42.")
+    assert say("/approve telegram:42", admin) == (
+        "Approved telegram:42 (alice): they have used 0 of 25 calculations this month "
+        "(25 left).")
+    assert say("/alter_limit @alice 9", admin) == (
+        "telegram:42 (alice): they have used 0 of 9 calculations this month (9 left).")
+    assert say("/search ali", admin) == "• telegram:42 alice: approved, 0 of 9 used"
+    assert say("/list", admin) == "• telegram:42 alice: approved, 0 of 9 used"
+    assert say("/block telegram:42 spam", admin) == "Blocked telegram:42 (alice) (spam)."
+    assert say("/status") == ("Sorry, you are blocked (reason: spam). Ask an admin if this is a "
+                              "mistake.")
+    assert say("/unblock telegram:42", admin) == "Unblocked telegram:42 (alice)."
+    assert say("/status 99") == ("There is no calculation 99 of yours. <code>calcs</code> "
+                                 "lists them.")
+    assert say("/status") == "Nothing is running or scheduled, and no jobs are suppressed."
+    assert "• <code>shout</code> on test (.gjf)" in say("/help")
+    audit = [c.params["text"] for c in wait_until(
+        lambda: len(to_chat(fake, "-1009")) >= 6 and to_chat(fake, "-1009"), 15, "the audit")]
+    assert audit == [
+        "[audit] telegram:42 (alice) is a new user",
+        "[audit] telegram:42 set their profile: Ada Lovelace, Analytical Engines",
+        "[audit] telegram:7 approved telegram:42",
+        "[audit] telegram:7 set the quota of telegram:42 to 9",
+        "[audit] telegram:7 blocked telegram:42 (spam)",
+        "[audit] telegram:7 unblocked telegram:42"]

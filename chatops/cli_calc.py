@@ -1,0 +1,52 @@
+"""``chatops audit export``: the calculations' audit as CSV or JSONL, for the site's records."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+
+from chatops import service as svc
+
+
+def add_parsers(sub: argparse._SubParsersAction, epilog: str) -> None:
+    audit = sub.add_parser("audit", help="the audit of calculations and their users",
+                           epilog=epilog)
+    audit_sub = audit.add_subparsers(metavar="ACTION")
+    audit.set_defaults(func=lambda args: _usage(audit))
+    export = audit_sub.add_parser("export", help="print the audit since DATE as CSV or JSONL",
+                                  epilog=epilog)
+    export.add_argument("--since", required=True, type=_date, metavar="DATE",
+                        help="YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (UTC)")
+    export.add_argument("--format", choices=("csv", "jsonl"), default="csv",
+                        help="csv (a header line first) or jsonl (one object a line)")
+    export.add_argument("--action", help="only this action (submitted, refused, quota, "
+                        "approved, blocked, ...)")
+    export.set_defaults(func=cmd_audit_export)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return svc.EXIT_USAGE
+
+
+def _date(text: str) -> float:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD or "
+                                         "YYYY-MM-DDTHH:MM (UTC)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from chatops.calc import audit
+    from chatops.settings import load_settings
+
+    queue = svc.open_queue(load_settings())
+    count = audit.export(audit.rows(queue.engine, args.since, args.action), sys.stdout,
+                         args.format)
+    print(f"({count} audit rows)", file=sys.stderr)
+    return 0
