@@ -39,6 +39,7 @@ class DiskBuffer:
         self.limit = limit
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.evicted = 0  # messages dropped since this daemon started
+        self.rejected = 0  # messages the sink refused for good, kept in rejected/
         self._cond = threading.Condition()
         self._sizes: OrderedDict[int, int] = OrderedDict()  # seq -> bytes, oldest first
         self._taken: set[int] = set()  # handed to the sink, not yet delivered
@@ -144,6 +145,23 @@ class DiskBuffer:
                 self._taken.discard(m.seq)
                 if m.seq in self._sizes:
                     self._delete(m.seq)
+
+    def reject(self, message: Message, reason: str) -> None:
+        """The sink can never take ``message`` (larger than the broker accepts, say): move it to
+        ``rejected/`` so it stops blocking the messages behind it, and count it."""
+        with self._cond:
+            self._taken.discard(message.seq)
+            if message.seq not in self._sizes:
+                return
+            folder = self.directory / "rejected"
+            folder.mkdir(exist_ok=True, mode=0o700)
+            self._path(message.seq).replace(folder / self._path(message.seq).name)
+            self.total -= self._sizes.pop(message.seq)
+            self.rejected += 1
+            log.error("a %s message of %d bytes for %s is refused for good (%s): kept in %s, "
+                      "the messages behind it go on", message.kind, len(message.value),
+                      message.topic, reason, folder)
+            self._cond.notify_all()
 
     def release(self, messages: list[Message]) -> None:
         """Not delivered: they wait again, in their place."""

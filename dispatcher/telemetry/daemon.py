@@ -173,8 +173,8 @@ class Daemon:
         return listener
 
     def _status_attrs(self) -> list[tuple[str, str]]:
-        evicted = self.buffer.evicted
-        return [("buffer-evicted", str(evicted))] if evicted else []
+        counts = (("buffer-evicted", self.buffer.evicted), ("rejected", self.buffer.rejected))
+        return [(name, str(count)) for name, count in counts if count]
 
     # -------------------------------------------------------------------------- running
     def run(self, signals: bool = True) -> int:

@@ -11,6 +11,7 @@ the programs ``[programs]`` names.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -162,8 +163,22 @@ def records(sacct_text: str, tres: Mapping[int, str] | None = None) -> list[dict
     return out
 
 
-def batches(items: list[Any], size: int | None) -> list[list[Any]]:
-    """``items`` in runs of at most ``size`` (one run, possibly empty, without a size)."""
-    if not size or len(items) <= size:
-        return [items]
-    return [items[i:i + size] for i in range(0, len(items), size)]
+# Kafka's brokers take messages of at most 1 MB unless told otherwise (message.max.bytes): the
+# records of one envelope stay well below, whatever the number of jobs in the window.
+MAX_RECORDS_BYTES = 800_000
+
+
+def batches(items: list[Any], size: int | None,
+            max_bytes: int = MAX_RECORDS_BYTES) -> list[list[Any]]:
+    """``items`` in runs of at most ``size`` records and about ``max_bytes`` of JSON (one run,
+    possibly empty, when all fit)."""
+    runs: list[list[Any]] = [[]]
+    used = 0
+    for item in items:
+        length = len(json.dumps(item, separators=(",", ":"))) + 1
+        if runs[-1] and ((size and len(runs[-1]) >= size) or used + length > max_bytes):
+            runs.append([])
+            used = 0
+        runs[-1].append(item)
+        used += length
+    return runs

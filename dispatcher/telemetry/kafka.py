@@ -29,6 +29,7 @@ from confluent_kafka import (
 )
 
 from dispatcher.telemetry.buffer import Message
+from dispatcher.telemetry.sender import Refused
 
 log = logging.getLogger(__name__)
 _librdkafka = logging.getLogger("librdkafka")
@@ -109,7 +110,8 @@ class KafkaSink:
         def report(seq: int) -> Callable[[KafkaError | None, object], None]:
             return lambda err, _msg: results.__setitem__(seq, err)
 
-        for m in batch:
+        refused: str | None = None
+        for index, m in enumerate(batch):
             while True:
                 try:
                     self.producer.produce(m.topic, value=m.value, key=m.key.encode(),
@@ -117,6 +119,14 @@ class KafkaSink:
                     break
                 except BufferError:  # librdkafka's queue is full: let it drain
                     self.producer.poll(0.1)
+                except KafkaException as exc:  # larger than the broker takes: never will
+                    if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                        raise
+                    refused = exc.args[0].str()
+                    break
+            if refused is not None:
+                batch = batch[:index]  # send what came before it, then say so
+                break
         while len(results) < len(batch) and not abort.is_set():
             self.producer.poll(0.2)
         stopped = len(results) < len(batch)
@@ -129,6 +139,8 @@ class KafkaSink:
                 break
             delivered += 1
         if delivered == len(batch):
+            if refused is not None:
+                raise Refused(delivered, refused)
             return delivered, None
         error = results.get(batch[delivered].seq)
         if stopped or not isinstance(error, KafkaError):

@@ -25,6 +25,16 @@ BATCH_BYTES = 4 * 1024 * 1024
 MAX_BACKOFF = 60.0
 
 
+class Refused(Exception):
+    """A sink's answer for a message it can never take: the ``delivered`` before it went, the
+    one at that index is refused for ``reason``."""
+
+    def __init__(self, delivered: int, reason: str):
+        super().__init__(reason)
+        self.delivered = delivered
+        self.reason = reason
+
+
 class Sink(Protocol):
     name: str
 
@@ -71,6 +81,12 @@ class Sender(threading.Thread):
                 return True
             try:
                 delivered, reason = self.sink.send(batch, self.abort)
+            except Refused as refused:
+                self.buffer.done(batch[:refused.delivered])
+                self.buffer.reject(batch[refused.delivered], refused.reason)
+                self.buffer.release(batch[refused.delivered + 1:])
+                self.delivered += refused.delivered
+                continue
             except Exception as exc:  # a sink's bug must neither lose data nor end the thread
                 log.exception("the %s sink failed", self.sink.name)
                 delivered, reason = 0, str(exc)

@@ -91,7 +91,10 @@ def write_env_file(home: Path, group: str) -> None:
 
 
 def started(chatops: Chatops, what: str) -> None:
-    wait_until(lambda: what in chatops.log_text(), 30, f"{what!r} in the logs")
+    try:
+        wait_until(lambda: what in chatops.log_text(), 60, f"{what!r} in the logs")
+    except AssertionError as missing:  # say what the service said instead
+        raise AssertionError(f"{missing}; the logs:\n{chatops.log_text()}") from None
 
 
 def another_jobs_log(chatops: Chatops) -> Path:

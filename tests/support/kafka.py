@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 from tests.support.require import require
@@ -109,8 +110,8 @@ class Reader:
             if predicate(self.messages):
                 return self.messages
             self.poll()
-        raise AssertionError(f"not seen within {deadline}s: {what}; got "
-                             f"{[(t, k) for t, k, _ in self.messages][-20:]}")
+        counts = Counter(t for t, _, _ in self.messages)
+        raise AssertionError(f"not seen within {deadline}s: {what}; got {dict(counts)}")
 
     def close(self) -> None:
         self.consumer.close()

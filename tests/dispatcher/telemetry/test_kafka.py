@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from dispatcher.telemetry.buffer import DiskBuffer
 from dispatcher.telemetry.envelope import host_name
-from dispatcher.telemetry.kafka import BrokerSettings, publish_control
+from dispatcher.telemetry.kafka import BrokerSettings, KafkaSink, publish_control
+from dispatcher.telemetry.sender import Sender
 from tests.chatops.slurm.test_client_live import cluster  # noqa: F401 - the fixture
 from tests.support.kafka import Broker, Proxy, Reader
 from tests.support.sonar_format import problems
@@ -127,6 +129,8 @@ def test_node_and_master_publish_valid_envelopes(kafka_broker, cluster, tmp_path
     try:
         seen = reader.until(lambda ms: {t for t, _, _ in ms} == set(topics) and len(
             [1 for t, _, _ in ms if t.endswith(".job")]) >= 2, 60, "every type, jobs twice")
+    except AssertionError as missing:  # what the master said instead
+        raise AssertionError(f"{missing}\nthe master's log:\n{master.log()}") from None
     finally:
         reader.close()
     for name, key, envelope in seen:
@@ -142,6 +146,27 @@ def test_node_and_master_publish_valid_envelopes(kafka_broker, cluster, tmp_path
     assert jobs[0]["meta"]["attrs"] == [{"key": "job-records", "value": "full"}]
     assert node.stop() == 0 and master.stop() == 0
     assert node.buffered() == [] and master.buffered() == []
+
+
+def test_a_message_larger_than_the_broker_takes_is_put_aside_and_the_rest_goes_on(
+        kafka_broker, tmp_path):
+    kafka_broker.create_topics("big.example.job")
+    buffer = DiskBuffer(tmp_path / "buffer", limit=50 * 1024 * 1024)
+    buffer.put("big.example.job", "head", "job", b'{"n": 1}')
+    buffer.put("big.example.job", "head", "job", b'"' + b"x" * 1_200_000 + b'"')
+    buffer.put("big.example.job", "head", "job", b'{"n": 3}')
+    sender = Sender(buffer, KafkaSink(BrokerSettings(kafka_broker.address), 30), 0)
+    sender.start()
+    reader = Reader(kafka_broker.address, "big.example.job")
+    try:
+        seen = reader.until(lambda ms: len(ms) >= 2, 60, "the messages around the big one")
+    finally:
+        reader.close()
+        assert sender.stop(10) == 0
+    assert [e for _, _, e in seen] == [{"n": 1}, {"n": 3}]
+    assert buffer.rejected == 1
+    [kept] = (tmp_path / "buffer" / "rejected").iterdir()
+    assert kept.stat().st_size > 1_200_000  # not lost: kept for the admin to look at
 
 
 def test_a_broker_stopped_for_60_seconds_loses_nothing(tmp_path, daemons):
