@@ -15,7 +15,8 @@ from chatops import identities, schedule_chat, texts, wakeup
 from chatops.access import may_see_job, not_yours, refusal
 from chatops.calc import admin as calc_admin
 from chatops.calc import store as calc_store
-from chatops.calc.submit import Attachment, Submitter
+from chatops.calc.config import NAMESPACE as CALC_NAMESPACE
+from chatops.calc.submit import Attachment, Submitter, discard
 from chatops.calc.submit import usage as submitter_usage
 from chatops.events import Requester
 from chatops.grammar import (
@@ -252,6 +253,8 @@ class CommandHandler:
         # Reports queued (at least the requester's) only when this call ended the job.
         ended = self.queue.finish(job_id, "cancelled", summary=what,
                                   payload=report.to_payload(), only_from=("queued",)) > 0
+        if ended and job.namespace == CALC_NAMESPACE:  # never reached Slurm: nothing spent
+            discard(self.settings, self.queue, job, "cancelled before it was submitted")
         wakeup.notify(self.settings.run_dir, "outbox")
         return ended
 

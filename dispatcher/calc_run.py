@@ -22,6 +22,7 @@ from pathlib import Path
 from chatops import wakeup
 from chatops.calc import audit, files, store
 from chatops.calc.config import RunnerSpec
+from chatops.calc.submit import discard
 from chatops.job_config import Config, JobSpec
 from chatops.joblogs import JobLogs
 from chatops.notify.config import NotifyConfig
@@ -73,6 +74,14 @@ class CalcRun(BatchRun):
         with open(self._input(), "rb") as data:
             self._put(posixpath.join(workdir, self.file_name), data)
         self._put(script, body.encode(), executable=True)
+
+    def main(self) -> None:
+        super().main()
+        if self.slurm_id is None and self._stop is not None and not self.refunded:
+            job = self.executor.queue.get(self.job_id)  # cancelled before it was submitted
+            discard(self.executor.settings, self.executor.queue, job,
+                    "cancelled before it was submitted")
+            self.refunded = True
 
     def _submit(self) -> bool:
         ok = super()._submit()

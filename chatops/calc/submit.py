@@ -134,6 +134,17 @@ def quota_text(quota: store.Quota) -> str:
     return text
 
 
+def discard(settings: Settings, queue: Queue, job: object, reason: str) -> None:
+    """A calculation ended before it reached Slurm: its unit back, its input file gone."""
+    import json
+
+    store.refund(queue.engine, job.id, reason)
+    args = json.loads(job.args)
+    if "input" in args and "file" in args:
+        shutil.rmtree(files.input_path(settings, args["input"], args["file"]).parent,
+                      ignore_errors=True)
+
+
 def register(queue: Queue, config: Config, who: Requester) -> None:
     """Make ``who`` a user (Telegram's /start); audited when they are new."""
     if store.register(queue.engine, who.qualified_user, who.user_name):

@@ -215,3 +215,17 @@ def test_the_race_on_postgresql(pg_url: str) -> None:
         won = race(engine, config)
         assert won.count(None) == 1, won
     engine.dispose()
+
+
+def test_a_calculation_cancelled_before_it_started_costs_nothing(setup) -> None:
+    settings, config, queue = setup
+    outcome = Submitter(settings, config, queue).submit(ALICE, [], file(), now=DEC)
+    assert list((settings.home / "calcs" / "inputs").rglob("water.gjf"))
+    response = CommandHandler(settings, config, queue).handle(
+        Incoming(ALICE, f"cancel {outcome.job_id}"))
+    assert [r.text for r in response.replies] == [
+        f"Cancelled job {outcome.job_id} (`run_hpc.shout`) before it started."]
+    assert store.quota(queue.engine, config.calc, "console:alice", DEC).used == 0
+    assert store.of_job(queue.engine, outcome.job_id).refund_reason == (
+        "cancelled before it was submitted")
+    assert not list((settings.home / "calcs" / "inputs").rglob("water.gjf"))

@@ -123,3 +123,51 @@ def test_a_cluster_that_is_down_refunds_the_calculation(tmp_path: Path) -> None:
         assert h.queue.get(response.job_id).state == "failed"
     finally:
         h.stop()
+
+
+def test_a_calculation_is_a_job_status_and_cancel_work_on_it(tmp_path: Path,
+                                                              upload: str) -> None:
+    env = cluster_env()
+    h = Harness(tmp_path / "home", {}, {"test": cluster_settings(env, upload_path=upload)},
+                runners=runners(program="sleep 300"))
+    try:
+        response, channel = h.chat("run", attachment=attachment("long.gjf"))
+        job_id = response.job_id
+        slurm_id = submitted(h, channel, job_id, "long.gjf")
+        status, _ = h.chat("status")
+        assert re.search(rf"• job {job_id} `run_test.shout` started .* for alice as Slurm job "
+                         rf"{slurm_id} on cluster test\n", status.replies[0].text), status.replies
+        cancel, _ = h.chat(f"cancel {job_id}")
+        assert [r.text for r in cancel.replies] == [
+            f"Stopping job {job_id} (`run_test.shout`); its report will follow."]
+        [report] = h.replies(channel, 1, 60)
+        assert report.startswith(f"Calculation {job_id} (`long.gjf`), runner `shout` on cluster "
+                                 f"test: was cancelled (scancel of Slurm job {slurm_id}).\n"
+                                 f"Slurm job {slurm_id}: CANCELLED"), report
+        assert h.queue.get(job_id).state == "cancelled"
+        assert store.quota(h.queue.engine, h.config.calc, "console:alice").used == 1  # it ran
+    finally:
+        h.stop()
+
+
+def test_a_dispatcher_restart_still_brings_the_results_once(tmp_path: Path, upload: str) -> None:
+    env = cluster_env()
+    clusters = {"test": cluster_settings(env, upload_path=upload)}
+    slow = runners(program=f"sleep 8; {PROGRAM}")
+    first = Harness(tmp_path / "home", {}, clusters, runners=slow)
+    response, channel = first.chat("run", attachment=attachment())
+    job_id = response.job_id
+    slurm_id = submitted(first, channel, job_id)
+    first.stop()  # while Slurm runs it
+    assert first.queue.get(job_id).state == "running"
+    second = Harness(tmp_path / "home", {}, clusters, runners=slow)
+    try:
+        [report] = second.replies(channel, 1, 90)
+        assert report.startswith(f"Calculation {job_id} (`water.gjf`), runner `shout` on "
+                                 f"cluster test: completed.\nSlurm job {slurm_id}: COMPLETED"), (
+            report)
+        assert "Result files: `lines.txt`, `upper.dat`." in report
+        assert second.remote.calc.submission(job_id).slurm_job_id == slurm_id
+        assert second.queue.finish(job_id, "succeeded", payload={"kind": "notice"}) == 0  # once
+    finally:
+        second.stop()
