@@ -171,3 +171,45 @@ def test_a_dispatcher_restart_still_brings_the_results_once(tmp_path: Path, uplo
         assert second.queue.finish(job_id, "succeeded", payload={"kind": "notice"}) == 0  # once
     finally:
         second.stop()
+
+
+@pytest.mark.parametrize("program, calculations, expected", [
+    # 12 result files, more than max_result_files: one archive of them
+    ("for i in $(seq -w 1 12); do echo $i > part$i.txt; done", {"max_result_files": 10},
+     "12 result files (more than 10) come as one archive, `calculation-{id}-results.tar.gz`."),
+    # one file over the per-file cap stays on the cluster, the other comes back
+    ("head -c 300000 /dev/zero > big.dat; echo small > small.txt", {"max_result_bytes": 100000},
+     "`big.dat` (293 KiB) is larger than the 98 KiB a result file may be; it stays on cluster "
+     "test in {folder}."),
+    # the program removed its own folder: nothing to fetch, and the report says so
+    ('echo x > a.txt; d="$PWD"; cd / && rm -rf "$d"', {},
+     "The results folder {folder} on cluster test is gone: no result files could be fetched."),
+])
+def test_result_limits(tmp_path: Path, upload: str, program: str, calculations: dict,
+                       expected: str) -> None:
+    env = cluster_env()
+    upload = f"{upload}/{uuid.uuid4().hex[:8]}"  # each case's calculation 1 has its own folder
+    h = Harness(tmp_path / "home", {}, {"test": cluster_settings(env, upload_path=upload)},
+                runners=runners(program=program + "; : {args}"), calculations=calculations)
+    try:
+        response, channel = h.chat("run", attachment=attachment("limits.gjf"))
+        job_id = response.job_id
+        submitted(h, channel, job_id, "limits.gjf")
+        [report] = h.replies(channel, 1, 90)
+        folder = f"{upload}/console-alice/{job_id}"
+        assert expected.format(id=job_id, folder=folder) in report.split("\n"), report
+        results = Path(h.settings.home) / "calcs" / "results" / str(job_id)
+        sent = sorted(p.name for p in results.iterdir()) if results.exists() else []
+        if "archive" in expected:
+            import tarfile
+
+            assert sent == [f"calculation-{job_id}-results.tar.gz"]
+            with tarfile.open(results / sent[0]) as archive:
+                assert sorted(archive.getnames()) == [f"part{i:02d}.txt" for i in range(1, 13)]
+        elif "big.dat" in expected:
+            assert sent == ["small.txt"]
+            assert "Result files: `small.txt`." in report
+        else:
+            assert sent == []
+    finally:
+        h.stop()
