@@ -1,4 +1,5 @@
-"""``chatops audit export``: the calculations' audit as CSV or JSONL, for the site's records."""
+"""``chatops audit export`` (the calculations' audit as CSV or JSONL, for the site's records)
+and ``chatops import-hpcbot`` (HPC_bot's config.json as job_configs.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def add_parsers(sub: argparse._SubParsersAction, epilog: str) -> None:
     export.add_argument("--action", help="only this action (submitted, refused, quota, "
                         "approved, blocked, ...)")
     export.set_defaults(func=cmd_audit_export)
+    hpcbot = sub.add_parser("import-hpcbot", epilog=epilog,
+                            help="print HPC_bot's config.json as job_configs.py (runners, "
+                            "clusters, quotas, audit channel)")
+    hpcbot.add_argument("path", help="HPC_bot's config.json")
+    hpcbot.set_defaults(func=cmd_import_hpcbot)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -49,4 +55,22 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     count = audit.export(audit.rows(queue.engine, args.since, args.action), sys.stdout,
                          args.format)
     print(f"({count} audit rows)", file=sys.stderr)
+    return 0
+
+
+def cmd_import_hpcbot(args: argparse.Namespace) -> int:
+    import json
+
+    from chatops.calc.hpcbot import convert
+
+    try:
+        with open(args.path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError) as exc:
+        print(f"chatops: cannot read {args.path}: {exc}", file=sys.stderr)
+        return svc.EXIT_FAILED
+    if not isinstance(config, dict):
+        print(f"chatops: {args.path} is not HPC_bot's config (a JSON object)", file=sys.stderr)
+        return svc.EXIT_FAILED
+    print(convert(config), end="")
     return 0
