@@ -371,4 +371,5 @@ class BatchExecutor:
             self.queue.add_delivery(sub.platform, notice(text), channel=sub.channel,
                                     thread=sub.thread, message=sub.message,
                                     is_direct=bool(sub.is_direct), job_id=job_id)
+        self.queue.release_connection()  # a tracker thread holds none while Slurm works
         wakeup.notify(self.settings.run_dir, "outbox")

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import io
 import json
 import os
 import posixpath
 import shlex
 import shutil
+import tarfile
 from pathlib import Path
 
 from chatops import wakeup
@@ -34,13 +36,25 @@ from dispatcher.batch import BatchExecutor, BatchRun
 from dispatcher.ssh import ClusterUnreachable
 
 
+def _private(mode: int):
+    def reset(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.mode, info.uid, info.gid, info.uname, info.gname = mode, 0, 0, "", ""
+        return info
+
+    return reset
+
+
 class CalcRun(BatchRun):
     def __init__(self, executor: CalcExecutor, job_id: int, spec: JobSpec, logs: JobLogs,
-                 runner: RunnerSpec):
+                 runner: RunnerSpec, calc_row: int | None = None):
         super().__init__(executor, job_id, spec, "", logs)
         self.runner = runner
         self.config = executor.config
-        row = store.of_job(executor.queue.engine, job_id)
+        engine = executor.queue.engine
+        row = store.of_job(engine, job_id)
+        if row is None and calc_row is not None:  # claimed before its submitter linked them
+            store.attach_job(engine, calc_row, job_id)
+            row = store.of_job(engine, job_id)
         if row is None:
             raise RuntimeError(f"job {job_id} has no calculation record")
         self.calc = row
@@ -64,21 +78,35 @@ class CalcRun(BatchRun):
 
     def _input(self) -> Path:
         args = json.loads(self.executor.queue.get(self.job_id).args)
+        self.executor.queue.release_connection()
         return files.input_path(self.executor.settings, args["input"], self.file_name)
 
     def _stage(self, workdir: str, script: str) -> None:
+        """The input and the script in one exec channel: a tar stream unpacked in the folder
+        (made 700), the input 600 and the script 700."""
         store.set_remote_dir(self.executor.queue.engine, self.job_id, workdir)
         body = f"#!/bin/bash\n# chatops calculation {self.job_id} ({self.runner.name})\n"
         body += (self.slurm.setup.rstrip("\n") + "\n" if self.slurm.setup else "")
         body += self.command + "\n"
-        with open(self._input(), "rb") as data:
-            self._put(posixpath.join(workdir, self.file_name), data)
-        self._put(script, body.encode(), executable=True)
+        stream = io.BytesIO()
+        with tarfile.open(fileobj=stream, mode="w") as archive:
+            archive.add(self._input(), arcname=self.file_name, filter=_private(0o600))
+            info = tarfile.TarInfo(posixpath.basename(script))
+            info.size, info.mode = len(body.encode()), 0o700
+            archive.addfile(info, io.BytesIO(body.encode()))
+        folder = shlex.quote(workdir)
+        result = self.connection.exec(f"umask 077 && mkdir -p {folder} && tar -x -p -f - -C "
+                                      f"{folder}", max(self.connection.spec.command_timeout, 300),
+                                      stdin=stream.getvalue())
+        if result.returncode != 0:
+            raise OSError(f"cannot write into {workdir}: "
+                          f"{result.stderr.strip() or result.returncode}")
 
     def main(self) -> None:
         super().main()
         if self.slurm_id is None and self._stop is not None and not self.refunded:
             job = self.executor.queue.get(self.job_id)  # cancelled before it was submitted
+            self.executor.queue.release_connection()
             discard(self.executor.settings, self.executor.queue, job,
                     "cancelled before it was submitted")
             self.refunded = True
@@ -226,6 +254,7 @@ class CalcRun(BatchRun):
             audit.record(self.executor.queue, self.config.audit_channel, action,
                          f"{self.calc.person}: {line}", subject=self.calc.person,
                          calc_id=self.job_id)
+            self.executor.queue.release_connection()
             wakeup.notify(self.executor.settings.run_dir, "outbox")
 
 
@@ -238,7 +267,8 @@ class CalcExecutor(BatchExecutor):
 
     def start(self, job_id: int, spec: JobSpec, args, logs: JobLogs,
               has_fabfile: bool = False) -> CalcRun:
-        run = CalcRun(self, job_id, spec, logs, self.config.runners[spec.type])
+        run = CalcRun(self, job_id, spec, logs, self.config.runners[spec.type],
+                      calc_row=args.get("calc"))
         run.start_thread(run.main)
         return run
 

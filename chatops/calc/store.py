@@ -183,6 +183,11 @@ def refund(engine: Engine, job_id: int, reason: str) -> bool:
             .values(counted=False, refund_reason=reason[:2000])).rowcount)
 
 
+def of_row(engine: Engine, calc_row: int) -> Row | None:
+    with reading(engine) as conn:
+        return conn.execute(select(calculations).where(calculations.c.id == calc_row)).first()
+
+
 def of_job(engine: Engine, job_id: int) -> Row | None:
     with reading(engine) as conn:
         return conn.execute(select(calculations).where(calculations.c.job_id == job_id)).first()

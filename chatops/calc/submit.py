@@ -171,6 +171,13 @@ class Submitter:
 
     def submit(self, who: Requester, words: list[str], attachment: Attachment,
                now: float | None = None) -> Outcome:
+        try:
+            return self._submit(who, words, attachment, now)
+        finally:
+            self.queue.release_connection()  # many submitting threads never exhaust the pool
+
+    def _submit(self, who: Requester, words: list[str], attachment: Attachment,
+                now: float | None) -> Outcome:
         name = files.normal(attachment.name)
         problem = files.name_problem(name)
         if problem:
@@ -229,7 +236,8 @@ class Submitter:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
             job = self.queue.enqueue(runner.job_type, {"input": token, "file": name,
-                                                       "args": args}, who,
+                                                       "args": args, "calc": taken.calc_row},
+                                     who,
                                      timeout=runner.timeout, concurrency=runner.concurrency)
         except AttachmentError as exc:
             store.forget(engine, taken.calc_row)
@@ -238,6 +246,7 @@ class Submitter:
             store.forget(engine, taken.calc_row)
             shutil.rmtree(path.parent, ignore_errors=True)
             raise
+        self.queue.release_connection()  # never hold one connection while taking another
         store.attach_job(engine, taken.calc_row, job.job_id)
         wakeup.notify(self.settings.run_dir, "dispatcher")
         text = (f"Calculation {job.job_id}: `{name}` is queued for runner `{runner.name}` on "

@@ -129,7 +129,7 @@ def test_block_with_and_without_cancel(env) -> None:
     assert say(ADMIN, "block telegram:42 --cancel") == (
         "Blocked telegram:42 (alice). Cancelling their 2 calculations: 1, 2.")
     assert [queue.get(i).state for i in (1, 2)] == ["cancelled", "cancelled"]
-    assert say(ADMIN, "users blocked") == "• telegram:42 alice: blocked, 2 of 5 used"
+    assert say(ADMIN, "users blocked") == "• telegram:42 alice: blocked, 0 of 5 used"  # refunded
     assert say(ADMIN, "unblock telegram:42") == "Unblocked telegram:42 (alice)."
     assert submit().startswith("Calculation 3: ")
     assert [a for a, _ in actions(queue)] == [
