@@ -38,13 +38,14 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
+from chatops.kafka import BrokerSettings  # noqa: E402
 from dispatcher.telemetry import jobs as jobs_op  # noqa: E402
 from dispatcher.telemetry import sysinfo  # noqa: E402
 from dispatcher.telemetry.buffer import DiskBuffer  # noqa: E402
 from dispatcher.telemetry.config import SampleSettings  # noqa: E402
 from dispatcher.telemetry.delta import RECORDS_ATTR, DeltaCoder  # noqa: E402
 from dispatcher.telemetry.envelope import Envelopes, encode, host_name  # noqa: E402
-from dispatcher.telemetry.kafka import BrokerSettings, KafkaSink  # noqa: E402
+from dispatcher.telemetry.kafka import KafkaSink  # noqa: E402
 from dispatcher.telemetry.sample import Sampler  # noqa: E402
 from dispatcher.telemetry.sender import Sender  # noqa: E402
 

@@ -16,6 +16,7 @@ PLATFORMS = {
     "discord": "bot.discord:DiscordPlatform",
     "slack": "bot.slack:SlackPlatform",
     "matrix": "bot.matrix:MatrixPlatform",
+    "discord_webhook": "bot.discord_webhook:DiscordWebhookPlatform",
 }
 
 

@@ -110,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     cli_calc.add_parsers(sub, EPILOG)
 
     from bot.notify import cli as notify_cli
+    from dispatcher import clusters_cli
     from dispatcher.telemetry.cli import parser_help as telemetry_help
 
+    clusters_cli.add_parser(sub, EPILOG)
     notify_cli.add_parser(sub)
     telemetry_help(sub)
     return parser

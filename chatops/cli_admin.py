@@ -88,15 +88,54 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     print("admins: " + (", ".join(sorted(config.admins)) or "none (nobody may read the logs "
                         "of others' private jobs or cancel them)"))
     print(f"admin channel: {config.admin_channel or 'none (alarms go only to the log)'}")
-    account = privileges.job_account(load_settings())
+    config_cli.print_monitors(config)
+    settings = load_settings()
+    problems = cluster_file_problems(config.clusters, settings)
+    for problem in problems:
+        print(f"{path}: {problem}", file=sys.stderr)
+    account = privileges.job_account(settings)
     if account is None:
         print(f"WARNING: {privileges.without_job_account()}", file=sys.stderr)
     else:
         print(f"local jobs run as: {account.name} (CHATOPS_JOB_USER)")
+    if problems:
+        print(f"{path}: not OK: {plural(len(problems), 'cluster file')} cannot be used "
+              "(`chatops clusters check` then tries the connections)", file=sys.stderr)
+        return svc.EXIT_FAILED
     print(f"{path}: OK ({len(config.namespaces)} namespaces)")
     if args.show_schedules:
         config_cli.print_schedules(config)
     return 0
+
+
+def cluster_file_problems(clusters, settings) -> list[str]:
+    """Each cluster's key file and known_hosts must exist and be readable by the account the
+    service runs as (CHATOPS_SERVICE_USER, else whoever runs this check)."""
+    name = settings.environ.get("CHATOPS_SERVICE_USER", "").strip()
+    account = privileges.Account.named(name, "CHATOPS_SERVICE_USER") if name else None
+    who = f"{name} (CHATOPS_SERVICE_USER)" if account else f"this account (uid {os.geteuid()})"
+    problems = []
+    for cluster in clusters.values():
+        files = [("known_hosts", cluster.known_hosts)]
+        if cluster.key_file:
+            files.append(("key_file", cluster.key_file))
+        for key, value in files:
+            where = f"cluster {cluster.name!r}: {key} {value}"
+            file = Path(value).expanduser()
+            if not file.is_file():
+                problems.append(f"{where} does not exist" if not file.exists()
+                                else f"{where} is not a file")
+            elif account is not None and account.uid != 0:
+                blocked = account.unreachable(file.absolute(), os.R_OK)
+                if blocked == file.absolute():
+                    mode = file.stat().st_mode & 0o777
+                    problems.append(f"{where} is not readable by {who} (mode {mode:o})")
+                elif blocked is not None:
+                    problems.append(f"{where} is not readable by {who}: it cannot pass "
+                                    f"{blocked}")
+            elif account is None and not os.access(file, os.R_OK):
+                problems.append(f"{where} is not readable by {who}")
+    return problems
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

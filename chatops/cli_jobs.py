@@ -12,11 +12,12 @@ import time
 import uuid
 
 from chatops import service as svc
-from chatops.db import END_STATES
+from chatops.cli_types import count, row_id
+from chatops.db import JOB_STATES
 from chatops.joblogs import job_logs, pruned
 from chatops.texts import clock, duration, exit_status, when
 
-STATES = ("queued", "running", *END_STATES)
+STATES = JOB_STATES
 TIMES = ("created_at", "start_after", "started_at", "finished_at")
 
 
@@ -41,20 +42,20 @@ def add_parsers(sub: argparse._SubParsersAction, epilog: str) -> None:
     listing.add_argument("--state", choices=STATES, help="only the jobs in this state")
     listing.add_argument("--user", help="only the jobs this user asked for, as the history "
                          "shows them (e.g. alice, web:admin)")
-    listing.add_argument("--limit", type=int, default=30, help="at most this many (30)")
+    listing.add_argument("--limit", type=count, default=30, help="at most this many (30)")
     listing.add_argument("--json", action="store_true", help="one JSON object per line, "
                          "times as UNIX seconds")
     listing.set_defaults(func=cmd_jobs_list)
     show = jobs_sub.add_parser("show", help="everything about one job", epilog=epilog)
-    show.add_argument("job_id", type=int, help="the job's number")
+    show.add_argument("job_id", type=row_id, help="the job's number")
     show.set_defaults(func=cmd_jobs_show)
     cancel = jobs_sub.add_parser("cancel", help="cancel a queued job or stop a running one",
                                  epilog=epilog)
-    cancel.add_argument("job_id", type=int, help="the job's number")
+    cancel.add_argument("job_id", type=row_id, help="the job's number")
     cancel.set_defaults(func=cmd_jobs_cancel)
     logs = jobs_sub.add_parser("logs", help="print a job's stdout (or --stderr), also while it "
                                "runs", epilog=epilog)
-    logs.add_argument("job_id", type=int, help="the job's number")
+    logs.add_argument("job_id", type=row_id, help="the job's number")
     logs.add_argument("--stderr", action="store_true", help="its stderr instead")
     logs.set_defaults(func=cmd_jobs_logs)
 
@@ -230,6 +231,12 @@ def cmd_jobs_logs(args: argparse.Namespace) -> int:
     how = pruned(service.settings.logs_dir, job)
     if how:
         print(f"chatops: the logs of job {job.id} were removed {how}", file=sys.stderr)
+        return svc.EXIT_FAILED
+    batch = service.queue.slurm_submission(job.id)
+    if args.stderr and batch is not None and batch.slurm_job_id is not None:
+        print(f"chatops: job {job.id} is Slurm job {batch.slurm_job_id}, whose stderr Slurm "
+              f"writes into the same file as its stdout ({batch.output_path}): `chatops jobs "
+              f"logs {job.id}` shows both", file=sys.stderr)
         return svc.EXIT_FAILED
     path = job_logs(service.settings.logs_dir, job).path(stream)
     try:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CLUSTER_KEYS = {
-    "host", "port", "user", "key_file", "agent", "key_passphrase_env", "known_hosts",
+    "host", "port", "user", "key_file", "agent", "key_passphrase_env", "password_env",
+    "known_hosts",
     "jump_host", "connect_timeout", "command_timeout", "keepalive", "max_sessions",
     "upload_path",
 }
@@ -40,6 +41,7 @@ class ClusterSpec:
     key_file: str | None = None
     agent: bool = False
     key_passphrase_env: str | None = None
+    password_env: str | None = None  # password login (discouraged): the variable holding it
     jump_host: str | None = None  # the name of another cluster to tunnel through
     connect_timeout: float = 10.0
     command_timeout: float = 60.0  # for short commands (squeue, sbatch, kill)
@@ -111,7 +113,11 @@ def build_clusters(error: Error, raw: Any) -> dict[str, ClusterSpec]:
 def _build_cluster(error: Error, where: str, name: str, raw: Mapping[str, Any]
                    ) -> ClusterSpec | None:
     for key in sorted(set(raw) - CLUSTER_KEYS):
-        if key in _SECRET_KEYS:
+        if key == "password":
+            error(where, "'password': secrets never live in job_configs.py; put it in an "
+                  "environment variable and name it with 'password_env' (better: log in with "
+                  "a key)")
+        elif key in _SECRET_KEYS:
             error(where, f"{key!r}: secrets never live in job_configs.py; put it in an "
                   "environment variable and name it with 'key_passphrase_env'")
         else:
@@ -123,12 +129,14 @@ def _build_cluster(error: Error, where: str, name: str, raw: Mapping[str, Any]
             ok = False
     key_file = _typed(error, where, raw, "key_file", str, None)
     agent = _typed(error, where, raw, "agent", bool, False)
-    if key_file is None and not agent:
+    password_env = _typed(error, where, raw, "password_env", str, None)
+    if key_file is None and not agent and password_env is None:
         error(where, "give 'key_file' (a private key's path) or 'agent': True")
     passphrase_env = _typed(error, where, raw, "key_passphrase_env", str, None)
-    if passphrase_env is not None and not _ENV_NAME.match(passphrase_env):
-        error(where, f"'key_passphrase_env' names an environment variable; "
-              f"{passphrase_env!r} is not one")
+    for key, variable in (("key_passphrase_env", passphrase_env),
+                          ("password_env", password_env)):
+        if variable is not None and not _ENV_NAME.match(variable):
+            error(where, f"{key!r} names an environment variable; {variable!r} is not one")
     port = _typed(error, where, raw, "port", int, 22)
     if not 0 < port < 65536:
         error(where, f"'port' must be 1-65535, not {port!r}")
@@ -148,6 +156,7 @@ def _build_cluster(error: Error, where: str, name: str, raw: Mapping[str, Any]
     return ClusterSpec(
         name=name, host=raw["host"], user=raw["user"], known_hosts=raw["known_hosts"],
         port=port, key_file=key_file, agent=agent, key_passphrase_env=passphrase_env,
+        password_env=password_env,
         jump_host=_typed(error, where, raw, "jump_host", str, None),
         connect_timeout=numbers["connect_timeout"], command_timeout=numbers["command_timeout"],
         keepalive=keepalive, max_sessions=max(1, sessions),

@@ -11,7 +11,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from chatops import identities, schedule_chat, texts, wakeup
+from chatops import (
+    alarms,
+    identities,
+    monitor_chat,
+    schedule_chat,
+    telemetry_chat,
+    texts,
+    wakeup,
+)
 from chatops.access import may_see_job, not_yours, refusal
 from chatops.calc import admin as calc_admin
 from chatops.calc import store as calc_store
@@ -21,6 +29,8 @@ from chatops.calc.submit import usage as submitter_usage
 from chatops.events import Requester
 from chatops.grammar import (
     Cancel,
+    ClusterHistory,
+    ClusterStatus,
     Help,
     ListSchedules,
     Logs,
@@ -30,11 +40,12 @@ from chatops.grammar import (
     NotUnderstood,
     PauseSchedule,
     Status,
+    TelemetryControl,
     parse,
 )
 from chatops.job_config import CommandSpec, Config
 from chatops.joblogs import job_logs, pruned, tail
-from chatops.params import check_args
+from chatops.params import args_problem, check_args
 from chatops.queue import Queue
 from chatops.redact import redact
 from chatops.report import describe_end, failure_report
@@ -79,6 +90,10 @@ class CommandHandler:
         self.queue = queue
 
     def handle(self, incoming: Incoming) -> Response:
+        if "\x00" in incoming.text:  # no command takes one; PostgreSQL and exec refuse them
+            return Response(understood=False).say(
+                "That text contains a NUL character (\\0), which no command accepts; "
+                "type it again without it.")
         who = incoming.requester
         words = incoming.text.split()
         if incoming.attachment is not None or (words and words[0].lower() == "run"):
@@ -124,6 +139,16 @@ class CommandHandler:
                                                    parsed.namespace, parsed.name, parsed.pause, who)
             return Response(refused=answer.refused, understood=answer.understood,
                             acknowledged=answer.acknowledged).say(answer.text)
+        if isinstance(parsed, TelemetryControl):
+            answer = telemetry_chat.control(self.config, parsed, who, self._tell_admins)
+            return Response(refused=answer.refused, acknowledged=answer.acknowledged
+                            ).say(answer.text)
+        if isinstance(parsed, ClusterStatus):
+            return Response().say(monitor_chat.cluster_status(self.config, self.queue.engine,
+                                                              parsed.name))
+        if isinstance(parsed, ClusterHistory):
+            return Response().say(monitor_chat.cluster_history(
+                self.config, self.queue.engine, parsed.name, parsed.window))
         assert isinstance(parsed, Matched)
         namespace = self.config.namespaces[parsed.command.namespace]
         why_not = refusal(namespace, who)
@@ -151,10 +176,16 @@ class CommandHandler:
         if who is not None:
             running = [job for job in running if self.may_see(job, who)]
             queued = [job for job in queued if self.may_see(job, who)]
+        alive = self.queue.dispatcher_alive() if running or queued else True
         text = texts.status(running, queued, self.queue.suppressions(),
-                            slurm=self.queue.slurm_jobs_of([job.id for job in running]))
+                            slurm=self.queue.slurm_jobs_of([job.id for job in running]),
+                            dispatcher=alive)
         upcoming = schedule_chat.next_fires(self.config, self.queue.engine, time.time())
         return f"{text}\n{upcoming}" if upcoming else text
+
+    def _tell_admins(self, text: str) -> None:
+        if self.config.admin_channel:
+            alarms.queue_notice(self.queue, self.config.admin_channel, text)
 
     def may_see(self, job, who: Requester) -> bool:
         """Whether ``who`` may see ``job`` (a jobs row): chatops/access.py has the rule."""
@@ -195,6 +226,10 @@ class CommandHandler:
         if problem:
             return Response(understood=False).say(
                 f"Not queued: {problem} (`{command.namespace} {command.pattern}`).")
+        problem = args_problem(args)
+        if problem:
+            return Response(understood=False).say(
+                f"Not queued: {problem}. Put long input in a file the job reads instead.")
         result = self.queue.enqueue(job_type, args, who, timeout=spec.timeout,
                                     concurrency=spec.concurrency, delay=command.delay_seconds)
         wakeup.notify(self.settings.run_dir, "dispatcher")
@@ -208,7 +243,7 @@ class CommandHandler:
             response.say(f"Job {result.job_id} (`{job_type}`) will start at "
                          f"{texts.clock(result.start_after)} "
                          f"(in {texts.ago(result.start_after - now)}).")
-        elif result.running_ahead >= spec.concurrency:
+        elif spec.concurrency is not None and result.running_ahead >= spec.concurrency:
             response.say(f"A `{job_type}` job is already running; job {result.job_id} will "
                          "start when it finishes.")
         held = texts.held_until(job_type, max(now, result.start_after),
@@ -269,6 +304,11 @@ class CommandHandler:
         if state in ("queued", "running"):  # it started meanwhile, or was running
             if state == "queued":
                 self.queue.request_cancel(job_id, canceller(job, who))
+            if not self.queue.dispatcher_alive():  # the request waits in the queue
+                return Response(acknowledged=True).say(
+                    f"No dispatcher is running, so job {job_id} (`{job.job_type}`) cannot be "
+                    f"stopped now: the cancel will be carried out when one starts (`chatops "
+                    f"run` or `chatops dispatcher`), and its report will follow then.")
             wakeup.notify(self.settings.run_dir, "dispatcher")
             return Response(acknowledged=True).say(
                 f"Stopping job {job_id} (`{job.job_type}`); its report will follow.")
@@ -298,6 +338,11 @@ class CommandHandler:
         stream = "stderr" if stderr else "stdout"
         if job.state == "queued":
             return Response().say(f"Job {job_id} (`{job.job_type}`) has not started yet.")
+        batch = self.queue.slurm_submission(job_id)
+        if batch is not None and batch.slurm_job_id is not None:
+            answer = self._batch_logs(job, batch, stderr)
+            if answer is not None:
+                return answer
         logs = job_logs(self.settings.logs_dir, job)
         text = redact(tail(logs.path(stream), lines=200, chars=LOG_REPLY_CHARS))
         if job.state == "running":
@@ -313,6 +358,30 @@ class CommandHandler:
         if not text:
             return Response().say(f"Job {job_id} wrote nothing to {stream}.")
         return Response().say(f"The end of job {job_id}'s {stream}:").say(text, code=True)
+
+    def _batch_logs(self, job, batch, stderr: bool) -> Response | None:
+        """`logs` of a Slurm batch job: its output file holds stdout and stderr (sbatch is
+        given only --output), and a running job's copy is refreshed at every status check."""
+        name = f"Job {job.id} (`{job.job_type}`)"
+        where = f"Slurm job {batch.slurm_job_id} on cluster {batch.cluster}"
+        out = batch.output_path or "its output file"
+        if stderr:
+            runs = "runs" if job.state == "running" else "ran"
+            return Response().say(f"{name} {runs} as {where}; Slurm writes its stderr into the "
+                                  f"same file as its stdout ({out}): `logs {job.id}` shows both.")
+        if job.state != "running":
+            return None
+        path = job_logs(self.settings.logs_dir, job).path("stdout")
+        text = redact(tail(path, lines=200, chars=LOG_REPLY_CHARS))
+        if text:
+            copied = texts.clock(path.stat().st_mtime)
+            return Response().say(f"{name} is still running as {where}; the end of {out} as "
+                                  f"of {copied}:").say(text, code=True)
+        if batch.slurm_state in (None, "PENDING"):
+            return Response().say(f"{name} is waiting in Slurm's queue as {where}; it has "
+                                  "written nothing yet.")
+        return Response().say(f"{name} is still running as {where} and has written nothing to "
+                              f"{out} yet.")
 
 
 def canceller(job, who: Requester) -> str:

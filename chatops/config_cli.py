@@ -25,6 +25,15 @@ def print_schedules(config: Config, now: float | None = None) -> None:
                                        for t in spec.trigger.next_times(now, 3)))
 
 
+def print_monitors(config: Config) -> None:
+    """Each cluster monitor: cadence, targets, when it says "offline"."""
+    print(f"monitors: {len(config.monitors)}" if config.monitors else "monitors: none")
+    for spec in config.monitors.values():
+        print(f"  {spec.cluster}: every {spec.cadence_text} (timeout {spec.timeout:g} s), "
+              f"{spec.post}, offline after {spec.offline_after} failed polls, times in "
+              f"{spec.timezone}; to {', '.join(spec.targets)}")
+
+
 def add_reload_parser(config_sub: argparse._SubParsersAction) -> None:
     reload = config_sub.add_parser(
         "reload", help="check job_configs.py, then have every process on this host apply it "

@@ -7,6 +7,7 @@ here describe it for queries and must stay in step with them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -36,13 +37,38 @@ READ_ONLY = "chatops_read_only"  # execution option: begin this transaction defe
 # Job states: queued -> running -> succeeded | failed | cancelled | timed_out | lost.
 # A queued job can also go straight to cancelled.
 END_STATES = ("succeeded", "failed", "cancelled", "timed_out", "lost")
+JOB_STATES = ("queued", "running", *END_STATES)
+# No row id (nor any integer we store) is above this on either database: SQLite's INTEGER and
+# PostgreSQL's bigint are 64-bit. Bigger numbers typed by people are not ids of anything, and
+# the drivers refuse to bind them (OverflowError), so they are answered before any query.
+MAX_STORED_INT = 2**63 - 1
+
+
+def storable_int(value: int) -> bool:
+    """Whether ``value`` fits every integer column (so it may be compared with one)."""
+    return -MAX_STORED_INT - 1 <= value <= MAX_STORED_INT
+
+
+def args_digest(canonical_args: str) -> str:
+    """The dedupe key of a job's arguments (their canonical JSON): SHA-256, hex.
+
+    Indexed instead of the arguments themselves, whose length PostgreSQL's btree would limit.
+    """
+    return hashlib.sha256(canonical_args.encode("utf-8")).hexdigest()
+
+
+def _args_digest_default(context) -> str:
+    return args_digest(context.get_current_parameters()["args"])
+
 
 jobs = Table(
     "jobs", metadata,
     Column("id", Integer, primary_key=True),
     Column("namespace", String(100), nullable=False),
     Column("job_type", String(200), nullable=False),
-    Column("args", Text, nullable=False, default="{}"),  # canonical JSON: the dedupe key
+    Column("args", Text, nullable=False, default="{}"),  # canonical JSON
+    # args_digest(args): the dedupe key (migration 0010), computed on every insert.
+    Column("args_hash", String(64), default=_args_digest_default),
     Column("state", String(20), nullable=False, default="queued"),
     Column("concurrency", Integer, nullable=False, default=1),
     Column("timeout", Float, nullable=False),
@@ -73,7 +99,7 @@ jobs = Table(
     Index("ix_jobs_running", "job_type", sqlite_where=text("state = 'running'"),
           postgresql_where=text("state = 'running'")),
     # One pending job per (type, args): a second request joins it instead of queueing again.
-    Index("ux_jobs_pending", "job_type", "args", unique=True,
+    Index("ux_jobs_pending", "job_type", "args_hash", unique=True,
           sqlite_where=text("state = 'queued'"), postgresql_where=text("state = 'queued'")),
 )
 
@@ -278,6 +304,65 @@ config_rejections = Table(
     Column("errors", Text, nullable=False),
     Column("seen_at", Float, nullable=False),
     Column("seen_by", String(200), nullable=False),
+)
+
+
+# The cluster monitor (migration 0011). One poller per cluster, whatever the number of
+# dispatchers: whoever holds the cluster's lease (until ``expires_at``) polls it.
+monitor_leases = Table(
+    "monitor_leases", metadata,
+    Column("cluster", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("taken_at", Float, nullable=False),
+)
+
+# Per cluster: the latest poll and the state it is in (since when; the snapshot as JSON).
+monitor_states = Table(
+    "monitor_states", metadata,
+    Column("cluster", String(100), primary_key=True),
+    Column("state", String(20), nullable=False),  # online | degraded | offline
+    Column("since", Float, nullable=False),
+    Column("snapshot", Text, nullable=False),  # chatops.cluster_status.Snapshot as JSON
+    Column("failures", Integer, nullable=False, default=0),  # failed polls in a row
+    Column("last_error", Text),
+    Column("polled_at", Float, nullable=False),
+    Column("poll_seconds", Float),  # how long the latest poll took
+    Column("polled_by", String(200)),
+    Column("first_polled_at", Float, nullable=False),
+)
+
+# History: every change of a cluster's state (node NULL) or of a node's problem (state "ok"
+# when it has none any more), with the reason.
+monitor_transitions = Table(
+    "monitor_transitions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("cluster", String(100), nullable=False),
+    Column("node", String(200)),
+    Column("from_state", String(40)),
+    Column("to_state", String(40), nullable=False),
+    Column("reason", Text),
+    Column("at", Float, nullable=False),
+    Index("ix_monitor_transitions_cluster_at", "cluster", "at"),
+)
+
+# The status board message of each (cluster, target): the delivery that posted it.
+monitor_boards = Table(
+    "monitor_boards", metadata,
+    Column("cluster", String(100), primary_key=True),
+    Column("target", String(300), primary_key=True),
+    Column("delivery_id", Integer),
+    Column("posted_at", Float, nullable=False),
+)
+
+
+# What the telemetry feed last heard of a cluster (migration 0012): a monitor whose source is
+# Kafka reads it, whichever dispatcher's consumer took the topic's partition.
+telemetry_clusters = Table(
+    "telemetry_clusters", metadata,
+    Column("cluster", String(100), primary_key=True),
+    Column("received_at", Float, nullable=False),
+    Column("snapshot", Text, nullable=False),
 )
 
 

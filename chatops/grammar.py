@@ -8,6 +8,7 @@ the text, spaces and all.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
@@ -57,6 +58,46 @@ class PauseSchedule:
 
 
 @dataclass(frozen=True)
+class TelemetryControl:
+    """`telemetry dump on|off <cluster> [node]` or `telemetry exit <cluster> <node>`: a control
+    message to the telemetry daemons (chatops/telemetry_chat.py)."""
+
+    command: str  # "dump" or "exit"
+    cluster: str
+    node: str = ""  # empty: every daemon of the cluster
+    value: bool | None = None  # dump on (True) or off (False)
+
+
+TELEMETRY_USAGE = ("use `telemetry dump on|off <cluster> [node]` or "
+                   "`telemetry exit <cluster> <node>`")
+
+
+def _telemetry(words: list[str], text: str) -> TelemetryControl | NotUnderstood:
+    args = words[1:]
+    if len(args) in (3, 4) and args[0].lower() == "dump" and args[1].lower() in ("on", "off"):
+        return TelemetryControl("dump", args[2], args[3] if len(args) == 4 else "",
+                                value=args[1].lower() == "on")
+    if len(args) == 3 and args[0].lower() == "exit":
+        return TelemetryControl("exit", args[1], args[2])
+    return NotUnderstood(text, reason=TELEMETRY_USAGE)
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """`cluster status [name]`."""
+
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ClusterHistory:
+    """`cluster history <name> [24h|7d]`."""
+
+    name: str
+    window: str = "24h"
+
+
+@dataclass(frozen=True)
 class Matched:
     command: CommandSpec
     args: dict[str, str] = field(default_factory=dict)
@@ -79,8 +120,9 @@ class MissingParameters:
     missing: tuple[str, ...]
 
 
-Parsed = (Help | Status | Cancel | Logs | Notify | ListSchedules | PauseSchedule | Matched
-          | MissingParameters | NotUnderstood)
+Parsed = (Help | Status | Cancel | Logs | Notify | ListSchedules | PauseSchedule
+          | TelemetryControl | ClusterStatus | ClusterHistory | Matched | MissingParameters
+          | NotUnderstood)
 
 
 def parse(text: str, config: Config) -> Parsed:
@@ -110,6 +152,10 @@ def parse(text: str, config: Config) -> Parsed:
             return PauseSchedule(words[2], words[3], pause=first == "pause")
         return NotUnderstood(text, reason=f"use `{first} schedule <namespace> <name>` "
                              "(`schedules` lists them)")
+    if first == "telemetry":
+        return _telemetry(words, text)
+    if first == "cluster":
+        return _cluster(words, text)
     if first not in namespaces:
         return NotUnderstood(text, suggestion=suggest(words, config))
     namespace = namespaces[first]
@@ -167,7 +213,10 @@ TYPO = 0.6  # how alike two words must be for one to be a typo of the other
 BUILTIN_PATTERNS = (("help",), ("status",), ("cancel", "<job id>"), ("logs", "<job id>"),
                     ("notify", "me"), ("notify", "stop"), ("schedules",),
                     ("pause", "schedule", "<namespace>", "<name>"),
-                    ("resume", "schedule", "<namespace>", "<name>"))
+                    ("resume", "schedule", "<namespace>", "<name>"),
+                    ("telemetry", "dump", "on", "<cluster>"),
+                    ("telemetry", "exit", "<cluster>", "<node>"), ("cluster", "status"),
+                    ("cluster", "history", "<name>"))
 
 
 def suggest(words: list[str], config: Config) -> str | None:
@@ -214,7 +263,8 @@ def _is_param(token: str) -> bool:
 
 def _job_builtin(verb: str, words: list[str], text: str) -> Parsed:
     usage = "`cancel <job id>`" if verb == "cancel" else "`logs <job id> [stderr]`"
-    if len(words) < 2 or not words[1].lstrip("#").isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if len(words) < 2 or not re.fullmatch(r"[0-9]+", words[1].lstrip("#")):
         return NotUnderstood(text, reason=f"use {usage}, with the number of a job")
     job_id = int(words[1].lstrip("#"))
     if verb == "cancel" and len(words) == 2:
@@ -224,3 +274,15 @@ def _job_builtin(verb: str, words: list[str], text: str) -> Parsed:
     if verb == "logs" and len(words) == 3 and words[2].lower() in ("stderr", "stdout"):
         return Logs(job_id, stderr=words[2].lower() == "stderr")
     return NotUnderstood(text, reason=f"use {usage}")
+
+
+def _cluster(words: list[str], text: str) -> Parsed:
+    verb = words[1].lower() if len(words) > 1 else ""
+    if verb == "status" and len(words) <= 3:
+        return ClusterStatus(words[2] if len(words) == 3 else None)
+    if verb == "history" and len(words) in (3, 4):
+        window = words[3].lower() if len(words) == 4 else "24h"
+        if window in ("24h", "7d"):
+            return ClusterHistory(words[2], window)
+    return NotUnderstood(text, reason="use `cluster status [name]` or `cluster history <name> "
+                         "[24h|7d]`")

@@ -31,8 +31,10 @@ from chatops.cluster_config import (
     check_cluster_name,
 )
 from chatops.github_rules import GithubRule, build_rules, default_rules
+from chatops.monitor_config import MonitorSpec, build_monitors
 from chatops.params import ParamType, build_param_types
 from chatops.schedule_config import ScheduleSpec, build_schedules
+from chatops.telemetry_config import TelemetrySpec, build_telemetry
 from chatops.user_ids import channel_problem, user_id_problem
 
 ACTIONS = ("schedule_job", "cancel_job", "schedule_suppression", "cancel_suppression")
@@ -86,7 +88,7 @@ class JobSpec:
     report_format: str = "text"
     report_success: bool = True
     timeout: float = DEFAULT_TIMEOUT
-    concurrency: int = 1
+    concurrency: int | None = 1  # None: no per-type limit (the default of Slurm batch types)
     env: tuple[str, ...] = ()
     cluster: str | None = None  # runs over SSH on this cluster (its own, or its namespace's)
     slurm: SlurmSpec | None = None  # submitted with sbatch instead of run (needs a cluster)
@@ -145,6 +147,8 @@ class Config:
     warnings: tuple[str, ...] = ()  # accepted, but probably not what was meant
     admins: frozenset[str] = frozenset()  # 'platform:id' of the people who may do anything
     admin_channel: str | None = None  # 'platform:channel': where the service's alarms go
+    telemetry: TelemetrySpec | None = None  # the daemons' broker, for `telemetry` in chat
+    monitors: Mapping[str, MonitorSpec] = field(default_factory=dict)  # by cluster name
     runners: Mapping[str, RunnerSpec] = field(default_factory=dict)  # by job type (calc/config)
     calc: CalcSettings = field(default_factory=CalcSettings)
     calc_jobs: Mapping[str, JobSpec] = field(default_factory=dict)  # a runner's job, by type
@@ -226,13 +230,20 @@ class _Checker:
 
 
 def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins: Any = None,
-                 admin_channel: Any = None, runners: Any = None,
-                 calculations: Any = None) -> Config:
-    """Validate ``raw_config`` (and ``clusters``, ``admins``, ``admin_channel``, ``runners``,
-    ``calculations``) into the typed model; ConfigError lists every problem."""
+                 admin_channel: Any = None, telemetry: Any = None, monitors: Any = None,
+                 runners: Any = None, calculations: Any = None) -> Config:
+    """Validate ``raw_config`` (and the other sections of job_configs.py: ``clusters``,
+    ``admins``, ``admin_channel``, ``telemetry``, ``monitors``, ``runners``, ``calculations``)
+    into the typed model; ConfigError lists every problem."""
     check = _Checker()
     cluster_specs = build_clusters(check.error, clusters)
+    monitor_specs = build_monitors(check.error, monitors, cluster_specs)
     admin_ids = _user_ids(check, "admins", admins)
+    telemetry_spec = build_telemetry(check.error, telemetry, cluster_specs)
+    for name, monitor in monitor_specs.items():
+        if monitor.source == "kafka" and not (telemetry_spec and telemetry_spec.fed(name)):
+            check.error(f"monitor {name!r}", "'source' is 'kafka', but no `telemetry` 'feeds' "
+                        f"entry maps the daemons' cluster to {name!r}")
     if admin_channel is not None:
         problem = channel_problem(admin_channel)
         if problem:
@@ -259,7 +270,8 @@ def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins:
     if check.errors:
         raise ConfigError(check.errors)
     return Config(namespaces=namespaces, clusters=cluster_specs, admins=frozenset(admin_ids),
-                  admin_channel=admin_channel, runners=runner_specs, calc=calc,
+                  admin_channel=admin_channel, telemetry=telemetry_spec,
+                  monitors=monitor_specs, runners=runner_specs, calc=calc,
                   calc_jobs={t: runner_job(r) for t, r in runner_specs.items()},
                   warnings=tuple(check.warnings))
 
@@ -364,9 +376,13 @@ def _build_job(check: _Checker, where: str, ns: str, name: str,
     timeout = check.typed(where, raw, "timeout", (int, float), DEFAULT_TIMEOUT)
     if timeout <= 0:
         check.error(where, f"'timeout' must be a positive number of seconds, not {timeout!r}")
-    concurrency = check.typed(where, raw, "concurrency", int, 1)
-    if concurrency < 1:
-        check.error(where, f"'concurrency' must be at least 1, not {concurrency!r}")
+    # Slurm is the queue of a batch type: by default as many run at once as Slurm lets run.
+    default_limit = None if slurm is not None else 1
+    concurrency = (check.typed(where, raw, "concurrency", int, default_limit)
+                   if raw.get("concurrency", default_limit) is not None else None)
+    if concurrency is not None and concurrency < 1:
+        check.error(where, f"'concurrency' must be at least 1 (or None for no limit), not "
+                    f"{concurrency!r}")
     env = check.typed(where, raw, "env", (list, tuple), ())
     for env_name in env:
         if not isinstance(env_name, str) or not _ENV_NAME.match(env_name):
@@ -473,8 +489,8 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError([f"{path}: defines no 'raw_config' dict"])
     config = build_config(module["raw_config"], module.get("clusters"),
                           admins=module.get("admins"), admin_channel=module.get("admin_channel"),
-                          runners=module.get("runners"),
-                          calculations=module.get("calculations"))
+                          telemetry=module.get("telemetry"), monitors=module.get("monitors"),
+                          runners=module.get("runners"), calculations=module.get("calculations"))
     notifications = module.get("notifications") or {}
     if not isinstance(notifications, Mapping):
         raise ConfigError([f"{path}: 'notifications' must be a dict"])

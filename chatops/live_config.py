@@ -55,10 +55,13 @@ def error_lines(path: Path, errors: Sequence[str]) -> list[str]:
 
 
 def named_variables(config: Config) -> set[str]:
-    """The environment variables a config names (jobs' ``env``, clusters' passphrases)."""
+    """The environment variables a config names (jobs' ``env``, clusters' passphrases,
+    monitors' webhooks)."""
     names = {name for ns in config.namespaces.values() for job in ns.jobs.values()
              for name in job.env}
-    names |= {c.key_passphrase_env for c in config.clusters.values() if c.key_passphrase_env}
+    names |= {n for c in config.clusters.values() for n in (c.key_passphrase_env, c.password_env)
+              if n}
+    names |= {name for m in config.monitors.values() for name in m.webhook_variables}
     return names
 
 

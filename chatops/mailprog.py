@@ -8,7 +8,9 @@ possible: it records argv and the ``SLURM_*`` environment as one event and hands
 * to ``CHATOPS_EVENTS_URL`` with an HTTP POST (``Authorization: Bearer CHATOPS_EVENTS_TOKEN``,
   a hard deadline of ``CHATOPS_EVENTS_TIMEOUT`` seconds, 2 by default), or
 * when no URL is set, or the POST fails in any way or answers non-2xx, into the spool directory:
-  a ``.<name>.tmp`` file in that directory, fsync, rename to ``<time_ns>-<pid>-<random>.json``
+  a ``.<name>.<pid>-<random>.tmp`` file in that directory (its own, per writer: the web server
+  may be spooling the same event from a POST that timed out), fsync, rename to
+  ``<time_ns>-<pid>-<random>.json``
   (mode 0660), fsync of the directory. Readers take only names that match ``[0-9]*.json``.
 
 It never calls sacct, always exits 0, and reports its own failures on stderr and to syslog (the
@@ -287,7 +289,9 @@ def spool_event(data: bytes, spool_dir: str, event_id: str) -> str:
     """Write one event file, ``<event_id>.json``, atomically; return its path. Raises OSError."""
     name = f"{event_id}.json"
     final = _join(spool_dir, name)
-    tmp = _join(spool_dir, f".{name}.tmp")
+    # Unique per writer: the web server may spool the same event (a POST that timed out after it
+    # took it) while the MailProg spools it too; both renames land the same bytes under one name.
+    tmp = _join(spool_dir, f".{name}.{posix.getpid()}-{posix.urandom(6).hex()}.tmp")
     flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC | posix.O_NOFOLLOW
     try:
         fd = posix.open(tmp, flags, FILE_MODE)

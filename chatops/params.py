@@ -162,3 +162,21 @@ def _build_one(error: Callable[[str, str], None], where: str, spec: Any) -> Para
     if None not in bounds.values() and bounds["min"] > bounds["max"]:
         error(where, f"'min' ({bounds['min']:g}) is above 'max' ({bounds['max']:g})")
     return ParamType(kind, minimum=bounds["min"], maximum=bounds["max"])
+
+
+# The one limit on a job's arguments, the same on SQLite and PostgreSQL (docs/configuration.md):
+# the UTF-8 bytes of their values together. Arguments end up on a command line and in reports.
+MAX_ARGS_BYTES = 16 * 1024
+
+
+def args_problem(args: Mapping[str, Any]) -> str | None:
+    """Why these arguments cannot be queued (too long, or a NUL no command line can hold), or
+    None."""
+    for name, value in args.items():
+        if "\x00" in str(value):
+            return f"[{name}] has a NUL character, which no command line can hold"
+    size = sum(len(str(value).encode("utf-8", "surrogatepass")) for value in args.values())
+    if size <= MAX_ARGS_BYTES:
+        return None
+    return (f"the arguments are {size:,} bytes long; at most {MAX_ARGS_BYTES:,} bytes "
+            f"({MAX_ARGS_BYTES // 1024} KiB) are accepted")

@@ -34,14 +34,17 @@ from sqlalchemy import (
 from chatops import queue_sql as sql
 from chatops.db import (
     READ_ONLY,
+    args_digest,
     deliveries,
     dispatchers,
     jobs,
     slurm_submissions,
+    storable_int,
     subscribers,
     suppressions,
 )
 from chatops.events import Requester
+from chatops.params import args_problem
 from chatops.redact import redact, redact_payload
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
@@ -70,6 +73,19 @@ class Enqueued:
     running_ahead: int  # jobs of this type running now (the new one waits for them)
 
 
+class ArgumentsTooLarge(ValueError):
+    """A job's arguments exceed MAX_ARGS_BYTES (or hold a NUL); the message says so for the
+    person who asked."""
+
+
+NO_LIMIT = 0  # jobs.concurrency of a type without a per-type limit (Slurm batch: Slurm queues)
+
+
+def stored_concurrency(limit: int | None) -> int:
+    """A job type's concurrency as the jobs table keeps it (None: no limit)."""
+    return NO_LIMIT if limit is None else limit
+
+
 def canonical_args(args: Mapping[str, Any]) -> str:
     return json.dumps(dict(args), sort_keys=True, separators=(",", ":"))
 
@@ -87,6 +103,22 @@ class Queue:
             "claim": sql.CLAIM.format(lock=lock), "record_process": sql.RECORD_PROCESS,
             "report": sql.REPORT_TO_SUBSCRIBERS}.items()}
         self._finish_sql: dict[tuple[str, ...], str] = {}
+
+    @contextmanager
+    def atomic(self) -> Iterator[Connection]:
+        """One writing transaction for everything this thread does on the queue inside it
+        (enqueue, add_delivery, … and the caller's own statements on the connection it
+        yields): all of it is stored, or none of it."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:  # nested: part of the enclosing one
+            yield outer
+            return
+        with self._begin() as conn:
+            self._local.atomic = conn
+            try:
+                yield conn
+            finally:
+                self._local.atomic = None
 
     def _connection(self) -> Connection:
         """This thread's own connection, kept open: checkouts cost more than the statements."""
@@ -109,12 +141,20 @@ class Queue:
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
         """A transaction that writes (on SQLite: BEGIN IMMEDIATE, see chatops.db)."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:
+            yield outer
+            return
         with self._connection().begin() as transaction:
             yield transaction.connection
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """A read-only transaction: it never takes (or waits for) the write lock."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:  # reads inside ``atomic`` see its writes
+            yield outer
+            return
         conn = self._connection()
         conn.execution_options(**{READ_ONLY: True})
         try:
@@ -126,6 +166,10 @@ class Queue:
     @contextmanager
     def _hot(self) -> Iterator[Any]:
         """A writing transaction straight on the driver connection, for the hot path."""
+        outer = getattr(self._local, "atomic", None)
+        if outer is not None:  # the statements join the enclosing transaction
+            yield outer.connection.driver_connection
+            return
         raw = self._connection().connection.driver_connection
         if not self.is_postgres:
             raw.execute("BEGIN IMMEDIATE")  # take the write lock now (see chatops.db)
@@ -139,19 +183,28 @@ class Queue:
     # -- jobs -------------------------------------------------------------------------------
 
     def enqueue(self, job_type: str, args: Mapping[str, Any], requester: Requester, *,
-                timeout: float, concurrency: int = 1, delay: float = 0,
+                timeout: float, concurrency: int | None = 1, delay: float = 0,
                 now: float | None = None, count_running: bool = True) -> Enqueued:
-        """Queue a job, or join the pending one with the same type and args."""
+        """Queue a job, or join the pending one with the same type and args.
+
+        Raises ArgumentsTooLarge above MAX_ARGS_BYTES, or with a NUL (callers check
+        ``args_problem`` first to answer in their own words).
+        """
+        problem = args_problem(args)
+        if problem:
+            raise ArgumentsTooLarge(problem)
         now = time.time() if now is None else now
+        canonical = canonical_args(args)
         params = {
-            "namespace": job_type.partition("_")[0], "job_type": job_type,
-            "args": canonical_args(args), "concurrency": concurrency, "timeout": timeout,
+            "namespace": job_type.partition("_")[0], "job_type": job_type, "args": canonical,
+            "args_hash": args_digest(canonical), "concurrency": stored_concurrency(concurrency),
+            "timeout": timeout,
             "now": now, "start_after": now + delay, "platform": requester.platform,
             "channel": requester.channel, "thread": requester.thread, "user": requester.user,
             "message": requester.message, "is_direct": requester.is_direct, "false": False,
         }
         with self._hot() as conn:
-            # The partial unique index on pending (type, args) decides: new row, or join.
+            # The partial unique index on pending (type, args hash) decides: new row, or join.
             new = sql.first(sql.run(conn, self._sql["insert_job"], params))
             joined = new is None
             if joined:  # the first requester lives on the job row; later ones subscribe
@@ -170,8 +223,9 @@ class Queue:
     def claim_many(self, worker: str, slots: int, now: float | None = None) -> list[Any]:
         """Take up to ``slots`` runnable jobs for ``worker``, in start order, in one transaction.
 
-        A job is runnable when it is due, its type is not suppressed now, and fewer jobs of its
-        type than its ``concurrency`` are running (counting those taken in this same claim).
+        A job is runnable when it is due, its type is not suppressed now, and its type has no
+        limit or fewer jobs of its type than its ``concurrency`` are running (counting those
+        taken in this same claim).
         """
         now = time.time() if now is None else now
         taken: list[Any] = []
@@ -260,6 +314,9 @@ class Queue:
                 jobs.c.job_type == job_type, jobs.c.state == "queued")).scalars())
 
     def get(self, job_id: int) -> Row | None:
+        """The job, or None (also for numbers too big to be any job's id)."""
+        if not storable_int(job_id):
+            return None
         with self._read() as conn:
             return conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
 
@@ -352,6 +409,12 @@ class Queue:
                                 .where(slurm_submissions.c.job_id.in_(job_ids),
                                        slurm_submissions.c.slurm_job_id.is_not(None)))
             return {job_id: (slurm_id, cluster) for job_id, slurm_id, cluster in rows}
+
+    def slurm_submission(self, job_id: int) -> Row | None:
+        """The submission record of a Slurm batch job (None for any other job)."""
+        with self._read() as conn:
+            return conn.execute(select(slurm_submissions)
+                                .where(slurm_submissions.c.job_id == job_id)).first()
 
     def dispatchers(self) -> list[Row]:
         with self._read() as conn:

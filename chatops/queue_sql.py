@@ -14,16 +14,17 @@ from collections import namedtuple
 from typing import Any
 
 INSERT_JOB = """
-INSERT INTO jobs (namespace, job_type, args, state, concurrency, timeout, created_at,
-                  start_after, platform, channel, thread, requested_by, message, is_direct,
-                  cancel_requested)
-VALUES (:namespace, :job_type, :args, 'queued', :concurrency, :timeout, :now, :start_after,
-        :platform, :channel, :thread, :user, :message, :is_direct, :false)
-ON CONFLICT (job_type, args) WHERE state = 'queued' DO NOTHING
+INSERT INTO jobs (namespace, job_type, args, args_hash, state, concurrency, timeout,
+                  created_at, start_after, platform, channel, thread, requested_by, message,
+                  is_direct, cancel_requested)
+VALUES (:namespace, :job_type, :args, :args_hash, 'queued', :concurrency, :timeout, :now,
+        :start_after, :platform, :channel, :thread, :user, :message, :is_direct, :false)
+ON CONFLICT (job_type, args_hash) WHERE state = 'queued' DO NOTHING
 RETURNING id, start_after
 """
 FIND_PENDING = """
-SELECT id, start_after FROM jobs WHERE job_type = :job_type AND args = :args AND state = 'queued'
+SELECT id, start_after FROM jobs
+WHERE job_type = :job_type AND args_hash = :args_hash AND state = 'queued'
 """
 INSERT_SUBSCRIBER = """
 INSERT INTO subscribers (job_id, platform, channel, thread, "user", message, is_direct,
@@ -31,16 +32,18 @@ INSERT INTO subscribers (job_id, platform, channel, thread, "user", message, is_
 VALUES (:job_id, :platform, :channel, :thread, :user, :message, :is_direct, :now)
 """
 COUNT_RUNNING = "SELECT count(*) FROM jobs WHERE job_type = :job_type AND state = 'running'"
-# One job for ``:worker``: the first due one whose type is below its concurrency limit and not
-# suppressed. A batch claim runs it once per free slot in one transaction (Queue.claim_many):
-# each run sees the jobs the ones before it took, so the limits hold within the batch too.
+# One job for ``:worker``: the first due one whose type is below its concurrency limit (0: no
+# limit) and not suppressed. A batch claim runs it once per free slot in one transaction
+# (Queue.claim_many): each run sees the jobs the ones before it took, so the limits hold
+# within the batch too.
 CLAIM = """
 UPDATE jobs SET state = 'running', started_at = :now, claimed_by = :worker
 WHERE id = (
     SELECT j.id FROM jobs j
     WHERE j.state = 'queued' AND j.start_after <= :now
-      AND (SELECT count(*) FROM jobs r
-           WHERE r.job_type = j.job_type AND r.state = 'running') < j.concurrency
+      AND (j.concurrency = 0
+           OR (SELECT count(*) FROM jobs r
+               WHERE r.job_type = j.job_type AND r.state = 'running') < j.concurrency)
       AND NOT EXISTS (SELECT 1 FROM suppressions s
                       WHERE s.job_type = j.job_type AND s.start_at <= :now AND s.end_at > :now)
     ORDER BY j.start_after, j.id

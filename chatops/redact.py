@@ -6,8 +6,9 @@ environment or a credential file): the settings named in ``SECRET_SETTINGS``, an
 name says it is one (``…TOKEN``, ``…SECRET``, ``…PASSWORD``, ``…PASSPHRASE``, ``…API_KEY``), the
 password in any ``…_URL``, the path of a webhook URL (the path is the secret), and the variables
 job_configs.py names as secret (a cluster's ``key_passphrase_env``, the Teams
-``webhook_url_env``). Values derived at run time — the Telegram webhook's secret token, a
-generated web login token — are added where they are made, with ``protect``.
+``webhook_url_env``, a monitor's ``discord_webhook:`` variables). Values derived at run
+time — the Telegram webhook's secret token, a generated web login token — are added where they
+are made, with ``protect``.
 
 Every process calls ``install`` when it opens the service (chatops/service.py); logging,
 the queue's writes and the web server's error pages then use ``redact``.
@@ -98,8 +99,12 @@ def secret_values(settings: Settings, config: Config | None = None) -> set[str]:
     named: dict[str, str] = {}
     if config is not None:
         for cluster in config.clusters.values():
-            if cluster.key_passphrase_env:
-                named[cluster.key_passphrase_env] = "value"
+            for name in (cluster.key_passphrase_env, cluster.password_env):
+                if name:
+                    named[name] = "value"
+        for monitor in config.monitors.values():
+            for name in monitor.webhook_variables:  # a Discord webhook URL: its path is secret
+                named[name] = "url-path"
         teams = (config.notifications.get("msteams") or {}) if isinstance(
             config.notifications, Mapping) else {}
         if isinstance(teams, Mapping) and teams.get("webhook_url_env"):

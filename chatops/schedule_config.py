@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chatops.params import args_problem
 from chatops.triggers import Trigger, TriggerError, cron_trigger, every_trigger, time_zone
 from chatops.user_ids import CHANNEL_IDS, channel_problem
 
@@ -149,6 +150,10 @@ def _arguments(error: Error, where: str, raw: Any) -> dict[str, str] | None:
             error(where, f"'args' {key!r} must be text or a number, not {value!r}")
             return None
         args[str(key)] = str(value)
+    problem = args_problem(args)
+    if problem:
+        error(where, f"'args': {problem}")
+        return None
     return args
 
 

@@ -15,9 +15,17 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from chatops.db import insert_new, jobs, reading, schedule_fires, schedule_states, subscribers
+from chatops.db import (
+    args_digest,
+    insert_new,
+    jobs,
+    reading,
+    schedule_fires,
+    schedule_states,
+    subscribers,
+)
 from chatops.job_config import JobSpec
-from chatops.queue import canonical_args
+from chatops.queue import canonical_args, stored_concurrency
 from chatops.schedule_config import ScheduleSpec
 
 
@@ -60,14 +68,15 @@ def _take(engine: Engine, spec: ScheduleSpec, job: JobSpec, fire_at: float, *, p
         if skip:
             return Fire("skipped")
         pending = conn.execute(select(jobs.c.id, jobs.c.platform, jobs.c.channel).where(
-            jobs.c.job_type == spec.job_type, jobs.c.args == args, jobs.c.state == "queued")
+            jobs.c.job_type == spec.job_type, jobs.c.args_hash == args_digest(args),
+            jobs.c.state == "queued")
             .with_for_update()).first()
         if pending is None:
             job_id = conn.execute(insert(jobs).values(
                 namespace=spec.namespace, job_type=spec.job_type, args=args, state="queued",
-                concurrency=job.concurrency, timeout=job.timeout, created_at=now,
-                start_after=now, platform=platform, channel=channel, requested_by=who,
-                is_direct=False, cancel_requested=False)).inserted_primary_key[0]
+                concurrency=stored_concurrency(job.concurrency), timeout=job.timeout,
+                created_at=now, start_after=now, platform=platform, channel=channel,
+                requested_by=who, is_direct=False, cancel_requested=False)).inserted_primary_key[0]
             outcome = "queued"
         else:
             job_id, outcome = pending.id, "joined"

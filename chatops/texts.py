@@ -13,7 +13,8 @@ from chatops.job_config import CommandSpec, Config, NamespaceSpec
 
 BUILTINS = ("`status`, `cancel <job id>`, `logs <job id> [stderr]`, `help [namespace]`, "
             "`notify me`, `schedules`, `pause schedule <namespace> <name>`, "
-            "`resume schedule <namespace> <name>`")
+            "`resume schedule <namespace> <name>`, `cluster status [name]`, "
+            "`cluster history <name> [24h|7d]`")
 
 
 def plural(count: int, word: str, plural_word: str | None = None) -> str:
@@ -36,17 +37,37 @@ def when(ts: float, now: float | None = None) -> str:
     return f"{clock(ts, date=True)} ({relative})"
 
 
+# States in which Slurm, not the job, ended it: their exit code 0 means nothing.
+SLURM_STOPPED = {"TIMEOUT", "CANCELLED", "NODE_FAIL", "PREEMPTED", "DEADLINE", "BOOT_FAIL",
+                 "REVOKED"}
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def exit_status(code: int | None) -> str:
     """An exit code as users read it: ``0``, ``3``, or ``stopped (SIGTERM)`` for a signal."""
     if code is None:
         return ""
     if code >= 0:
         return str(code)
-    try:
-        name = signal.Signals(-code).name
-    except ValueError:
-        name = f"signal {-code}"
-    return f"stopped ({name})"
+    return f"stopped ({signal_name(-code)})"
+
+
+def slurm_ending(state: str | None, exit_code: int | None, signal_number: int | None,
+                 started: bool | None = None) -> str:
+    """How a Slurm job ended, after its state: ``exit code 3``, ``signal 15 (SIGTERM)``, or, for
+    a job Slurm stopped without a recorded signal, ``never started`` / ``no signal recorded``
+    (never "exit code 0": the job did not exit); "" when nothing is known."""
+    if signal_number:
+        return f"signal {signal_number} ({signal_name(signal_number)})"
+    if state in SLURM_STOPPED and not exit_code:
+        return "never started" if started is False else "no signal recorded"
+    return "" if exit_code is None else f"exit code {exit_code}"
 
 
 def duration(seconds: float | None) -> str:
@@ -101,6 +122,9 @@ def general_help(config: Config) -> str:
             what = f": {runner.description}" if runner.description else ""
             lines.append(f"• `{runner.name}` on {runner.cluster}{lock} "
                          f"({', '.join(runner.extensions) or 'named in the caption'}){what}")
+    if config.telemetry:
+        lines.append("Admins: `telemetry dump on|off <cluster> [node]`, "
+                     "`telemetry exit <cluster> <node>` (steer the telemetry daemons).")
     return "\n".join(lines)
 
 
@@ -149,15 +173,22 @@ def held_until(job_type: str, start: float, suppressions: Sequence) -> float | N
     return held
 
 
+NO_DISPATCHER = ("No dispatcher is running: queued jobs wait, and running ones are neither "
+                 "tracked nor stopped until one starts (`chatops run` or `chatops dispatcher`).")
+
+
 def status(running: Sequence, queued: Sequence, suppressions: Sequence,
-           now: float | None = None, slurm: Mapping[int, tuple[int, str]] | None = None) -> str:
-    """``slurm``: job id -> (Slurm job id, cluster) of the running jobs submitted to Slurm."""
+           now: float | None = None, slurm: Mapping[int, tuple[int, str]] | None = None,
+           dispatcher: bool = True) -> str:
+    """``slurm``: job id -> (Slurm job id, cluster) of the running jobs submitted to Slurm;
+    ``dispatcher``: whether a dispatcher is running (else nothing runs: say so)."""
     now = time.time() if now is None else now
     if not running and not queued and not suppressions:
         return "Nothing is running or scheduled, and no jobs are suppressed."
-    lines = []
+    lines = [] if dispatcher else [NO_DISPATCHER]
     if running:
-        lines.append(f"Running: {plural(len(running), 'job')}")
+        lines.append(f"Running: {plural(len(running), 'job')}" if dispatcher else
+                     f"Started before the last dispatcher stopped: {plural(len(running), 'job')}")
         for job in running:
             who = f" for {job.requested_by}" if job.requested_by else ""
             where = ""
@@ -175,7 +206,8 @@ def status(running: Sequence, queued: Sequence, suppressions: Sequence,
             if held is not None:
                 starts = f"is held until {clock(held)} (`{job.job_type}` is suppressed)"
             elif job.start_after <= now:
-                starts = "starts as soon as possible"
+                starts = ("starts as soon as possible" if dispatcher
+                          else "starts once a dispatcher runs")
             else:
                 starts = f"starts {clock(job.start_after)}"
             lines.append(f"• job {job.id} `{job.job_type}` {starts}")

@@ -28,11 +28,11 @@ from collections.abc import Mapping
 from typing import BinaryIO
 
 import paramiko
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
 from chatops import wakeup
-from chatops.db import reading, slurm_submissions
+from chatops.db import slurm_submissions
 from chatops.job_config import JobSpec
 from chatops.joblogs import JobLogs
 from chatops.queue import Queue
@@ -40,7 +40,7 @@ from chatops.report import Report, notice
 from chatops.settings import Settings
 from chatops.slurm.acct import AcctJob, job_efficiency
 from chatops.slurm.client import CommandResult, SlurmClient, SlurmError
-from chatops.texts import duration, percent, size
+from chatops.texts import duration, percent, size, slurm_ending
 from dispatcher.local import command_line
 from dispatcher.ssh import ClusterConnection, ClusterUnreachable, SSHPool, describe_error
 from dispatcher.threadrun import ThreadRun
@@ -51,6 +51,8 @@ FIRST_POLL = 1.0
 ACCOUNTING_WAIT = 20.0  # sacct can lag slurmctld by a few seconds
 ACCOUNTING_COMPLETE_WAIT = 5.0
 GIVE_UP_AFTER_KILL = 60.0  # after the dispatcher's SIGKILL, stop waiting for Slurm to confirm
+LOG_LINES = 200  # of the output file kept as the chat job's stdout log (what `logs` shows)
+LOG_BYTES = 65536  # read at most this much of the output file's end per look
 
 
 class BatchRun(ThreadRun):
@@ -75,6 +77,7 @@ class BatchRun(ThreadRun):
         self._stop: int | None = None
         self._scancelled = False
         self._give_up_at: float | None = None
+        self._slurm_state: str | None = None
         self._wake = threading.Event()
 
     def _run(self, argv: list[str], timeout: float) -> CommandResult:
@@ -194,12 +197,39 @@ class BatchRun(ThreadRun):
                 queued = self.client.squeue([self.slurm_id])
                 if not queued or queued[0].state in TERMINAL:
                     return
-            except (SlurmError, ConnectionError):
+                self._seen(queued[0].state)
+            except (SlurmError, OSError, ClusterUnreachable):
                 pass  # the cluster is away for now: keep waiting, with backoff
             # jittered, so that jobs submitted together do not query slurmctld in step
             woken = self._wake.wait(delay * random.uniform(0.9, 1.1))
             self._wake.clear()
             delay = FIRST_POLL if woken else min(delay * 1.5, self.slurm.poll_seconds)
+
+    def _seen(self, state: str) -> None:
+        """Record Slurm's state when it changes; while the job runs, copy the end of its output
+        file into its stdout log at every look, so that `logs` shows what it has written."""
+        if state != self._slurm_state:
+            self._slurm_state = state
+            self.executor.update(self.job_id, slurm_state=state)
+        if state == "RUNNING":
+            self._copy_output()
+
+    def _copy_output(self) -> str:
+        """The end of the output file (LOG_LINES lines), written to the stdout log; "" when it
+        cannot be read."""
+        result = self.connection.run(["tail", "-c", str(LOG_BYTES), self.output_path],
+                                     self.connection.spec.command_timeout)
+        if result.returncode != 0:
+            return ""
+        lines = result.stdout.splitlines(keepends=True)
+        if len(result.stdout.encode()) >= LOG_BYTES and lines:
+            lines = lines[1:]  # the first line is cut
+        text = "".join(lines[-LOG_LINES:])
+        path = self.logs.path("stdout")
+        partial = path.with_name(f".{path.name}.copy")
+        partial.write_text(text)
+        partial.replace(path)  # `logs` never reads half a copy
+        return text
 
     def _scancel(self) -> None:
         try:
@@ -232,14 +262,10 @@ class BatchRun(ThreadRun):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        with contextlib.suppress(ConnectionError, TimeoutError, ClusterUnreachable):
-            lines = max(1, self.slurm.output_lines)
-            result = self.connection.run(["tail", "-n", str(lines), self.output_path],
-                                         self.connection.spec.command_timeout)
-            if result.returncode == 0:
-                self.output_tail = result.stdout
-        if self.output_tail:
-            self.logs.path("stdout").write_text(self.output_tail)
+        with contextlib.suppress(ConnectionError, TimeoutError, ClusterUnreachable, OSError):
+            copied = self._copy_output()
+            lines = copied.splitlines(keepends=True)[-max(1, self.slurm.output_lines):]
+            self.output_tail = "".join(lines)
         job = self.acct.job if self.acct else None
         state = job.state if job else "UNKNOWN"
         self.executor.update(self.job_id, submit_state="ended", slurm_state=state,
@@ -252,19 +278,23 @@ class BatchRun(ThreadRun):
 
     # -- the dispatcher's side ---------------------------------------------------------------
 
-    def signal(self, sig: int) -> None:
+    def signal(self, sig: int) -> str | None:
+        where = f"Slurm job {self.slurm_id} on cluster {self.spec.cluster}"
         if self.done:
-            return
+            return f"{where} has ended already"
         if self.executor.stopping.is_set() and self.slurm_id is not None:
             # A dispatcher restart must not cancel (or resubmit) work Slurm is doing: the
             # job stays running in the queue and the next dispatcher tracks it.
             self.handed_over = True
             self.finish(-sig)
-            return
+            return f"{where} keeps running: handed over to the next dispatcher"
         self._stop = sig
         if sig == signals.SIGKILL and self._give_up_at is None:
             self._give_up_at = time.monotonic() + GIVE_UP_AFTER_KILL
         self._wake.set()
+        if self.slurm_id is None:
+            return "not a Slurm job yet: not submitted, or cancelled once sbatch answers"
+        return f"scancel of {where}"
 
     def wake(self) -> None:
         """Poll now (a MailProg event says the job changed), not after the backoff pause."""
@@ -295,7 +325,7 @@ class BatchRun(ThreadRun):
             outcome, what = "cancelled", "was cancelled on the cluster"
         else:
             outcome = "failed"
-            what = f"failed ({state}, exit code {job.exit_code if job else 'unknown'})"
+            what = f"failed ({state}, {ending(self.acct) if self.acct else 'exit code unknown'})"
         if outcome == "succeeded" and not self.spec.report_success:
             return outcome, Report(**base, outcome=outcome, silent=True,
                                    details={"summary": what})
@@ -305,7 +335,7 @@ class BatchRun(ThreadRun):
             limit = f" of {duration(eff.time_limit)}" if eff.time_limit not in (None,
                                                                             float("inf")) else ""
             lines.append(f"Slurm job {self.slurm_id} on cluster {self.spec.cluster}: {state}, "
-                         f"exit code {job.exit_code}, elapsed {duration(eff.elapsed)}{limit}.")
+                         f"{ending(self.acct)}, elapsed {duration(eff.elapsed)}{limit}.")
             lines.append(f"CPU efficiency {percent(eff.cpu_efficiency)}, memory efficiency "
                          f"{percent(eff.memory_efficiency)} ({size(eff.memory_used_bytes)} of "
                          f"{size(eff.memory_requested_bytes)}).")
@@ -320,6 +350,13 @@ class BatchRun(ThreadRun):
         return outcome, Report(**base, outcome=outcome, text="\n".join(lines),
                                details={"summary": what, "slurm_job_id": self.slurm_id,
                                         "slurm_state": state})
+
+
+def ending(acct: AcctJob) -> str:
+    """``exit code 3``, or the signal of a job Slurm stopped (TIMEOUT, scancel)."""
+    job = acct.job
+    return (slurm_ending(job.state, job.exit_code, acct.signal, acct.started)
+            or "exit code unknown")
 
 
 class BatchExecutor:
@@ -356,9 +393,7 @@ class BatchExecutor:
             return self.submission(job_id)
 
     def submission(self, job_id: int):
-        with reading(self.queue.engine) as conn:
-            return conn.execute(select(slurm_submissions)
-                                .where(slurm_submissions.c.job_id == job_id)).first()
+        return self.queue.slurm_submission(job_id)
 
     def update(self, job_id: int, **values: object) -> None:
         with self.queue.engine.begin() as conn:

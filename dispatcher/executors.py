@@ -34,8 +34,9 @@ class Run(Protocol):
 
     def wait(self) -> int: ...
 
-    def signal(self, sig: int) -> None:
-        """Send ``sig`` to the whole job (its process group, or scancel)."""
+    def signal(self, sig: int) -> str | None:
+        """Send ``sig`` to the whole job (its process group, or scancel); what was done, for
+        the log, when it was not "SIGTERM sent to its process group"."""
 
     def close(self) -> None: ...
 

@@ -33,6 +33,7 @@ from chatops.report import describe_end, failure_report, success_report
 from chatops.settings import Settings
 from dispatcher.executors import Executor, RemoteExecutors, Run
 from dispatcher.local import LocalExecutor, Output, PrepareError, kill_orphan
+from dispatcher.monitor import Monitors
 from dispatcher.schedules import Scheduler
 from dispatcher.starters import Starters
 
@@ -96,6 +97,8 @@ class Dispatcher:
         self._claim_at = 0.0  # when a claim may find something: 0 now, inf not until a change
         self.notify = None  # dispatcher/notify_ingest.py: Slurm notifications, made in run()
         self.schedules = Scheduler(settings, config, queue, self.worker)
+        self.monitors = Monitors(settings, config, queue, self.worker, lambda: self.remote.pool)
+        self.feed = None  # dispatcher/telemetry_feed.py, when job_configs.py has feeds
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -112,6 +115,11 @@ class Dispatcher:
         if self.notify is not None:
             self.notify.reconfigure(config)
         self.schedules.reload(config)
+        if config.monitors:
+            self.remote  # noqa: B018  (made here, not raced for by the monitors' threads)
+        self.monitors.reconfigure(config)
+        if (self.feed.spec if self.feed else None) != config.telemetry:
+            self._follow_feed(config)
         wakeup.notify(self.settings.run_dir, "dispatcher")
 
     def run(self) -> None:
@@ -128,8 +136,12 @@ class Dispatcher:
                  self.account.name if self.account else privileges.who_am_i())
         try:
             self._start_notify()
+            self._follow_feed(self.config)
             self.recover()
             self.schedules.start(time.time())
+            if self.config.monitors:
+                self.remote  # noqa: B018  (made here, not raced for by the monitors' threads)
+            self.monitors.start()
             while not self.stopping.is_set():
                 self.step()
             self._shutdown()
@@ -140,6 +152,9 @@ class Dispatcher:
             self._selector.close()
             self._starters.close()  # (after _shutdown: nothing is starting any more)
             self._listener.close()
+            self.monitors.close()
+            if self.feed is not None:
+                self.feed.close()
             self.queue.heartbeat(self.worker, stopped=True)
             if self.notify is not None:
                 self.notify.close()
@@ -157,8 +172,22 @@ class Dispatcher:
             log.exception("Slurm notifications are off: their setup failed")
             self.notify = None
 
+    def _follow_feed(self, config: Config) -> None:
+        """Read the telemetry daemons' topics back when ``telemetry`` has feeds."""
+        from dispatcher.telemetry_feed import Feed
+
+        if self.feed is not None:
+            self.feed.close()
+            self.feed = None
+        if config.telemetry and config.telemetry.feeds:
+            try:
+                self.feed = Feed(config.telemetry, self.queue, self._wake_runs).start()
+            except Exception:  # a broken broker setting must not stop the jobs
+                log.exception("the telemetry feed is off: its setup failed")
+
     def _wake_runs(self, job_ids: set[int]) -> None:
-        """A MailProg event about these jobs came in: a Slurm batch run polls at once."""
+        """A MailProg event or a telemetry job record about these jobs came in: a Slurm batch
+        run polls at once."""
         for job_id in job_ids:
             active = self.active.get(job_id)  # (called from the ingest thread)
             if active is not None:
@@ -333,8 +362,9 @@ class Dispatcher:
     def _terminate(self, active: Active, reason: str, now: float) -> None:
         active.stop_reason = reason
         active.kill_at = now + self.settings.kill_grace_seconds
-        active.run.signal(signal.SIGTERM)
-        log.info("job %s: %s, SIGTERM sent to its process group", active.run.job_id, reason)
+        how = active.run.signal(signal.SIGTERM)  # a Slurm batch run says what it did instead
+        log.info("job %s: %s, %s", active.run.job_id, reason,
+                 how or "SIGTERM sent to its process group")
 
     def _enforce_deadlines(self, now: float) -> None:
         for active in list(self.active.values()):
@@ -504,8 +534,9 @@ class Dispatcher:
         run = executor.resume(job.id, spec, logs, record)
         self._watch(job.id, Active(run=run, job_type=job.job_type, spec=spec, logs=logs,
                                    deadline=(job.started_at or now) + job.timeout))
-        log.info("job %s (%s): tracking Slurm job %s again (it was %s's)", job.id,
-                 job.job_type, record.slurm_job_id, job.claimed_by or "handed over")
+        log.info("job %s (%s): tracking Slurm job %s again (%s)", job.id, job.job_type,
+                 record.slurm_job_id, f"its dispatcher {job.claimed_by} is gone"
+                 if job.claimed_by else "a stopping dispatcher handed it over")
         return None
 
 

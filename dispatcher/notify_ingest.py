@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.notify.connectors import Connector, build_connectors
 from bot.notify.sender import NotifySender
 from chatops import wakeup
-from chatops.db import reading, slurm_submissions
+from chatops.db import reading, slurm_submissions, storable_int
 from chatops.job_config import Config
 from chatops.notify import store
 from chatops.notify.config import NotifyConfig, load_notify_config
@@ -39,6 +39,7 @@ from chatops.report import notice
 from chatops.settings import Settings
 from chatops.slurm.client import Runner, SlurmClient, local_runner
 from chatops.slurm.events import SlurmEvent, parse_event
+from chatops.texts import plural
 
 log = logging.getLogger("chatops.notify")
 
@@ -234,7 +235,7 @@ class NotifyIngest:
                          "target": target.target, "cluster_user": user, "state": state,
                          "payload": render(target.connector, target.target, ctx,
                                            self.site_dir)})
-        log.info("%s: %d notification(s) queued", what, len(rows))
+        log.info("%s: %s", what, _outcome(len(rows), subscribers))
         return rows
 
     def _client_for(self, event: SlurmEvent) -> SlurmClient | None:
@@ -268,7 +269,7 @@ class NotifyIngest:
 
     def _chat_subscribers(self, event: SlurmEvent) -> list[Any]:
         slurm_id = event.array_job_id or event.job_id
-        if slurm_id is None:
+        if slurm_id is None or not storable_int(slurm_id):  # not a job we submitted
             return []
         with reading(self.engine) as conn:
             rows = list(conn.execute(select(slurm_submissions).where(
@@ -288,6 +289,19 @@ class NotifyIngest:
                                     thread=sub.thread, message=sub.message,
                                     is_direct=bool(sub.is_direct), job_id=job_id)
         wakeup.notify(self.settings.run_dir, "outbox")
+
+
+def _outcome(queued: int, subscribers: list[Any]) -> str:
+    """What became of an event, for the log: ``2 notifications queued``, ``told the requester
+    of job 12 in its thread (no other receivers)``, or both."""
+    if not subscribers:
+        return f"{plural(queued, 'notification')} queued"
+    jobs = ", ".join(str(job_id) for job_id in sorted({job_id for job_id, _ in subscribers}))
+    told = (f"told the requester of job {jobs} in its thread" if len(subscribers) == 1 else
+            f"told the {len(subscribers)} requesters of job {jobs} in their threads")
+    if not queued:
+        return f"{told} (no other receivers)"
+    return f"{plural(queued, 'notification')} queued, and {told}"
 
 
 def _span(seconds: float) -> str:

@@ -150,10 +150,12 @@ class ClusterConnection:
             sock = jump.open_channel("direct-tcpip", (spec.host, spec.port), ("127.0.0.1", 0),
                                      timeout=spec.connect_timeout)
         passphrase = self.environ.get(spec.key_passphrase_env or "") or None
+        password = self.environ.get(spec.password_env or "") or None
         try:
             client.connect(
                 spec.host, port=spec.port, username=spec.user, key_filename=spec.key_file,
-                passphrase=passphrase, allow_agent=spec.agent, look_for_keys=False,
+                passphrase=passphrase, password=password, allow_agent=spec.agent,
+                look_for_keys=False,
                 timeout=spec.connect_timeout, banner_timeout=spec.connect_timeout,
                 auth_timeout=spec.connect_timeout, channel_timeout=spec.connect_timeout,
                 sock=sock,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, abort, jsonify, render_template, request
 from waitress.server import create_server
 from werkzeug.exceptions import HTTPException
 
@@ -20,7 +20,16 @@ from chatops.platform import Platform
 from chatops.redact import redact
 from chatops.service import Service
 from chatops.texts import clock, exit_status
-from webserver import auth, console, dashboard, events, github, metrics, service_pages
+from webserver import (
+    auth,
+    cluster_pages,
+    console,
+    dashboard,
+    events,
+    github,
+    metrics,
+    service_pages,
+)
 
 log = logging.getLogger("chatops.web")
 
@@ -34,22 +43,34 @@ def create_app(service: Service, handler: CommandHandler | None = None,
     app.extensions["chatops.service"] = service
     app.extensions["chatops.handler"] = handler or CommandHandler(
         service.settings, service.config, service.queue)
-    app.extensions["chatops.metrics"] = metrics.Metrics(service.queue)
+    app.extensions["chatops.metrics"] = metrics.Metrics(service.queue, service)
     app.extensions["chatops.platforms"] = [p.name for p in platforms]
     auth.configure(app, service.settings)
     app.jinja_env.filters["clock"] = lambda ts: clock(ts) if ts else ""
     app.jinja_env.filters["exit_status"] = exit_status
     for blueprint in (auth.bp, dashboard.bp, console.bp, github.bp, metrics.bp, events.bp,
-                      service_pages.bp):
+                      service_pages.bp, cluster_pages.bp):
         app.register_blueprint(blueprint)
     for platform in platforms:
         blueprint = platform.http_blueprint(app.extensions["chatops.handler"])
         if blueprint is not None:
             app.register_blueprint(blueprint)
             log.info("HTTP endpoints of platform %s registered", platform.name)
+    app.before_request(_refuse_nul)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
     return app
+
+
+def _refuse_nul() -> None:
+    """No URL, query or header we read may hold a NUL: PostgreSQL refuses them in text, so one
+    would otherwise become a server error wherever it reaches a query. Bodies are the routes'
+    own (checked after their signatures, by their schemas)."""
+    texts = [request.path, *request.headers.values()]
+    texts += [part for item in request.args.items(multi=True) for part in item]
+    if any("\x00" in text for text in texts):
+        abort(400, description="The request has a NUL character (%00) in its address or "
+                               "headers; remove it.")
 
 
 def _security_headers(response):

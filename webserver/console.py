@@ -12,6 +12,7 @@ import secrets
 from flask import Blueprint, current_app, jsonify, render_template, request, session
 
 from chatops.commands import CommandHandler, Incoming
+from chatops.payloads import BadPayload, load
 from chatops.plain_text import render_delivery
 from chatops.platform import take_waiting
 from chatops.service import Service
@@ -19,6 +20,8 @@ from webserver.auth import require_login, web_requester
 from webserver.markup import delivery_html, reply_html
 
 MAX_COMMAND_CHARS = 4000
+# What the page sends: {"text": "..."} (NUL is the command handler's to refuse, in words).
+SEND = {"type": "object", "properties": {"text": {"type": "string"}}}
 WATCHED_JOBS = 20  # the session's most recent jobs whose progress the page shows
 
 bp = Blueprint("console", __name__)
@@ -43,8 +46,11 @@ def page():
 
 @bp.post("/console/send")
 def send():
-    data = request.get_json(silent=True) or {}
-    text = data.get("text") if isinstance(data, dict) else None
+    try:
+        data = load(request.get_data(cache=False) or b"{}", SEND, "the request")
+    except BadPayload as exc:
+        return jsonify(error=f"{str(exc)[:1].upper()}{str(exc)[1:]}."), 400
+    text = data.get("text")
     if not isinstance(text, str) or not text.strip():
         return jsonify(error="Type a command, for example `help`."), 400
     if len(text) > MAX_COMMAND_CHARS:

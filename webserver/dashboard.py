@@ -27,7 +27,7 @@ from sqlalchemy import and_, select
 
 from chatops.access import not_yours, refusal
 from chatops.commands import CommandHandler, Incoming
-from chatops.db import END_STATES, deliveries, jobs, reading
+from chatops.db import JOB_STATES, deliveries, jobs, reading
 from chatops.joblogs import job_logs, pruned
 from chatops.platform import Delivery
 from chatops.redact import redact
@@ -39,7 +39,7 @@ from webserver.markup import delivery_html, reply_html, text_html
 LOG_VIEW_BYTES = 256 * 1024  # what a job page shows of each log; the rest is a download away
 HISTORY_LIMIT = 200
 CHANNEL_MESSAGES = 15
-STATES = ("queued", "running", *END_STATES)
+STATES = JOB_STATES
 
 bp = Blueprint("dashboard", __name__)
 bp.before_request(require_login)
@@ -104,6 +104,9 @@ def history():
     service = _service()
     filters = {key: (request.args.get(key) or "").strip() or None
                for key in ("namespace", "state", "user")}
+    if filters["state"] and filters["state"] not in STATES:
+        abort(400, description=f"There is no job state {filters['state']!r}; the states are "
+                               f"{', '.join(STATES)}.")
     rows = service.queue.history(HISTORY_LIMIT, **filters)
     return render_template("history.html", jobs=_visible(rows), filters=filters,
                            namespaces=sorted(service.config.namespaces), states=STATES,

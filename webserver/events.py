@@ -1,8 +1,9 @@
 """``POST /slurm/events``: MailProg events over HTTP, written into the same spool as its files.
 
 Authenticated first (``Authorization: Bearer $CHATOPS_EVENTS_TOKEN``, compared in constant time)
-— nothing of the body is read before. Then the event must be a JSON object with an ``id`` of the
-MailProg's form (it becomes the file name, so nothing else is accepted: no path traversal). The
+— nothing of the body is read before. Then the event must fit its schema
+(``chatops/slurm/event_schema.py``): an ``id`` of the MailProg's form (it becomes the file name,
+so nothing else is accepted: no path traversal), and argv, env or subject. The
 file is written atomically by the MailProg's own spool writer; the dispatcher ingests it.
 A repeated id (a POST that timed out after we took it, then spooled) is dropped at ingest.
 """
@@ -10,19 +11,18 @@ A repeated id (a POST that timed out after we took it, then spooled) is dropped 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
-import re
 
 from flask import Blueprint, current_app, jsonify, request
 
 from chatops.mailprog import spool_event
+from chatops.payloads import BadPayload, load
+from chatops.slurm.event_schema import EVENT
 
 log = logging.getLogger("chatops.web")
 
 bp = Blueprint("slurm_events", __name__)
 MAX_EVENT_BYTES = 256 * 1024  # an event is argv + SLURM_* variables: a few KiB
-EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,10}-[0-9a-f]{1,32}")
 
 
 def _authorised(expected: str | None) -> bool:
@@ -47,15 +47,9 @@ def slurm_event():
     if len(data) > MAX_EVENT_BYTES:
         return jsonify(error=f"an event is at most {MAX_EVENT_BYTES} bytes"), 413
     try:
-        event = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return jsonify(error="the body is not JSON"), 400
-    if not isinstance(event, dict) or not isinstance(event.get("id"), str) \
-            or not EVENT_ID.fullmatch(event["id"]):
-        return jsonify(error="not a MailProg event: it needs an id like "
-                             "<time_ns>-<pid>-<hex>"), 400
-    if not any(key in event for key in ("argv", "env", "subject")):
-        return jsonify(error="not a MailProg event: no argv, env or subject"), 400
+        event = load(data, EVENT, "the event")
+    except BadPayload as exc:
+        return jsonify(error=f"not a MailProg event: {exc}"), 400
     try:
         spool_event(data, str(service.settings.spool_dir), event["id"])
     except OSError as exc:

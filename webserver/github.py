@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 
 from chatops import wakeup
-from chatops.db import reading, webhook_deliveries
+from chatops.db import insert_new, webhook_deliveries
 from chatops.events import Requester
 from chatops.job_config import NamespaceSpec
+from chatops.params import args_problem
+from chatops.payloads import BadPayload, load
 from chatops.report import notice
 from chatops.service import Service
 from chatops.texts import clock
 from webserver.github_match import Match, MissingField, match_rules
+from webserver.github_schema import PAYLOAD
 
 log = logging.getLogger("chatops.github")
 bp = Blueprint("github", __name__)
@@ -96,49 +98,54 @@ def webhook(namespace: str):
     if not event:
         return _answer(400, "bad_request", "The X-GitHub-Event header is missing.")
     try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        return _answer(400, "bad_request", f"The body is not valid JSON: {exc}")
-    if not isinstance(payload, dict):
-        return _answer(400, "bad_request", "The body is not a JSON object.")
+        payload = load(body, PAYLOAD, "the payload")
+    except BadPayload as exc:
+        return _answer(400, "bad_request", f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
     delivery = (request.headers.get("X-GitHub-Delivery") or "")[:MAX_DELIVERY_ID] or None
     if event == "ping":
-        _remember(service, delivery, namespace, event, "ping")
+        _record(service, delivery, namespace, event, lambda: ("ping", None))
         return _answer(200, "ping", f"pong: namespace {namespace!r} has "
                        f"{len(ns.github)} GitHub rule(s).", zen=payload.get("zen"))
-    if delivery is not None:
-        seen = _claim_delivery(service, delivery, namespace, event)
-        if seen is not None:
-            return _answer(200, "duplicate", f"Delivery {delivery} was already handled "
-                           f"({seen.outcome}).", job_id=seen.job_id)
-    try:
-        return _schedule(service, ns, event, payload, delivery)
-    except Exception:
-        _forget(service, delivery)  # let GitHub's redelivery try again
-        raise
-
-
-def _schedule(service: Service, ns: NamespaceSpec, event: str, payload: dict[str, Any],
-              delivery: str | None):
     try:
         found = match_rules(ns.github, event, payload, delivery)
     except MissingField as exc:
-        _settle(service, delivery, "missing_field", None)
-        return _answer(422, "missing_field", f"{exc}.")
+        seen = _record(service, delivery, namespace, event, lambda: ("missing_field", None))
+        return _duplicate(delivery, seen) if seen else _answer(422, "missing_field", f"{exc}.")
     if not found:
-        _settle(service, delivery, "ignored", None)
+        seen = _record(service, delivery, namespace, event, lambda: ("ignored", None))
+        if seen:
+            return _duplicate(delivery, seen)
         action = f" {payload['action']}" if isinstance(payload.get("action"), str) else ""
         return _answer(200, "ignored", f"No GitHub rule of namespace {ns.name!r} schedules "
                        f"anything for {event}{action}.")
+    unusable = next(filter(None, (args_problem(m.args) for m in found)), None)
+    if unusable:
+        seen = _record(service, delivery, namespace, event, lambda: ("bad_args", None))
+        return _duplicate(delivery, seen) if seen else _answer(
+            422, "bad_args", f"Nothing scheduled: {unusable}.")
     requester = report_requester(ns, _sender(payload))
-    jobs = [_enqueue(service, ns, match, requester) for match in found]
+    jobs: list[dict[str, Any]] = []
+
+    def schedule() -> tuple[str, int]:
+        jobs.extend(_enqueue(service, ns, match, requester) for match in found)
+        return "scheduled", jobs[0]["job_id"]
+
+    seen = _record(service, delivery, namespace, event, schedule)
+    if seen:
+        return _duplicate(delivery, seen)
     wakeup.notify(service.settings.run_dir, "dispatcher")
-    _settle(service, delivery, "scheduled", jobs[0]["job_id"])
+    if any("suppressed_until" in job for job in jobs):
+        wakeup.notify(service.settings.run_dir, "outbox")
     log.info("github %s for %s scheduled job(s) %s", event, ns.name,
              ", ".join(str(j["job_id"]) for j in jobs))
     return _answer(202, "scheduled", "Scheduled " + "; ".join(
         f"job {j['job_id']} ({j['job_type']}) at {clock(j['start_after'])}" for j in jobs) + ".",
         job_id=jobs[0]["job_id"], jobs=jobs)
+
+
+def _duplicate(delivery: str | None, seen):
+    return _answer(200, "duplicate", f"Delivery {delivery} was already handled "
+                   f"({seen.outcome}).", job_id=seen.job_id)
 
 
 def _sender(payload: dict[str, Any]) -> str | None:
@@ -161,7 +168,6 @@ def _enqueue(service: Service, ns: NamespaceSpec, match: Match,
             service.queue.add_delivery(
                 requester.platform, notice(suppression_text(ns, match, result.job_id, s.end_at)),
                 channel=requester.channel, job_id=result.job_id)
-            wakeup.notify(service.settings.run_dir, "outbox")
             break
     return job
 
@@ -178,37 +184,30 @@ def suppression_text(ns: NamespaceSpec, match: Match, job_id: int, end_at: float
 
 # -- remembered deliveries --------------------------------------------------------------------
 
-def _claim_delivery(service: Service, delivery: str, namespace: str, event: str):
-    """Record a new delivery id; return the earlier record when it is a redelivery."""
-    try:
-        with service.queue.engine.begin() as conn:
-            conn.execute(insert(webhook_deliveries).values(
-                delivery_id=delivery, namespace=namespace, event=event[:100],
-                received_at=time.time(), outcome="received"))
-        return None
-    except IntegrityError:
-        with reading(service.queue.engine) as conn:
-            return conn.execute(select(webhook_deliveries).where(
-                webhook_deliveries.c.delivery_id == delivery)).first()
-
-
-def _settle(service: Service, delivery: str | None, outcome: str, job_id: int | None) -> None:
+def _record(service: Service, delivery: str | None, namespace: str, event: str,
+            handle: Callable[[], tuple[str, int | None]]):
+    """Handle a delivery once: ``handle`` (which queues its jobs) and the record of the delivery
+    id with its outcome are one transaction, so a process killed mid-request leaves neither and
+    GitHub's redelivery is handled afresh. Returns the earlier record of a redelivery (and
+    handles nothing), else None. Without a delivery id there is nothing to remember."""
     if delivery is None:
-        return
-    with service.queue.engine.begin() as conn:
+        handle()
+        return None
+    queue = service.queue
+    with queue.atomic() as conn:
+        # Inserted first: a concurrent request with the same id waits here for this one.
+        new = conn.execute(insert_new(queue.engine, webhook_deliveries, delivery_id=delivery,
+                                      namespace=namespace, event=event[:100],
+                                      received_at=time.time(), outcome="received")).first()
+        if new is None:
+            seen = conn.execute(select(webhook_deliveries).where(
+                webhook_deliveries.c.delivery_id == delivery)).first()
+            # "received" is only ever committed by versions that recorded a delivery before
+            # handling it, when killed mid-request: nothing was settled, so handle it now.
+            if seen.outcome != "received":
+                return seen
+        outcome, job_id = handle()
         conn.execute(update(webhook_deliveries)
                      .where(webhook_deliveries.c.delivery_id == delivery)
                      .values(outcome=outcome, job_id=job_id))
-
-
-def _remember(service: Service, delivery: str | None, namespace: str, event: str,
-              outcome: str) -> None:
-    if delivery is not None and _claim_delivery(service, delivery, namespace, event) is None:
-        _settle(service, delivery, outcome, None)
-
-
-def _forget(service: Service, delivery: str | None) -> None:
-    if delivery is not None:
-        with service.queue.engine.begin() as conn:
-            conn.execute(delete(webhook_deliveries)
-                         .where(webhook_deliveries.c.delivery_id == delivery))
+    return None

@@ -24,8 +24,10 @@ from prometheus_client.core import (
 )
 from sqlalchemy import and_, case, func, select, text
 
+from chatops import monitor_store
 from chatops.db import deliveries, dispatchers, jobs, reading, webhook_deliveries
 from chatops.queue import STALE_AFTER_SECONDS, Queue
+from chatops.service import Service
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600)
 _EVENT = re.compile(r"^[a-z_]{1,50}$")
@@ -105,12 +107,45 @@ class QueueCollector:
         yield handled
 
 
+class ClusterCollector:
+    """The monitored clusters, from their latest poll (whichever dispatcher made it)."""
+
+    def __init__(self, service: Service):
+        self.service = service
+
+    def collect(self) -> Iterator[Metric]:
+        monitors = self.service.config.monitors  # (live config may swap it)
+        states = monitor_store.states(self.service.queue.engine) if monitors else {}
+        up = GaugeMetricFamily("chatops_cluster_up", "1 when the cluster answers (online or "
+                               "degraded), 0 when offline", labels=["cluster"])
+        nodes = GaugeMetricFamily("chatops_cluster_nodes", "Nodes by state, from the latest "
+                                  "successful poll", labels=["cluster", "state"])
+        latency = GaugeMetricFamily("chatops_cluster_poll_seconds", "How long the latest poll "
+                                    "took", labels=["cluster"])
+        age = GaugeMetricFamily("chatops_cluster_poll_age_seconds", "Seconds since the latest "
+                                "poll", labels=["cluster"])
+        now = time.time()
+        for name in monitors:
+            state = states.get(name)
+            if state is None:
+                continue  # not polled yet: no figure rather than a wrong one
+            up.add_metric([name], 0 if state.snapshot.state == "offline" else 1)
+            for node_state, count in sorted(state.snapshot.nodes_by_state().items()):
+                nodes.add_metric([name, node_state], count)
+            if state.poll_seconds is not None:
+                latency.add_metric([name], state.poll_seconds)
+            age.add_metric([name], now - state.polled_at)
+        yield from (up, nodes, latency, age)
+
+
 class Metrics:
     """One registry per app (tests make several apps in one process)."""
 
-    def __init__(self, queue: Queue):
+    def __init__(self, queue: Queue, service: Service | None = None):
         self.registry = CollectorRegistry()
         self.registry.register(QueueCollector(queue))
+        if service is not None:
+            self.registry.register(ClusterCollector(service))
         self.webhooks = Counter("chatops_webhook_requests", "Webhook requests answered, by "
                                 "event and outcome", ["event", "outcome"], registry=self.registry)
 

@@ -9,20 +9,21 @@ message is edited with the answer (PATCH …/messages/@original; more parts as f
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from bot.discord.schema import INTERACTION
 from bot.render import Piece, clean_command, response_pieces
 from chatops import identities
 from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
+from chatops.payloads import BadPayload, load
 
 log = logging.getLogger("chatops.discord")
 
@@ -101,22 +102,20 @@ def blueprint(platform: Any, handler: CommandHandler) -> Blueprint:
                         request.headers.get("X-Signature-Timestamp", ""), body):
             return Response("invalid request signature", status=401)
         try:
-            data = json.loads(body)
-        except ValueError:
-            abort(400)
-        if not isinstance(data, dict):
-            abort(400)
+            data = load(body, INTERACTION, "the interaction")
+        except BadPayload as exc:
+            return jsonify(error=str(exc)), 400
         if data.get("type") == PING:
             return jsonify(type=PONG)
         if data.get("type") != APPLICATION_COMMAND:
-            abort(400)
+            return jsonify(error=f"interactions of type {data['type']} are not handled here"), 400
         who = requester_of(data, platform.trusted_guilds)
         if who.user:
             identities.record(engine, "discord", who.user, who.user_name)
         name = data.get("data", {}).get("name")
         if name == "mailuser":
             if not who.channel:
-                abort(400)
+                return jsonify(error="/mailuser needs the channel it was sent from"), 400
             identities.opt_in(engine, "discord", who.channel, who.user)
             return jsonify(type=CHANNEL_MESSAGE, data={
                 "content": mail_user_text(who.channel), "flags": EPHEMERAL,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from chatops.cli_types import count, row_id
 from chatops.notify import store
 
 
@@ -14,13 +15,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(metavar="ACTION")
     listing = actions.add_parser("list", help="recent notifications, newest first, and counts")
     listing.add_argument("--state", choices=store.STATES, help="only this state (e.g. dead)")
-    listing.add_argument("--limit", type=int, default=50, help="at most this many (50)")
+    listing.add_argument("--limit", type=count, default=50, help="at most this many (50)")
     listing.set_defaults(func=cmd_list)
     retry = actions.add_parser("retry", help="send dead-lettered notifications again")
-    retry.add_argument("ids", nargs="*", type=int, help="ids (default: every dead one)")
+    retry.add_argument("ids", nargs="*", type=row_id, help="ids (default: every dead one)")
     retry.set_defaults(func=cmd_retry)
     drop = actions.add_parser("drop", help="give up on pending or dead notifications")
-    drop.add_argument("ids", nargs="*", type=int, help="ids to drop")
+    drop.add_argument("ids", nargs="*", type=row_id, help="ids to drop")
     drop.add_argument("--all-dead", action="store_true", help="drop every dead one")
     drop.set_defaults(func=cmd_drop)
 

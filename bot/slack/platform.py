@@ -12,6 +12,7 @@ import logging
 import threading
 from collections import OrderedDict
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 from slack_bolt import App
@@ -28,10 +29,12 @@ from bot.slack import config
 from bot.slack.config import SlackSettings
 from bot.slack.inbound import SlackMessage, escape, parse_event
 from bot.slack.outbound import Sender, split_text
+from bot.slack.schema import ENVELOPE, EVENT, INTERACTIVE
 from bot.slack.users import UserDirectory
 from chatops.commands import CommandHandler, Incoming
 from chatops.commands import Response as CommandResponse
 from chatops.events import Requester
+from chatops.payloads import BadPayload, check, parse_json
 from chatops.platform import Delivery, Platform
 from chatops.service import Service
 
@@ -112,6 +115,11 @@ class SlackPlatform(Platform):
     # -- inbound ----------------------------------------------------------------------------
 
     def on_event(self, event: dict[str, Any], handler: CommandHandler) -> None:
+        try:  # over HTTP the envelope was checked already; Socket Mode's arrive here first
+            check(event, EVENT, "the Slack event")
+        except BadPayload as exc:
+            log.warning("slack: ignored a malformed event: %s", exc)
+            return
         message = parse_event(event, self.bot_user_id)
         if message is None or self._already_seen(message):
             return
@@ -206,12 +214,20 @@ class SlackPlatform(Platform):
                                 status=503, mimetype="text/plain")
             if (request.content_length or 0) > MAX_EVENT_BYTES:
                 return Response("too large\n", status=413, mimetype="text/plain")
-            body = request.get_data(cache=True)
+            try:  # Slack sends UTF-8, and its verifier cannot read anything else
+                body = request.get_data(cache=True).decode("utf-8")
+            except UnicodeDecodeError:
+                return Response("the body is not UTF-8 text\n", status=400,
+                                mimetype="text/plain")
             stamp = request.headers.get("X-Slack-Request-Timestamp", "")
             if not stamp.isdigit() or not verifier.is_valid(
                     body, stamp, request.headers.get("X-Slack-Signature", "")):
                 return Response("invalid or expired signature\n", status=401,
                                 mimetype="text/plain")
+            try:
+                check_body(body, request.mimetype)
+            except BadPayload as exc:
+                return Response(f"{exc}\n", status=400, mimetype="text/plain")
             return adapter.handle(request)
 
         return blueprint
@@ -220,3 +236,16 @@ class SlackPlatform(Platform):
 
     def deliver(self, delivery: Delivery) -> None:
         self.sender.deliver(delivery)
+
+
+def check_body(text: str, mimetype: str) -> None:
+    """Raise BadPayload unless Bolt can read ``text``: JSON as Bolt takes it (by content type,
+    or a body starting with ``{``) must be an Events API envelope; a form's ``payload`` field
+    an interactive payload."""
+    if mimetype == "application/json" or text.lstrip().startswith(("{", "[")):
+        check(parse_json(text), ENVELOPE, "the event")
+        return
+    payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")
+    if payload is not None:
+        check(parse_json(payload), INTERACTIVE, "the interactive payload")
+

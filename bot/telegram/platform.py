@@ -20,7 +20,7 @@ import warnings
 from datetime import timedelta
 from urllib.parse import urlparse
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort, jsonify, request
 from telegram import Bot, ReactionTypeEmoji, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackContext, MessageHandler, filters
@@ -28,8 +28,10 @@ from telegram.ext import Application, CallbackContext, MessageHandler, filters
 from bot.asyncloop import LoopThread
 from bot.render import delivery_pieces
 from bot.telegram.inbound import QUIET_SUCCESS, Inbound
+from bot.telegram.schema import UPDATE
 from bot.telegram.send import Sender
 from chatops.commands import CommandHandler
+from chatops.payloads import BadPayload, load
 from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.redact import protect
 from chatops.service import Service, SetupError
@@ -212,9 +214,10 @@ class TelegramPlatform(Platform):
             token = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
             if not hmac.compare_digest(token.encode(), platform.webhook_secret.encode()):
                 abort(401)
-            data = request.get_json(silent=True)
-            if not isinstance(data, dict) or "update_id" not in data:
-                abort(400)
+            try:
+                data = load(request.get_data(cache=False), UPDATE, "the update")
+            except BadPayload as exc:
+                return jsonify(error=str(exc)), 400
             try:
                 platform.process_update(data, handler)
             except Exception:  # answer 200 anyway: Telegram would resend the same update

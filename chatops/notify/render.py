@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 
 from chatops.slurm.events import SlurmEvent
-from chatops.texts import duration
+from chatops.texts import duration, slurm_ending
 
 PACKAGE_DIR = Path(__file__).resolve().parent / "templates"
 _DISCORD_SPECIAL = re.compile(r"([\\*_~`|>#\[\]()<:@-])")
@@ -60,25 +60,29 @@ def environment(site_dir: str | None, style: str) -> jinja2.Environment:
     return jinja2.Environment(**options)
 
 
-def title(event: SlurmEvent) -> str:
+def title(event: SlurmEvent, ending: Mapping[str, Any] | None = None) -> str:
+    """``ending``: what sacct added (``signal``, ``started``); Slurm's environment gives a
+    TIMEOUT or a cancelled job exit code 0 and keeps the signal on the batch step."""
     what = EVENT_WORDS.get(event.mail_type)
     if what is None and event.time_limit_percent:
         what = f"reached {event.time_limit_percent} % of its time limit"
     what = what or (event.mail_type_text or event.mail_type).lower()
     text = f"Slurm job {event.display_id or '?'} {what}"
     if event.finished and event.state:
-        text += f": {event.state}"
-        if event.exit_code is not None:
-            text += f", exit code {event.exit_code}"
-        elif event.signal is not None:
-            text += f", signal {event.signal}"
+        ending = ending or {}
+        started = ending.get("started")
+        if started is None and event.run_time_seconds == 0 and not event.nodes:
+            started = False  # cancelled while pending: no node, no run time
+        how = slurm_ending(event.state, event.exit_code, event.signal or ending.get("signal"),
+                           started)
+        text += f": {event.state}" + (f", {how}" if how else "")
     return text
 
 
 def context(event: SlurmEvent, stats: Mapping[str, Any] | None) -> dict[str, Any]:
     stats = stats or {}
     return {
-        "title": title(event), "job_id": event.display_id, "job_name": event.job_name,
+        "title": title(event, stats), "job_id": event.display_id, "job_name": event.job_name,
         "user": event.user, "cluster": event.cluster, "partition": event.partition,
         "nodes": event.nodes, "num_nodes": event.num_nodes, "state": event.state,
         "exit_code": event.exit_code, "signal": event.signal, "mail_type": event.mail_type,

@@ -2,8 +2,8 @@
 
 Accounting lags slurmctld by a few seconds: sacct is polled, with short timeouts, until the job
 line is final (not slurmdbd's provisional stand-in) or ``stats_wait`` runs out — no fixed sleep.
-A cancelled job gets no statistics and no wait. Any failure here yields no statistics,
-never a lost notification.
+A cancelled job gets no statistics and no wait (one look for the signal that stopped it). Any
+failure here yields no statistics, never a lost notification.
 """
 
 from __future__ import annotations
@@ -53,14 +53,21 @@ def _fetch(client: SlurmClient, job_id: str, wait: bool, budget: float,
 
 def gather(event: SlurmEvent, client: SlurmClient | None, cfg: NotifyConfig,
            clock_fn: Callable[[], float] = time.monotonic) -> dict[str, Any]:
-    """``{"stats": {...} | None, "hints": [...]}`` for an END/FAIL event; empty otherwise."""
+    """``{"stats": {...} | None, "hints": [...], "signal": N, "started": bool}`` for an
+    END/FAIL event (the last two when sacct knew them); empty otherwise."""
+    none: dict[str, Any] = {"stats": None, "hints": []}
     if client is None or not event.finished or event.array_summary or event.job_id is None:
-        return {"stats": None, "hints": []}
-    if (event.state or "").startswith("CANCELLED"):  # nothing to learn; never wait for it
-        return {"stats": None, "hints": []}
-    job = _fetch(client, str(event.job_id), True, cfg.stats_wait, clock_fn)
+        return none
+    cancelled = (event.state or "").startswith("CANCELLED")
+    if cancelled and event.run_time_seconds == 0 and not event.nodes:
+        return none  # cancelled while pending: nothing ran, nothing to look up
+    # A cancelled job: one look for the signal (on its batch step), never a wait.
+    job = _fetch(client, str(event.job_id), not cancelled, cfg.stats_wait, clock_fn)
     if job is None:
-        return {"stats": None, "hints": []}
+        return none
+    ending = {"signal": job.signal, "started": job.started}
+    if cancelled:
+        return {**none, **ending}
     eff = job_efficiency(job)
     head = job.job
     stats = {
@@ -73,11 +80,17 @@ def gather(event: SlurmEvent, client: SlurmClient | None, cfg: NotifyConfig,
         "memory_efficiency": percent(eff.memory_efficiency),
         "walltime_use": percent(eff.walltime_use), "qos": head.qos or None,
     }
-    return {"stats": stats, "hints": hints(head.state or event.state or "", eff, cfg)}
+    return {"stats": stats, "hints": hints(head.state or event.state or "", eff, cfg),
+            **ending}
 
 
 def hints(state: str, eff: Any, cfg: NotifyConfig) -> list[str]:
-    """Behaviours §2.4, with the thresholds from the config."""
+    """Behaviours §2.4, with the thresholds from the config.
+
+    "Ask for less" needs a run that shows what the work takes: memory and cores only from a
+    job that completed or ran to its limit, the time limit only from one that completed (a
+    failed job's use says nothing about its needs). Fewer cores only when it had more than one.
+    """
     if state not in STATS_STATES:
         return []
     out: list[str] = []
@@ -87,16 +100,19 @@ def hints(state: str, eff: Any, cfg: NotifyConfig) -> list[str]:
         out.append("The job ran out of memory: ask for more with --mem or --mem-per-cpu.")
     if state == "TIMEOUT":
         out.append("The job reached its time limit: ask for more time with --time.")
-    if not over and eff.memory_efficiency is not None and eff.memory_efficiency < cfg.memory_low:
+    representative = state in ("COMPLETED", "TIMEOUT")
+    if (representative and not over and eff.memory_efficiency is not None
+            and eff.memory_efficiency < cfg.memory_low):
         out.append(f"It used {size(eff.memory_used_bytes)} of "
                    f"{size(eff.memory_requested_bytes)} requested memory "
                    f"({percent(eff.memory_efficiency)}): request less.")
-    if eff.cpu_efficiency is not None and eff.cpu_efficiency < cfg.cpu_low:
-        out.append(f"CPU efficiency was {percent(eff.cpu_efficiency)}: "
-                   f"ask for fewer cores.")
+    if (representative and eff.cpu_efficiency is not None and eff.cpu_efficiency < cfg.cpu_low
+            and (eff.cpus or 0) > 1):
+        out.append(f"CPU efficiency was {percent(eff.cpu_efficiency)} of {eff.cpus} CPUs: "
+                   "ask for fewer cores.")
     if eff.time_limit is None or eff.time_limit == math.inf:
         out.append("No time limit was set: give --time so the job can be scheduled sooner.")
-    elif state != "TIMEOUT" and eff.walltime_use is not None and eff.walltime_use < cfg.time_low:
+    elif state == "COMPLETED" and eff.walltime_use is not None and eff.walltime_use < cfg.time_low:
         text = (f"It ran {duration(eff.elapsed)} of its {duration(eff.time_limit)} limit: "
                 f"ask for a shorter --time")
         qos = best_qos(eff.elapsed or 0.0, cfg.qos) if cfg.qos else None

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, bindparam, func, insert, select, update
 
-from chatops.db import notifications, notify_events, reading
+from chatops.db import notifications, notify_events, reading, storable_int
 from chatops.redact import redact
 
 STATES = ("pending", "delivered", "dead", "suppressed", "summarised", "dropped")
@@ -154,6 +154,7 @@ def set_state(engine: Engine, ids: Iterable[int] | None, new_state: str,
         values.update(attempts=0, next_attempt_at=time.time())
     query = update(notifications).where(notifications.c.state.in_(from_states))
     if ids is not None:
-        query = query.where(notifications.c.id.in_(list(ids)))
+        # A number too big for any row matches none (and the driver could not bind it).
+        query = query.where(notifications.c.id.in_([i for i in ids if storable_int(i)]))
     with engine.begin() as conn:
         return conn.execute(query.values(**values)).rowcount

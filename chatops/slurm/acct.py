@@ -84,6 +84,20 @@ class AcctJob:
     def step(self, name: str) -> AcctRecord | None:
         return next((s for s in self.steps if s.step == name), None)
 
+    @property
+    def signal(self) -> int | None:
+        """The signal that ended the job: Slurm records a TIMEOUT's or a scancel's SIGTERM on
+        the batch step (``0:15``) while the job line says ``0:0``."""
+        if self.job.signal:
+            return self.job.signal
+        steps = sorted(self.steps, key=lambda s: s.step != "batch")  # the batch step first
+        return next((s.signal for s in steps if s.signal), None)
+
+    @property
+    def started(self) -> bool:
+        """Whether it ran at all (a job cancelled while pending has no steps)."""
+        return bool(self.steps) or bool(self.job.elapsed)
+
 
 def parse_sacct(text: str) -> list[AcctRecord]:
     """Records from ``sacct -P`` with its header line, whatever the chosen columns."""
@@ -145,6 +159,7 @@ class JobEfficiency:
     memory_requested_bytes: int | None = None  # the job's total request
     elapsed: float | None = None
     time_limit: float | None = None
+    cpus: int | None = None  # allocated
 
 
 def job_efficiency(records: AcctJob | Iterable[AcctRecord]) -> JobEfficiency:
@@ -180,4 +195,5 @@ def _efficiency(job: AcctJob) -> JobEfficiency:
                       else None),
         cpu_seconds=cpu, cpu_seconds_allocated=allocated, memory_used_bytes=mem_used,
         memory_requested_bytes=mem_req, elapsed=elapsed, time_limit=limit,
+        cpus=head.alloc_cpus,
     )

@@ -74,11 +74,13 @@ def local_runner(argv: list[str], timeout: float) -> CommandResult:
 class SlurmError(RuntimeError):
     """A Slurm command failed; ``message`` is Slurm's own error text where it printed one."""
 
-    def __init__(self, argv: Sequence[str], message: str, returncode: int | None = None):
+    def __init__(self, argv: Sequence[str], message: str, returncode: int | None = None,
+                 raw: str = ""):
         super().__init__(f"{argv[0] if argv else 'slurm'}: {message}")
         self.argv = list(argv)
         self.message = message
         self.returncode = returncode
+        self.raw = raw  # the output that could not be read, for the log
 
 
 def _error_text(res: CommandResult) -> str:
@@ -194,10 +196,11 @@ class SlurmClient:
 
     def sinfo(self, partition: str | None = None) -> list[Node]:
         argv = ["sinfo", "--json"] + (["-p", partition] if partition else [])
+        stdout = self.run(argv).stdout
         try:
-            return parse_sinfo_json(self.run(argv).stdout)
-        except (ValueError, AttributeError) as exc:
-            raise SlurmError(argv, f"unreadable JSON: {exc}") from exc
+            return parse_sinfo_json(stdout)
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise SlurmError(argv, f"unreadable JSON: {exc}", raw=stdout) from exc
 
     def squeue(
         self,

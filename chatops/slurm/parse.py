@@ -324,6 +324,15 @@ def _display_state(base: str, flags: Sequence[str]) -> str:
     return text + ("~" if "POWERED_DOWN" in flags else "")
 
 
+def node_from_states(name: str, states: Sequence[str], partitions: Sequence[str] = ()) -> Node:
+    """A node as Sonar's ``cluster`` envelope has it: a name and ``["IDLE", "DRAIN"]``."""
+    words = [s.upper() for s in states]
+    base = next((w for w in words if w in _BASE_STATES), "UNKNOWN").lower()
+    flags = tuple(dict.fromkeys(w for w in words if w not in _BASE_STATES))
+    return Node(name=name, state=base, flags=flags, display_state=_display_state(base, flags),
+                partitions=tuple(partitions))
+
+
 def parse_sinfo_json(text: str) -> list[Node]:
     """Nodes from ``sinfo --json`` (22.05: ``state`` + ``state_flags``; 23.02+: a state list)."""
     nodes = []

@@ -30,7 +30,7 @@ from dispatcher.telemetry.sender import Sender, Sink
 from dispatcher.telemetry.sinks import DirectorySink, HttpSink, StdioSink
 
 if TYPE_CHECKING:  # kafka is imported only when a [kafka] section is configured
-    from dispatcher.telemetry.kafka import BrokerSettings
+    from chatops.kafka import BrokerSettings
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Daemon:
         return StdioSink(f"{c.cluster}/{self.node}")
 
     def _broker(self) -> BrokerSettings:
-        from dispatcher.telemetry.kafka import BrokerSettings
+        from chatops.kafka import BrokerSettings
 
         k = self.config.kafka
         password = k.sasl_password or _read_secret(k.sasl_password_file, "SASL password file")

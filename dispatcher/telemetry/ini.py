@@ -15,10 +15,10 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from chatops.cadence import Duration, cadence, duration  # noqa: F401  (the ini value kinds)
+
 NAME = re.compile(r"[a-zA-Z_][-a-zA-Z_0-9]*")
-_DURATION = re.compile(r"(\d+)([hHmMsS])")
 _VOLUME = re.compile(r"(\d+)([KMG]?)")
-_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
 
 
 @dataclass(frozen=True)
@@ -64,44 +64,10 @@ def read_lines(text: str) -> Iterator[Line | tuple[int, str]]:
 
 
 # ------------------------------------------------------------------------------ value kinds
-@dataclass(frozen=True)
-class Duration:
-    seconds: int
-    text: str  # as written: "5m"
-
-    def __str__(self) -> str:
-        return self.text
-
-
 def boolean(value: str) -> bool:
     if value in ("true", "false"):
         return value == "true"
     raise ValueError(f"{value!r} is not a boolean (write true or false)")
-
-
-def duration(value: str) -> Duration:
-    m = _DURATION.fullmatch(value)
-    if not m:
-        raise ValueError(f"{value!r} is not a duration (write a whole number with one unit: "
-                         "30s, 5m, 1h)")
-    count = int(m.group(1))
-    if count == 0:
-        raise ValueError(f"{value!r}: a duration must not be zero")
-    return Duration(count * _UNIT_SECONDS[m.group(2).lower()], value)
-
-
-def cadence(value: str) -> Duration:
-    """A duration whose instants fall at the same UTC times on every node."""
-    d = duration(value)
-    count, unit = int(value[:-1]), value[-1].lower()
-    if unit in ("s", "m") and not (count < 60 and 60 % count == 0):
-        divisors = ", ".join(f"{n}{unit}" for n in range(1, 60) if 60 % n == 0)
-        whole = "minute" if unit == "s" else "hour"
-        raise ValueError(f"{value!r}: a cadence must divide the {whole} ({divisors})")
-    if unit == "h" and not (24 % count == 0 or count % 24 == 0):
-        raise ValueError(f"{value!r}: a cadence in hours must divide the day (1h, 2h, 3h, 4h, "
-                         "6h, 8h, 12h, 24h) or be a multiple of 24h")
-    return d
 
 
 def volume(value: str) -> int:

@@ -1,14 +1,14 @@
 """Calculations from chat: the calculations, the users' approval, quota and blocks, the audit.
 
 Revision ID: 0100_calc
-Revises: 0009
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0100_calc"
-down_revision = "0009"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -52,11 +52,11 @@ def test_db_upgrade_says_what_it_did(tmp_path: Path) -> None:
     fresh = Chatops(home, spine_env(home))
     created = fresh("db", "upgrade")
     assert created.returncode == 0
-    assert re.fullmatch(rf"created the database sqlite:///{home}/chatops.db \(schema \d+\)\n",
+    assert re.fullmatch(rf"created the database sqlite:///{home}/chatops.db \(schema \w+\)\n",
                         created.stdout), created.stdout
     again = fresh("db", "upgrade").stdout
     assert re.fullmatch(rf"the database sqlite:///{home}/chatops.db is up to date "
-                        r"\(schema \d+\)\n", again), again
+                        r"\(schema \w+\)\n", again), again
 
 
 @pytest.mark.slow
@@ -84,6 +84,31 @@ def test_no_such_job_is_exit_code_4_everywhere(chatops: Chatops) -> None:
         result = chatops(*args)
         assert result.returncode == 4, (args, result)
         assert "no job 99999" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_a_number_too_big_for_any_job_is_no_job(chatops: Chatops) -> None:
+    huge = "99999999999999999999999"
+    for args in (("jobs", "show", huge), ("jobs", "cancel", huge), ("jobs", "logs", huge)):
+        result = chatops(*args)
+        assert (result.returncode, result.stderr) == (4, (
+            f"chatops: there is no job {huge} (`chatops jobs list` shows the history)\n")), args
+    for text in (f"logs {huge}", f"cancel {huge}", f"logs {huge} stderr"):
+        result = chatops.chat(text)
+        assert (result.returncode, result.stdout, result.stderr) == (
+            4, f"There is no job {huge}. `status` lists the current jobs.\n", ""), text
+    for args in (("notifications", "retry", huge), ("notifications", "drop", huge)):
+        result = chatops(*args)
+        assert result.returncode == 1 and result.stdout.startswith("0 notification(s)"), args
+        assert result.stderr == ""
+    for limit in (huge + "0" * 10, "-5"):
+        result = chatops("jobs", "list", "--limit", limit)
+        assert result.returncode == 2
+        assert f"argument --limit: {limit!r} is not a count: use a whole number such as 30" \
+            in result.stderr
+    result = chatops.chat("logs \u00b2")  # a digit to str.isdigit(), not to int()
+    assert result.returncode == 1 and "with the number of a job" in result.stdout
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.slow

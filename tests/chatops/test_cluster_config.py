@@ -51,11 +51,11 @@ def test_cluster_errors_name_the_cluster_and_the_key() -> None:
     }
     assert errors({}, clusters) == [
         "cluster 'a': 'password': secrets never live in job_configs.py; put it in an "
-        "environment variable and name it with 'key_passphrase_env'",
+        "environment variable and name it with 'password_env' (better: log in with a key)",
         "cluster 'a': give 'key_file' (a private key's path) or 'agent': True",
         "cluster 'b': unknown key 'colour' (allowed: agent, command_timeout, connect_timeout, "
         "host, jump_host, keepalive, key_file, key_passphrase_env, known_hosts, max_sessions, "
-        "port, upload_path, user)",
+        "password_env, port, upload_path, user)",
         "cluster 'b': 'key_passphrase_env' names an environment variable; 'not a name' is not "
         "one",
         "cluster 'b': 'port' must be int, not str '22'",
@@ -95,6 +95,21 @@ def test_a_slurm_job_keeps_its_settings() -> None:
     slurm = config.job("hpc_run").slurm
     assert (slurm.partition, slurm.time, slurm.mem, slurm.cpus, slurm.stage, slurm.workdir) == (
         "debug", "5", "1G", 2, ("in/a.txt",), "chatops-jobs")
+
+
+def test_a_slurm_job_type_has_no_concurrency_limit_unless_it_sets_one() -> None:
+    slurm = {"slurm": {"partition": "debug"}}
+    config = build_config({"hpc": namespace(cluster="main", job=slurm),
+                           "capped": namespace(cluster="main", job={**slurm, "concurrency": 3}),
+                           "ssh": namespace(cluster="main"), "here": namespace(),
+                           "free": namespace(job={"concurrency": None})}, {"main": CLUSTER})
+    assert {name: config.job(f"{name}_run").concurrency
+            for name in ("hpc", "capped", "ssh", "here", "free")} == {
+        "hpc": None, "capped": 3, "ssh": 1, "here": 1, "free": None}
+    assert errors({"hpc": namespace(cluster="main", job={**slurm, "concurrency": 0})},
+                  {"main": CLUSTER}) == [
+        "namespace 'hpc', job 'run': 'concurrency' must be at least 1 (or None for no "
+        "limit), not 0"]
 
 
 @pytest.mark.slow

@@ -158,6 +158,7 @@ def test_a_job_scheduled_later_says_when(service: Service) -> None:
 
 def test_status_says_until_when_a_suppressed_job_is_held(service: Service) -> None:
     now = time.time()
+    service.queue.register_dispatcher("d1", "here", 1, now)
     service.queue.suppress("example_sleep", now - 60, now + 600, "test")
     service.queue.suppress("example_sleep", now + 600, now + 1200, "test")  # straight after
     held = ask(service, "example sleep 5").job_id
@@ -167,6 +168,34 @@ def test_status_says_until_when_a_suppressed_job_is_held(service: Service) -> No
             "(`example_sleep` is suppressed)") in text
     assert f"• job {free} `example_hello` starts as soon as possible" in text
     assert "starts as soon as possible" not in text.split(f"job {held} ")[1].split("\n")[0]
+
+
+def test_without_a_dispatcher_cancel_and_status_say_that_nothing_moves(
+        service: Service) -> None:
+    """A job left running by a stopped dispatcher (a Slurm job handed over): the cancel waits
+    for the next dispatcher, and `status` does not call it running."""
+    running = ask(service, "example say hello Bob").job_id
+    queued = ask(service, "example sleep 5").job_id
+    service.queue.claim_many("gone", 1)
+    service.queue.register_dispatcher("gone", "here", 1, time.time() - 3600)  # long dead
+    text = said(ask(service, "status"))
+    lines = text.split("\n")
+    assert lines[0] == ("No dispatcher is running: queued jobs wait, and running ones are neither "
+                        "tracked nor stopped until one starts (`chatops run` or `chatops "
+                        "dispatcher`).")
+    assert lines[1] == "Started before the last dispatcher stopped: 1 job"
+    assert lines[2].startswith(f"• job {running} `example_hello` started ")
+    assert lines[3:5] == ["Scheduled: 1 job",
+                          f"• job {queued} `example_sleep` starts once a dispatcher runs"]
+    assert "Running" not in text
+    cancel = ask(service, f"cancel {running}")
+    assert said(cancel) == (
+        f"No dispatcher is running, so job {running} (`example_hello`) cannot be stopped now: "
+        "the cancel will be carried out when one starts (`chatops run` or `chatops "
+        "dispatcher`), and its report will follow then.")
+    assert cancel.acknowledged and service.queue.get(running).cancel_requested
+    assert said(ask(service, f"cancel {queued}")) == (  # a queued job needs no dispatcher
+        f"Cancelled job {queued} (`example_sleep`) before it started.")
 
 
 def test_status_text_for_a_job_due_after_the_window() -> None:

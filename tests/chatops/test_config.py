@@ -112,7 +112,7 @@ def test_extensions_are_validated() -> None:
                              "job_type": "j"}]}}
     joined = "\n".join(errors_of(raw))
     assert "'timeout' must be a positive number of seconds" in joined
-    assert "'concurrency' must be at least 1" in joined
+    assert "'concurrency' must be at least 1 (or None for no limit), not 0" in joined
     assert "'env' lists variable names; 'not a name' is not one" in joined
     assert "'action' is 'explode'" in joined
     assert "namespace 'ns', allowed_users: must be a list of 'platform:id' strings" in joined
@@ -212,3 +212,25 @@ def test_the_configuration_reference_names_every_key() -> None:
             | SCHEDULE_KEYS | RUNNER_KEYS | CALC_KEYS)
     assert [key for key in sorted(keys | set(KINDS)) if f"`{key}`" not in reference
             and f'"{key}"' not in reference] == []
+
+
+def test_the_telemetry_section_is_checked_with_every_error_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config({}, telemetry={"broker": "kafka", "clusters": [], "ca_file": "ca.pem",
+                                    "cert_file": "/c.pem", "sasl_password_env": "not a name",
+                                    "feeds": {"fox": "nowhere"}, "password": "x"})
+    assert caught.value.errors == [
+        "telemetry: unknown key(s) 'password'; known: broker, ca_file, cert_file, clusters, "
+        "feeds, group, key_file, sasl_password_env, sasl_username, topic_prefix",
+        "telemetry: 'broker' must be 'host:port' (several: comma-separated), not 'kafka'",
+        "telemetry: 'clusters' must be a list of the daemons' cluster names, e.g. "
+        "['fox.educloud.no']",
+        "telemetry: 'ca_file' must be an absolute path, not 'ca.pem'",
+        "telemetry: 'cert_file' and 'key_file' go together",
+        "telemetry: 'sasl_password_env' names an environment variable, e.g. "
+        "'CHATOPS_KAFKA_PASSWORD' (the password itself never goes in this file)",
+        "telemetry: 'feeds': 'fox' is not one of 'clusters'",
+        "telemetry: 'feeds': 'nowhere' is not a cluster defined in clusters (none defined)"]
+    spec = build_config({}, telemetry={"broker": "k1:9093,k2:9093", "clusters": ["fox"],
+                                       "topic_prefix": "tp"}).telemetry
+    assert spec.control_topic("fox", "node") == "tp.fox.control.node"

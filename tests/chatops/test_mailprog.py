@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from chatops.mailprog import encode_event
+from chatops.mailprog import encode_event, spool_event
 from chatops.slurm.events import parse_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -499,3 +499,32 @@ def test_module_entry_point_returns_0() -> None:
         text=True,
     )
     assert proc.returncode == 7 and "cannot spool" in proc.stderr
+
+
+def test_two_writers_of_one_event_both_succeed(tmp_path: Path) -> None:
+    """The web server spools an event whose POST timed out while the MailProg spools it too:
+    each writer has its own temp file, neither gives up, and the event lands once, whole."""
+    spool = tmp_path / "spool"
+    rounds = 300
+    failures: list[str] = []
+    start = threading.Barrier(2)
+
+    def writer(event_ids: list[str], data: list[bytes]) -> None:
+        for event_id, body in zip(event_ids, data, strict=True):
+            start.wait(timeout=30)
+            try:
+                spool_event(body, str(spool), event_id)
+            except OSError as exc:
+                failures.append(f"{event_id}: {exc}")
+
+    ids = [f"{time.time_ns() + n}-4242-{n:08x}" for n in range(rounds)]
+    bodies = [encode_event({"version": 1, "id": i, "argv": ["-s", SUBJECT, "bob"]})
+              for i in ids]
+    threads = [threading.Thread(target=writer, args=(ids, bodies)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    events = spooled(spool)  # asserts no temp file is left
+    assert sorted(e["id"] for e in events) == sorted(ids)

@@ -53,6 +53,19 @@ def test_a_batch_claim_fills_the_free_slots_within_every_limit(queue: Queue) -> 
     assert [r.job_type for r in queue.claim_many("w2", 8, now + 2)] == ["tests_pair"]
 
 
+def test_a_type_without_a_limit_runs_as_many_as_there_are_slots(queue: Queue) -> None:
+    """Slurm batch types: Slurm is the queue, so no per-type limit holds them back."""
+    now = time.time()
+    for n in range(4):
+        queue.enqueue("hpc_sim", {"n": str(n)}, WHO, timeout=60, concurrency=None, now=now)
+    queue.enqueue("hpc_capped", {}, WHO, timeout=60, concurrency=1, now=now)
+    queue.enqueue("hpc_capped", {"n": "2"}, WHO, timeout=60, concurrency=1, now=now)
+    assert Counter(r.job_type for r in queue.claim_many("w1", 9, now + 1)) == {
+        "hpc_sim": 4, "hpc_capped": 1}
+    queue.enqueue("hpc_sim", {"n": "late"}, WHO, timeout=60, concurrency=None, now=now)
+    assert [r.job_type for r in queue.claim_many("w2", 9, now + 1)] == ["hpc_sim"]
+
+
 def test_a_batch_finish_queues_each_report_exactly_once(queue: Queue) -> None:
     ids = [queue.enqueue("tests_echo", {"n": str(n)}, WHO, timeout=60, concurrency=9).job_id
            for n in range(3)]

@@ -82,6 +82,18 @@ def test_every_error_names_the_namespace_schedule_and_key() -> None:
     ]
 
 
+def test_a_schedules_args_obey_the_argument_limit() -> None:
+    assert errors_of(
+        {"name": "big", "job_type": "report", "args": {"site": "x" * 16385}, "every": "5m"},
+        {"name": "nul", "job_type": "report", "args": {"site": "a\u0000b"}, "every": "5m"},
+    ) == [
+        "namespace 'ops', schedule 'big': 'args': the arguments are 16,385 bytes long; at most "
+        "16,384 bytes (16 KiB) are accepted",
+        "namespace 'ops', schedule 'nul': 'args': [site] has a NUL character, which no command "
+        "line can hold",
+    ]
+
+
 def test_a_schedule_needs_somewhere_to_report() -> None:
     assert errors_of({"name": "a", "job_type": "check", "every": "5m"}, default_channel=None
                      ) == ["namespace 'ops', schedule 'a': 'report_to' is required: the "

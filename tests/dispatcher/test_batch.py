@@ -6,6 +6,7 @@ submitted when the module starts and checked last; the other tests run meanwhile
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
@@ -58,14 +59,18 @@ def harness(tmp_path_factory: pytest.TempPathFactory, workdir: str) -> Iterator[
         "fail": batch_job("echo about to fail; exit 3", workdir=workdir),
         "limit": batch_job("echo started; sleep 300", workdir=workdir, time="1"),
         "long": batch_job("echo waiting; sleep 300", workdir=workdir),
+        "sim": batch_job("echo {who}; sleep 300", workdir=workdir),
+        "chatty": batch_job("echo first line; echo oops >&2; sleep 300", workdir=workdir),
         "token": {**batch_job('echo "token=$CHATOPS_TEST_TOKEN"', workdir=workdir),
                   "env": ["CHATOPS_TEST_TOKEN"]},
         "names": {**batch_job(NAMES, workdir=workdir), "env": ["CHATOPS_TEST_TOKEN"]},
     }
     commands = [{"command": "ok [word]", "help": "ok", "action": "schedule_job",
-                 "job_type": "ok"}]
+                 "job_type": "ok"},
+                {"command": "sim [who]", "help": "sim", "action": "schedule_job",
+                 "job_type": "sim"}]
     commands += [{"command": name, "help": name, "action": "schedule_job", "job_type": name}
-                 for name in ("fail", "limit", "long", "token", "names")]
+                 for name in ("fail", "limit", "long", "chatty", "token", "names")]
     raw = {"hpc": {"cluster": "test", "jobs": jobs, "slack": commands}}
     h = Harness(home, raw, {"test": cluster_settings(env)}, CHATOPS_TEST_TOKEN=TOKEN,
                 **SERVICE_SECRETS)
@@ -178,24 +183,81 @@ def test_nothing_of_the_service_reaches_a_batch_job(harness: Harness) -> None:
     assert report.endswith("```\nCHATOPS_TEST_TOKEN\n```"), report  # only what `env` lists
 
 
-def test_a_batch_job_cancelled_from_chat(harness: Harness) -> None:
+def test_a_batch_job_cancelled_from_chat(harness: Harness,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "chatops")
     response, channel = harness.chat("hpc long")
     job_id = response.job_id
     slurm_id = submitted_notice(harness, channel, job_id, "hpc_long")
     status, _ = harness.chat("status")
     assert re.search(rf"• job {job_id} `hpc_long` started .* ago\) for alice as Slurm job "
                      rf"{slurm_id} on cluster test\n", status.replies[0].text), status.replies
+    client = slurm(harness)
+    wait_until(lambda: [q.state for q in client.squeue([slurm_id])] == ["RUNNING"], 60,
+               "Slurm to run it")
     cancel, _ = harness.chat(f"cancel {job_id}")
     assert [r.text for r in cancel.replies] == [
         f"Stopping job {job_id} (`hpc_long`); its report will follow."]
     [report] = harness.replies(channel, 1, 60)
-    assert re.fullmatch(
+    assert re.fullmatch(  # scancel's SIGTERM, on the batch step: not "exit code 0"
         rf"`hpc_long` \(job {job_id}\) was cancelled \(scancel of Slurm job {slurm_id}\)\.\n"
-        rf"Slurm job {slurm_id} on cluster test: CANCELLED, exit code 0, elapsed .+\.\n"
-        rf"{EFFICIENCY}\n.+", report, re.S), report
+        rf"Slurm job {slurm_id} on cluster test: CANCELLED, signal 15 \(SIGTERM\), "
+        rf"elapsed .+\.\n{EFFICIENCY}\n.+", report, re.S), report
     assert harness.queue.get(job_id).state == "cancelled"
+    assert f"job {job_id}: cancelled, scancel of Slurm job {slurm_id} on cluster test" in (
+        caplog.messages)  # not "SIGTERM sent to its process group"
     [acct] = slurm(harness).sacct_jobs([slurm_id])
     assert acct.job.state == "CANCELLED"
+
+
+def test_two_users_batch_jobs_run_at_once(harness: Harness) -> None:
+    """A batch type has no per-type limit: Slurm is the queue, so bob's job is submitted while
+    alice's runs, and both run at once."""
+    jobs = {}
+    for user in ("alice", "bob"):
+        response, channel = harness.chat(f"hpc sim {user}", user=user)
+        assert [r.text for r in response.replies] == [], response.replies  # not "waits"
+        jobs[user] = (response.job_id, submitted_notice(harness, channel, response.job_id,
+                                                        "hpc_sim"), channel)
+    client = slurm(harness)
+    ids = [slurm_id for _, slurm_id, _ in jobs.values()]
+    wait_until(lambda: [q.state for q in client.squeue(ids)] == ["RUNNING", "RUNNING"], 60,
+               "both Slurm jobs to run")
+    assert {harness.queue.get(job_id).state for job_id, _, _ in jobs.values()} == {"running"}
+    for user, (job_id, _, channel) in jobs.items():
+        harness.chat(f"cancel {job_id}", user=user)
+        [report] = harness.replies(channel, 1, 60)
+        assert report.startswith(f"`hpc_sim` (job {job_id}) was cancelled"), report
+
+
+def test_logs_of_a_running_batch_job_show_its_output_file(harness: Harness,
+                                                          workdir: str) -> None:
+    """Slurm merges stderr into the job's .out (sbatch gets only --output); while the job runs
+    the dispatcher copies the end of that file at every status check."""
+    response, channel = harness.chat("hpc chatty")
+    job_id = response.job_id
+    slurm_id = submitted_notice(harness, channel, job_id, "hpc_chatty")
+    out = f"{workdir}/chatops-{job_id}.out"
+
+    def shown() -> list[str]:
+        replies = [r.text for r in harness.chat(f"logs {job_id}")[0].replies]
+        return replies if replies[-1] == "first line\noops" else []
+
+    head, text = wait_until(shown, 30, "the output file's lines in `logs`")
+    assert re.fullmatch(rf"Job {job_id} \(`hpc_chatty`\) is still running as Slurm job "
+                        rf"{slurm_id} on cluster test; the end of {out} as of "
+                        r"\d\d:\d\d:\d\d UTC:", head), head
+    stderr, _ = harness.chat(f"logs {job_id} stderr")
+    assert [r.text for r in stderr.replies] == [
+        f"Job {job_id} (`hpc_chatty`) runs as Slurm job {slurm_id} on cluster test; Slurm "
+        f"writes its stderr into the same file as its stdout ({out}): `logs {job_id}` shows "
+        "both."]
+    harness.chat(f"cancel {job_id}")
+    harness.replies(channel, 1, 60)
+    stderr, _ = harness.chat(f"logs {job_id} stderr")
+    assert [r.text for r in stderr.replies][0].startswith(
+        f"Job {job_id} (`hpc_chatty`) ran as Slurm job {slurm_id} on cluster test; Slurm "
+        "writes its stderr into the same file")
 
 
 def test_a_batch_job_that_reaches_its_time_limit(harness: Harness, workdir: str,
@@ -206,7 +268,7 @@ def test_a_batch_job_that_reaches_its_time_limit(harness: Harness, workdir: str,
     assert re.fullmatch(
         rf"`hpc_limit` \(job {job_id}\) timed out: it reached its Slurm time limit of "
         r"0:01:00\.\n"
-        rf"Slurm job {record.slurm_job_id} on cluster test: TIMEOUT, exit code 0, "
+        rf"Slurm job {record.slurm_job_id} on cluster test: TIMEOUT, signal 15 \(SIGTERM\), "
         r"elapsed 0:01:[0-4]\d of 0:01:00\.\n"  # Slurm checks limits every ≈30 s
         rf"{EFFICIENCY}\n"
         rf"Last lines of {workdir}/chatops-{job_id}\.out:\n```\nstarted\n.*```", report,
@@ -229,7 +291,9 @@ def submitted_then_stopped(factory: pytest.TempPathFactory, command: str, workdi
 
 
 def test_a_dispatcher_restart_hands_the_job_over_without_cancelling_or_resubmitting(
-        tmp_path_factory: pytest.TempPathFactory, workdir: str) -> None:
+        tmp_path_factory: pytest.TempPathFactory, workdir: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "chatops")
     first, start_second, job_id, channel, slurm_id = submitted_then_stopped(
         tmp_path_factory, "sleep 15; echo slept", workdir)
     stopped_at = datetime.now().replace(microsecond=0)
@@ -244,6 +308,13 @@ def test_a_dispatcher_restart_hands_the_job_over_without_cancelling_or_resubmitt
                         report), report
         assert report.endswith("```\nslept\n```")
         assert second.queue.get(job_id).state == "succeeded"
+        assert [m for m in caplog.messages if m.startswith(f"job {job_id}")
+                and " started, " not in m][:3] == [
+            f"job {job_id}: shutdown, Slurm job {slurm_id} on cluster test keeps running: "
+            "handed over to the next dispatcher",
+            f"job {job_id} (hpc_long) handed over to the next dispatcher",
+            f"job {job_id} (hpc_long): tracking Slurm job {slurm_id} again (a stopping "
+            "dispatcher handed it over)"]
         # Nothing was submitted again from this test's folder (other runs use other folders).
         listed = second.remote.pool.connection("test").run(
             ["squeue", "-h", "-u", "alice", "-n", f"chatops-{job_id}", "-o", "%V|%Z"], 30)
@@ -260,9 +331,16 @@ def test_a_cancel_asked_between_dispatchers_is_carried_out_by_the_next(
         tmp_path_factory: pytest.TempPathFactory, workdir: str) -> None:
     first, start_second, job_id, channel, slurm_id = submitted_then_stopped(
         tmp_path_factory, "sleep 300", workdir)
-    cancel, _ = first.chat(f"cancel {job_id}")  # no dispatcher is running now
+    status, _ = first.chat("status")  # no dispatcher is running now
+    assert re.match(
+        r"No dispatcher is running: .*\nStarted before the last dispatcher stopped: 1 job\n"
+        rf"• job {job_id} `hpc_long` started .* as Slurm job {slurm_id} on cluster test$",
+        status.replies[0].text, re.M), status.replies[0].text
+    cancel, _ = first.chat(f"cancel {job_id}")
     assert [r.text for r in cancel.replies] == [
-        f"Stopping job {job_id} (`hpc_long`); its report will follow."]
+        f"No dispatcher is running, so job {job_id} (`hpc_long`) cannot be stopped now: the "
+        "cancel will be carried out when one starts (`chatops run` or `chatops dispatcher`), "
+        "and its report will follow then."]
     second = start_second()
     try:
         [report] = second.replies(channel, 1, 60)

@@ -135,21 +135,22 @@ def test_real_slurm_events_reach_chat_with_statistics(spool_dir: Path, tmp_path:
     assert set(texts) == {
         f"<b>Slurm job {ok} ended: COMPLETED, exit code 0</b>",
         f"<b>Slurm job {failed} failed: FAILED, exit code 3</b>",
-        f"<b>Slurm job {oom} failed: FAILED, signal 9</b>",
+        f"<b>Slurm job {oom} failed: FAILED, signal 9 (SIGKILL)</b>",
         f"<b>Slurm job {array}_1 ended: COMPLETED, exit code 0</b>",
         f"<b>Slurm job {array}_2 ended: COMPLETED, exit code 0</b>",
-        f"<b>Slurm job {cancel} ended: CANCELLED, exit code 0</b>",
+        f"<b>Slurm job {cancel} ended: CANCELLED, signal 15 (SIGTERM)</b>",
         f"<b>Slurm job {depend} has an invalid dependency</b>",
     }, texts
     done = texts[f"<b>Slurm job {ok} ended: COMPLETED, exit code 0</b>"]
     assert "Name: live-ok" in done and "CPU efficiency: " in done
     assert "Time: 0:00:0" in done and " of 0:10:00 (" in done
     assert "(QoS &#39;short&#39; fits)" in done
-    killed = texts[f"<b>Slurm job {oom} failed: FAILED, signal 9</b>"]
+    killed = texts[f"<b>Slurm job {oom} failed: FAILED, signal 9 (SIGKILL)</b>"]
     assert "of 50.0 MiB" in killed  # OverMemoryKill: FAILED by SIGKILL, above its request
     assert "• The job ran out of memory: ask for more with --mem or --mem-per-cpu." in killed
     assert queued >= 8  # a restarted slurmctld may send a pending job's mail twice
-    assert "CPU efficiency" not in texts[f"<b>Slurm job {cancel} ended: CANCELLED, exit code 0</b>"]
+    cancelled = texts[f"<b>Slurm job {cancel} ended: CANCELLED, signal 15 (SIGTERM)</b>"]
+    assert "CPU efficiency" not in cancelled
 
 
 def test_statistics_over_the_clusters_ssh_connection(tmp_path: Path) -> None:

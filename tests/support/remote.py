@@ -65,7 +65,8 @@ def cluster_settings(env: dict[str, str], **extra: Any) -> dict[str, Any]:
 class Harness:
     """A private CHATOPS_HOME, the real Dispatcher in a thread, and console sessions."""
 
-    def __init__(self, home: Path, raw_config: dict, clusters: dict, *,
+    def __init__(self, home: Path, raw_config: dict, clusters: dict,
+                 monitors: dict | None = None, telemetry: dict | None = None, *,
                  runners: dict | None = None, calculations: dict | None = None,
                  admins: list[str] | None = None, **environ: str):
         home.mkdir(parents=True, exist_ok=True)
@@ -76,8 +77,8 @@ class Harness:
         engine = make_engine(self.settings.database_url)
         migrate.upgrade(engine)
         self.queue = Queue(engine)
-        self.config = build_config(raw_config, clusters, runners=runners,
-                                   calculations=calculations, admins=admins)
+        self.config = build_config(raw_config, clusters, monitors=monitors, telemetry=telemetry,
+                                   runners=runners, calculations=calculations, admins=admins)
         self.dispatcher = Dispatcher(self.settings, self.config, self.queue)
         self.handler = CommandHandler(self.settings, self.config, self.queue)
         self.thread = threading.Thread(target=self.dispatcher.run, daemon=True)

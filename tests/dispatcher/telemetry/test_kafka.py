@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from chatops.kafka import BrokerSettings, publish_control
 from dispatcher.telemetry.buffer import DiskBuffer
 from dispatcher.telemetry.envelope import host_name
-from dispatcher.telemetry.kafka import BrokerSettings, KafkaSink, publish_control
+from dispatcher.telemetry.kafka import KafkaSink
 from dispatcher.telemetry.sender import Sender
 from tests.chatops.slurm.test_client_live import cluster  # noqa: F401 - the fixture
 from tests.support.kafka import Broker, Proxy, Reader

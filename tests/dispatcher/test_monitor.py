@@ -1,0 +1,226 @@
+"""The cluster monitor against the real test cluster: a drained node is reported with its
+reason and its return; an unreachable cluster goes offline after two failed polls while local
+jobs still run; one poller per cluster whatever the number of dispatchers."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from chatops import migrate
+from chatops import monitor_store as store
+from chatops.db import deliveries, make_engine, monitor_states, monitor_transitions
+from chatops.job_config import build_config
+from chatops.platform import take_waiting
+from tests.support.remote import Harness, cluster_env, cluster_settings
+from tests.support.wait import wait_until
+
+JOBS = {"local": {"jobs": {"echo": {"run_args_template": "echo local {word}",
+                                    "report_stdout": True}},
+                  "slack": [{"command": "echo [word]", "help": "echo", "action": "schedule_job",
+                             "job_type": "echo"}]}}
+
+
+def scontrol(*words: str) -> None:
+    subprocess.run(["scontrol", "update", *words], check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def node() -> Iterator[str]:
+    """The test cluster's node; whatever a test does to it, it is resumed at the end."""
+    env = cluster_env()
+    name = env["CHATOPS_TEST_SLURM_NODE"]
+    try:
+        yield name
+    finally:
+        subprocess.run(["scontrol", "update", f"nodename={name}", "state=resume"],
+                       capture_output=True, timeout=30)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Console:
+    """The messages delivered to one console channel, as its reader sees them."""
+
+    def __init__(self, harness: Harness, channel: str):
+        self.harness, self.channel, self.seen = harness, channel, []
+
+    def wait_for(self, pattern: str, timeout: float = 30) -> str:
+        from chatops.plain_text import render_delivery
+        from chatops.platform import take_waiting
+
+        def found() -> str | None:
+            self.seen += [render_delivery(d) for d in
+                          take_waiting(self.harness.queue, "console", self.channel)]
+            return next((m for m in self.seen if re.search(pattern, m)), None)
+
+        message = wait_until(found, timeout, f"a message matching {pattern!r} (got {self.seen})")
+        self.seen.remove(message)
+        return message
+
+
+@pytest.mark.slow
+def test_a_drained_node_is_reported_with_its_reason_and_its_return(tmp_path: Path,
+                                                                    node: str) -> None:
+    env = cluster_env()
+    channel = f"mon-{uuid.uuid4().hex[:8]}"
+    harness = Harness(tmp_path / "home", {}, {"testcluster": cluster_settings(env)},
+                      monitors={"testcluster": {"cadence": "1s", "timeout": 1,
+                                                "targets": [f"console:{channel}"]}})
+    console = Console(harness, channel)
+    try:
+        board = console.wait_for(r"testcluster: (ONLINE|DEGRADED) for")
+        assert "PARTITION  IDLE  ALLOC  MIXED  OTHER  TOTAL  CPUS(A/I/O/T)\ndebug" in board
+        scontrol(f"nodename={node}", "state=drain", "reason=disk replace")
+        drained = console.wait_for(rf"• {node} (drained|draining): 'disk replace'")
+        assert drained.startswith("🟡 testcluster is DEGRADED (online for ")
+        assert re.search(rf"• {node} drain(ed|ing): 'disk replace' \(since \d\d:\d\d\)", drained)
+        scontrol(f"nodename={node}", "state=resume")
+        back = console.wait_for(rf"• {node} back to ")
+        assert back.startswith("🟢 testcluster is ONLINE (degraded for ")
+    finally:
+        harness.stop()
+    engine = harness.queue.engine
+    history = store.transitions(engine, "testcluster", 0)
+    assert [(t.node, t.from_state, t.to_state) for t in history if t.node is None] == [
+        (None, None, "online"), (None, "online", "degraded"), (None, "degraded", "online")]
+    assert [(t.to_state, t.reason) for t in history if t.node == node][0][1] == "disk replace"
+
+    # A restart: the history is still there, the board is not posted again, chat answers.
+    again = Harness(tmp_path / "home", {}, {"testcluster": cluster_settings(env)},
+                    monitors={"testcluster": {"cadence": "1s", "timeout": 1,
+                                              "targets": [f"console:{channel}"]}})
+    try:
+        wait_until(lambda: conn_holder(engine) == again.dispatcher.worker, 30, "a new poll")
+        response, _ = again.chat("cluster status testcluster")
+        status = response.replies[0].text
+        assert status.startswith("🟢 testcluster: ONLINE for ")
+        assert "Uptime: 100.0 % (24 h), 100.0 % (7 d)" in status
+        response, _ = again.chat("cluster history testcluster")
+        lines = response.replies[0].text.splitlines()
+        assert lines[0].startswith("Changes on `testcluster` in the last 24h (")
+        assert any(line.endswith("cluster online → degraded (vm drained)") or
+                   line.endswith("cluster online → degraded (vm draining)") for line in lines)
+        assert any(f"{node} drain" in line and "'disk replace'" in line for line in lines)
+    finally:
+        again.stop()
+    assert not take_waiting(again.queue, "console", channel)  # no second board
+
+
+@pytest.mark.slow
+def test_an_unreachable_cluster_goes_offline_after_two_polls_and_jobs_still_run(
+        tmp_path: Path) -> None:
+    env = cluster_env()
+    channel = f"mon-{uuid.uuid4().hex[:8]}"
+    clusters = {"gone": cluster_settings(env, port=closed_port())}
+    harness = Harness(tmp_path / "home", JOBS, clusters,
+                      monitors={"gone": {"cadence": "1s", "targets": [f"console:{channel}"]}})
+    console = Console(harness, channel)
+    try:
+        board = console.wait_for(r"gone: OFFLINE for")
+        assert "Error: cluster gone unreachable: connection refused" in board
+        with harness.queue.engine.connect() as conn:
+            row = conn.execute(select(monitor_states).where(monitor_states.c.cluster == "gone")
+                               ).one()
+        assert (row.state, row.failures) == ("offline", 2)
+        job_id, report = harness.run("local echo hello", timeout=20)
+        assert report == "local hello"
+        added = f"mon-{uuid.uuid4().hex[:8]}"  # an edit of job_configs.py adds a target
+        harness.dispatcher.reconfigure(build_config(JOBS, clusters, monitors={
+            "gone": {"cadence": "1s", "targets": [f"console:{channel}", f"console:{added}"]}}))
+        board = Console(harness, added).wait_for(r"gone: OFFLINE for")
+        assert "Error: cluster gone unreachable: connection refused" in board
+        harness.dispatcher.reconfigure(build_config(JOBS, clusters))  # the monitor removed
+        wait_until(lambda: not harness.dispatcher.monitors._watches, 5, "the monitor to stop")
+    finally:
+        harness.stop()
+
+
+@pytest.mark.slow
+def test_two_dispatchers_poll_a_cluster_once_and_one_takes_over(tmp_path: Path,
+                                                               pg_url: str) -> None:
+    env = cluster_env()
+    channel = f"mon-{uuid.uuid4().hex[:8]}"
+    migrate.upgrade(make_engine(pg_url))
+    monitors = {"testcluster": {"cadence": "1s", "timeout": 1, "post": "every poll",
+                                "targets": [f"console:{channel}"]}}
+    clusters = {"testcluster": cluster_settings(env)}
+    first = Harness(tmp_path / "one", {}, clusters, monitors, CHATOPS_DATABASE_URL=pg_url)
+    second = Harness(tmp_path / "two", {}, clusters, monitors, CHATOPS_DATABASE_URL=pg_url)
+    engine = first.queue.engine
+    try:
+        def boards() -> list:
+            with engine.connect() as conn:
+                return list(conn.execute(select(deliveries.c.created_at).where(
+                    deliveries.c.channel == channel).order_by(deliveries.c.created_at)))
+
+        wait_until(lambda: len(boards()) >= 6, 30, "six polls")
+        instants = [round(r.created_at) for r in boards()]
+        assert len(instants) == len(set(instants)), instants  # one post per poll instant
+        with engine.connect() as conn:
+            holder = conn.execute(select(monitor_states.c.polled_by)).scalar()
+        stopping, staying = ((first, second) if holder == first.dispatcher.worker
+                             else (second, first))
+        stopping.stop()
+        wait_until(lambda: store.load(engine, "testcluster").polled_at > 0 and
+                   conn_holder(engine) == staying.dispatcher.worker, 30, "the takeover")
+        count = len(boards())
+        wait_until(lambda: len(boards()) >= count + 2, 30, "polls by the other dispatcher")
+    finally:
+        first.stop()
+        second.stop()
+    with engine.connect() as conn:  # the first state was recorded once, by one of them
+        assert conn.execute(select(monitor_transitions.c.id).where(
+            monitor_transitions.c.from_state.is_(None))).scalars().all() == [1]
+
+
+def conn_holder(engine) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(select(monitor_states.c.polled_by)).scalar()
+
+
+def test_a_lease_is_held_until_it_expires_then_taken_over(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
+    migrate.upgrade(engine)
+    assert store.take_lease(engine, "saga", "one", 100.0, ttl=20)
+    assert not store.take_lease(engine, "saga", "two", 110.0, ttl=20)
+    assert store.take_lease(engine, "saga", "one", 115.0, ttl=20)  # renewed until 135
+    assert not store.take_lease(engine, "saga", "two", 130.0, ttl=20)
+    assert store.take_lease(engine, "saga", "two", 136.0, ttl=20)  # "one" died: taken over
+    assert not store.holds(engine, "saga", "one", 137.0)
+    store.release_lease(engine, "saga", "two")
+    assert store.take_lease(engine, "saga", "one", 138.0, ttl=20)
+
+
+def test_an_unreadable_sinfo_answer_is_logged_raw_and_fails_the_poll(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from chatops.job_config import build_config
+    from chatops.slurm.client import CommandResult
+    from dispatcher.monitor import Monitors, Watch
+
+    class Login:  # stands in for the SSH connection: a login node with a chatty shell
+        def connection(self, name: str) -> Login:
+            return self
+
+        def run(self, argv: list[str], timeout: float) -> CommandResult:
+            return CommandResult(0, "Welcome to saga!\n{\"nodes\": [", "")
+
+    config = build_config({}, {"saga": {"host": "h", "user": "u", "key_file": "k",
+                                        "known_hosts": "kh"}},
+                          monitors={"saga": {"targets": ["slack:C1"]}})
+    owner = Monitors(None, config, None, "me", Login)  # type: ignore[arg-type]
+    poll = Watch(owner, config.monitors["saga"], config.clusters["saga"]).poll()
+    assert poll.snapshot is None
+    assert poll.error.startswith("sinfo answered something unreadable (unreadable JSON: ")
+    assert "raw: Welcome to saga!\n{\"nodes\": [" in caplog.text
