@@ -9,6 +9,7 @@ one user. Every change is audited.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -239,8 +240,12 @@ class CalcAdmin:
         if row.refund_reason:
             lines.append(f"It was not submitted ({row.refund_reason}) and does not count "
                          "against the quota.")
+        removed = json.loads(row.results or "{}").get("removed_at")
         if job.state in ("queued", "running"):
             lines.append(f"`cancel {job_id}` stops it.")
+        elif removed:
+            lines.append(f"Its result files were removed on {clock(removed, True)}: they are "
+                         "kept here only for a while.")
         else:
             self._resend(job_id, who)
             lines.append("Its report and result files follow.")
@@ -255,8 +260,6 @@ class CalcAdmin:
                 deliveries.c.job_id == job_id).order_by(deliveries.c.id.desc())).scalars()
             reports = [p for p in payload if '"kind": "report"' in p]
         if reports:
-            import json
-
             self.queue.add_delivery(who.platform, json.loads(reports[0]), channel=who.channel,
                                     thread=who.thread, is_direct=who.is_direct, job_id=job_id)
             wakeup.notify(self.settings.run_dir, "outbox")

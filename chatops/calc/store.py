@@ -217,3 +217,27 @@ def of_person(engine: Engine, person: str, limit: int = 10) -> list[Row]:
 def user(engine: Engine, person: str) -> Row | None:
     with reading(engine) as conn:
         return conn.execute(select(calc_users).where(calc_users.c.person == person)).first()
+
+
+def remove_results(settings: Any, engine: Engine, job_id: int, *, dry_run: bool = False,
+                   now: float | None = None) -> int:
+    """Remove a calculation's result files kept here (retention); the bytes they held. Its
+    record says when, so ``calc <id>`` can tell."""
+    import shutil
+
+    from chatops.calc.files import results_dir
+
+    folder = results_dir(settings, job_id)
+    if not folder.is_dir():
+        return 0
+    held = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    if dry_run:
+        return held
+    shutil.rmtree(folder, ignore_errors=True)
+    row = of_job(engine, job_id)
+    results = json.loads(row.results) if row is not None and row.results else {}
+    results["removed_at"] = time.time() if now is None else now
+    with engine.begin() as conn:
+        conn.execute(update(calculations).where(calculations.c.job_id == job_id)
+                     .values(results=json.dumps(results)))
+    return held

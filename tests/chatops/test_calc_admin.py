@@ -174,3 +174,34 @@ def test_audit_export_as_csv_and_jsonl(chatops) -> None:
     assert [json.loads(line)["action"] for line in lines] == ["approved", "submitted"]
     bad = chatops("audit", "export", "--since", "yesterday")
     assert bad.returncode == 2 and "'yesterday' is not a date" in bad.stderr
+
+
+def test_calc_resends_the_results_until_retention_removes_them(env) -> None:
+    from chatops.calc import store
+    from chatops.calc.files import results_dir
+    from chatops.prune import prune
+    from chatops.report import Report
+
+    settings, queue, _, say, submit = env
+    submit()
+    folder = results_dir(settings, 1)
+    folder.mkdir(parents=True)
+    (folder / "out.log").write_text("energy -76.0\n")
+    claimed = queue.claim("test-worker", now=DEC)
+    assert claimed.id == 1
+    report = Report(job_id=1, job_type="run_hpc.shout", namespace="run", outcome="succeeded",
+                    text="Calculation 1 (`w.gjf`), runner `shout` on cluster hpc: completed.",
+                    files=[{"path": str(folder / "out.log"), "name": "out.log"}])
+    queue.finish(1, "succeeded", summary="completed", payload=report.to_payload(), now=DEC)
+    store.record_end(queue.engine, 1, "/remote/1", {"files": ["out.log"]}, now=DEC)
+    queue.take_channel_deliveries("telegram", "42")  # the report itself, delivered
+    assert say(ALICE, "calc 1") == ("Calculation 1: `w.gjf` with runner `shout` on cluster hpc, "
+                                    "sent 2026-12-15 12:00:00 UTC: succeeded.\ncompleted\nIts "
+                                    "report and result files follow.")
+    [again] = queue.take_channel_deliveries("telegram", "42")
+    assert '"files": [{"path": "' + str(folder / "out.log") in again.payload
+    done = prune(settings, queue, 30 * 86400, now=DEC + 31 * 86400)
+    assert done.jobs == 0 and done.bytes == len("energy -76.0\n")
+    assert not folder.exists()
+    assert say(ALICE, "calc 1").endswith("Its result files were removed on 2027-01-15 12:00:00 "
+                                         "UTC: they are kept here only for a while.")
