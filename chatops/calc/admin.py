@@ -10,15 +10,17 @@ one user. Every change is audited.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from chatops import wakeup
+from chatops import identities, wakeup
 from chatops.calc import audit, store
-from chatops.db import identities, reading
+from chatops.db import identities as identity_rows
+from chatops.db import reading
 from chatops.events import Requester
 from chatops.job_config import Config
 from chatops.queue import Queue
@@ -26,7 +28,8 @@ from chatops.settings import Settings
 from chatops.texts import clock, plural
 from chatops.user_ids import user_id_problem
 
-ADMIN_WORDS = ("approve", "block", "unblock", "limit", "users", "user")
+ADMIN_WORDS = ("approve", "block", "unblock", "limit", "users", "user", "bind")
+_CLUSTER_USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 USER_WORDS = ("quota", "calcs", "calc", "profile")
 WORDS = ADMIN_WORDS + USER_WORDS
 
@@ -44,6 +47,7 @@ USAGE = {
     "block": "`block <user> [--cancel] [reason]`", "limit": "`limit <user> <calculations>`",
     "calc": "`calc <calculation id>`",
     "profile": "`profile <first name> <last name> <organisation>`",
+    "bind": "`bind <user> <cluster user>` (or `bind <user> -` to undo)",
 }
 
 
@@ -92,9 +96,9 @@ class CalcAdmin:
         with reading(self.engine) as conn:
             if text.startswith("@"):
                 found = [f"{r.platform}:{r.user_id}" for r in conn.execute(
-                    select(identities).where(identities.c.platform == platform,
-                                             func.lower(identities.c.display_name)
-                                             == text[1:].lower()))]
+                    select(identity_rows).where(identity_rows.c.platform == platform,
+                                                func.lower(identity_rows.c.display_name)
+                                                == text[1:].lower()))]
             else:
                 found = [r.person for r in store.users(self.engine, text)]
         if len(found) == 1:
@@ -160,6 +164,23 @@ class CalcAdmin:
         return Answer(f"{self._label(person)}: {self._quota_text(person, now, 'they have')}",
                       acknowledged=True)
 
+    def _bind(self, person: str, rest: list[str], who: Requester, now: float) -> Answer:
+        """Tie a person to their cluster account: Slurm's notifications for it reach them."""
+        if len(rest) != 1 or not (rest[0] == "-" or _CLUSTER_USER.fullmatch(rest[0])):
+            return Answer(f"Use {USAGE['bind']}, with the account's login name.",
+                          understood=False)
+        account = None if rest[0] == "-" else rest[0]
+        platform, _, user_id = person.partition(":")
+        identities.record(self.engine, platform, user_id)
+        identities.bind_cluster_user(self.engine, platform, user_id, account, now)
+        text = (f"bound {person} to cluster user {account}" if account
+                else f"unbound {person} from their cluster user")
+        audit.record(self.queue, self.config.audit_channel, "bind", f"{who.qualified_user} {text}",
+                     actor=who.qualified_user, subject=person, now=now)
+        return Answer(f"{self._label(person)} is now cluster user {account}: Slurm's "
+                      "notifications for that account reach them." if account else
+                      f"{self._label(person)} has no cluster user now.", acknowledged=True)
+
     def _users(self, which: str, now: float) -> Answer:
         rows = store.users(self.engine, which)
         if not rows:
@@ -180,8 +201,12 @@ class CalcAdmin:
         state = ("blocked" + (f" ({row.block_reason})" if row.block_reason else "")
                  if row.blocked else f"approved by {row.approved_by}" if row.approved
                  else "not approved")
+        platform, _, user_id = person.partition(":")
+        bound = identities.lookup(self.engine, platform, user_id)
         lines = [f"{self._label(person)}: {state}, a user since {clock(row.created_at, True)}."
-                 + (f" Profile: {row.profile}." if row.profile else ""),
+                 + (f" Profile: {row.profile}." if row.profile else "")
+                 + (f" Cluster user: {bound.cluster_user}." if bound and bound.cluster_user
+                    else ""),
                  self._quota_text(person, now, "They have"),
                  self._calcs(person, "No calculations yet.")]
         return Answer("\n".join(lines))

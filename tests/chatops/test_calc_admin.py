@@ -205,3 +205,23 @@ def test_calc_resends_the_results_until_retention_removes_them(env) -> None:
     assert not folder.exists()
     assert say(ALICE, "calc 1").endswith("Its result files were removed on 2027-01-15 12:00:00 "
                                          "UTC: they are kept here only for a while.")
+
+
+def test_bind_ties_a_person_to_their_cluster_account(env) -> None:
+    _, queue, _, say, submit = env
+    submit()
+    assert say(ADMIN, "bind telegram:42 alice") == (
+        "telegram:42 (alice) is now cluster user alice: Slurm's notifications for that account "
+        "reach them.")
+    assert [f"{r.platform}:{r.user_id}" for r in identities.by_cluster_user(queue.engine,
+                                                                            "alice")] == [
+        "telegram:42"]
+    assert "Cluster user: alice." in say(ADMIN, "user telegram:42")
+    assert say(ADMIN, "bind telegram:42 'x; rm'") == (
+        "Use `bind <user> <cluster user>` (or `bind <user> -` to undo), with the account's "
+        "login name.")
+    assert say(ADMIN, "bind telegram:42 -") == "telegram:42 (alice) has no cluster user now."
+    assert identities.by_cluster_user(queue.engine, "alice") == []
+    assert actions(queue)[-2:] == [("bind", "console:bob bound telegram:42 to cluster user alice"),
+                                   ("bind", "console:bob unbound telegram:42 from their cluster "
+                                    "user")]
