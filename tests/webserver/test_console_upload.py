@@ -57,3 +57,25 @@ def test_a_file_sent_from_the_console_is_a_calculation(tmp_path: Path) -> None:
     assert client.get(f"/console/results/{job_id}/../../etc/passwd").status_code == 404
     assert client.get(f"/console/results/{job_id + 1}/out.log").status_code == 404
     service.queue.engine.dispose()
+
+
+def test_the_audit_page_is_for_admins_and_filters(tmp_path: Path) -> None:
+    from chatops.calc import audit
+
+    config = tmp_path / "job_configs.py"
+    config.write_text(CONFIG)
+    service = web_service(tmp_path / "home", config=config, CHATOPS_WEB_TOKEN="tok-admin")
+    audit.record(service.queue, None, "approved", "web:admin approved telegram:42",
+                 actor="web:admin", subject="telegram:42")
+    audit.record(service.queue, None, "refused", "telegram:7 (eve): Not submitted: <b>x</b>",
+                 actor="telegram:7", subject="telegram:7")
+    client, _ = login(service, "admin")
+    page = client.get("/audit")
+    assert page.status_code == 200
+    assert "web:admin approved telegram:42" in page.text
+    assert "Not submitted: &lt;b&gt;x&lt;/b&gt;" in page.text  # escaped
+    only = client.get("/audit?action=refused").text
+    assert "approved telegram:42" not in only and "telegram:7 (eve)" in only
+    assert "telegram:7 (eve)" not in client.get("/audit?person=telegram:42").text
+    assert client.get("/audit?action=nope").status_code == 400
+    service.queue.engine.dispose()
