@@ -229,3 +229,17 @@ def test_a_calculation_cancelled_before_it_started_costs_nothing(setup) -> None:
     assert store.of_job(queue.engine, outcome.job_id).refund_reason == (
         "cancelled before it was submitted")
     assert not list((settings.home / "calcs" / "inputs").rglob("water.gjf"))
+
+
+def test_chat_with_a_file_on_the_console(chatops, tmp_path: Path) -> None:
+    molecule = tmp_path / "water.gjf"
+    molecule.write_bytes(b"H 0 0 0\n")
+    refused = chatops.chat("run", "--file", str(molecule))
+    assert (refused.returncode, refused.stdout) == (1, (
+        "Not submitted: no runner takes `.gjf` files. Name one in the caption. Send an input "
+        "file with the caption `run [runner] [on cluster] [args…]`. Runners: none are "
+        "configured.\n"))
+    missing = chatops.chat("run", "--file", str(tmp_path / "nope.gjf"))
+    assert missing.returncode == 2
+    assert missing.stderr == f"chatops: cannot read {tmp_path / 'nope.gjf'}: No such file or " \
+                             "directory\n"
