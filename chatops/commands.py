@@ -99,7 +99,7 @@ class CommandHandler:
         if incoming.attachment is not None or (words and words[0].lower() == "run"):
             return self._calculation(incoming, words)
         if self.config.runners:  # calculations are on: someone an admin blocked is refused
-            blocked = calc_store.user(self.queue.engine, who.qualified_user)
+            blocked = calc_store.effective_user(self.queue.engine, who.qualified_user)
             if blocked is not None and blocked.blocked:
                 reason = f" (reason: {blocked.block_reason})" if blocked.block_reason else ""
                 return Response(refused=True).say(

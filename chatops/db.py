@@ -451,8 +451,19 @@ calc_users = Table(
     Column("block_reason", Text),
     Column("quota", Integer),
     Column("profile", Text),  # what `profile` (Telegram: /upd) set: first name, last name, org
+    # Linked (`link`) to this person: one person on several platforms, whose row holds the
+    # approval, block, quota and profile, and whose quota all of them share.
+    Column("same_as", String(200), index=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+# `link` codes: sent from another platform before ``expires_at``, they make both one person.
+calc_link_codes = Table(
+    "calc_link_codes", metadata,
+    Column("code", String(20), primary_key=True),
+    Column("person", String(200), nullable=False),
+    Column("expires_at", Float, nullable=False),
 )
 
 # Everything that happened to calculations and their users, newest last (chatops/calc/audit.py).

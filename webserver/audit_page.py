@@ -18,7 +18,7 @@ bp.before_request(require_login)
 LIMIT = 500
 ACTIONS = ("registered", "profile", "submitted", "refused", "quota", "approved", "blocked",
            "unblocked", "limit", "bind", "succeeded", "failed", "cancelled", "timed_out",
-           "refunded")
+           "refunded", "linked", "unlinked")
 
 
 @bp.get("/audit")

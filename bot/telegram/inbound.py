@@ -26,7 +26,8 @@ from chatops.events import Requester
 log = logging.getLogger("chatops.telegram")
 
 SLASH_BUILTINS = ("help", "status", "cancel", "logs", "quota", "calcs", "calc", "approve",
-                  "block", "unblock", "limit", "users", "user", "profile")
+                  "block", "unblock", "limit", "users", "user", "profile", "bind", "link",
+                  "unlink")
 # HPC_bot's command names, so its users change nothing: /name -> our command word.
 ALIASES = {"list": "users", "search": "users", "alter_limit": "limit", "upd": "profile"}
 ACCEPTED = "👀"  # the reaction that says "your command is queued"

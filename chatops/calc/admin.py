@@ -30,7 +30,7 @@ from chatops.user_ids import user_id_problem
 
 ADMIN_WORDS = ("approve", "block", "unblock", "limit", "users", "user", "bind")
 _CLUSTER_USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
-USER_WORDS = ("quota", "calcs", "calc", "profile")
+USER_WORDS = ("quota", "calcs", "calc", "profile", "link", "unlink")
 WORDS = ADMIN_WORDS + USER_WORDS
 
 
@@ -73,6 +73,8 @@ class CalcAdmin:
             return self._calc(int(rest[0].lstrip("#")), who)
         if verb == "profile":
             return self._profile(who, rest, now)
+        if verb in ("link", "unlink"):
+            return self._link(who, verb, rest, now)
         if verb in USER_WORDS:
             return Answer(f"`{verb}` takes nothing more.", understood=False)
         if not self.config.is_admin(who.qualified_user):
@@ -116,7 +118,8 @@ class CalcAdmin:
     def _change(self, who: Requester, person: str, action: str, text: str, now: float,
                 **values: object) -> None:
         store.register(self.engine, person, None, now)
-        store.set_user(self.engine, person, now, **values)
+        row = store.effective_user(self.engine, person)  # a linked person's own row
+        store.set_user(self.engine, row.person if row else person, now, **values)
         audit.record(self.queue, self.config.audit_channel, action,
                      f"{who.qualified_user} {text}", actor=who.qualified_user, subject=person,
                      now=now)
@@ -213,6 +216,35 @@ class CalcAdmin:
 
     # -- users ------------------------------------------------------------------------------
 
+    def _link(self, who: Requester, verb: str, rest: list[str], now: float) -> Answer:
+        """``link``: a code; ``link <code>`` from another platform: both are one person."""
+        me = who.qualified_user
+        if verb == "unlink":
+            if rest:
+                return Answer("`unlink` takes nothing more.", understood=False)
+            if not store.unlink(self.engine, me, now):
+                return Answer("This account is not linked to another.")
+            audit.record(self.queue, self.config.audit_channel, "unlinked",
+                         f"{me} unlinked itself", actor=me, subject=me, now=now)
+            return Answer("This account is on its own again: its own quota, profile and "
+                          "calculations.", acknowledged=True)
+        if not rest:
+            code = store.new_link_code(self.engine, me, now)
+            return Answer(f"Send `link {code}` to me from your other chat account within 10 "
+                          "minutes: both become one person, with one quota, profile and list "
+                          "of calculations.")
+        if len(rest) != 1:
+            return Answer("Use `link` for a code, then `link <code>` from the other account.",
+                          understood=False)
+        target = store.redeem_link_code(self.engine, rest[0], me, who.user_name, now)
+        if target is None:
+            return Answer("That code is unknown, used or older than 10 minutes (or yours): send "
+                          "`link` from the other account for a new one.", refused=True)
+        audit.record(self.queue, self.config.audit_channel, "linked",
+                     f"{me} linked itself to {target}", actor=me, subject=target, now=now)
+        return Answer(f"This account and {target} are one person now: "
+                      f"{self._quota_text(me, now, 'you have')}", acknowledged=True)
+
     def _profile(self, who: Requester, rest: list[str], now: float) -> Answer:
         person = who.qualified_user
         if not rest:
@@ -253,8 +285,9 @@ class CalcAdmin:
 
     def _calc(self, job_id: int, who: Requester) -> Answer:
         row = store.of_job(self.engine, job_id)
-        if row is None or (row.person != who.qualified_user
-                           and not self.config.is_admin(who.qualified_user)):
+        mine = row is not None and row.person in store.person_members(
+            self.engine, who.qualified_user)
+        if row is None or not (mine or self.config.is_admin(who.qualified_user)):
             return Answer(f"There is no calculation {job_id} of yours. `calcs` lists them.",
                           understood=False)
         job = self.queue.get(job_id)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, func, select, update
 
 from chatops.calc.config import CalcSettings
-from chatops.db import calc_users, calculations, insert_new, reading
+from chatops.db import calc_link_codes, calc_users, calculations, insert_new, reading
 
 ROLLING = 30 * 86400.0
 
@@ -55,6 +55,32 @@ def month_end(now: float) -> float:
     moment = datetime.fromtimestamp(now, UTC).replace(day=1, hour=0, minute=0, second=0,
                                                       microsecond=0)
     return (moment + timedelta(days=32)).replace(day=1).timestamp()
+
+
+def canonical(conn: Any, person: str) -> str:
+    """The person ``person`` is linked to (``link``), or ``person``."""
+    same = conn.execute(select(calc_users.c.same_as).where(calc_users.c.person == person)
+                        ).scalar()
+    return same or person
+
+
+def members(conn: Any, person: str) -> list[str]:
+    """Every identity of the person ``person`` is (linked ones included)."""
+    canon = canonical(conn, person)
+    linked = conn.execute(select(calc_users.c.person).where(calc_users.c.same_as == canon))
+    return [canon, *linked.scalars()]
+
+
+def person_members(engine: Engine, person: str) -> list[str]:
+    with reading(engine) as conn:
+        return members(conn, person)
+
+
+def effective_user(engine: Engine, person: str) -> Row | None:
+    """The row that holds ``person``'s approval, block and quota (their linked person's)."""
+    with reading(engine) as conn:
+        return conn.execute(select(calc_users).where(
+            calc_users.c.person == canonical(conn, person))).first()
 
 
 def limit_of(settings: CalcSettings, user: Row | None) -> int:
@@ -107,14 +133,15 @@ def open_calculations(engine: Engine, person: str) -> list[int]:
     with reading(engine) as conn:
         return list(conn.execute(select(calculations.c.job_id).join(
             jobs, jobs.c.id == calculations.c.job_id).where(
-            calculations.c.person == person, jobs.c.state.in_(("queued", "running")))
-            .order_by(calculations.c.job_id)).scalars())
+            calculations.c.person.in_(members(conn, person)),
+            jobs.c.state.in_(("queued", "running"))).order_by(calculations.c.job_id)).scalars())
 
 
 def _quota(conn: Any, settings: CalcSettings, person: str, user: Row | None,
            now: float) -> Quota:
     start = window_start(settings, now)
-    counted = (calculations.c.person == person, calculations.c.counted.is_(True),
+    counted = (calculations.c.person.in_(members(conn, person)),
+               calculations.c.counted.is_(True),
                calculations.c.created_at >= start)
     used, oldest = conn.execute(select(func.count(), func.min(calculations.c.created_at))
                                 .where(*counted)).one()
@@ -130,7 +157,8 @@ def _quota(conn: Any, settings: CalcSettings, person: str, user: Row | None,
 def quota(engine: Engine, settings: CalcSettings, person: str, now: float | None = None) -> Quota:
     now = time.time() if now is None else now
     with reading(engine) as conn:
-        user = conn.execute(select(calc_users).where(calc_users.c.person == person)).first()
+        user = conn.execute(select(calc_users).where(
+            calc_users.c.person == canonical(conn, person))).first()
         return _quota(conn, settings, person, user, now)
 
 
@@ -141,12 +169,15 @@ def take(engine: Engine, settings: CalcSettings, person: str, display_name: str 
     now = time.time() if now is None else now
     with engine.begin() as conn:
         registered = ensure_user(conn, person, display_name, now)
-        user = conn.execute(select(calc_users).where(calc_users.c.person == person)
-                            .with_for_update()).first()
-        current = _quota(conn, settings, person, user, now)
-        if display_name and user.display_name != display_name:  # (first named by an admin)
+        mine = conn.execute(select(calc_users).where(calc_users.c.person == person)).first()
+        if display_name and mine.display_name != display_name:  # (first named by an admin)
             conn.execute(update(calc_users).where(calc_users.c.person == person)
                          .values(display_name=display_name))
+        # The person's row (theirs, or the one they are linked to) is locked: every identity
+        # of one person takes its units one at a time.
+        user = conn.execute(select(calc_users).where(
+            calc_users.c.person == (mine.same_as or person)).with_for_update()).first()
+        current = _quota(conn, settings, person, user, now)
         if user.blocked:
             return Taken(None, current, blocked=user.block_reason or "", registered=registered)
         if current.used >= current.limit:
@@ -209,8 +240,9 @@ def set_remote_dir(engine: Engine, job_id: int, remote_dir: str) -> None:
 
 def of_person(engine: Engine, person: str, limit: int = 10) -> list[Row]:
     with reading(engine) as conn:
-        return list(conn.execute(select(calculations).where(calculations.c.person == person,
-                                                            calculations.c.job_id.is_not(None))
+        return list(conn.execute(select(calculations).where(
+            calculations.c.person.in_(members(conn, person)),
+            calculations.c.job_id.is_not(None))
                                  .order_by(calculations.c.id.desc()).limit(limit)))
 
 
@@ -241,3 +273,48 @@ def remove_results(settings: Any, engine: Engine, job_id: int, *, dry_run: bool 
         conn.execute(update(calculations).where(calculations.c.job_id == job_id)
                      .values(results=json.dumps(results)))
     return held
+
+
+LINK_SECONDS = 600.0  # a `link` code works this long
+
+
+def new_link_code(engine: Engine, person: str, now: float | None = None) -> str:
+    import secrets
+
+    now = time.time() if now is None else now
+    code = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(8))
+    with engine.begin() as conn:
+        conn.execute(calc_link_codes.delete().where(calc_link_codes.c.expires_at < now))
+        conn.execute(calc_link_codes.insert().values(code=code, person=person,
+                                                     expires_at=now + LINK_SECONDS))
+    return code
+
+
+def redeem_link_code(engine: Engine, code: str, person: str, display_name: str | None,
+                     now: float | None = None) -> str | None:
+    """Make ``person`` one with whoever made ``code`` (if it is theirs to use); that person."""
+    now = time.time() if now is None else now
+    with engine.begin() as conn:
+        row = conn.execute(calc_link_codes.delete().where(
+            calc_link_codes.c.code == code.upper(), calc_link_codes.c.expires_at >= now,
+            calc_link_codes.c.person != person).returning(calc_link_codes.c.person)).first()
+        if row is None:
+            return None
+        ensure_user(conn, row.person, None, now)
+        ensure_user(conn, person, display_name, now)
+        target = canonical(conn, row.person)
+        if target == canonical(conn, person):
+            return target
+        # this person, and everyone already linked to them, become the other's
+        conn.execute(update(calc_users).where(calc_users.c.same_as == person)
+                     .values(same_as=target, updated_at=now))
+        conn.execute(update(calc_users).where(calc_users.c.person == person)
+                     .values(same_as=target, updated_at=now))
+        return target
+
+
+def unlink(engine: Engine, person: str, now: float | None = None) -> bool:
+    with engine.begin() as conn:
+        return bool(conn.execute(update(calc_users).where(
+            calc_users.c.person == person, calc_users.c.same_as.is_not(None))
+            .values(same_as=None, updated_at=time.time() if now is None else now)).rowcount)

@@ -42,8 +42,15 @@ def upgrade() -> None:
         sa.Column("block_reason", sa.Text),
         sa.Column("quota", sa.Integer),
         sa.Column("profile", sa.Text),
+        sa.Column("same_as", sa.String(200), index=True),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
+    )
+    op.create_table(
+        "calc_link_codes",
+        sa.Column("code", sa.String(20), primary_key=True),
+        sa.Column("person", sa.String(200), nullable=False),
+        sa.Column("expires_at", sa.Float, nullable=False),
     )
     op.create_table(
         "audit",
@@ -59,6 +66,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("audit")
+    op.drop_table("calc_link_codes")
     op.drop_table("calc_users")
     op.drop_index("ix_calculations_person", table_name="calculations")
     op.drop_table("calculations")

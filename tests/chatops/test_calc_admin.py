@@ -3,6 +3,7 @@ and their audit."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -225,3 +226,28 @@ def test_bind_ties_a_person_to_their_cluster_account(env) -> None:
     assert actions(queue)[-2:] == [("bind", "console:bob bound telegram:42 to cluster user alice"),
                                    ("bind", "console:bob unbound telegram:42 from their cluster "
                                     "user")]
+
+
+def test_link_makes_two_accounts_one_person(env) -> None:
+    _, queue, _, say, submit = env
+    console = person("alice", "console")
+    submit()  # telegram:42 used its one calculation
+    code = re.search(r"`link (\w+)`", say(ALICE, "link"))[1]
+    assert say(console, f"link {code.lower()}") == (
+        "This account and telegram:42 are one person now: you have used 1 of 1 calculation "
+        "this month (0 left); the next comes back on 2027-01-01 00:00:00 UTC.")
+    assert submit(console).startswith("Not submitted: you have used all 1 calculation")
+    assert say(console, "calcs").startswith("Last calculations:\n• calculation 1: `w.gjf`")
+    assert say(console, "calc 1").startswith("Calculation 1: `w.gjf`")
+    say(ADMIN, "approve console:alice")  # acts on the person: both accounts
+    assert say(ALICE, "quota").startswith("You have used 1 of 3 calculations")
+    assert say(console, f"link {code}").startswith("That code is unknown, used or older")
+    assert say(console, "unlink") == ("This account is on its own again: its own quota, "
+                                      "profile and calculations.")
+    assert say(console, "quota") == "You have used 0 of 1 calculation this month (1 left)."
+    late = re.search(r"`link (\w+)`", say(ALICE, "link"))[1]
+    from chatops.calc import store
+
+    assert store.redeem_link_code(queue.engine, late, "console:alice", None,
+                                  now=DEC + 601) is None  # ten minutes are over
+    assert [a for a, _ in actions(queue)][-4:] == ["linked", "quota", "approved", "unlinked"]
