@@ -267,8 +267,8 @@ class Dispatcher:
             except Exception as exc:  # one bad job must not stop the others
                 log.exception("job %s could not be started", row.id)
                 self._finish_unstarted(row.id, row.job_type, row.namespace, exc)
-        if rows and self._busy() < self.settings.max_concurrency:
-            self._claim_at = 0.0  # Slurm batch jobs take no slot: claim on at once
+        if len(rows) == free and self._busy() < self.settings.max_concurrency:
+            self._claim_at = 0.0  # they were Slurm batch jobs, which take no slot: claim on
 
     def _start(self, row, now: float) -> None:
         spec = self.config.job(row.job_type)
