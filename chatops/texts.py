@@ -70,6 +70,14 @@ def slurm_ending(state: str | None, exit_code: int | None, signal_number: int | 
     return "" if exit_code is None else f"exit code {exit_code}"
 
 
+def acct_ending(acct) -> str:
+    """:func:`slurm_ending` of a job's sacct records (a ``chatops.slurm.acct.AcctJob``: the
+    signal of a TIMEOUT or a scancel is on its batch step)."""
+    job = acct.job
+    return (slurm_ending(job.state, job.exit_code, acct.signal, acct.started)
+            or "exit code unknown")
+
+
 def duration(seconds: float | None) -> str:
     """A length of time as Slurm writes it: ``[D-]H:MM:SS``."""
     if seconds is None or seconds == math.inf:

@@ -40,7 +40,7 @@ from chatops.report import Report, notice
 from chatops.settings import Settings
 from chatops.slurm.acct import AcctJob, job_efficiency
 from chatops.slurm.client import CommandResult, SlurmClient, SlurmError
-from chatops.texts import duration, percent, size, slurm_ending
+from chatops.texts import acct_ending, duration, percent, size
 from dispatcher.local import command_line
 from dispatcher.ssh import ClusterConnection, ClusterUnreachable, SSHPool, describe_error
 from dispatcher.threadrun import ThreadRun
@@ -245,7 +245,9 @@ class BatchRun(ThreadRun):
         if self.error or self.done:
             return
         deadline = time.monotonic() + ACCOUNTING_WAIT
-        complete_by = None  # slurmdbd may hold the end before the job's request and limit
+        # slurmdbd may hold the end before the job's request and limit, and before its steps'
+        # ends (where the signal of a time limit or a scancel is): wait a little for them
+        complete_by = None
         while True:
             try:
                 jobs = self.client.sacct_jobs([self.slurm_id])
@@ -255,7 +257,8 @@ class BatchRun(ThreadRun):
                 self.acct = jobs[0]
                 head = jobs[0].job
                 complete_by = complete_by or time.monotonic() + ACCOUNTING_COMPLETE_WAIT
-                if head.req_mem_bytes is not None and head.time_limit is not None:
+                if (head.req_mem_bytes is not None and head.time_limit is not None
+                        and all(step.state in TERMINAL for step in jobs[0].steps)):
                     break
                 if time.monotonic() > complete_by:
                     break
@@ -325,7 +328,8 @@ class BatchRun(ThreadRun):
             outcome, what = "cancelled", "was cancelled on the cluster"
         else:
             outcome = "failed"
-            what = f"failed ({state}, {ending(self.acct) if self.acct else 'exit code unknown'})"
+            how = acct_ending(self.acct) if self.acct else "exit code unknown"
+            what = f"failed ({state}, {how})"
         if outcome == "succeeded" and not self.spec.report_success:
             return outcome, Report(**base, outcome=outcome, silent=True,
                                    details={"summary": what})
@@ -335,7 +339,7 @@ class BatchRun(ThreadRun):
             limit = f" of {duration(eff.time_limit)}" if eff.time_limit not in (None,
                                                                             float("inf")) else ""
             lines.append(f"Slurm job {self.slurm_id} on cluster {self.spec.cluster}: {state}, "
-                         f"{ending(self.acct)}, elapsed {duration(eff.elapsed)}{limit}.")
+                         f"{acct_ending(self.acct)}, elapsed {duration(eff.elapsed)}{limit}.")
             lines.append(f"CPU efficiency {percent(eff.cpu_efficiency)}, memory efficiency "
                          f"{percent(eff.memory_efficiency)} ({size(eff.memory_used_bytes)} of "
                          f"{size(eff.memory_requested_bytes)}).")
@@ -350,13 +354,6 @@ class BatchRun(ThreadRun):
         return outcome, Report(**base, outcome=outcome, text="\n".join(lines),
                                details={"summary": what, "slurm_job_id": self.slurm_id,
                                         "slurm_state": state})
-
-
-def ending(acct: AcctJob) -> str:
-    """``exit code 3``, or the signal of a job Slurm stopped (TIMEOUT, scancel)."""
-    job = acct.job
-    return (slurm_ending(job.state, job.exit_code, acct.signal, acct.started)
-            or "exit code unknown")
 
 
 class BatchExecutor:

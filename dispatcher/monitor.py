@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from queue import SimpleQueue
 
 from chatops import monitor_store as store
 from chatops import wakeup
@@ -38,6 +39,7 @@ from dispatcher.ssh import SSHPool
 log = logging.getLogger("chatops.monitor")
 
 LEASE_MARGIN = 5.0  # seconds a lease outlives the longest gap between two renewals
+DATABASE_SLOTS = 3  # monitor threads using the database at once
 
 
 @dataclass(frozen=True)
@@ -136,11 +138,18 @@ class Watch:
     def round(self) -> None:
         owner, name = self.owner, self.spec.cluster
         engine = owner.queue.engine
-        if not store.take_lease(engine, name, owner.worker, owner.clock(), self.ttl):
-            return
-        poll = self.poll()
+        with owner.database:
+            if not store.take_lease(engine, name, owner.worker, owner.clock(), self.ttl):
+                return
+        poll = self.poll()  # (holding no database connection: polls overlap freely)
         if poll is None:  # the telemetry feed has not spoken yet: nothing to say either
             return
+        owner.results.put((self, poll))
+
+    def record(self, poll: Poll) -> None:
+        """Compare, post, save: in the monitors' one recording thread."""
+        owner, name = self.owner, self.spec.cluster
+        engine = owner.queue.engine
         now = owner.clock()
         prev = store.load(engine, name)
         outcome = advance(prev, poll, self.spec, now, self._failures)
@@ -235,8 +244,24 @@ class Monitors:
         self.clock = clock
         self._watches: dict[str, Watch] = {}
         self._lock = threading.Lock()
+        # The clusters' threads poll at the same instants: their lease transactions take turns,
+        # and one thread records every poll's result (the queue keeps a connection per thread
+        # that writes), so fifty clusters never drain the engine's connection pool.
+        self.database = threading.BoundedSemaphore(DATABASE_SLOTS)
+        self.results: SimpleQueue[tuple[Watch, Poll] | None] = SimpleQueue()
+        self._recorder = threading.Thread(target=self._record, name="monitor-recorder",
+                                          daemon=True)
+
+    def _record(self) -> None:
+        while (item := self.results.get()) is not None:
+            watch, poll = item
+            try:
+                watch.record(poll)
+            except Exception:  # the database may be away; the next poll tries again
+                log.exception("monitor %s: recording the poll failed", watch.spec.cluster)
 
     def start(self) -> None:
+        self._recorder.start()
         self.reconfigure(self.config)
 
     def reconfigure(self, config: Config) -> None:
@@ -263,6 +288,10 @@ class Monitors:
             watch.stop()
         for watch in watches:
             watch.thread.join(watch.spec.timeout + watch.cluster.connect_timeout + 1)
+        if self._recorder.is_alive():
+            self.results.put(None)  # after what the watches handed in
+            self._recorder.join(30)
+        for watch in watches:
             self._release(watch.spec.cluster)
 
     def _release(self, name: str) -> None:

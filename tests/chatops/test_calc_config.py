@@ -113,10 +113,10 @@ def test_every_runner_error_is_reported_at_once() -> None:
 
 def test_config_check_validates_runners(tmp_path: Path) -> None:
     good = tmp_path / "good.py"
-    (tmp_path / "key").write_text("a key\n")
-    (tmp_path / "known_hosts").write_text("login.example.org ssh-ed25519 AAAA\n")
-    cluster = {**CLUSTER, "key_file": str(tmp_path / "key"),
-               "known_hosts": str(tmp_path / "known_hosts")}
+    files = {"key_file": tmp_path / "key", "known_hosts": tmp_path / "known_hosts"}
+    for path in files.values():  # config check looks for them
+        path.write_text("")
+    cluster = {**CLUSTER, **{key: str(path) for key, path in files.items()}}
     good.write_text(textwrap.dedent(f"""
         import re
         raw_config = {{}}

@@ -4,7 +4,9 @@ bytes); above the one documented limit (16 KiB) the person is told why, on both.
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import string
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from chatops.events import Requester
 from chatops.params import MAX_ARGS_BYTES
 from chatops.queue import ArgumentsTooLarge, Queue, canonical_args
 from tests.support.cli import Chatops, spine_env
+from tests.support.web import web_service
+from webserver.app import create_app
 
 REFUSAL = ("Not queued: the arguments are 16,385 bytes long; at most 16,384 bytes (16 KiB) are "
            "accepted. Put long input in a file the job reads instead.\n")
@@ -118,3 +122,24 @@ def _backfills(url: str) -> None:
     joined = Queue(engine).enqueue("tests_echo", {"words": "before"}, Requester("console", "b"),
                                    timeout=5, count_running=False)
     assert (joined.job_id, joined.joined) == (job_id, True)
+
+
+@pytest.mark.slow
+def test_the_web_console_queues_long_arguments_on_postgres(tmp_path: Path, pg_url: str) -> None:
+    """The web console's limit (4 000 characters) is above PostgreSQL's old index limit."""
+    service = web_service(tmp_path / "home", CHATOPS_WEB_TOKEN="tok-abcdef",
+                          CHATOPS_DATABASE_URL=pg_url)
+    client = create_app(service).test_client()
+    client.get("/login?token=tok-abcdef")
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/console").text)[1]
+    words = random_words(3_900, seed=3)
+    for _ in range(2):  # the second request joins the first (same hash)
+        reply = client.post("/console/send", json={"text": f"example say hello {words}"},
+                            headers={"X-CSRF-Token": csrf})
+        assert reply.status_code == 200, reply.text
+    job = service.queue.get(reply.json["job_id"])
+    assert json.loads(job.args) == {"name": words}
+    assert reply.json["replies"][0]["text"] == (
+        f"Job {job.id} (`example_hello`) with the same arguments is already scheduled; you will "
+        "get its report too.")
+    service.queue.engine.dispose()

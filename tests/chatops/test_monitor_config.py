@@ -63,8 +63,8 @@ def test_every_error_names_the_monitor_and_the_key() -> None:
                          "(saga); a monitor is named after the cluster it watches")
     rest = "\n".join(errors[1:])
     assert all(e.startswith("monitor 'saga': ") for e in errors[1:])
-    assert "unknown key 'colour' (allowed: cadence, offline_after, partitions, post, targets, " \
-           "timeout, timezone)" in rest
+    assert "unknown key 'colour' (allowed: cadence, offline_after, partitions, post, source, " \
+           "targets, timeout, timezone)" in rest
     assert "'targets': 'irc:#ops' is not a channel" in rest
     assert ("'targets': 'discord_webhook:https://discord.com/api/webhooks/1/x': after "
             "'discord_webhook:' comes the name of the environment variable holding the "
@@ -87,9 +87,12 @@ def test_targets_are_required_and_a_poll_ends_before_the_next() -> None:
 @pytest.mark.slow
 def test_config_check_lists_monitors_and_names_the_broken_one(tmp_path: Path) -> None:
     path = tmp_path / "job_configs.py"
-    head = textwrap.dedent("""
-        clusters = {"saga": {"host": "h", "user": "u", "known_hosts": "k", "key_file": "f"}}
-        raw_config = {}
+    for name in ("k", "f"):  # config check looks for the cluster's files
+        (tmp_path / name).write_text("")
+    head = textwrap.dedent(f"""
+        clusters = {{"saga": {{"host": "h", "user": "u", "known_hosts": "{tmp_path}/k",
+                              "key_file": "{tmp_path}/f"}}}}
+        raw_config = {{}}
     """)
     path.write_text(head + 'monitors = {"saga": {"cadence": "30s", "targets": ["slack:C1"]}}\n')
     result = subprocess.run([CHATOPS, "config", "check", str(path)], capture_output=True,

@@ -268,7 +268,10 @@ def test_a_batch_job_that_reaches_its_time_limit(harness: Harness, workdir: str,
     assert re.fullmatch(
         rf"`hpc_limit` \(job {job_id}\) timed out: it reached its Slurm time limit of "
         r"0:01:00\.\n"
-        rf"Slurm job {record.slurm_job_id} on cluster test: TIMEOUT, signal 15 \(SIGTERM\), "
+        # the limit's SIGTERM, as Slurm records it on the batch step (0:15; now and then it
+        # records 15:0 instead, a plain exit code): never "exit code 0"
+        rf"Slurm job {record.slurm_job_id} on cluster test: TIMEOUT, "
+        r"(signal 15 \(SIGTERM\)|no signal recorded), "
         r"elapsed 0:01:[0-4]\d of 0:01:00\.\n"  # Slurm checks limits every ≈30 s
         rf"{EFFICIENCY}\n"
         rf"Last lines of {workdir}/chatops-{job_id}\.out:\n```\nstarted\n.*```", report,
@@ -377,7 +380,11 @@ def test_a_mailprog_event_reports_the_end_without_waiting_for_the_next_poll(
                      "SLURM_JOB_EXIT_CODE2": "0:0", "SLURM_JOB_RUN_TIME": "00:00:55"}
         subprocess.run([MAILPROG, "-s", subject, "alice"], check=True, timeout=10,
                        env={**slurm_env, "CHATOPS_SPOOL_DIR": str(h.settings.spool_dir)})
-        notice, report = h.replies(channel, 2, 8)
+        # (which of the two comes first is a race until the end notice and the report are one
+        # message: issue 13 item 8)
+        messages = h.replies(channel, 2, 8)
+        [report] = [m for m in messages if m.startswith("`hpc_nap`")]
+        [notice] = [m for m in messages if m is not report]
         assert f"{slurm_id}" in notice and "COMPLETED" in notice, notice
         assert report.startswith(f"`hpc_nap` (job {job_id}) completed.\nSlurm job {slurm_id} "
                                  "on cluster test: COMPLETED, exit code 0"), report

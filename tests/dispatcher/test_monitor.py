@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,3 +225,73 @@ def test_an_unreadable_sinfo_answer_is_logged_raw_and_fails_the_poll(
     assert poll.snapshot is None
     assert poll.error.startswith("sinfo answered something unreadable (unreadable JSON: ")
     assert "raw: Welcome to saga!\n{\"nodes\": [" in caplog.text
+
+
+class Door:
+    """A port that refuses connections until opened, then forwards them to the test sshd."""
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        self.port = self.sock.getsockname()[1]
+        self.closed = threading.Event()
+
+    def open(self) -> None:
+        self.sock.listen(8)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.closed.set()
+        self.sock.close()
+
+
+@pytest.mark.slow
+def test_a_cluster_back_from_an_outage_says_how_long_it_was_out(tmp_path: Path) -> None:
+    env = cluster_env()
+    door = Door((env["CHATOPS_TEST_SSH_HOST"], int(env["CHATOPS_TEST_SSH_PORT"])))
+    known = tmp_path / "known_hosts"  # the test sshd's host key, under the door's port
+    key_line = Path(env["CHATOPS_TEST_SSH_KNOWN_HOSTS"]).read_text().splitlines()[0]
+    known.write_text(f"[127.0.0.1]:{door.port} {key_line.split(' ', 1)[1]}\n")
+    channel = f"mon-{uuid.uuid4().hex[:8]}"
+    harness = Harness(tmp_path / "home", {}, {"door": cluster_settings(
+        env, port=door.port, known_hosts=str(known), connect_timeout=2)},
+        monitors={"door": {"cadence": "1s", "timeout": 1, "targets": [f"console:{channel}"]}})
+    console = Console(harness, channel)
+    try:
+        board = console.wait_for(r"door: OFFLINE for")
+        assert "Error: cluster door unreachable: connection refused" in board
+        door.open()
+        back = console.wait_for(r"door is (ONLINE|DEGRADED)", timeout=90)
+        assert re.match(r"🟢 door is ONLINE \(offline for \d+ s before\)|🟡 door is DEGRADED "
+                        r"\(offline for \d+ s before\)\n• ", back), back
+    finally:
+        harness.stop()
+        door.close()
+    history = store.transitions(harness.queue.engine, "door", 0)
+    assert [(t.from_state, t.to_state) for t in history if t.node is None][:2] == [
+        (None, "offline"), ("offline", back.split()[3].lower())]

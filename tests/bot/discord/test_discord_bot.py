@@ -139,7 +139,8 @@ def test_help_and_status(discord_site, fake):
         "• `secret` 🔒: Restricted jobs\n"
         "Built-in commands: `status`, `cancel <job id>`, `logs <job id> [stderr]`, "
         "`help [namespace]`, `notify me`, `schedules`, `pause schedule <namespace> <name>`, "
-        "`resume schedule <namespace> <name>`.")
+        "`resume schedule <namespace> <name>`, `cluster status [name]`, "
+        "`cluster history <name> [24h|7d]`.")
     site.command("help", options={"namespace": "example"}, token="tok-3")
     assert fake.wait_sent(3)[2].body["content"].startswith(
         "Commands in `example` — Example jobs:\n• `example say hello [name]`: say hello\n")

@@ -143,7 +143,9 @@ def test_help_and_unknown_text(telegram, fake):
         "<code>logs &lt;job id&gt; [stderr]</code>, <code>help [namespace]</code>, "
         "<code>notify me</code>, <code>schedules</code>, "
         "<code>pause schedule &lt;namespace&gt; &lt;name&gt;</code>, "
-        "<code>resume schedule &lt;namespace&gt; &lt;name&gt;</code>.")
+        "<code>resume schedule &lt;namespace&gt; &lt;name&gt;</code>, "
+        "<code>cluster status [name]</code>, "
+        "<code>cluster history &lt;name&gt; [24h|7d]</code>.")
     fake.push(private_message("example help"))
     assert fake.wait_sent(2)[1].params["text"].startswith(
         "Commands in <code>example</code> — Example jobs:\n"

@@ -15,7 +15,7 @@ from chatops.notify.render import title
 from chatops.notify.stats import hints
 from chatops.slurm.acct import AcctJob, group_jobs, job_efficiency, parse_sacct
 from chatops.slurm.events import parse_event
-from dispatcher.batch import ending
+from chatops.texts import acct_ending
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "slurm"
 CFG = load_notify_config({"qos": {"short": 3600, "long": 86400}})
@@ -68,12 +68,12 @@ def test_a_job_killed_over_its_memory_is_told_to_ask_for_more() -> None:
 
 
 def test_the_end_shows_the_signal_or_that_there_was_none_never_exit_code_0() -> None:
-    assert ending(job("sacct_timeout_10")) == "signal 15 (SIGTERM)"  # on the batch step
-    assert ending(job("sacct_cancelled_running_18")) == "signal 15 (SIGTERM)"
-    assert ending(job("sacct_cancelled_pending_17")) == "never started"
-    assert ending(job("sacct_oom_13")) == "signal 9 (SIGKILL)"
-    assert ending(job("sacct_failed_11")) == "exit code 3"
-    assert ending(job("sacct_completed_9")) == "exit code 0"
+    assert acct_ending(job("sacct_timeout_10")) == "signal 15 (SIGTERM)"  # on the batch step
+    assert acct_ending(job("sacct_cancelled_running_18")) == "signal 15 (SIGTERM)"
+    assert acct_ending(job("sacct_cancelled_pending_17")) == "never started"
+    assert acct_ending(job("sacct_oom_13")) == "signal 9 (SIGKILL)"
+    assert acct_ending(job("sacct_failed_11")) == "exit code 3"
+    assert acct_ending(job("sacct_completed_9")) == "exit code 0"
 
 
 def _mailprog_event(scenario: str) -> dict:
