@@ -74,7 +74,12 @@ def test_a_document_runs_and_both_result_files_come_back(telegram, fake) -> None
     fake.push(private_message("", message_id=7, document=document, caption="run -v"))
     wait_until(lambda: len(to_chat(fake)) >= 5, 90, "the reply, the notice, the report and "
                "two documents")
-    reply, notice, report, first, second = to_chat(fake)[:5]
+    messages = [c for c in to_chat(fake) if c.method == "sendMessage"]
+    # the reply and the "submitted" notice race (the handler's answer, the outbox's delivery)
+    [reply] = [c for c in messages if re.match(r"Calculation \d+: ", c.params["text"])]
+    [notice] = [c for c in messages if "submitted as calculation" in c.params["text"]]
+    [report] = [c for c in messages if re.match(r"Calculation \d+ \(", c.params["text"])]
+    first, second = [c for c in to_chat(fake) if c.method == "sendDocument"]
     job_id = int(re.match(r"Calculation (\d+):", reply.params["text"])[1])
     assert reply.params["text"] == (
         f"Calculation {job_id}: <code>water.gjf</code> is queued for runner <code>shout</code> "
