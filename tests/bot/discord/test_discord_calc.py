@@ -76,8 +76,11 @@ def test_run_with_an_attachment_runs_it_and_posts_the_results(site) -> None:
     job_id = int(re.match(r"Calculation (\d+):", answer.body["content"])[1])
     assert answer.body["content"].startswith(
         f"Calculation {job_id}: `water.gjf` is queued for runner `shout` on cluster test")
-    uploads = wait_until(lambda: [c for c in fake.sent("/channels/777/messages") if c.files],
-                         90, "the result files")
+    def uploads() -> list:
+        sent = [c for c in fake.sent("/channels/777/messages") if c.files]
+        return sent if sum(len(c.files) for c in sent) >= 2 else []
+
+    uploads = wait_until(uploads, 90, "the two result files")
     files = {name: data for c in uploads for name, data in c.files.values()}
     assert files == {"lines.txt": b"3\n", "upper.dat": INPUT.upper()}
     texts = [c.body.get("content", "") for c in fake.sent("/channels/777/messages")]

@@ -72,8 +72,8 @@ def to_chat(fake: FakeTelegram, chat: str = "42") -> list:
 def test_a_document_runs_and_both_result_files_come_back(telegram, fake) -> None:
     document = fake.add_file("DOC1", "water.gjf", INPUT)
     fake.push(private_message("", message_id=7, document=document, caption="run -v"))
-    wait_until(lambda: len(to_chat(fake)) >= 5, 90, "the reply, the notice, the report and "
-               "two documents")
+    wait_until(lambda: len(to_chat(fake)) >= 5, 180,  # (Slurm may be busy with others' jobs)
+               "the reply, the notice, the report and two documents")
     messages = [c for c in to_chat(fake) if c.method == "sendMessage"]
     # the reply and the "submitted" notice race (the handler's answer, the outbox's delivery)
     [reply] = [c for c in messages if re.match(r"Calculation \d+: ", c.params["text"])]
