@@ -57,6 +57,7 @@ runners = {{"test": {{"shout": {{
             f"http://127.0.0.1:{server.server_port}/discord/interactions", data=body,
             method="POST", headers=signer.headers(body))
         with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()  # (closing before the body is read can cost the deferred answer)
             return response.status
 
     yield fake, post
