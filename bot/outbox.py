@@ -14,7 +14,7 @@ import random
 import threading
 import time
 
-from chatops import wakeup
+from chatops import storage, wakeup
 from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.queue import Queue
 from chatops.report import notice
@@ -32,15 +32,25 @@ class OutboxWorker:
         self.settings = settings
         self.queue = queue
         self.platform = platform
+        self.outage = storage.Outage(f"chatops bot {platform.name}", (
+            "nothing is sent", "nothing was sent"))
 
     def run(self, stop: threading.Event) -> None:
         listener = wakeup.Listener(self.settings.run_dir, "outbox")
         try:
             while not stop.is_set():
-                if self.deliver_due():
-                    continue
-                due = self.queue.next_delivery_due(self.platform.name)
                 timeout = self.settings.poll_interval
+                try:
+                    if self.deliver_due():
+                        continue
+                    due = self.queue.next_delivery_due(self.platform.name)
+                except Exception as exc:  # a full disk: wait for room, never die of it
+                    if not self.outage.failed(exc):
+                        raise
+                    due = None
+                else:
+                    self.outage.recovered()
+                    self.outage.held.clear()  # (the dispatcher tells the admins)
                 if due is not None:
                     timeout = max(0.0, min(timeout, due - time.time()))
                 _wait(listener, stop, timeout)

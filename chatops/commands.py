@@ -16,6 +16,7 @@ from chatops import (
     identities,
     monitor_chat,
     schedule_chat,
+    storage,
     telemetry_chat,
     texts,
     wakeup,
@@ -77,6 +78,7 @@ class Response:
     understood: bool = True
     no_such_job: bool = False  # the job id asked about does not exist
     starts_at: float | None = None  # the job was scheduled to start later (or is held)
+    unstored: bool = False  # refused because the database cannot store it (chatops.storage)
 
     def say(self, text: str, code: bool = False) -> Response:
         self.replies.append(Reply(text, code))
@@ -94,6 +96,21 @@ class CommandHandler:
             return Response(understood=False).say(
                 "That text contains a NUL character (\\0), which no command accepts; "
                 "type it again without it.")
+        parsed = parse(incoming.text, self.config)
+        try:
+            return self._calc_route(incoming) or self._handle(parsed, incoming.requester)
+        except Exception as exc:  # a full disk, a read-only database: say so, store nothing
+            found = storage.fault(exc)
+            if found is None:
+                raise
+        what = "new jobs" if isinstance(parsed, Matched) else "that"
+        return Response(refused=True, unstored=True).say(
+            f"The service cannot store {what} right now: {found.short}. Nothing was "
+            "changed; please try again later.")
+
+    def _calc_route(self, incoming: Incoming) -> Response | None:
+        """Calculations, their users' and admins' commands, and blocked users (chatops/calc/);
+        None: the command is none of these."""
         who = incoming.requester
         words = incoming.text.split()
         if incoming.attachment is not None or (words and words[0].lower() == "run"):
@@ -112,7 +129,9 @@ class CommandHandler:
             ).handle(who, words)
             return Response(refused=answer.refused, understood=answer.understood,
                             acknowledged=answer.acknowledged).say(answer.text)
-        parsed = parse(incoming.text, self.config)
+        return None
+
+    def _handle(self, parsed, who: Requester) -> Response:
         if isinstance(parsed, Help):
             if parsed.namespace is None:
                 return Response().say(texts.general_help(self.config))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from chatops import privileges, wakeup
+from chatops import alarms, privileges, storage, wakeup
 from chatops.job_config import Config, JobSpec
 from chatops.joblogs import JobLogs, job_logs, type_folder
 from chatops.queue import STALE_AFTER_SECONDS, Finish, Queue
@@ -96,6 +96,9 @@ class Dispatcher:
         self._next_recovery = 0.0
         self._claim_at = 0.0  # when a claim may find something: 0 now, inf not until a change
         self.notify = None  # dispatcher/notify_ingest.py: Slurm notifications, made in run()
+        # A full disk or a read-only database: running jobs go on, their ends wait in memory.
+        self.outage = storage.Outage("chatops dispatcher", (
+            "no new jobs are started", "no new job was started"))
         self.schedules = Scheduler(settings, config, queue, self.worker)
         self.monitors = Monitors(settings, config, queue, self.worker, lambda: self.remote.pool)
         self.feed = None  # dispatcher/telemetry_feed.py, when job_configs.py has feeds
@@ -155,7 +158,7 @@ class Dispatcher:
             self.monitors.close()
             if self.feed is not None:
                 self.feed.close()
-            self.queue.heartbeat(self.worker, stopped=True)
+            self._guard(self.queue.heartbeat, self.worker, stopped=True)
             if self.notify is not None:
                 self.notify.close()
             if "remote" in self.__dict__:  # the cached_property was used: close its connections
@@ -198,21 +201,49 @@ class Dispatcher:
         then record the turn's starts and ends in one transaction."""
         now = time.time()
         fires = self.schedules.next_due
-        self.schedules.step(now)
+        self._guard(self.schedules.step, now)
         if fires is not None and fires <= now:  # it may have queued jobs
             self._claim_at = 0.0
-        if now >= self._claim_at:
-            self._start_due(now)
+        if now >= self._claim_at and not self.outage.blocked:
+            self._guard(self._start_due, now)
         if self.notify is not None:
-            self.notify.step(now)  # a cheap look at the spool
+            self._guard(self.notify.step, now)  # a cheap look at the spool
         if now >= self._next_heartbeat:
-            self.queue.heartbeat(self.worker, now)
-            self._next_heartbeat = now + HEARTBEAT_SECONDS
-        if now >= self._next_recovery:
-            self.recover()
+            self._beat(now)
+        if now >= self._next_recovery and not self.outage.blocked:
+            self._guard(self.recover)
         self._handle(self._selector.select(self._sleep_time(time.time())))
         self._enforce_deadlines(time.time())
         self._settle()
+
+    def _guard(self, step, *args, **kwargs) -> bool:
+        """Run one part of a turn; a storage fault (chatops/storage.py) stops claiming until
+        the database takes writes again, any other error is the dispatcher's end as before."""
+        try:
+            step(*args, **kwargs)
+        except Exception as exc:
+            if not self.outage.failed(exc):
+                raise
+            return False
+        return True
+
+    def _beat(self, now: float) -> None:
+        """The heartbeat, and the look at the database's disk: while either fails no job is
+        claimed; once both work, the ends held meanwhile are recorded and the admins told."""
+        self._next_heartbeat = now + HEARTBEAT_SECONDS
+        if not self._guard(self.queue.heartbeat, self.worker, now):
+            return
+        low = storage.low_space(self.queue.engine)
+        if low is not None:
+            self.outage.note(low)
+            return
+        if self.outage.blocked:
+            if not self._record_ends():
+                return
+            self.outage.recovered()
+            self._claim_at = 0.0
+        self.outage.flush(lambda text: alarms.queue_notice(
+            self.queue, self.config.admin_channel, text) if self.config.admin_channel else None)
 
     def _handle(self, events: list) -> None:
         for key, _ in events:
@@ -233,11 +264,12 @@ class Dispatcher:
         self._leftovers.pop(output, None)
 
     def _sleep_time(self, now: float) -> float:
-        wake = [now + self.settings.poll_interval, self._next_heartbeat, self._next_recovery,
+        wake = [now + self.settings.poll_interval, self._next_heartbeat,
+                math.inf if self.outage.blocked else self._next_recovery,
                 self.schedules.next_due or math.inf]
         for active in self.active.values():
             wake.append(active.kill_at or active.deadline)
-        if self._busy() < self.settings.max_concurrency:
+        if self._busy() < self.settings.max_concurrency and not self.outage.blocked:
             wake.append(self._claim_at)
         return max(0.0, min(wake) - now)
 
@@ -381,13 +413,23 @@ class Dispatcher:
         for job_id in self._ended:
             self._reap(job_id)
         self._ended.clear()
+        if not self.outage.blocked:  # (else the next heartbeat that works records them)
+            self._record_ends()
+
+    def _record_ends(self) -> bool:
+        """Record the held starts and ends; False when the database cannot store them now (they
+        stay held: a job's end is never lost to a full disk)."""
         if not (self._finishes or self._processes):
-            return
+            return True
         finishes, self._finishes = self._finishes, []
         processes, self._processes = self._processes, []
         try:
             self.queue.finish_many(finishes, processes=processes)
-        except Exception:  # one bad row must not lose the others' reports: one at a time
+        except Exception as exc:
+            if self.outage.failed(exc):
+                self._finishes[:0], self._processes[:0] = finishes, processes
+                return False
+            # one bad row must not lose the others' reports: one at a time
             log.exception("recording %d job ends at once failed; recording them one by one",
                           len(finishes))
             for end in finishes:
@@ -397,6 +439,7 @@ class Dispatcher:
                     log.exception("job %s: could not record its end", end.job_id)
         if finishes:
             wakeup.notify(self.settings.run_dir, "outbox")
+        return True
 
     def _reap(self, job_id: int) -> None:
         active = self.active.pop(job_id)
@@ -464,6 +507,7 @@ class Dispatcher:
             self._enforce_deadlines(time.time())
             self._settle()
         self._settle()
+        self._record_ends()  # a last try for ends held by a full disk
 
     # -- recovery ---------------------------------------------------------------------------
 
