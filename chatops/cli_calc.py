@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from csv import Error as csvError
 from datetime import UTC, datetime
 
 from chatops import service as svc
@@ -24,6 +25,14 @@ def add_parsers(sub: argparse._SubParsersAction, epilog: str) -> None:
     export.add_argument("--action", help="only this action (submitted, refused, quota, "
                         "approved, blocked, ...)")
     export.set_defaults(func=cmd_audit_export)
+    organisations = sub.add_parser("orgs", help="the organisations users name in their "
+                                   "profile", epilog=epilog)
+    orgs_sub = organisations.add_subparsers(metavar="ACTION")
+    organisations.set_defaults(func=lambda args: _usage(organisations))
+    load = orgs_sub.add_parser("import", help="replace them with those of a CSV file (HPC_bot's "
+                               "columns: label, name, alias, parent)", epilog=epilog)
+    load.add_argument("path", help="organizations.csv")
+    load.set_defaults(func=cmd_orgs_import)
     hpcbot = sub.add_parser("import-hpcbot", epilog=epilog,
                             help="print HPC_bot's config.json as job_configs.py (runners, "
                             "clusters, quotas, audit channel)")
@@ -73,4 +82,24 @@ def cmd_import_hpcbot(args: argparse.Namespace) -> int:
         print(f"chatops: {args.path} is not HPC_bot's config (a JSON object)", file=sys.stderr)
         return svc.EXIT_FAILED
     print(convert(config), end="")
+    return 0
+
+
+def cmd_orgs_import(args: argparse.Namespace) -> int:
+    from chatops.calc import orgs
+    from chatops.settings import load_settings
+
+    try:
+        with open(args.path, encoding="utf-8-sig", newline="") as f:
+            rows, problems = orgs.read_csv(f)
+    except (OSError, UnicodeDecodeError, csvError) as exc:
+        print(f"chatops: cannot read {args.path}: {exc}", file=sys.stderr)
+        return svc.EXIT_FAILED
+    if problems:
+        print("\n".join(f"{args.path}: {p}" for p in problems), file=sys.stderr)
+        print(f"{args.path}: nothing imported ({len(problems)} problem(s))", file=sys.stderr)
+        return svc.EXIT_FAILED
+    count = orgs.load(svc.open_queue(load_settings()).engine, rows)
+    roots = sum(1 for row in rows if not row["parent"])
+    print(f"imported {count} organisations ({roots} at the top)")
     return 0

@@ -458,6 +458,16 @@ calc_users = Table(
     Column("updated_at", Float, nullable=False),
 )
 
+# Organisations users name in their profile: a tree (``parent`` is a label), loaded with
+# `chatops orgs import organizations.csv` (HPC_bot's columns: label, name, alias, parent).
+organizations = Table(
+    "organizations", metadata,
+    Column("label", String(100), primary_key=True),
+    Column("name", String(300), nullable=False),
+    Column("alias", String(100)),
+    Column("parent", String(100)),
+)
+
 # `link` codes: sent from another platform before ``expires_at``, they make both one person.
 calc_link_codes = Table(
     "calc_link_codes", metadata,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from chatops import identities, wakeup
-from chatops.calc import audit, store
+from chatops.calc import audit, orgs, store
 from chatops.db import identities as identity_rows
 from chatops.db import reading
 from chatops.events import Requester
@@ -253,7 +253,16 @@ class CalcAdmin:
             return Answer(f"Your profile: {shown}. {USAGE['profile']} sets it.")
         if len(rest) < 3:
             return Answer(f"Use {USAGE['profile']}.", understood=False)
-        profile = f"{rest[0]} {rest[1]}, {' '.join(rest[2:])}"
+        organisation = " ".join(rest[2:])
+        found, loaded = orgs.match(self.engine, organisation)
+        if loaded and len(found) != 1:
+            what = ("matches no organisation" if not found else
+                    f"matches {len(found)}: {', '.join(sorted(o.label for o in found))}")
+            return Answer(f"`{organisation}` {what}; give the organisation's label, name or "
+                          "alias as the admins loaded them.", understood=False)
+        if found:
+            organisation = orgs.path(self.engine, found[0].label)
+        profile = f"{rest[0]} {rest[1]}, {organisation}"
         store.register(self.engine, person, who.user_name, now)
         store.set_user(self.engine, person, now, profile=profile)
         audit.record(self.queue, self.config.audit_channel, "profile",

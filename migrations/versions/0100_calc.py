@@ -47,6 +47,13 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.Float, nullable=False),
     )
     op.create_table(
+        "organizations",
+        sa.Column("label", sa.String(100), primary_key=True),
+        sa.Column("name", sa.String(300), nullable=False),
+        sa.Column("alias", sa.String(100)),
+        sa.Column("parent", sa.String(100)),
+    )
+    op.create_table(
         "calc_link_codes",
         sa.Column("code", sa.String(20), primary_key=True),
         sa.Column("person", sa.String(200), nullable=False),
@@ -67,6 +74,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("audit")
     op.drop_table("calc_link_codes")
+    op.drop_table("organizations")
     op.drop_table("calc_users")
     op.drop_index("ix_calculations_person", table_name="calculations")
     op.drop_table("calculations")

@@ -251,3 +251,30 @@ def test_link_makes_two_accounts_one_person(env) -> None:
     assert store.redeem_link_code(queue.engine, late, "console:alice", None,
                                   now=DEC + 601) is None  # ten minutes are over
     assert [a for a, _ in actions(queue)][-4:] == ["linked", "quota", "approved", "unlinked"]
+
+
+def test_orgs_import_a_tree_and_profiles_name_them(chatops, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("label,name,alias,parent\nchem,Chemistry,,sci\nchem,Again,,\n")
+    result = chatops("orgs", "import", str(bad))
+    assert result.returncode == 1
+    assert result.stderr == (f"{bad}: line 3: label 'chem' appears twice\n"
+                             f"{bad}: organisation 'chem': parent 'sci' is not a label of the "
+                             "file\n"
+                             f"{bad}: nothing imported (2 problem(s))\n")
+    good = tmp_path / "organizations.csv"
+    good.write_text("label,name,alias,parent\nsci,Faculty of Science,FS,\n"
+                    "chem,Department of Chemistry,DoC,sci\nphys,Department of Physics,,sci\n")
+    result = chatops("orgs", "import", str(good), check=True)
+    assert result.stdout == "imported 3 organisations (1 at the top)\n"
+    from chatops.settings import load_settings as settings_of
+
+    settings = settings_of(chatops.env)
+    queue = Queue(make_engine(settings.database_url))
+    config = build_config({}, {"hpc": CLUSTER}, runners=RUNNERS)
+    admin = CalcAdmin(settings, config, queue, lambda job_id, who: "")
+    assert admin.handle(ALICE, "profile Ada Lovelace doc".split()).text == (
+        "Your profile is now: Ada Lovelace, Faculty of Science › Department of Chemistry.")
+    assert admin.handle(ALICE, "profile Ada Lovelace Biology".split()).text == (
+        "`Biology` matches no organisation; give the organisation's label, name or alias as "
+        "the admins loaded them.")
