@@ -454,6 +454,7 @@ calc_users = Table(
     # Linked (`link`) to this person: one person on several platforms, whose row holds the
     # approval, block, quota and profile, and whose quota all of them share.
     Column("same_as", String(200), index=True),
+    Column("organisation", String(100)),  # the label its profile named (organizations)
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )

@@ -248,7 +248,7 @@ class CalcAdmin:
     def _profile(self, who: Requester, rest: list[str], now: float) -> Answer:
         person = who.qualified_user
         if not rest:
-            row = store.user(self.engine, person)
+            row = store.effective_user(self.engine, person)
             shown = row.profile if row is not None and row.profile else "not set"
             return Answer(f"Your profile: {shown}. {USAGE['profile']} sets it.")
         if len(rest) < 3:
@@ -264,7 +264,9 @@ class CalcAdmin:
             organisation = orgs.path(self.engine, found[0].label)
         profile = f"{rest[0]} {rest[1]}, {organisation}"
         store.register(self.engine, person, who.user_name, now)
-        store.set_user(self.engine, person, now, profile=profile)
+        row = store.effective_user(self.engine, person)  # (a linked person's own row)
+        store.set_user(self.engine, row.person if row else person, now, profile=profile,
+                       organisation=found[0].label if found else None)
         audit.record(self.queue, self.config.audit_channel, "profile",
                      f"{person} set their profile: {profile}", actor=person, subject=person,
                      now=now)

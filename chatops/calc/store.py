@@ -84,9 +84,14 @@ def effective_user(engine: Engine, person: str) -> Row | None:
 
 
 def limit_of(settings: CalcSettings, user: Row | None) -> int:
+    """A user's own quota, else their organisation's, else the site's."""
     if user is not None and user.quota is not None:
         return user.quota
-    return settings.approved_quota if user is not None and user.approved else settings.quota
+    approved = user is not None and user.approved
+    own = settings.organisations.get(user.organisation or "", {}) if user is not None else {}
+    if approved:
+        return own.get("approved_quota", settings.approved_quota)
+    return own.get("quota", settings.quota)
 
 
 def ensure_user(conn: Any, person: str, display_name: str | None, now: float) -> bool:

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("quota", sa.Integer),
         sa.Column("profile", sa.Text),
         sa.Column("same_as", sa.String(200), index=True),
+        sa.Column("organisation", sa.String(100)),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
     )

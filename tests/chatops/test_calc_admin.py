@@ -271,10 +271,13 @@ def test_orgs_import_a_tree_and_profiles_name_them(chatops, tmp_path: Path) -> N
 
     settings = settings_of(chatops.env)
     queue = Queue(make_engine(settings.database_url))
-    config = build_config({}, {"hpc": CLUSTER}, runners=RUNNERS)
+    config = build_config({}, {"hpc": CLUSTER}, runners=RUNNERS,
+                          calculations={"organisations": {"chem": {"quota": 7}}})
     admin = CalcAdmin(settings, config, queue, lambda job_id, who: "")
+    assert admin.handle(ALICE, ["quota"]).text.startswith("You have used 0 of 5 calculations")
     assert admin.handle(ALICE, "profile Ada Lovelace doc".split()).text == (
         "Your profile is now: Ada Lovelace, Faculty of Science › Department of Chemistry.")
+    assert admin.handle(ALICE, ["quota"]).text.startswith("You have used 0 of 7 calculations")
     assert admin.handle(ALICE, "profile Ada Lovelace Biology".split()).text == (
         "`Biology` matches no organisation; give the organisation's label, name or alias as "
         "the admins loaded them.")

@@ -100,8 +100,8 @@ def test_every_runner_error_is_reported_at_once() -> None:
         "{file}",
         "cluster 'hpc', runner 'd': 'timeout' must be a positive number, not -1",
         "calculations: unknown key 'colour' (allowed: approved_quota, audit_channel, "
-        "max_result_bytes, max_result_files, max_results_bytes, quota, quota_window, "
-        "result_extensions)",
+        "max_result_bytes, max_result_files, max_results_bytes, organisations, quota, "
+        "quota_window, result_extensions)",
         "calculations: 'quota' must be a whole number of calculations, not -1",
         "calculations: 'quota_window' is 'week'; use one of 'month', '30 days'",
         "calculations: 'audit_channel': '#audit' is not a channel; write it as 'platform:channel "
