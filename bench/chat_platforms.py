@@ -1,7 +1,7 @@
 """Telegram and Discord latency against the local stand-ins of their APIs (the test fakes).
 
 Telegram: a message pushed to the fake Bot API -> the bot's answer (PTB long polling), and ->
-the job's report (Dispatcher + OutboxWorker). Discord: a signed interaction -> the deferred
+the job's report (Dispatcher + the Sender). Discord: a signed interaction -> the deferred
 response, -> the edited original, -> the report in the channel. Run:
     .venv/bin/python bench/chat_platforms.py [N]
 """

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import select
 
 from bot.discord_webhook import DiscordWebhookPlatform
-from bot.outbox import OutboxWorker
+from bot.sender import Sender
 from chatops import migrate
 from chatops.db import make_engine, monitor_states
 from chatops.job_config import build_config
@@ -142,8 +142,8 @@ def main() -> None:
     cadence = next(iter(config.monitors.values())).cadence
     dispatcher = Dispatcher(settings, config, queue)
     stop = threading.Event()
-    outbox = OutboxWorker(settings, queue, DiscordWebhookPlatform(Service(settings, config,
-                                                                          queue)))
+    service = Service(settings, config, queue)
+    outbox = Sender.for_service(service, DiscordWebhookPlatform(service))
     threads = [threading.Thread(target=dispatcher.run, daemon=True),
                threading.Thread(target=outbox.run, args=(stop,), daemon=True)]
     for thread in threads:

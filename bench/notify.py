@@ -4,7 +4,8 @@
 
 Spools ``--events`` MailProg events (one receiver each, spread evenly over ``--targets`` Slack
 channels), then runs the notification component as the dispatcher does (ingest thread woken
-by ``step`` every 0.1 s, the sender's thread pool) against a Slack stand-in on 127.0.0.1
+by ``step`` every 0.1 s) and the Slack bot's sender (``bot/sender.py``: the outbound table,
+its leases and thread pool, the Slack platform's rendering) against a Slack stand-in on 127.0.0.1
 that answers 429 to any target asked faster than once per ``--interval`` seconds. Slack allows
 about one message per second per channel; the interval is scaled down (0.5 s by default) so
 the run takes about a minute instead of minutes. The lower bound the limits allow is
@@ -30,10 +31,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from chatops.notify import store  # noqa: E402
+from chatops import outbound  # noqa: E402
 from chatops.notify.config import load_notify_config  # noqa: E402
 from dispatcher.notify_ingest import NotifyIngest  # noqa: E402
-from tests.support.notify import SLACK_TOKEN, FakeChatApi, event, make_service, spool  # noqa: E402
+from tests.support.notify import (  # noqa: E402
+    SLACK_TOKEN,
+    FakeChatApi,
+    Senders,
+    event,
+    make_service,
+    spool,
+)
 
 
 def _serve(interval: float, pipe: Any) -> None:
@@ -71,14 +79,18 @@ def main() -> int:
     for n in range(args.events):  # written before the clock starts: the burst is waiting
         spool(spool_dir, event(job_id=10000 + n, mail_user=f"slack:{channels[n % args.targets]}",
                                user=f"user{n % args.targets}"))
+    senders = Senders(service, cfg)  # what `chatops bot slack` runs
+    senders["slack"].run_dir = service.settings.run_dir  # woken by the ingest, as in production
+    senders["slack"].poll_interval = service.settings.poll_interval
     stop = threading.Event()
     started = time.time()
     ingest.start(stop)
+    threading.Thread(target=senders["slack"].run, args=(stop,), daemon=True).start()
     ingested_at = None
     try:
         while True:
             ingest.step(time.time())  # what the dispatcher loop does on each wake-up
-            counts = store.counts(ingest.engine)
+            counts = outbound.counts(ingest.engine)
             if ingested_at is None and not any(spool_dir.glob("[0-9]*.json")):
                 ingested_at = time.time() - started
             if counts.get("delivered", 0) + counts.get("dead", 0) >= args.events:
@@ -88,6 +100,7 @@ def main() -> int:
     finally:
         stop.set()
         ingest.close()
+        senders.close()
     per_target = args.events / args.targets
     bound = (per_target - 1) * args.interval
     with urllib.request.urlopen(f"{api_url}/stats", timeout=30) as answer:
@@ -96,7 +109,7 @@ def main() -> int:
     texts = Counter(text.split()[2] for _, _, text in stats["accepted"])
     duplicates = sum(c - 1 for c in texts.values() if c > 1)
     lost = args.events - len(texts)
-    counts = store.counts(ingest.engine)
+    counts = outbound.counts(ingest.engine)
     print(f"events {args.events}, targets {args.targets}, per-target interval {args.interval} s")
     print(f"all spool files ingested after {ingested_at or elapsed:.1f} s")
     print(f"completion {elapsed:.1f} s; lower bound {bound:.1f} s; ratio {elapsed / bound:.3f} "

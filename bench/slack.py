@@ -1,5 +1,5 @@
 """Slack figures: a signed event POSTed to /slack/events → acknowledgement reaction, and →
-the report's chat.postMessage, through the real Bolt app, Dispatcher and OutboxWorker against
+the report's chat.postMessage, through the real Bolt app, Dispatcher and the Sender against
 the local fake Slack Web API.
 
 Run: .venv/bin/python bench/slack.py [N]   (a temporary home; N sequential commands, 200)

@@ -10,6 +10,7 @@ as the Discord bot splits them; mentions are never pinged.
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import httpx
 
@@ -25,6 +26,7 @@ TIMEOUT = 10.0
 
 class DiscordWebhookPlatform(Platform):
     name = "discord_webhook"
+    inbound: ClassVar[bool] = False  # sent beside the dispatcher, as mail and Teams
 
     def __init__(self, service: Service):
         self.environ = service.settings.environ

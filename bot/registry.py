@@ -16,6 +16,8 @@ PLATFORMS = {
     "discord": "bot.discord:DiscordPlatform",
     "slack": "bot.slack:SlackPlatform",
     "matrix": "bot.matrix:MatrixPlatform",
+    "mailto": "bot.mail:MailPlatform",  # outbound only, as the next two
+    "msteams": "bot.teams:TeamsPlatform",
     "discord_webhook": "bot.discord_webhook:DiscordWebhookPlatform",
 }
 

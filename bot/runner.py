@@ -1,12 +1,12 @@
-"""Run chat platforms: each one's inbound side and its outbox worker, in threads."""
+"""Run platforms: each one's inbound side and its sender, in threads."""
 
 from __future__ import annotations
 
 import logging
 import threading
 
-from bot.outbox import OutboxWorker
 from bot.registry import PLATFORMS, platform_class
+from bot.sender import Sender
 from chatops.commands import CommandHandler
 from chatops.platform import Platform
 from chatops.service import Service
@@ -16,8 +16,33 @@ log = logging.getLogger("chatops.bot")
 
 
 def configured_platforms(settings: Settings) -> list[str]:
-    """The platforms whose credentials are set (the console always)."""
-    return [name for name in PLATFORMS if platform_class(name).is_configured(settings)]
+    """The chat platforms whose credentials are set (the console always)."""
+    return [name for name in PLATFORMS if platform_class(name).inbound
+            and platform_class(name).is_configured(settings)]
+
+
+def outbound_only(service: Service) -> list[Platform]:
+    """The configured platforms with no inbound side (mail, Teams): the dispatcher's process
+    sends for them, so a site running only the dispatcher still gets its e-mail."""
+    return [platform_class(name).create(service) for name in PLATFORMS
+            if not platform_class(name).inbound and platform_class(name).is_configured_for(service)]
+
+
+def start_senders(service: Service, platforms: list[Platform],
+                  stop: threading.Event) -> list[threading.Thread]:
+    """One sender thread per platform (not the console: its messages wait for its session)."""
+    threads = []
+    for platform in platforms:
+        if platform.name == "console":
+            continue
+        sender = Sender.for_service(service, platform)
+        thread = threading.Thread(target=sender.run, args=(stop,), name=f"send-{platform.name}",
+                                  daemon=True)
+        thread.start()
+        threads.append(thread)
+    if threads:
+        log.info("senders running: %s", ", ".join(t.name[5:] for t in threads))
+    return threads
 
 
 def not_started(settings: Settings) -> list[str]:
@@ -39,16 +64,10 @@ def create_platforms(service: Service, names: list[str]) -> list[Platform]:
 def run_platforms(service: Service, platforms: list[Platform], stop: threading.Event,
                   handler: CommandHandler | None = None) -> None:
     handler = handler or CommandHandler(service.settings, service.config, service.queue)
-    threads = []
+    start_senders(service, platforms, stop)
     for platform in platforms:
-        if platform.name != "console":  # console deliveries wait for their session to read
-            worker = OutboxWorker(service.settings, service.queue, platform)
-            threads.append(threading.Thread(target=worker.run, args=(stop,),
-                                            name=f"outbox-{platform.name}", daemon=True))
-        threads.append(threading.Thread(target=platform.serve, args=(handler, stop),
-                                        name=f"inbound-{platform.name}", daemon=True))
-    for thread in threads:
-        thread.start()
+        threading.Thread(target=platform.serve, args=(handler, stop),
+                         name=f"inbound-{platform.name}", daemon=True).start()
     log.info("platforms running: %s", ", ".join(p.name for p in platforms))
     stop.wait()
     for platform in platforms:

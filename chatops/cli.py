@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from importlib import metadata
 from types import ModuleType
 from typing import Any
@@ -118,12 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     cli_admin.add_parsers(sub, EPILOG)
     cli_calc.add_parsers(sub, EPILOG)
 
-    from bot.notify import cli as notify_cli
+    from chatops import cli_outbound
     from dispatcher import clusters_cli
     from dispatcher.telemetry.cli import parser_help as telemetry_help
 
     clusters_cli.add_parser(sub, EPILOG)
-    notify_cli.add_parser(sub)
+    cli_outbound.add_parser(sub)
     telemetry_help(sub)
     return parser
 
@@ -159,11 +160,31 @@ def cmd_dispatcher(args: argparse.Namespace) -> int:
     _check_job_host(service.settings)
     with alarms.startup(service, "chatops dispatcher"):
         dispatcher = Dispatcher(service.settings, service.config, service.queue)
+        close_senders = _outbound_senders(service)
     _stop_on_signals(threading.Event(), dispatcher.stop)
     live = live_config.follow(service, "dispatcher", (), dispatcher.reconfigure)
     dispatcher.run()
     live.close()
+    close_senders()
     return 0
+
+
+def _outbound_senders(service: svc.Service) -> Callable[[], None]:
+    """Start the senders of the platforms nobody writes to us on (mail, Teams), beside the
+    dispatcher; returns what stops them."""
+    from bot.runner import outbound_only, start_senders
+
+    platforms = outbound_only(service)
+    stop = threading.Event()
+    threads = start_senders(service, platforms, stop)
+
+    def close() -> None:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+        _close(*platforms)
+
+    return close
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
@@ -260,6 +281,7 @@ def _run(args: argparse.Namespace, web: bool = True, dispatcher: bool = True,
                         "chatops run (dispatcher)" if dispatcher else "chatops run (web, bots)"):
         if dispatcher:
             loop = Dispatcher(service.settings, service.config, service.queue)
+            close_senders = _outbound_senders(service)
         _stop_on_signals(stop, loop.stop if loop else lambda: None)
         if web:
             if dispatcher:
@@ -283,6 +305,7 @@ def _run(args: argparse.Namespace, web: bool = True, dispatcher: bool = True,
         part.watch(loop.stop)  # the web server and bots died: stop, so the service restarts
     if loop is not None:
         loop.run()
+        close_senders()
     else:
         stop.wait()
     stop.set()

@@ -71,14 +71,21 @@ def _age(text: str) -> float:
 def cmd_config_check(args: argparse.Namespace) -> int:
     from chatops import config_cli, live_config
     from chatops.job_config import ConfigError, load_config
+    from chatops.notify.check import check_setup, check_templates
+    from chatops.notify.render import templates_dir
 
-    path = Path(args.path) if args.path else load_settings().config_path
+    settings = load_settings()
+    path = Path(args.path) if args.path else settings.config_path
     try:
         config = load_config(path)
-    except ConfigError as exc:
-        print(*live_config.error_lines(path, exc.errors), sep="\n", file=sys.stderr)
+    except ConfigError as exc:  # and what the environment gets wrong, all at once
+        print(*live_config.error_lines(path, exc.errors),
+              *check_templates(templates_dir(settings.environ)), sep="\n", file=sys.stderr)
         return svc.EXIT_FAILED
-    for warning in config.warnings:
+    errors, warnings = check_setup(config.notifications, settings.environ)
+    for error in errors:  # reported with the cluster files' below, all at once
+        print(f"{path}: {error}", file=sys.stderr)
+    for warning in [*config.warnings, *warnings]:
         print(f"{path}: warning: {warning}", file=sys.stderr)
     for ns in config.namespaces.values():
         flags = " restricted" if ns.restricted else ""
@@ -93,7 +100,6 @@ def cmd_config_check(args: argparse.Namespace) -> int:
                         "of others' private jobs or cancel them)"))
     print(f"admin channel: {config.admin_channel or 'none (alarms go only to the log)'}")
     config_cli.print_monitors(config)
-    settings = load_settings()
     problems = cluster_file_problems(config.clusters, settings)
     for problem in problems:
         print(f"{path}: {problem}", file=sys.stderr)
@@ -105,6 +111,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     if problems:
         print(f"{path}: not OK: {plural(len(problems), 'cluster file')} cannot be used "
               "(`chatops clusters check` then tries the connections)", file=sys.stderr)
+    if errors:
+        print(f"{path}: not OK: {plural(len(errors), 'notification setting')} cannot be used",
+              file=sys.stderr)
+    if problems or errors:
         return svc.EXIT_FAILED
     print(f"{path}: OK ({len(config.namespaces)} namespaces)")
     if args.show_schedules:

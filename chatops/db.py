@@ -145,7 +145,14 @@ deliveries = Table(
     Column("delivered_at", Float),
     # JSON: the steps of a multi-part delivery already done (migration 0005)
     Column("progress", Text),
+    # A Slurm notification's event and cluster user: the per-user cap counts them (0100)
+    Column("event_id", String(100)),
+    Column("cluster_user", String(100)),
+    # Edits of a message that changes (live progress): a send is "delivered" only if no
+    # newer text came meanwhile (0100).
+    Column("revision", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_deliveries_pending", "platform", "state", "next_attempt_at"),
+    Index("ix_deliveries_user", "cluster_user", "created_at"),
 )
 
 dispatchers = Table(
@@ -218,9 +225,7 @@ slurm_submissions = Table(
 )
 
 
-# Slurm notifications (migration 0004): events seen, and one row per (event, target).
-# States: pending -> sending -> delivered | dead; suppressed (over the per-user cap) ->
-# summarised (counted in a "N further notifications were suppressed" message).
+# Slurm events seen (migration 0004); their notifications are rows of ``deliveries``.
 notify_events = Table(
     "notify_events",
     metadata,
@@ -233,24 +238,6 @@ notify_events = Table(
     Column("targets", Integer, nullable=False, default=0),
 )
 
-notifications = Table(
-    "notifications",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("event_id", String(100)),
-    Column("connector", String(40), nullable=False),
-    Column("target", String(300), nullable=False),
-    Column("cluster_user", String(100)),
-    Column("payload", Text, nullable=False),
-    Column("state", String(20), nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", Float, nullable=False),
-    Column("last_error", Text),
-    Column("created_at", Float, nullable=False),
-    Column("delivered_at", Float),
-    Index("ix_notifications_state", "state", "next_attempt_at"),
-    Index("ix_notifications_user", "cluster_user", "created_at"),
-)
 
 # Schedules (migration 0008). One row per fire a process took: the unique (namespace, schedule,
 # fire_at) is what makes a fire happen once whatever the number of dispatchers.

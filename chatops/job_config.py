@@ -32,6 +32,7 @@ from chatops.cluster_config import (
 )
 from chatops.github_rules import GithubRule, build_rules, default_rules
 from chatops.monitor_config import MonitorSpec, build_monitors
+from chatops.notify.check import check_notifications
 from chatops.params import ParamType, build_param_types
 from chatops.schedule_config import ScheduleSpec, build_schedules
 from chatops.telemetry_config import TelemetrySpec, build_telemetry
@@ -487,11 +488,17 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError([f"{path}: cannot be loaded: {type(exc).__name__}: {exc}"]) from exc
     if "raw_config" not in module:
         raise ConfigError([f"{path}: defines no 'raw_config' dict"])
-    config = build_config(module["raw_config"], module.get("clusters"),
-                          admins=module.get("admins"), admin_channel=module.get("admin_channel"),
-                          telemetry=module.get("telemetry"), monitors=module.get("monitors"),
-                          runners=module.get("runners"), calculations=module.get("calculations"))
-    notifications = module.get("notifications") or {}
-    if not isinstance(notifications, Mapping):
-        raise ConfigError([f"{path}: 'notifications' must be a dict"])
-    return replace(config, notifications=dict(notifications))
+    # Every problem at once: the jobs', clusters', monitors'..., then the notification settings'.
+    errors = check_notifications(module.get("notifications"))
+    try:
+        config = build_config(module["raw_config"], module.get("clusters"),
+                              admins=module.get("admins"),
+                              admin_channel=module.get("admin_channel"),
+                              telemetry=module.get("telemetry"), monitors=module.get("monitors"),
+                              runners=module.get("runners"),
+                              calculations=module.get("calculations"))
+    except ConfigError as exc:
+        raise ConfigError([*exc.errors, *errors]) from exc
+    if errors:
+        raise ConfigError(errors)
+    return replace(config, notifications=dict(module.get("notifications") or {}))

@@ -83,11 +83,22 @@ class Platform(ABC):
     """
 
     name: ClassVar[str]
+    # False for platforms nobody writes to us on (mail, Teams webhooks): their sender runs
+    # beside the dispatcher, not in a bot process.
+    inbound: ClassVar[bool] = True
+    # How long a claimed message may stay "sending" before another sender takes it over: less
+    # than the time the platform recognises a resend (Discord's nonce: a few minutes).
+    lease_seconds: ClassVar[float] = 600.0
 
     @classmethod
     def is_configured(cls, settings: Settings) -> bool:
         """Whether the settings hold this platform's credentials (``chatops run`` starts it)."""
         return False
+
+    @classmethod
+    def is_configured_for(cls, service: Service) -> bool:
+        """``is_configured``, for platforms whose credentials the job config may name."""
+        return cls.is_configured(service.settings)
 
     @classmethod
     def missing_settings(cls, settings: Settings) -> list[str]:

@@ -16,13 +16,14 @@ from sqlalchemy import delete, func, select
 
 from chatops.calc.config import NAMESPACE as CALC_NAMESPACE
 from chatops.calc.store import remove_results
-from chatops.db import END_STATES, deliveries, jobs, notifications, reading
+from chatops.db import END_STATES, deliveries, jobs, reading
 from chatops.joblogs import job_logs, record_pruned
 from chatops.queue import Queue
 from chatops.settings import Settings
 
-# Outbound tables, and the state of a row that has done its work.
-OUTBOUND = ((deliveries, "delivered"), (notifications, "delivered"))
+# The outbound table (reports, notices, Slurm notifications: chatops/outbound.py), and the
+# states of a row that has done its work (sent, or counted in a suppression summary).
+OUTBOUND = ((deliveries, ("delivered", "summarised")),)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def prune(settings: Settings, queue: Queue, older_than: float, *, dry_run: bool 
     with queue.engine.begin() as conn:
         for table, done in OUTBOUND:
             sent_at = func.coalesce(table.c.delivered_at, table.c.created_at)
-            old = (table.c.state == done, sent_at < cutoff)
+            old = (table.c.state.in_(done), sent_at < cutoff)
             if dry_run:
                 messages += conn.execute(select(func.count()).select_from(table)
                                          .where(*old)).scalar() or 0

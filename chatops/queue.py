@@ -49,7 +49,6 @@ from chatops.params import args_problem
 from chatops.redact import redact, redact_payload
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
-DELIVERY_LEASE_SECONDS = 600.0  # a delivery "sending" longer than this: its bot died
 STALE_AFTER_SECONDS = 30.0  # a dispatcher whose heartbeat is older than this is dead
 
 
@@ -474,66 +473,6 @@ class Queue:
                 message=message, is_direct=is_direct, payload=json.dumps(redact_payload(payload)),
                 state="pending", attempts=0, next_attempt_at=now, created_at=now,
             )).inserted_primary_key[0]
-
-    def claim_delivery(self, platform: str, now: float | None = None) -> Row | None:
-        """Take the next due delivery for ``platform``, or None.
-
-        A claim is a lease of DELIVERY_LEASE_SECONDS: a delivery still "sending" after it (its
-        bot died mid-send) is due again, and resumes after the steps its ``progress`` records.
-        """
-        now = time.time() if now is None else now
-        due = (deliveries.c.platform == platform,
-               deliveries.c.state.in_(("pending", "sending")),
-               deliveries.c.next_attempt_at <= now)
-        with self._begin() as conn:
-            candidate = conn.execute(
-                select(deliveries.c.id).where(*due)
-                .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(1)
-                .with_for_update(skip_locked=True)
-            ).scalar()
-            if candidate is None:
-                return None
-            return conn.execute(
-                update(deliveries).where(deliveries.c.id == candidate, *due)
-                .values(state="sending", attempts=deliveries.c.attempts + 1,
-                        next_attempt_at=now + DELIVERY_LEASE_SECONDS)
-                .returning(*deliveries.c)
-            ).first()
-
-    def save_delivery_progress(self, delivery_id: int, progress: Mapping[str, Any]) -> None:
-        """Record the steps of a delivery already done (a retry or another bot skips them)."""
-        with self._begin() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
-                         .values(progress=json.dumps(progress)))
-
-    def next_delivery_due(self, platform: str) -> float | None:
-        with self._read() as conn:
-            return conn.execute(select(func.min(deliveries.c.next_attempt_at)).where(
-                deliveries.c.platform == platform,
-                deliveries.c.state.in_(("pending", "sending")))).scalar()
-
-    def delivered(self, delivery_id: int, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        with self._begin() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
-                         .values(state="delivered", delivered_at=now))
-
-    def retry_delivery(self, delivery_id: int, when: float, error: str) -> None:
-        with self._begin() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
-                         .values(state="pending", next_attempt_at=when, last_error=redact(error)))
-
-    def fail_delivery(self, delivery_id: int, error: str) -> Row | None:
-        """Give up on a delivery and record why on its job (the job itself is unaffected)."""
-        error = redact(error)
-        with self._begin() as conn:
-            row = conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
-                               .values(state="failed", last_error=error)
-                               .returning(*deliveries.c)).first()
-            if row is not None and row.job_id is not None:
-                conn.execute(update(jobs).where(jobs.c.id == row.job_id)
-                             .values(delivery_error=error[:2000]))
-            return row
 
     def take_channel_deliveries(self, platform: str, channel: str) -> list[Row]:
         """Pending deliveries for one channel, marked delivered (the console reads them)."""

@@ -54,6 +54,12 @@ def notice(text: str) -> dict[str, Any]:
     return {"kind": "notice", "text": text}
 
 
+def live(text: str) -> dict[str, Any]:
+    """A message that changes (a running job's progress): the first send posts it, every
+    revision (``chatops.outbound.revise``) edits the message posted. Plain text."""
+    return {"kind": "live", "text": text}
+
+
 def validate_blocks(raw: str) -> tuple[list[dict[str, Any]] | None, str | None]:
     """Parse Block Kit JSON; return (blocks, None) or (None, why it cannot be used)."""
     if not raw.strip():

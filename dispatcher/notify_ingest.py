@@ -24,14 +24,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.notify.connectors import Connector, build_connectors
-from bot.notify.sender import NotifySender
 from chatops import wakeup
 from chatops.db import reading, slurm_submissions, storable_int
 from chatops.job_config import Config
 from chatops.notify import store
-from chatops.notify.config import NotifyConfig, load_notify_config
-from chatops.notify.render import context, render, render_plain
+from chatops.notify.config import NotifyConfig, configured_connectors, load_notify_config
+from chatops.notify.render import context, render, slurm_message
 from chatops.notify.stats import gather
 from chatops.notify.targets import resolve
 from chatops.queue import Queue
@@ -65,7 +63,6 @@ def _is_event(data: Any) -> bool:
 
 class NotifyIngest:
     def __init__(self, settings: Settings, config: Config, queue: Queue, *,
-                 connectors: dict[str, Connector] | None = None,
                  runner: Runner | None = local_runner, cfg: NotifyConfig | None = None):
         self.settings = settings
         self.config = config
@@ -74,11 +71,10 @@ class NotifyIngest:
         self.cfg = cfg or load_notify_config(config.notifications, settings.environ)
         self.spool = Path(settings.spool_dir)
         self.site_dir = settings.environ.get("CHATOPS_TEMPLATES_DIR") or None
-        self.connectors = (build_connectors(settings.environ, self.cfg)
-                           if connectors is None else connectors)
+        # Receivers on a platform without credentials are refused at once, not queued.
+        self.available = configured_connectors(settings.environ, self.cfg)
         self.client = SlurmClient(runner, timeout=self.cfg.sacct_timeout) if runner else None
         self._pool: Any = None  # dispatcher/ssh.py's pool, for clusters in the config
-        self.sender = NotifySender(self.engine, self.connectors, self.cfg)
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self._next_scan = 0.0
@@ -90,15 +86,9 @@ class NotifyIngest:
 
     def start(self, stop: threading.Event) -> None:
         self._stop = stop
-        parts = [("notify-ingest", self._ingest_loop)]
-        # The sender keeps its queues in memory: with several dispatchers, let one send.
-        if self.settings.environ.get("CHATOPS_NOTIFY_SENDER", "on").lower() not in (
-                "0", "off", "false", "no"):
-            parts.append(("notify-sender", lambda: self.sender.run(stop)))
-        for name, target in parts:
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        thread = threading.Thread(target=self._ingest_loop, name="notify-ingest", daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def step(self, now: float) -> None:
         """Called by the dispatcher loop: wake the ingest thread when the spool has files."""
@@ -137,11 +127,6 @@ class NotifyIngest:
             thread.join(10)
         if self._pool is not None:
             self._pool.close()
-        for connector in self.connectors.values():
-            try:
-                connector.close()
-            except Exception:  # closing is best effort at shutdown
-                log.exception("closing the %s connector failed", connector.name)
 
     # -- the work ---------------------------------------------------------------------------
 
@@ -204,12 +189,12 @@ class NotifyIngest:
             groups = [g for g in groups if _commit_one(self.engine, g, now)]
         queued = sum(len(rows) for _, rows in groups)
         if queued:
-            self.sender.poke()
+            wakeup.notify(self.settings.run_dir, "outbox")  # the platforms' senders
         return queued
 
     def _rows(self, event: SlurmEvent, event_id: str, opted: dict, used: dict[str, int],
               now: float) -> list[dict[str, Any]]:
-        targets = resolve(self.engine, self.cfg, event, self.connectors.keys(), opted)
+        targets = resolve(self.engine, self.cfg, event, self.available, opted)
         subscribers = self._chat_subscribers(event)
         if subscribers and self.on_chat_jobs is not None:
             self.on_chat_jobs({job_id for job_id, _ in subscribers})
@@ -228,13 +213,13 @@ class NotifyIngest:
         if user not in used:
             used[user] = store.recent_count(self.engine, user, now - self.cfg.user_window)
         rows = []
+        message = slurm_message(ctx)  # each platform renders it when it sends
         for target in targets:
             state = "pending" if used[user] < self.cfg.user_cap else "suppressed"
             used[user] += state == "pending"
             rows.append({"event_id": event_id, "connector": target.connector,
                          "target": target.target, "cluster_user": user, "state": state,
-                         "payload": render(target.connector, target.target, ctx,
-                                           self.site_dir)})
+                         "payload": message})
         log.info("%s: %s", what, _outcome(len(rows), subscribers))
         return rows
 
@@ -259,10 +244,10 @@ class NotifyIngest:
                                   window=_span(self.cfg.user_window))
             rows.append({"connector": group["connector"], "target": group["target"],
                          "cluster_user": None, "state": "pending",  # the summary is not capped
-                         "payload": render_plain(group["connector"], group["target"], text)})
+                         "payload": notice(text)})
         store.add(self.engine, rows)
         if rows:
-            self.sender.poke()
+            wakeup.notify(self.settings.run_dir, "outbox")
         return len(rows)
 
     # -- chat-submitted jobs ----------------------------------------------------------------

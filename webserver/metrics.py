@@ -61,7 +61,7 @@ class QueueCollector:
             # Console deliveries wait for their session to read them: not a delivery backlog.
             delivery_rows = conn.execute(select(deliveries.c.platform, deliveries.c.state,
                                                 func.count())
-                                         .where(deliveries.c.state.in_(("failed", "pending",
+                                         .where(deliveries.c.state.in_(("dead", "pending",
                                                                         "sending")),
                                                 deliveries.c.platform != "console")
                                          .group_by(deliveries.c.platform,
@@ -86,14 +86,16 @@ class QueueCollector:
         buckets.append(("+Inf", int(count)))
         yield HistogramMetricFamily("chatops_job_duration_seconds", "How long ended jobs ran",
                                     buckets=buckets, sum_value=float(total or 0.0))
-        failed = CounterMetricFamily("chatops_delivery_failures", "Reports and notices given "
-                                     "up on after every retry", labels=["platform"])
-        pending = GaugeMetricFamily("chatops_deliveries_pending", "Reports and notices waiting "
-                                    "to be delivered or being sent (console: not counted)",
+        failed = CounterMetricFamily("chatops_delivery_failures", "Reports, notices and Slurm "
+                                     "notifications given up on (dead letters)",
+                                     labels=["platform"])
+        pending = GaugeMetricFamily("chatops_deliveries_pending", "Messages (reports, notices, "
+                                    "notifications) waiting to be sent or being sent (console: "
+                                    "not counted)",
                                     labels=["platform"])
         waiting: dict[str, int] = {}
         for platform, state, n in delivery_rows:
-            if state == "failed":
+            if state == "dead":
                 failed.add_metric([platform], n)
             else:
                 waiting[platform] = waiting.get(platform, 0) + n

@@ -69,21 +69,33 @@ class DiscordRest:
 
 
 def params(content: str | None = None, file: discord.File | None = None,
-           flags: int | None = None) -> Any:
+           flags: int | None = None, nonce: str | None = None) -> Any:
     kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
+    if nonce is not None:
+        kwargs["nonce"] = nonce
     if content is not None:
         kwargs["content"] = content
     if file is not None:
         kwargs["file"] = file
     if flags is not None:
         kwargs["flags"] = discord.MessageFlags._from_value(flags)
-    return handle_message_parameters(**kwargs)
+    built = handle_message_parameters(**kwargs)
+    if nonce is not None and built.payload is not None and not built.files:
+        # Discord then answers a resend within a few minutes with the message it already has.
+        built.payload["enforce_nonce"] = True
+    return built
 
 
 async def post_message(http: HTTPClient, channel_id: str, content: str | None = None,
-                       file: discord.File | None = None) -> Any:
-    with params(content, file) as p:
+                       file: discord.File | None = None, nonce: str | None = None) -> Any:
+    with params(content, file, nonce=nonce) as p:
         return await http.send_message(channel_id, params=p)
+
+
+async def edit_message(http: HTTPClient, channel_id: str, message_id: str, content: str) -> Any:
+    route = Route("PATCH", "/channels/{channel_id}/messages/{message_id}",
+                  channel_id=channel_id, message_id=message_id)
+    return await _send(http, route, params(content))
 
 
 async def edit_original(http: HTTPClient, app_id: str, token: str, content: str | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import ClassVar
 
 import aiohttp
 import discord
@@ -24,6 +25,7 @@ from bot.discord.interactions import COMMANDS, blueprint
 from bot.discord.send import Out, Sender, outs
 from bot.render import Piece, delivery_pieces
 from chatops.commands import CommandHandler
+from chatops.notify.render import for_platform, templates_dir
 from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.service import Service, SetupError
 from chatops.settings import Settings
@@ -35,6 +37,7 @@ REQUIRED = ("DISCORD_BOT_TOKEN", "DISCORD_APPLICATION_ID", "DISCORD_PUBLIC_KEY")
 
 class DiscordPlatform(Platform):
     name = "discord"
+    lease_seconds: ClassVar[float] = 120.0  # within the minutes Discord honours a nonce
 
     def __init__(self, service: Service):
         self.service = service
@@ -119,13 +122,20 @@ class DiscordPlatform(Platform):
 
         async def run_all(http: discord.http.HTTPClient) -> None:
             async def send(item: Out) -> None:
-                await client.post_message(http, channel, item.content, item.file())
+                await client.post_message(http, channel, item.content, item.file(),
+                                          nonce=_nonce(delivery, sender.sent))
 
             sender = Sender(send, skip=delivery.progress.get("sent", 0),
                             on_sent=lambda sent: delivery.record("sent", sent))
             await sender.all(items)
 
         try:
+            if delivery.payload.get("kind") == "slurm":
+                self._slurm(delivery)
+                return
+            if delivery.payload.get("kind") == "live":
+                self._live(delivery)
+                return
             items = outs(delivery_pieces(delivery.payload), name)
             if items:
                 self.rest.run(run_all)
@@ -142,3 +152,30 @@ class DiscordPlatform(Platform):
             raise DeliveryError(f"cannot reach Discord: {exc}") from exc
         except OSError as exc:  # the report's file cannot be read here
             raise DeliveryError(f"cannot read the report's file: {exc}", permanent=True) from exc
+
+    def _slurm(self, delivery: Delivery) -> None:
+        """A Slurm notification: one message from the Discord templates."""
+        if delivery.progress.get("sent"):
+            return
+        text = for_platform("discord", delivery.channel or "", delivery.payload,
+                            templates_dir(self.service.settings.environ))["text"]
+        self.rest.run(client.post_message, delivery.channel, text[:2000],
+                      nonce=_nonce(delivery, 0))
+        delivery.record("sent", 1)
+
+    def _live(self, delivery: Delivery) -> None:
+        """Post a message that changes, or edit it (PATCH) with its newest text."""
+        text = delivery.payload.get("text", "")[:2000]
+        posted = delivery.progress.get("live")
+        if posted is None:
+            message = self.rest.run(client.post_message, delivery.channel, text,
+                                    nonce=_nonce(delivery, 0))
+            delivery.record("live", str(message["id"]))
+        else:
+            self.rest.run(client.edit_message, delivery.channel, posted, text)
+
+
+def _nonce(delivery: Delivery, index: int) -> str:
+    """The same for every attempt at one message of a delivery (at most 25 characters): with
+    ``enforce_nonce`` Discord keeps one message when a sender that died resends it."""
+    return f"{delivery.id}.{str(delivery.payload.get('kind', 'm'))[:2]}.{index}"[:25]

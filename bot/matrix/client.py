@@ -142,11 +142,16 @@ def raise_for(response: object, what: str) -> None:
                         permanent=code in PERMANENT)
 
 
-async def send_content(client: AsyncClient, room_id: str, content: dict[str, Any]) -> str:
-    """Send one m.room.message to ``room_id``; its event id. Raises DeliveryError."""
+async def send_content(client: AsyncClient, room_id: str, content: dict[str, Any],
+                       txn_id: str | None = None) -> str:
+    """Send one m.room.message to ``room_id``; its event id. Raises DeliveryError.
+
+    ``txn_id``: the same for a resend of the same message (a sender that died after the
+    homeserver took it, before its progress was saved), so the homeserver keeps one event:
+    it remembers a device's transaction ids (a stable MATRIX_DEVICE_ID, or the token's)."""
     try:
         response = await client.room_send(room_id, "m.room.message", content,
-                                          ignore_unverified_devices=True)
+                                          tx_id=txn_id, ignore_unverified_devices=True)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DeliveryError(f"cannot reach the Matrix homeserver: {exc}") from exc
     raise_for(response, "message")

@@ -25,6 +25,7 @@ from bot.matrix.inbound import Inbound
 from bot.matrix.send import Sender
 from bot.render import delivery_pieces
 from chatops.commands import CommandHandler
+from chatops.notify.render import for_platform, templates_dir
 from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.service import Service, SetupError
 from chatops.settings import Settings
@@ -135,10 +136,15 @@ class MatrixPlatform(Platform):
         reply_to = delivery.message if delivery.message and not delivery.is_direct else None
         sender = Sender(self.client, room_id, reply_to=reply_to, file_name=name,
                         skip=delivery.progress.get("sent", 0),
-                        on_sent=lambda sent: delivery.record("sent", sent))
+                        on_sent=lambda sent: delivery.record("sent", sent),
+                        txn=_txn(delivery))
         try:
             self.loop.run(self._log_in())
-            if pieces:
+            if delivery.payload.get("kind") == "slurm":
+                self._slurm(delivery)
+            elif delivery.payload.get("kind") == "live":
+                self._live(delivery)
+            elif pieces:
                 self.loop.run(sender.pieces(pieces))
             elif delivery.message:  # a quiet success: a reaction instead of a message
                 self.loop.run(mx.react(self.client, room_id, delivery.message, QUIET_SUCCESS))
@@ -148,3 +154,39 @@ class MatrixPlatform(Platform):
             raise DeliveryError(f"cannot reach the Matrix homeserver: {exc}") from exc
         except OSError as exc:  # the report's file cannot be read here
             raise DeliveryError(f"cannot read the report's file: {exc}", permanent=True) from exc
+
+    def _live(self, delivery: Delivery) -> None:
+        """Post a message that changes, or replace it (an m.replace event) with its newest
+        text; clients show the newest."""
+        text = delivery.payload.get("text", "")
+        posted = delivery.progress.get("live")
+        content = mx.notice_content(text, mx.inline_html(text))
+        if posted is None:
+            event_id = self.loop.run(mx.send_content(self.client, delivery.channel or "",
+                                                     content, f"{_txn(delivery)}-live"))
+            delivery.record("live", event_id)
+            return
+        self.loop.run(mx.send_content(self.client, delivery.channel or "", {
+            **mx.notice_content(f"* {text}", f"* {mx.inline_html(text)}"),
+            "m.new_content": content,
+            "m.relates_to": {"rel_type": "m.replace", "event_id": posted}}))
+
+    def _slurm(self, delivery: Delivery) -> None:
+        """A Slurm notification: one m.notice with the Matrix templates' text and HTML."""
+        if delivery.progress.get("sent"):
+            return
+        message = for_platform("matrix", delivery.channel or "", delivery.payload,
+                               templates_dir(self.settings.environ))
+        body = str(message.get("text") or message.get("subject") or "")
+        markup = message.get("html")
+        formatted = mx.html_body(str(markup)) if markup else mx.inline_html(body)
+        self.loop.run(mx.send_content(self.client, delivery.channel or "",
+                                      mx.notice_content(body, formatted), f"{_txn(delivery)}-0"))
+        delivery.record("sent", 1)
+
+
+def _txn(delivery: Delivery) -> str:
+    """The transaction id prefix of a delivery's messages: the same in every attempt, by any
+    sender of this account (its row id is unique; the kind tells a report from the "could not
+    deliver" notice sent for the same row)."""
+    return f"chatops-{delivery.id}-{delivery.payload.get('kind', 'message')}"

@@ -40,9 +40,10 @@ class Sender(SendCount):
 
     def __init__(self, client: AsyncClient, room_id: str, *, reply_to: str | None = None,
                  file_name: str = "output.txt", skip: int = 0,
-                 on_sent: Callable[[int], None] | None = None):
+                 on_sent: Callable[[int], None] | None = None, txn: str | None = None):
         self.client = client
         self.room_id = room_id
+        self.txn = txn  # a delivery's stable prefix of transaction ids (idempotent resends)
         self.reply_to = reply_to
         self.file_name = file_name
         super().__init__(skip, on_sent)
@@ -52,7 +53,8 @@ class Sender(SendCount):
             return
         if self.reply_to and self.sent == 0:
             content = {**content, "m.relates_to": {"m.in_reply_to": {"event_id": self.reply_to}}}
-        await send_content(self.client, self.room_id, content)
+        txn_id = f"{self.txn}-{self.sent}" if self.txn else None
+        await send_content(self.client, self.room_id, content, txn_id)
         self.made()
 
     async def pieces(self, pieces: list[Piece]) -> None:

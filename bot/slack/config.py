@@ -31,6 +31,7 @@ class SlackSettings:
     ack_reaction: str = "eyes"
     success_reaction: str = "white_check_mark"
     failure_reaction: str = "x"
+    templates_dir: str | None = None  # the site's Slurm notification templates
 
     def __repr__(self) -> str:  # never print a token, whatever prints this
         return (f"SlackSettings(api_url={self.api_url!r}, socket_mode={bool(self.app_token)}, "
@@ -53,6 +54,7 @@ class SlackSettings:
             ack_reaction=reaction("CHATOPS_SLACK_ACK_REACTION", "eyes"),
             success_reaction=reaction("CHATOPS_SLACK_SUCCESS_REACTION", "white_check_mark"),
             failure_reaction=reaction("CHATOPS_SLACK_FAILURE_REACTION", "x"),
+            templates_dir=env.get("CHATOPS_TEMPLATES_DIR") or None,
         )
 
 

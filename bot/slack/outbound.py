@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.slack.config import SlackSettings
 from bot.slack.inbound import escape
+from chatops.notify.render import for_platform
 from chatops.platform import Delivery, DeliveryError
 from chatops.report import Report, blocks_as_text
 
@@ -35,6 +36,7 @@ PERMANENT_ERRORS = {
 }
 IGNORED_REACTION_ERRORS = {"already_reacted", "message_not_found", "no_item_specified",
                            "invalid_name", "too_many_reactions", "bad_timestamp"}
+METADATA_EVENT = "chatops_delivery"  # message metadata: which delivery and step posted it
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")  # an id, not a #name or a user
 
 
@@ -71,7 +73,13 @@ class Sender:
 
     def deliver(self, delivery: Delivery) -> None:
         report = delivery.report
-        if report is None:
+        if delivery.payload.get("kind") == "live":
+            self._live(delivery, escape(delivery.payload.get("text", "")[:MESSAGE_CHARS]))
+        elif delivery.payload.get("kind") == "slurm":
+            message = for_platform("slack", delivery.channel or "", delivery.payload,
+                                   self.slack.templates_dir)
+            self._post(delivery, "slurm", text=message["text"], blocks=message["blocks"])
+        elif report is None:
             self._post_text(delivery, "notice", delivery.payload.get("text", ""))
         else:
             self._report(delivery, report)
@@ -92,11 +100,57 @@ class Sender:
         return result
 
     def _post(self, delivery: Delivery, key: str, **message: Any) -> str:
-        """chat.postMessage in the delivery's thread; returns the channel id Slack used."""
+        """chat.postMessage in the delivery's thread; returns the channel id Slack used.
+
+        Each message carries its delivery and step as metadata. A retry after a sender died
+        (attempt 2 or later) first looks for them in the thread: a message Slack took before
+        the step was recorded is not posted twice."""
+        metadata = {"event_type": METADATA_EVENT,
+                    "event_payload": {"delivery": str(delivery.id), "step": key}}
+        if key not in delivery.progress and delivery.attempts > 1:
+            found = self._posted_before(delivery, metadata["event_payload"])
+            if found:
+                delivery.record(key, found)
         channel = self._step(delivery, key, "chat.postMessage", lambda: (
             self.client.chat_postMessage(channel=delivery.channel, thread_ts=delivery.thread,
-                                         unfurl_links=False, **message).get("channel")))
+                                         unfurl_links=False, metadata=metadata, **message)
+            .get("channel")))
         return channel or delivery.channel
+
+    def _posted_before(self, delivery: Delivery, wanted: dict[str, str]) -> str | None:
+        """The channel id, when the thread already holds this step's message."""
+        if not delivery.thread or not delivery.channel:
+            return None  # (a message outside a thread: not looked for)
+        try:
+            answer = self.client.conversations_replies(
+                channel=delivery.channel, ts=delivery.thread, include_all_metadata=True,
+                limit=200)
+        except (SlackApiError, SlackClientError, OSError) as exc:  # e.g. a missing scope
+            log.warning("delivery %s: cannot look in its thread before resending (%s)",
+                        delivery.id, exc)
+            return None
+        for message in answer.get("messages") or ():
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload == wanted:
+                log.info("delivery %s: %s had arrived before the sender stopped; not resent",
+                         delivery.id, wanted["step"])
+                return answer.get("channel") or delivery.channel
+        return None
+
+    def _live(self, delivery: Delivery, text: str) -> None:
+        """Post a message that changes, or edit it (chat.update) with its newest text."""
+        posted = delivery.progress.get("live")
+        try:
+            if posted is None:
+                answer = self.client.chat_postMessage(channel=delivery.channel, text=text,
+                                                      thread_ts=delivery.thread,
+                                                      unfurl_links=False)
+                delivery.record("live", {"channel": answer.get("channel"), "ts": answer["ts"]})
+            else:
+                self.client.chat_update(channel=posted["channel"], ts=posted["ts"], text=text)
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            raise as_delivery_error(exc, "chat.update" if posted else "chat.postMessage") \
+                from exc
 
     def _post_text(self, delivery: Delivery, key: str, text: str) -> str:
         parts = split_text(text)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import logging
 import threading
 import warnings
@@ -22,6 +23,7 @@ from urllib.parse import urlparse
 
 from flask import Blueprint, abort, jsonify, request
 from telegram import Bot, ReactionTypeEmoji, Update
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackContext, MessageHandler, filters
 
@@ -29,8 +31,9 @@ from bot.asyncloop import LoopThread
 from bot.render import delivery_pieces
 from bot.telegram.inbound import QUIET_SUCCESS, Inbound
 from bot.telegram.schema import UPDATE
-from bot.telegram.send import Sender
+from bot.telegram.send import NO_PREVIEW, Sender
 from chatops.commands import CommandHandler
+from chatops.notify.render import for_platform, templates_dir
 from chatops.payloads import BadPayload, load
 from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.redact import protect
@@ -181,6 +184,12 @@ class TelegramPlatform(Platform):
         thread = int(delivery.thread) if delivery.thread and delivery.thread.isdigit() else None
         reply_to = int(delivery.message) if delivery.message and not delivery.is_direct else None
         try:
+            if delivery.payload.get("kind") == "slurm":
+                self._slurm(delivery, thread)
+                return
+            if delivery.payload.get("kind") == "live":
+                self._live(delivery, thread)
+                return
             sender = Sender(self.bot, delivery.channel, thread=thread, reply_to=reply_to,
                             file_name=name, skip=delivery.progress.get("sent", 0),
                             on_sent=lambda sent: delivery.record("sent", sent))
@@ -199,6 +208,35 @@ class TelegramPlatform(Platform):
             raise DeliveryError(f"Telegram error: {exc}") from exc
         except OSError as exc:  # the report's file cannot be read here
             raise DeliveryError(f"cannot read the report's file: {exc}", permanent=True) from exc
+
+    def _slurm(self, delivery: Delivery, thread: int | None) -> None:
+        """A Slurm notification: one HTML message from the Telegram templates."""
+        if delivery.progress.get("sent"):
+            return
+        text = for_platform("telegram", delivery.channel or "", delivery.payload,
+                            templates_dir(self.service.settings.environ))["text"]
+        self.loop.run(self.bot.send_message(delivery.channel, text, parse_mode=ParseMode.HTML,
+                                            message_thread_id=thread,
+                                            link_preview_options=NO_PREVIEW))
+        delivery.record("sent", 1)
+
+    def _live(self, delivery: Delivery, thread: int | None) -> None:
+        """Post a message that changes, or edit it (editMessageText) with its newest text."""
+        text = html.escape(delivery.payload.get("text", "")[:4000], quote=False)
+        posted = delivery.progress.get("live")
+        if posted is None:
+            message = self.loop.run(self.bot.send_message(
+                delivery.channel, text, parse_mode=ParseMode.HTML, message_thread_id=thread,
+                link_preview_options=NO_PREVIEW))
+            delivery.record("live", message.message_id)
+            return
+        try:
+            self.loop.run(self.bot.edit_message_text(text, chat_id=delivery.channel,
+                                                     message_id=posted,
+                                                     parse_mode=ParseMode.HTML))
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():  # the same text again: done
+                raise
 
     # -- webhook endpoint -------------------------------------------------------------------
 

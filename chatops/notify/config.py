@@ -13,6 +13,7 @@ Example (every key optional)::
         "rate_limits": {"telegram": {"per_target": 1.0, "per_second": 30}},
         "user_cap": {"count": 50, "window": 3600},
         "attempts": 8, "backoff_base": 1.0, "backoff_max": 300,
+        "max_wait": 3600,                         # a throttled message's total wait (429s)
         "stats_wait": 5.0,                        # seconds to wait for accounting lag
     }
 """
@@ -61,6 +62,7 @@ class NotifyConfig:
     attempts: int = 8
     backoff_base: float = 1.0  # seconds before the 2nd attempt; doubles per attempt
     backoff_max: float = 300.0
+    max_wait: float = 3600.0  # seconds a throttled (429) message may wait in all
     stats_wait: float = 5.0
     sacct_timeout: float = 5.0
 
@@ -104,6 +106,23 @@ def load_notify_config(raw: Mapping[str, Any] | None,
         user_window=float(cap.get("window", 3600)), attempts=int(raw.get("attempts", 8)),
         backoff_base=float(raw.get("backoff_base", 1.0)),
         backoff_max=float(raw.get("backoff_max", 300.0)),
+        max_wait=float(raw.get("max_wait", 3600.0)),
         stats_wait=float(raw.get("stats_wait", 5.0)),
         sacct_timeout=float(raw.get("sacct_timeout", 5.0)),
     )
+
+
+def configured_connectors(environ: Mapping[str, str], cfg: NotifyConfig) -> set[str]:
+    """The connectors whose credentials are set: a receiver on another one is refused (its
+    platform's sender, ``bot/sender.py``, would never send it)."""
+    out = {name for name, variable in (("slack", "SLACK_BOT_TOKEN"),
+                                       ("telegram", "TELEGRAM_BOT_TOKEN"),
+                                       ("msteams", cfg.teams_webhook_env),
+                                       ("mailto", "CHATOPS_SMTP_HOST")) if environ.get(variable)}
+    if all(environ.get(name) for name in ("DISCORD_BOT_TOKEN", "DISCORD_APPLICATION_ID",
+                                          "DISCORD_PUBLIC_KEY")):
+        out.add("discord")
+    if environ.get("MATRIX_HOMESERVER_URL") and environ.get("MATRIX_USER_ID") and (
+            environ.get("MATRIX_ACCESS_TOKEN") or environ.get("MATRIX_PASSWORD")):
+        out.add("matrix")
+    return out

@@ -141,3 +141,22 @@ def render_plain(connector: str, target: str, text: str) -> dict[str, Any]:
     if connector == "discord":
         return {"text": discord_escape(text)}
     return {"text": text}
+
+
+def slurm_message(ctx: Mapping[str, Any]) -> dict[str, Any]:
+    """The platform-neutral outbound message of one Slurm event (its fields; each platform
+    renders it with its own templates when it sends)."""
+    return {"kind": "slurm", "event": dict(ctx)}
+
+
+def for_platform(platform: str, target: str, payload: Mapping[str, Any],
+                 site_dir: str | None = None) -> dict[str, Any]:
+    """A Slurm message or a notice in the platform's format (the keys ``render`` gives)."""
+    if payload.get("kind") == "slurm":
+        return render(platform, target, payload["event"], site_dir)
+    return render_plain(platform, target, str(payload.get("text", "")))
+
+
+def templates_dir(environ: Mapping[str, str]) -> str | None:
+    """The site's template overrides (CHATOPS_TEMPLATES_DIR), if any."""
+    return environ.get("CHATOPS_TEMPLATES_DIR") or None

@@ -1,14 +1,14 @@
 """Calculations from chat: the calculations, the users' approval, quota and blocks, the audit.
 
 Revision ID: 0100_calc
-Revises: 0012
+Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0100_calc"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.discord_webhook import DiscordWebhookPlatform
-from bot.outbox import OutboxWorker
+from bot.sender import Sender
 from chatops import migrate
 from chatops.db import deliveries, make_engine
 from chatops.job_config import build_config
@@ -38,25 +38,25 @@ def test_a_monitor_message_goes_to_the_webhook_named_by_the_variable(
     migrate.upgrade(engine)
     queue = Queue(engine)
     platform = DiscordWebhookPlatform(Service(settings, build_config({}), queue))
-    worker = OutboxWorker(settings, queue, platform)
+    worker = Sender.for_service(Service(settings, build_config({}), queue), platform)
     text = "🟡 saga is DEGRADED (online for 3 h before)\n• node03 drained: 'disk replace'"
     queue.add_delivery("discord_webhook", payload("saga", "change", "degraded", text),
                        channel="DISCORD_WEBHOOK")
     fake.fail_next(r"/webhooks/123456/.*", status=429, retry_after=0.01)
-    assert worker.deliver_due()  # throttled: due again shortly
-    wait_until(lambda: worker.deliver_due() and not worker.deliver_due(), 5, "the retry")
+    worker.settle()  # throttled: due again shortly
+    wait_until(lambda: worker.settle() or len(fake.sent("/webhooks/")) == 2, 5, "the retry")
     throttled, sent = fake.sent("/webhooks/")
     assert (sent.method, sent.path) == ("POST", "/webhooks/123456/s3cret-webhook-token")
     assert sent.body == throttled.body == {"content": text, "allowed_mentions": {"parse": []}}
 
     queue.add_delivery("discord_webhook", payload("saga", "board", "online", "hello"),
                        channel="NO_SUCH_VARIABLE")
-    while worker.deliver_due():
-        pass
+    worker.settle()
+    worker.close()
     with engine.connect() as conn:
         failed = conn.execute(select(deliveries.c.state, deliveries.c.last_error).where(
             deliveries.c.channel == "NO_SUCH_VARIABLE")).one()
-    assert failed == ("failed", "environment variable NO_SUCH_VARIABLE does not hold a "
+    assert failed == ("dead", "environment variable NO_SUCH_VARIABLE does not hold a "
                       "Discord webhook URL (https://discord.com/api/webhooks/<id>/<token>); "
                       "set it and restart the service")
     platform.close()

@@ -1,4 +1,4 @@
-"""The delivery queue: a bot that dies mid-send loses nothing and repeats nothing it recorded."""
+"""The outbound table: a sender that dies mid-send loses nothing and repeats nothing it recorded."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 import time
 from pathlib import Path
 
-from chatops import migrate
+from chatops import migrate, outbound
 from chatops.db import make_engine
-from chatops.queue import DELIVERY_LEASE_SECONDS, Queue
+from chatops.queue import Queue
 from chatops.report import notice
 
 
@@ -18,14 +18,17 @@ def test_a_delivery_left_sending_by_a_dead_bot_comes_due_again_with_its_progress
     migrate.upgrade(engine)
     queue = Queue(engine)
     delivery_id = queue.add_delivery("telegram", notice("a long report"), channel="42")
-    claimed = queue.claim_delivery("telegram")
+    assert [r.id for r in outbound.waiting(engine, "telegram")] == [delivery_id]
+    claimed = outbound.claim(engine, delivery_id)
     assert (claimed.id, claimed.state, claimed.attempts) == (delivery_id, "sending", 1)
-    queue.save_delivery_progress(delivery_id, {"sent": 1})  # then the bot is killed
-    assert queue.claim_delivery("telegram") is None  # another bot: still leased
-    later = time.time() + DELIVERY_LEASE_SECONDS + 1
-    assert queue.next_delivery_due("telegram") <= later
-    again = queue.claim_delivery("telegram", now=later)
+    outbound.save_progress(engine, delivery_id, json.dumps({"sent": 1}))  # then it is killed
+    assert outbound.claim(engine, delivery_id) is None  # another sender: still leased
+    assert outbound.waiting(engine, "telegram") == []
+    later = time.time() + outbound.LEASE_SECONDS + 1
+    assert outbound.next_due(engine, "telegram") <= later
+    assert [r.id for r in outbound.waiting(engine, "telegram", now=later)] == [delivery_id]
+    again = outbound.claim(engine, delivery_id, now=later)
     assert (again.id, again.state, again.attempts) == (delivery_id, "sending", 2)
     assert json.loads(again.progress) == {"sent": 1}
-    queue.delivered(delivery_id)
-    assert queue.claim_delivery("telegram", now=later + 2 * DELIVERY_LEASE_SECONDS) is None
+    outbound.delivered_many(engine, [(delivery_id, again.revision)])
+    assert outbound.claim(engine, delivery_id, now=later + 2 * outbound.LEASE_SECONDS) is None

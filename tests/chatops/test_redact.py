@@ -8,7 +8,7 @@ import logging
 
 from sqlalchemy import select
 
-from chatops import redact
+from chatops import outbound, redact
 from chatops.db import deliveries, jobs
 from chatops.events import Requester
 from chatops.settings import load_settings
@@ -101,7 +101,7 @@ def test_the_queue_stores_reports_summaries_and_errors_masked(tmp_path) -> None:
                           "details": {"stderr_tail": ["site-api-token-31415"]}})
     delivery = queue.add_delivery("telegram", {"kind": "notice",
                                                "text": "site-api-token-31415"}, channel="1")
-    queue.fail_delivery(delivery, "HTTP 401 for /botsite-api-token-31415/sendMessage")
+    outbound.dead(queue.engine, delivery, "HTTP 401 for /botsite-api-token-31415/sendMessage")
     with queue.engine.connect() as conn:
         stored = repr(conn.execute(select(deliveries)).all()) + repr(
             conn.execute(select(jobs)).all())

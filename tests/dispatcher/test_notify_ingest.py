@@ -1,5 +1,6 @@
-"""Slurm notifications end to end: spool -> ingest -> receivers -> statistics -> templates ->
-every connector's real client against stand-ins on 127.0.0.1 (aiosmtpd for mail)."""
+"""Slurm notifications end to end: spool -> ingest -> receivers -> statistics -> the outbound
+table -> every platform's real sender, templates and client against stand-ins on 127.0.0.1
+(aiosmtpd for mail)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from chatops import identities
-from chatops.db import deliveries, notifications, slurm_submissions
+from chatops.db import deliveries, slurm_submissions
 from chatops.events import Requester
-from chatops.notify import store
 from chatops.notify.config import load_notify_config
 from chatops.notify.stats import best_qos, hints
 from chatops.slurm.acct import SACCT_FIELDS, JobEfficiency
@@ -25,15 +25,18 @@ from chatops.slurm.client import CommandResult
 from dispatcher.notify_ingest import NotifyIngest
 from tests.support.fake_discord import FakeDiscord
 from tests.support.notify import (
+    DISCORD_ENV,
     DISCORD_TOKEN,
     SLACK_TOKEN,
     TELEGRAM_TOKEN,
     FakeChatApi,
     MailSink,
+    Senders,
     event,
     make_service,
     spool,
 )
+from tests.support.notify import drain as drain_senders
 from tests.support.wait import wait_until
 from webserver.app import create_app
 
@@ -97,39 +100,36 @@ def stack(tmp_path: Path):
     service = make_service(
         tmp_path, SLACK_BOT_TOKEN=SLACK_TOKEN, SLACK_API_URL=f"{api.url}/api/",
         TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN, TELEGRAM_API_URL=api.url,
-        DISCORD_BOT_TOKEN=DISCORD_TOKEN, DISCORD_API_URL=discord.url,
+        DISCORD_BOT_TOKEN=DISCORD_TOKEN, DISCORD_API_URL=discord.url, **DISCORD_ENV,
         CHATOPS_TEAMS_WEBHOOK_URL=f"{api.url}/teams/hook-secret",
         CHATOPS_SMTP_HOST="127.0.0.1", CHATOPS_SMTP_PORT=str(mail.port),
         CHATOPS_SMTP_FROM="hpc@uni.example", CHATOPS_EVENTS_TOKEN="events-token-0123456789")
-    made: list[NotifyIngest] = []
+    made: list[Senders] = []
 
     def ingest(runner=None, **cfg) -> NotifyIngest:
         item = NotifyIngest(service.settings, service.config, service.queue, runner=runner,
                             cfg=load_notify_config({**CFG, **cfg}))
-        made.append(item)
+        SENDERS[item] = Senders(service, item.cfg)
+        made.append(SENDERS[item])
         return item
 
     yield type("Stack", (), {"api": api, "discord": discord, "mail": mail, "service": service,
                              "ingest": staticmethod(ingest),
                              "spool": service.settings.spool_dir})
-    for item in made:
-        item.sender.close()
-        for connector in item.connectors.values():
-            connector.close()
+    for senders in made:
+        senders.close()
+    SENDERS.clear()
     api.close()
     discord.close()
     mail.close()
 
 
+SENDERS: dict[NotifyIngest, Senders] = {}  # the platforms' senders an ingest's rows go to
+
+
 def drain(ingest: NotifyIngest, timeout: float = 20) -> dict[str, int]:
-    """Run the sender until nothing is pending or in flight."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        ingest.sender.step(0.05)
-        counts = store.counts(ingest.engine)
-        if not counts.get("pending") and ingest.sender.idle():
-            return counts
-    raise AssertionError(f"not drained: {store.counts(ingest.engine)}")
+    """Run the platforms' senders until nothing is pending or in flight."""
+    return drain_senders(ingest.engine, SENDERS[ingest], timeout)
 
 
 def test_every_connector_gets_the_job_with_statistics_and_exact_escaping(stack, caplog):
@@ -301,9 +301,9 @@ def test_a_job_submitted_from_chat_reports_in_the_requesters_thread(stack, caplo
     assert (f"event {data['id']} (job 4242 END): told the requester of job {job.job_id} in "
             "its thread (no other receivers)") in caplog.messages
     with queue.engine.connect() as conn:
-        rows = list(conn.execute(select(deliveries).where(deliveries.c.job_id == job.job_id)))
-        assert not list(conn.execute(select(notifications)))
+        rows = list(conn.execute(select(deliveries)))  # nothing but the thread's notice
     (row,) = rows
+    assert row.job_id == job.job_id
     assert (row.platform, row.channel, row.thread) == ("slack", "C777", "1700.1")
     text = json.loads(row.payload)["text"]
     assert text.startswith("Slurm job 4242 ended: COMPLETED, exit code 0")
@@ -334,24 +334,41 @@ def test_web_intake_authenticates_before_parsing_and_spools_atomically(stack):
 
 
 def test_the_dispatcher_process_ingests_the_spool_and_delivers(tmp_path):
+    """The dispatcher queues; each platform's sender sends: e-mail from the dispatcher's own
+    process (a site that runs only the dispatcher still gets its mail), Telegram from the
+    Telegram bot."""
     from chatops.db import make_engine
     from tests.support.cli import Chatops, spine_env
 
     api = FakeChatApi()
+    mail = MailSink()
     home = tmp_path / "home"
     home.mkdir()
+    (home / "job_configs.py").write_text(
+        'raw_config = {"example": {"description": "Example", "jobs": {\n'
+        '    "hello": {"run_args_template": "echo hi"}}}}\n'
+        'notifications = {"mailto": {"allowed_domains": ["uni.example"]}}\n')
     runner = Chatops(home, spine_env(home, TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
-                                     TELEGRAM_API_URL=api.url, CHATOPS_POLL_INTERVAL="0.2"))
+                                     TELEGRAM_API_URL=api.url, CHATOPS_POLL_INTERVAL="0.2",
+                                     CHATOPS_CONFIG=str(home / "job_configs.py"),
+                                     CHATOPS_SMTP_HOST="127.0.0.1",
+                                     CHATOPS_SMTP_PORT=str(mail.port)))
     try:
         runner("db", "upgrade", check=True)
         identities.opt_in(make_engine(f"sqlite:///{home / 'chatops.db'}"), "telegram", "42")
         runner.start_dispatcher()
-        spool(home / "spool", event(job_id=77, mail_type="Began", state="RUNNING"))
-        (sent,) = wait_until(lambda: api.received("telegram"), timeout=20,
-                             what="the notification")
-        assert sent.body["text"].startswith("<b>Slurm job 77 began</b>")
+        spool(home / "spool", event(job_id=77, mail_type="Began", state="RUNNING",
+                                    mail_user="mailto:alice@uni.example,telegram:42"))
+        (sent,) = wait_until(lambda: mail.messages, timeout=20, what="the e-mail")
+        assert sent["Subject"] == "Slurm job 77 began"
         assert not list((home / "spool").glob("[0-9]*.json"))
+        assert api.received("telegram") == []  # the dispatcher sends no chat messages
+        runner.start("bot", "telegram")
+        (chat,) = wait_until(lambda: api.received("telegram"), timeout=20,
+                             what="the Telegram notification, from the bot")
+        assert chat.body["text"].startswith("<b>Slurm job 77 began</b>")
     finally:
         runner.stop_all()
         api.close()
+        mail.close()
     assert TELEGRAM_TOKEN not in runner.log_text()  # tokens never in logs

@@ -20,11 +20,10 @@ from pathlib import Path
 import pytest
 
 from chatops import identities
-from chatops.notify import store
 from chatops.notify.config import load_notify_config
 from chatops.slurm.client import SlurmClient, SlurmError, local_runner
 from dispatcher.notify_ingest import NotifyIngest
-from tests.support.notify import TELEGRAM_TOKEN, FakeChatApi, make_service
+from tests.support.notify import TELEGRAM_TOKEN, FakeChatApi, Senders, drain, make_service
 from tests.support.require import require
 
 pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
@@ -117,15 +116,12 @@ def test_real_slurm_events_reach_chat_with_statistics(spool_dir: Path, tmp_path:
                 pass  # it ended already
     ingest = NotifyIngest(service.settings, service.config, service.queue, runner=local_runner,
                           cfg=load_notify_config({"stats_wait": 15, "qos": {"short": 3600}}))
+    senders = Senders(service, ingest.cfg)  # the Telegram bot's sender
     try:
         queued = ingest.scan()
-        deadline = time.time() + 30
-        while store.counts(ingest.engine).get("pending") and time.time() < deadline:
-            ingest.sender.step(0.05)
-        assert store.counts(ingest.engine) == {"delivered": queued}
+        assert drain(ingest.engine, senders) == {"delivered": queued}
     finally:
-        ingest.sender.close()
-        ingest.connectors["telegram"].close()
+        senders.close()
         api.close()
     texts = {r.body["text"].splitlines()[0]: r.body["text"] for r in api.received("telegram")
              if re.match(r"<b>Slurm job (\d+)", r.body["text"])[1] in ours}
@@ -176,14 +172,14 @@ def test_statistics_over_the_clusters_ssh_connection(tmp_path: Path) -> None:
         "hello": {"run_args_template": "true"}}}}, {"testcluster": cluster_settings(env)})
     ingest = NotifyIngest(service.settings, config, service.queue, runner=None,  # no local sacct
                           cfg=load_notify_config({"stats_wait": 10}))
+    senders = Senders(service, ingest.cfg)  # the Telegram bot's sender
     try:
         spool(service.settings.spool_dir, event(job_id=job, name="live-ssh-stats"))
         assert ingest.scan() == 1
-        while store.counts(ingest.engine).get("pending"):
-            ingest.sender.step(0.05)
+        drain(ingest.engine, senders)
     finally:
-        ingest.sender.close()
-        ingest.close()  # and its connectors and SSH pool
+        senders.close()
+        ingest.close()  # and its SSH pool
         api.close()
     (sent,) = api.received("telegram")
     assert "CPU efficiency: " in sent.body["text"]

@@ -265,7 +265,7 @@ def _failed_deliveries(env: dict[str, str]) -> int:
     try:
         with engine.connect() as conn:
             return conn.exec_driver_sql(
-                "SELECT count(*) FROM deliveries WHERE state = 'failed'").scalar()
+                "SELECT count(*) FROM deliveries WHERE state = 'dead'").scalar()
     finally:
         engine.dispose()
 

@@ -1,6 +1,6 @@
 """A real service for the chat platforms' tests (and bench/chat_platforms.py): a temporary
 database, a job config whose jobs print outputs of chosen sizes, and the real Dispatcher and
-OutboxWorker running in threads."""
+the Sender running in threads."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import textwrap
 import threading
 from pathlib import Path
 
-from bot.outbox import OutboxWorker
+from bot.sender import Sender
 from chatops import migrate
 from chatops.platform import Platform
 from chatops.service import Service, open_service
@@ -30,6 +30,8 @@ raw_config = {
                        "report_format": "blocks"},
             "fail": {"run_args_template": "echo oops >&2; exit 3"},
             "quiet": {"run_args_template": "true", "report_success": False},
+            "tick": {"run_args_template": "for i in $(seq 20); do echo tick $i; sleep 1; done",
+                     "report_stdout": True, "timeout": 60},
         },
         "slack": [
             {"command": "say hello [name]", "help": "say hello", "action": "schedule_job",
@@ -101,12 +103,12 @@ def chat_service(tmp_path: Path, **env: str) -> Service:
 
 
 class Running:
-    """The real Dispatcher and an OutboxWorker for one platform, in threads."""
+    """The real Dispatcher and the platform's Sender, in threads."""
 
     def __init__(self, service: Service, platform: Platform) -> None:
         self.stop = threading.Event()
         self.dispatcher = Dispatcher(service.settings, service.config, service.queue)
-        self.worker = OutboxWorker(service.settings, service.queue, platform)
+        self.worker = Sender.for_service(service, platform)
         self.threads = [threading.Thread(target=self.dispatcher.run, daemon=True),
                         threading.Thread(target=self.worker.run, args=(self.stop,), daemon=True)]
         for thread in self.threads:

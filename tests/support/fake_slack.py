@@ -63,6 +63,7 @@ class FakeSlack:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._ts = itertools.count(1)
+        self.history: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (channel, thread)
         self._files = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.url = f"http://127.0.0.1:{self.server.server_port}/"
@@ -148,8 +149,22 @@ class FakeSlack:
             if channel.startswith("U"):
                 channel = "D" + channel[1:]
             ts = f"{1700000000 + next(self._ts)}.000100"
-            return {"ok": True, "channel": channel, "ts": ts,
-                    "message": {"text": params.get("text"), "ts": ts}}
+            metadata = params.get("metadata")
+            if isinstance(metadata, str):
+                metadata = json.loads(metadata)
+            message = {"text": params.get("text"), "ts": ts,
+                       "thread_ts": params.get("thread_ts") or ts}
+            if metadata:
+                message["metadata"] = metadata
+            self.history.setdefault((channel, message["thread_ts"]), []).append(message)
+            return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method == "conversations.replies":
+            channel = CHANNEL_NAMES.get(params.get("channel", ""), params.get("channel", ""))
+            return {"ok": True, "channel": channel,
+                    "messages": self.history.get((channel, params.get("ts")), [])}
+        if method == "chat.update":
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts"),
+                    "text": params.get("text")}
         if method == "reactions.add":
             return {"ok": True}
         if method == "conversations.open":

@@ -24,6 +24,10 @@ from chatops.settings import load_settings
 TELEGRAM_TOKEN = "123456:notify-test-token-abcdef"
 SLACK_TOKEN = "xoxb-notify-test-token-0123456789"
 DISCORD_TOKEN = "discord-notify-test-token-0123456789"
+# The rest of what the Discord bot needs to start (it sends the Discord notifications).
+DISCORD_ENV = {"DISCORD_APPLICATION_ID": "100000000000000001",
+               "DISCORD_PUBLIC_KEY": "3b6a27bcceb6a42d62a3a8d02a6f0d73"
+                                     "653215771de243a63ac048a18b59da29"}
 
 CONFIG = '''
 raw_config = {"example": {"description": "Example", "jobs": {
@@ -204,6 +208,11 @@ class FakeChatApi:
         if method == "getMe":
             return 200, {}, {"ok": True, "result": {"id": 1, "is_bot": True,
                                                     "first_name": "b", "username": "b"}}
+        if method == "getUpdates":  # a bot process long-polls: nothing ever arrives here
+            threading.Event().wait(min(float(params.get("timeout") or 0), 1.0))
+            return 200, {}, {"ok": True, "result": []}
+        if method in ("deleteWebhook", "setWebhook", "setMyCommands", "deleteMyCommands"):
+            return 200, {}, {"ok": True, "result": True}
         target = str(params.get("chat_id"))
         verdict, wait = self._verdict(target)
         if verdict == "limit":
@@ -275,3 +284,67 @@ class MailSink:
 
     def close(self) -> None:
         self.controller.stop()
+
+
+class Senders:
+    """The real sender of every configured platform, on this thread: what `chatops bot X`
+    (Slack, Telegram, Discord, Matrix) and `chatops dispatcher` (mail, Teams) run."""
+
+    def __init__(self, service: Service, cfg: Any = None) -> None:
+        from bot.registry import PLATFORMS, platform_class
+        from bot.sender import Sender
+        from bot.slack import SlackPlatform
+        from bot.slack.config import SlackSettings
+        from chatops.notify.config import load_notify_config
+
+        cfg = cfg or load_notify_config(service.config.notifications, service.settings.environ)
+        self.platforms = []
+        for name in PLATFORMS:
+            kind = platform_class(name)
+            if name == "console" or not kind.is_configured_for(service):
+                continue
+            if name == "slack":  # without auth.test: the stand-in counts every request
+                self.platforms.append(SlackPlatform(SlackSettings.from_settings(
+                    service.settings), {}))
+            else:
+                self.platforms.append(kind.create(service))
+        self.senders = {p.name: Sender(service.queue.engine, p, cfg, attempts=cfg.attempts,
+                                       poll_interval=0.05) for p in self.platforms}
+
+    def __getitem__(self, name: str) -> Any:
+        return self.senders[name]
+
+    def step(self, timeout: float = 0.05) -> None:
+        for sender in self.senders.values():
+            sender.step(timeout / max(1, len(self.senders)))
+
+    def poke(self) -> None:
+        for sender in self.senders.values():
+            sender.poke()
+
+    def idle(self) -> bool:
+        return all(sender.idle() for sender in self.senders.values())
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.step()
+
+    def close(self) -> None:
+        for sender in self.senders.values():
+            sender.close()
+        for platform in self.platforms:
+            platform.close()
+
+
+def drain(engine: Any, senders: Senders, timeout: float = 30) -> dict[str, int]:
+    """Step the senders until nothing is pending, sending or in flight; the counts by state."""
+    from chatops import outbound
+
+    deadline = time.time() + timeout
+    senders.poke()
+    while time.time() < deadline:
+        senders.step(0.05)
+        counts = outbound.counts(engine)
+        if not counts.get("pending") and not counts.get("sending") and senders.idle():
+            return counts
+    raise AssertionError(f"not drained: {outbound.counts(engine)}")

@@ -1,5 +1,5 @@
 """The Slack test stack: the real Bolt app served through Flask on 127.0.0.1, the real
-Dispatcher and OutboxWorker, and a fake Slack Web API recording every call (tests and
+Dispatcher and the Sender, and a fake Slack Web API recording every call (tests and
 bench/slack.py)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from bot.outbox import OutboxWorker
+from bot.sender import Sender
 from bot.slack import SlackPlatform
 from chatops import migrate
 from chatops.commands import CommandHandler
@@ -101,8 +101,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self.server.serve_forever, daemon=True),
-                        threading.Thread(target=OutboxWorker(self.service.settings, self.queue,
-                                                             self.platform).run,
+                        threading.Thread(target=Sender.for_service(self.service, self.platform).run,
                                          args=(self.stop,), daemon=True)]
         self.dispatcher = Dispatcher(self.service.settings, self.service.config, self.queue)
         if dispatcher:
@@ -157,7 +156,7 @@ class Stack:
             with self.queue.engine.connect() as conn:
                 rows = [tuple(r) for r in conn.exec_driver_sql(
                     "SELECT state, attempts, last_error FROM deliveries ORDER BY id")]
-            if sum(r[0] in ("delivered", "failed") for r in rows) >= settled:
+            if sum(r[0] in ("delivered", "dead") for r in rows) >= settled:
                 return rows
             if time.time() > deadline:
                 raise AssertionError(f"deliveries did not settle: {rows}")

@@ -1,5 +1,5 @@
 """The Matrix test stack: a real Synapse (scripts/test-synapse.sh), fresh users per test,
-matrix-nio clients for them, and a real service with the Dispatcher and OutboxWorker."""
+matrix-nio clients for them, and a real service with the Dispatcher and the Sender."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from nio import AsyncClient, AsyncClientConfig, LoginResponse
 
 from bot.asyncloop import LoopThread
 from bot.matrix import MatrixPlatform
-from bot.outbox import OutboxWorker
+from bot.sender import Sender
 from chatops import migrate
 from chatops.commands import CommandHandler
 from chatops.service import Service, open_service
@@ -210,7 +210,7 @@ class Stack:
         self.stop = threading.Event()
         self.dispatcher = Dispatcher(settings, self.service.config, self.service.queue)
         handler = CommandHandler(settings, self.service.config, self.service.queue)
-        worker = OutboxWorker(settings, self.service.queue, self.platform)
+        worker = Sender.for_service(self.service, self.platform)
         self.threads = [
             threading.Thread(target=self.platform.serve, args=(handler, self.stop), daemon=True),
             threading.Thread(target=self.dispatcher.run, daemon=True),

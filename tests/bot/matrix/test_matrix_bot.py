@@ -1,6 +1,6 @@
 """The Matrix bot and connector against a real Synapse: invite → join → --mail-user → opt-in →
 a notification as m.notice with HTML → everyone leaves → the bot leaves and opts out; commands
-and job reports through the real Dispatcher and OutboxWorker."""
+and job reports through the real Dispatcher and the Sender."""
 
 from __future__ import annotations
 

@@ -148,8 +148,9 @@ def test_rate_limit_retry_after_is_honoured_then_the_report_arrives(stack: Stack
     assert 0.9 <= second.at - first.at < 5
     assert sorted(stack.reactions()) == [("C1", request["ts"], "eyes"),
                                          ("C1", request["ts"], "white_check_mark")]
+    # a 429 is Slack saying "later": it does not count toward the attempt limit
     assert stack.deliveries(settled=1) == [
-        ("delivered", 2, "chat.postMessage: rate limited by Slack")]
+        ("delivered", 1, "chat.postMessage: rate limited by Slack")]
 
 
 def test_a_split_report_rate_limited_midway_resumes_after_the_part_that_arrived(
@@ -162,8 +163,9 @@ def test_a_split_report_rate_limited_midway_resumes_after_the_part_that_arrived(
     first, refused, second = posts
     assert refused == second and first != second  # the first part was not posted again
     assert "\n".join([first[2], second[2]]) == "\n".join(str(i) for i in range(1, 1501))
+    # a 429 is Slack saying "later": it does not count toward the attempt limit
     assert stack.deliveries(settled=1) == [
-        ("delivered", 2, "chat.postMessage: rate limited by Slack")]
+        ("delivered", 1, "chat.postMessage: rate limited by Slack")]
 
 
 def test_a_transient_error_is_retried_with_backoff(stack: Stack) -> None:
@@ -185,7 +187,7 @@ def test_a_permanent_failure_posts_the_fallback_notice_and_the_job_still_succeed
                               f"`logs {job.id}` shows its output."),
     ]
     assert stack.deliveries(settled=1) == [
-        ("failed", 1, "chat.postMessage: Slack said msg_too_long")]
+        ("dead", 1, "chat.postMessage: Slack said msg_too_long")]
     job = stack.queue.get(job.id)
     assert job.state == "succeeded"
     assert job.delivery_error == "chat.postMessage: Slack said msg_too_long"

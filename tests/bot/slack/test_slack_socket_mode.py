@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.outbox import OutboxWorker
+from bot.sender import Sender
 from bot.slack import SlackPlatform
 from chatops.commands import CommandHandler
 from dispatcher.loop import Dispatcher
@@ -38,7 +38,7 @@ def running(home: Path, fake: FakeSlack, before_serve: Callable[[], None] = lamb
         stop = threading.Event()
         threads = [
             threading.Thread(target=platform.serve, args=(handler, stop), daemon=True),
-            threading.Thread(target=OutboxWorker(service.settings, service.queue, platform).run,
+            threading.Thread(target=Sender.for_service(service, platform).run,
                              args=(stop,), daemon=True),
             threading.Thread(target=dispatcher.run, daemon=True),
         ]

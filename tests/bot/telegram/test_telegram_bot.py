@@ -1,5 +1,5 @@
 """The Telegram platform end to end: the real python-telegram-bot Application long-polling a
-fake Bot API, the real Dispatcher running jobs, the real OutboxWorker delivering reports."""
+fake Bot API, the real Dispatcher running jobs, the real Sender delivering reports."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from bot.outbox import OutboxWorker
+from bot.sender import Sender
 from bot.telegram import TelegramPlatform
-from chatops import identities
+from chatops import identities, outbound
 from chatops.commands import CommandHandler
 from chatops.db import deliveries
 from chatops.platform import Delivery, DeliveryError
@@ -298,12 +298,15 @@ def test_a_restarted_bot_sends_only_what_had_not_arrived(fake, make_service):
     text = generated(8000).rstrip("\n")  # two messages
     delivery_id = service.queue.add_delivery("telegram", notice(text), channel="42")
     fake.fail_next("sendMessage", 429, retry_after=1, after=1)
-    first_bot = OutboxWorker(service.settings, service.queue, TelegramPlatform.create(service))
-    assert first_bot.deliver_due()  # part 1 arrives, part 2 is refused: rescheduled
+    first_bot = Sender.for_service(service, TelegramPlatform.create(service))
+    first_bot.settle()  # part 1 arrives, part 2 is refused: rescheduled
+    first_bot.close()
     assert len(fake.sent()) == 2
-    time.sleep(1.1)
-    second_bot = OutboxWorker(service.settings, service.queue, TelegramPlatform.create(service))
-    assert second_bot.deliver_due()
+    wait_until(lambda: outbound.next_due(service.queue.engine, "telegram") <= time.time(),
+               what="the Retry-After to pass")
+    second_bot = Sender.for_service(service, TelegramPlatform.create(service))
+    second_bot.settle()
+    second_bot.close()
     calls = fake.sent()
     assert len(calls) == 3 and calls[2].params == calls[1].params
     assert "\n".join([calls[0].params["text"], calls[2].params["text"]]) == text

@@ -1,1 +1,0 @@
-"""Slurm job notifications: the connectors that send them, the sender, and its CLI."""
