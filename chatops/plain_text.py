@@ -37,4 +37,5 @@ def render_delivery(delivery: Delivery) -> str:
             parts.append(f"(the file cannot be read here: {exc})")
     else:
         parts.append(report.text)
+    parts += [f"[file {f['name']}: {f['path']}]" for f in report.files]
     return "\n".join(p for p in parts if p)

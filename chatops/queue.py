@@ -129,6 +129,15 @@ class Queue:
             conn.rollback()
         return conn
 
+    def release_connection(self) -> None:
+        """Give this thread's connection back to the pool: for threads that live long and use
+        the queue only now and then (a Slurm job's tracker, a burst of submissions), so that
+        many of them never exhaust the pool."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
+
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
         """A transaction that writes (on SQLite: BEGIN IMMEDIATE, see chatops.db)."""

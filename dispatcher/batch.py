@@ -103,11 +103,17 @@ class BatchRun(ThreadRun):
             return
         self.executor.update(self.job_id, submit_state="submitted", slurm_job_id=self.slurm_id,
                              submitted_at=time.time())
-        self.executor.tell(self.job_id, f"`{self.spec.type}` (job {self.job_id}) submitted as "
-                                        f"Slurm job {self.slurm_id} on cluster "
-                                        f"{self.spec.cluster}.")
+        self.executor.tell(self.job_id, self.submitted_text())
         self._track()
         self._collect()
+
+    def submitted_text(self) -> str:
+        return (f"`{self.spec.type}` (job {self.job_id}) submitted as Slurm job {self.slurm_id} "
+                f"on cluster {self.spec.cluster}.")
+
+    def workdir(self) -> str:
+        """The job's folder on the cluster (relative to the login directory, or absolute)."""
+        return self.slurm.workdir.removeprefix("~/")
 
     def resume(self, record) -> None:
         """Track a Slurm job that an earlier dispatcher submitted, then report it."""
@@ -118,7 +124,7 @@ class BatchRun(ThreadRun):
 
     def _submit(self) -> bool:
         name = self.spec.cluster
-        workdir = self.slurm.workdir.removeprefix("~/")
+        workdir = self.workdir()
         script = posixpath.join(workdir, f"chatops-{self.job_id}.sh")
         self.output_path = posixpath.join(workdir, f"chatops-{self.job_id}.out")
         options = {
@@ -397,4 +403,5 @@ class BatchExecutor:
             self.queue.add_delivery(sub.platform, notice(text), channel=sub.channel,
                                     thread=sub.thread, message=sub.message,
                                     is_direct=bool(sub.is_direct), job_id=job_id)
+        self.queue.release_connection()  # a tracker thread holds none while Slurm works
         wakeup.notify(self.settings.run_dir, "outbox")

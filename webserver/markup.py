@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
@@ -158,6 +159,10 @@ def delivery_html(delivery: Delivery) -> Markup:
                                 f"{escape(exc.strerror or str(exc))})</p>"))
     else:
         parts.append(text_html(report.text))
+    for item in report.files:  # a calculation's results: downloads for whoever may see it
+        href = f"/console/results/{report.job_id}/{quote(item['name'])}"
+        parts.append(Markup(f"<p class=\"file\"><a href=\"{escape(href)}\" download>"
+                            f"{escape(item['name'])}</a></p>"))
     return Markup("\n").join(parts)
 
 
