@@ -44,6 +44,7 @@ from chatops.db import (
     suppressions,
 )
 from chatops.events import Requester
+from chatops.job_end import merge_report
 from chatops.params import args_problem
 from chatops.redact import redact, redact_payload
 
@@ -268,6 +269,10 @@ class Queue:
                     continue
                 params["body"] = json.dumps(redact_payload(end.payload))
                 queued.append(sql.run(conn, self._sql["report"], params).rowcount)
+                if end.payload.get("details", {}).get("slurm_job_id"):  # see chatops.job_end
+                    merge_report(lambda text, values, c=conn: sql.run(
+                        c, sql.for_driver(text, self.engine.dialect.paramstyle), values),
+                        end.job_id, dict(end.payload), now)
         return queued
 
     def _finish(self, only_from: tuple[str, ...]) -> str:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from chatops import wakeup
 from chatops.db import reading, slurm_submissions, storable_int
 from chatops.job_config import Config
+from chatops.job_end import tell_thread
 from chatops.notify import store
 from chatops.notify.config import NotifyConfig, configured_connectors, load_notify_config
 from chatops.notify.render import context, render, slurm_message
@@ -208,7 +209,7 @@ class NotifyIngest:
         except Exception:  # statistics never suppress the notification
             log.exception("statistics for job %s failed", event.display_id)
         ctx = context(event, stats)
-        self._tell_threads(subscribers, ctx)
+        self._tell_threads(subscribers, ctx, event.finished)
         user = event.user or event.mail_user or ""
         if user not in used:
             used[user] = store.recent_count(self.engine, user, now - self.cfg.user_window)
@@ -265,14 +266,14 @@ class NotifyIngest:
         return [(row.job_id, sub) for row in matching
                 for sub in self.queue.subscribers_of(row.job_id)]
 
-    def _tell_threads(self, subscribers: list[Any], ctx: dict[str, Any]) -> None:
+    def _tell_threads(self, subscribers: list[Any], ctx: dict[str, Any], is_end: bool) -> None:
+        """The event as a notice in each requester's thread; its end and the job's report
+        become one message there (``chatops/job_end.py``)."""
         if not subscribers:
             return
         text = render("mailto", "", ctx, self.site_dir)["text"]
         for job_id, sub in subscribers:
-            self.queue.add_delivery(sub.platform, notice(text), channel=sub.channel,
-                                    thread=sub.thread, message=sub.message,
-                                    is_direct=bool(sub.is_direct), job_id=job_id)
+            tell_thread(self.queue, job_id, sub, text, is_end)
         wakeup.notify(self.settings.run_dir, "outbox")
 
 
