@@ -466,10 +466,14 @@ class Queue:
     def take_channel_deliveries(self, platform: str, channel: str) -> list[Row]:
         """Pending deliveries for one channel, marked delivered (the console reads them)."""
         now = time.time()
+        waiting = (deliveries.c.platform == platform, deliveries.c.channel == channel,
+                   deliveries.c.state == "pending")
+        with self._read() as conn:  # mostly nothing: then never wait for the write lock
+            if conn.execute(select(deliveries.c.id).where(*waiting).limit(1)).first() is None:
+                return []
         with self._begin() as conn:
-            rows = list(conn.execute(select(deliveries).where(
-                deliveries.c.platform == platform, deliveries.c.channel == channel,
-                deliveries.c.state == "pending").order_by(deliveries.c.id)))
+            rows = list(conn.execute(select(deliveries).where(*waiting)
+                                     .order_by(deliveries.c.id)))
             if rows:
                 conn.execute(update(deliveries)
                              .where(deliveries.c.id.in_([r.id for r in rows]))
