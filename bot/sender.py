@@ -32,7 +32,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, Row
 
-from chatops import outbound, wakeup
+from chatops import outbound, storage, wakeup
 from chatops.notify.config import NotifyConfig, load_notify_config
 from chatops.platform import Delivery, DeliveryError, Platform
 from chatops.report import notice
@@ -78,6 +78,8 @@ class Sender:
         self.lease = lease
         self.poll_interval = poll_interval
         self.run_dir = run_dir  # wake-ups on the "outbox" topic: a new row elsewhere
+        self.outage = storage.Outage(f"the {platform.name} sender", (
+            "nothing is sent", "nothing was sent"))
         self.queues: dict[str, deque[Item]] = {}
         self.target_free: dict[str, float] = {}
         # The platform's rate: a bucket of one second's messages, so a lone message never
@@ -288,7 +290,15 @@ class Sender:
                              name=f"wake-{self.name}").start()
         try:
             while not stop.is_set():
-                self.step()
+                try:
+                    self.step()
+                except Exception as exc:  # a full disk: wait for room, never die of it
+                    if not self.outage.failed(exc):
+                        raise
+                    stop.wait(self.poll_interval)
+                else:
+                    self.outage.recovered()
+                    self.outage.held.clear()  # (the dispatcher tells the admins)
         finally:
             self.close()
             if listener is not None:

@@ -66,6 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as exc:
         print(f"chatops: {exc}", file=sys.stderr)
         return svc.EXIT_ENVIRONMENT
+    except Exception as exc:  # a damaged, full or read-only database: say so, not a traceback
+        from chatops import storage
+
+        found = storage.fault(exc)
+        if found is None:
+            raise
+        print(f"chatops: {storage.setup_message(found, load_settings().database_url)}",
+              file=sys.stderr)
+        return svc.EXIT_ENVIRONMENT
     except KeyboardInterrupt:
         return 130
 

@@ -37,6 +37,10 @@ def add_parsers(sub: argparse._SubParsersAction, epilog: str) -> None:
     upgrade = db_sub.add_parser("upgrade", help="create the database or apply new migrations",
                                 epilog=epilog)
     upgrade.set_defaults(func=cmd_db_upgrade)
+    check = db_sub.add_parser("check", help="is the database sound, at the newest schema and "
+                              "writable? (SQLite: integrity_check; exit 3 when not)",
+                              epilog=epilog)
+    check.set_defaults(func=cmd_db_check)
     backup = db_sub.add_parser("backup", help="copy the SQLite database while the service "
                                "runs (PostgreSQL: use pg_dump)", epilog=epilog)
     backup.add_argument("file", help="where to write the copy (a new file)")
@@ -163,6 +167,15 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     else:
         print(f"the database {url} is up to date (schema {after})")
     return 0
+
+
+def cmd_db_check(args: argparse.Namespace) -> int:
+    from chatops.db_check import check
+
+    settings = load_settings()
+    lines, ok = check(settings.database_url)
+    print(*lines, sep="\n")
+    return 0 if ok else svc.EXIT_ENVIRONMENT
 
 
 def cmd_db_backup(args: argparse.Namespace) -> int:

@@ -89,6 +89,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
             print(render_delivery(delivery), flush=True)
         if response.no_such_job:
             return svc.EXIT_NOT_FOUND
+        if response.unstored:
+            return svc.EXIT_ENVIRONMENT
         if response.refused or not response.understood:
             return svc.EXIT_FAILED
         if response.job_id is None:

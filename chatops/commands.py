@@ -16,6 +16,7 @@ from chatops import (
     identities,
     monitor_chat,
     schedule_chat,
+    storage,
     telemetry_chat,
     texts,
     wakeup,
@@ -71,6 +72,7 @@ class Response:
     understood: bool = True
     no_such_job: bool = False  # the job id asked about does not exist
     starts_at: float | None = None  # the job was scheduled to start later (or is held)
+    unstored: bool = False  # refused because the database cannot store it (chatops.storage)
 
     def say(self, text: str, code: bool = False) -> Response:
         self.replies.append(Reply(text, code))
@@ -89,7 +91,18 @@ class CommandHandler:
                 "That text contains a NUL character (\\0), which no command accepts; "
                 "type it again without it.")
         parsed = parse(incoming.text, self.config)
-        who = incoming.requester
+        try:
+            return self._handle(parsed, incoming.requester)
+        except Exception as exc:  # a full disk, a read-only database: say so, store nothing
+            found = storage.fault(exc)
+            if found is None:
+                raise
+        what = "new jobs" if isinstance(parsed, Matched) else "that"
+        return Response(refused=True, unstored=True).say(
+            f"The service cannot store {what} right now: {found.short}. Nothing was "
+            "changed; please try again later.")
+
+    def _handle(self, parsed, who: Requester) -> Response:
         if isinstance(parsed, Help):
             if parsed.namespace is None:
                 return Response().say(texts.general_help(self.config))

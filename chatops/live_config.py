@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from chatops import alarms, redact, wakeup
+from chatops import alarms, redact, storage, wakeup
 from chatops.db import config_rejections, insert_new, processes, reading
 from chatops.filewatch import FileWatch
 from chatops.job_config import Config, ConfigError, load_config
@@ -175,8 +175,9 @@ class LiveConfig:
     def _beat(self) -> None:
         try:
             self._record()
-        except Exception:
-            log.exception("could not record this process's heartbeat")
+        except Exception as exc:
+            if storage.fault(exc) is None:  # (a full disk: the dispatcher and /healthz say so)
+                log.exception("could not record this process's heartbeat")
 
     def _record(self, **values: object) -> None:
         with self.queue.engine.begin() as conn:

@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 
 from chatops import queue_sql as sql
+from chatops import storage
 from chatops.db import (
     READ_ONLY,
     args_digest,
@@ -166,10 +167,10 @@ class Queue:
             raw.execute("BEGIN IMMEDIATE")  # take the write lock now (see chatops.db)
         try:
             yield raw
-        except BaseException:
+            raw.commit()
+        except BaseException:  # (a failed COMMIT too: a full disk must not leave it open)
             raw.rollback()
             raise
-        raw.commit()
 
     # -- jobs -------------------------------------------------------------------------------
 
@@ -179,11 +180,17 @@ class Queue:
         """Queue a job, or join the pending one with the same type and args.
 
         Raises ArgumentsTooLarge above MAX_ARGS_BYTES, or with a NUL (callers check
-        ``args_problem`` first to answer in their own words).
+        ``args_problem`` first to answer in their own words), and storage.NoRoom when the
+        disk under a SQLite database is full.
         """
         problem = args_problem(args)
         if problem:
             raise ArgumentsTooLarge(problem)
+        # A (nearly) full disk refuses new jobs, whoever asks: SQLite could still squeeze a
+        # row into its log's free room, but the job could not write its output.
+        low = storage.low_space(self.engine)
+        if low is not None:
+            raise storage.NoRoom(low)
         now = time.time() if now is None else now
         canonical = canonical_args(args)
         params = {

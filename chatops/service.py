@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from chatops import migrate, redact
+from chatops import migrate, redact, storage
 from chatops.db import make_engine
 from chatops.job_config import Config, ConfigError, load_config
 from chatops.queue import Queue
@@ -49,9 +49,15 @@ def open_queue(settings: Settings, *, need_schema: bool = True) -> Queue:
     """The queue on the configured database: reachable, and at the newest migration unless
     ``need_schema`` is false (``chatops db upgrade``); else a SetupError saying what to do."""
     engine = open_engine(settings)
+    read_only = storage.check_writable_file(settings.database_url)
+    if read_only is not None:
+        raise SetupError(storage.setup_message(read_only, settings.database_url))
     try:
         current = migrate.is_current(engine)
     except DBAPIError as exc:
+        found = storage.fault(exc)
+        if found is not None:
+            raise SetupError(storage.setup_message(found, settings.database_url)) from None
         hint = ("is CHATOPS_HOME writable by this user?" if settings.is_sqlite else
                 "is the server running, and are the host, user and password in "
                 "CHATOPS_DATABASE_URL right?")

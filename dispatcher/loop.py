@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from chatops import privileges, wakeup
+from chatops import alarms, privileges, storage, wakeup
 from chatops.job_config import Config, JobSpec
 from chatops.joblogs import JobLogs, job_logs, type_folder
 from chatops.notify.check import check_setup
@@ -100,6 +100,9 @@ class Dispatcher:
         self._claim_at = 0.0  # when a claim may find something: 0 now, inf not until a change
         # Slurm notifications (dispatcher/notify_ingest.py): broken settings stop the start.
         self.notify = self._notify_ingest()
+        # A full disk or a read-only database: running jobs go on, their ends wait in memory.
+        self.outage = storage.Outage("chatops dispatcher", (
+            "no new jobs are started", "no new job was started"))
         self.schedules = Scheduler(settings, config, queue, self.worker)
         self.monitors = Monitors(settings, config, queue, self.worker, lambda: self.remote.pool)
         self.feed = None  # dispatcher/telemetry_feed.py, when job_configs.py has feeds
@@ -161,7 +164,7 @@ class Dispatcher:
             self.monitors.close()
             if self.feed is not None:
                 self.feed.close()
-            self.queue.heartbeat(self.worker, stopped=True)
+            self._guard(self.queue.heartbeat, self.worker, stopped=True)
             if self.notify is not None:
                 self.notify.close()
             if "remote" in self.__dict__:  # the cached_property was used: close its connections
@@ -207,23 +210,55 @@ class Dispatcher:
         then record the turn's starts and ends in one transaction."""
         now = time.time()
         fires = self.schedules.next_due
-        self.schedules.step(now)
+        self._guard(self.schedules.step, now)
         if fires is not None and fires <= now:  # it may have queued jobs
             self._claim_at = 0.0
-        if now >= self._claim_at:
-            self._start_due(now)
+        if now >= self._claim_at and not self.outage.blocked:
+            self._guard(self._start_due, now)
         if self.notify is not None:
-            self.notify.step(now)  # a cheap look at the spool
+            self._guard(self.notify.step, now)  # a cheap look at the spool
         if now >= self._next_heartbeat:
-            self.queue.heartbeat(self.worker, now)
-            self._next_heartbeat = now + HEARTBEAT_SECONDS
-        if now >= self._next_recovery:
-            self.recover()
-        if self.active and now >= self._next_progress:
-            self._next_progress = self.progress.step(now, self.active)
+            self._beat(now)
+        if now >= self._next_recovery and not self.outage.blocked:
+            self._guard(self.recover)
+        if self.active and now >= self._next_progress and not self.outage.blocked:
+            self._next_progress = now + self.settings.poll_interval  # (if the step fails)
+            self._guard(self._progress, now)
         self._handle(self._selector.select(self._sleep_time(time.time())))
         self._enforce_deadlines(time.time())
         self._settle()
+
+    def _progress(self, now: float) -> None:
+        self._next_progress = self.progress.step(now, self.active)
+
+    def _guard(self, step, *args, **kwargs) -> bool:
+        """Run one part of a turn; a storage fault (chatops/storage.py) stops claiming until
+        the database takes writes again, any other error is the dispatcher's end as before."""
+        try:
+            step(*args, **kwargs)
+        except Exception as exc:
+            if not self.outage.failed(exc):
+                raise
+            return False
+        return True
+
+    def _beat(self, now: float) -> None:
+        """The heartbeat, and the look at the database's disk: while either fails no job is
+        claimed; once both work, the ends held meanwhile are recorded and the admins told."""
+        self._next_heartbeat = now + HEARTBEAT_SECONDS
+        if not self._guard(self.queue.heartbeat, self.worker, now):
+            return
+        low = storage.low_space(self.queue.engine)
+        if low is not None:
+            self.outage.note(low)
+            return
+        if self.outage.blocked:
+            if not self._record_ends():
+                return
+            self.outage.recovered()
+            self._claim_at = 0.0
+        self.outage.flush(lambda text: alarms.queue_notice(
+            self.queue, self.config.admin_channel, text) if self.config.admin_channel else None)
 
     def _handle(self, events: list) -> None:
         for key, _ in events:
@@ -244,12 +279,13 @@ class Dispatcher:
         self._leftovers.pop(output, None)
 
     def _sleep_time(self, now: float) -> float:
-        wake = [now + self.settings.poll_interval, self._next_heartbeat, self._next_recovery,
+        wake = [now + self.settings.poll_interval, self._next_heartbeat,
+                math.inf if self.outage.blocked else self._next_recovery,
                 self.schedules.next_due or math.inf,
                 self._next_progress if self.active else math.inf]
         for active in self.active.values():
             wake.append(active.kill_at or active.deadline)
-        if self._busy() < self.settings.max_concurrency:
+        if self._busy() < self.settings.max_concurrency and not self.outage.blocked:
             wake.append(self._claim_at)
         return max(0.0, min(wake) - now)
 
@@ -391,13 +427,23 @@ class Dispatcher:
         for job_id in self._ended:
             self._reap(job_id)
         self._ended.clear()
+        if not self.outage.blocked:  # (else the next heartbeat that works records them)
+            self._record_ends()
+
+    def _record_ends(self) -> bool:
+        """Record the held starts and ends; False when the database cannot store them now (they
+        stay held: a job's end is never lost to a full disk)."""
         if not (self._finishes or self._processes):
-            return
+            return True
         finishes, self._finishes = self._finishes, []
         processes, self._processes = self._processes, []
         try:
             self.queue.finish_many(finishes, processes=processes)
-        except Exception:  # one bad row must not lose the others' reports: one at a time
+        except Exception as exc:
+            if self.outage.failed(exc):
+                self._finishes[:0], self._processes[:0] = finishes, processes
+                return False
+            # one bad row must not lose the others' reports: one at a time
             log.exception("recording %d job ends at once failed; recording them one by one",
                           len(finishes))
             for end in finishes:
@@ -407,6 +453,7 @@ class Dispatcher:
                     log.exception("job %s: could not record its end", end.job_id)
         if finishes:
             wakeup.notify(self.settings.run_dir, "outbox")
+        return True
 
     def _reap(self, job_id: int) -> None:
         active = self.active.pop(job_id)
@@ -438,8 +485,8 @@ class Dispatcher:
             log.exception("job %s: could not build its report", job_id)
             self._finishes.append(Finish(job_id, "failed", exit_code=exit_code,
                                          summary="ended, but its report could not be built"))
-        self.progress.ended(job_id, active.job_type, self._finishes[-1].summary or "ended",
-                            time.time())
+        self._guard(self.progress.ended, job_id, active.job_type,
+                    self._finishes[-1].summary or "ended", time.time())
 
     def _report(self, job_id: int, active: Active, exit_code: int) -> Finish:
         spec = active.spec
@@ -476,6 +523,7 @@ class Dispatcher:
             self._enforce_deadlines(time.time())
             self._settle()
         self._settle()
+        self._record_ends()  # a last try for ends held by a full disk
 
     # -- recovery ---------------------------------------------------------------------------
 

@@ -9,12 +9,16 @@ is handed (the CLI, which composes the processes, hands over the configured ones
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Sequence
 
+import psycopg
 from flask import Flask, abort, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError
 from waitress.server import create_server
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from chatops import storage
 from chatops.commands import CommandHandler
 from chatops.platform import Platform
 from chatops.redact import redact
@@ -59,6 +63,9 @@ def create_app(service: Service, handler: CommandHandler | None = None,
     app.before_request(_refuse_nul)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
+    # (the queue's hot path raises the drivers' own errors: see chatops/queue_sql.py)
+    for error in (DBAPIError, sqlite3.Error, psycopg.Error, storage.NoRoom):
+        app.register_error_handler(error, _database_error)
     return app
 
 
@@ -91,6 +98,17 @@ def _http_error(exc: HTTPException):
         return jsonify(error=description), exc.code
     return render_template("error.html", code=exc.code, name=exc.name,
                            description=description), exc.code
+
+
+def _database_error(exc: Exception):
+    """A full disk or a read-only database: 503 saying so (GitHub may redeliver later), not a
+    bare 500; any other database error is a 500 as before."""
+    found = storage.fault(exc)
+    if found is None:
+        log.error("Exception on %s [%s]", request.path, request.method, exc_info=exc)
+        return _http_error(InternalServerError())
+    return _http_error(ServiceUnavailable(f"The service cannot store that right now: "
+                                          f"{found.short}. Please try again later."))
 
 
 def make_server(app: Flask, host: str, port: int):

@@ -2,7 +2,9 @@
 
 ``/metrics`` names namespaces, so it answers only ``Authorization: Bearer
 $CHATOPS_METRICS_TOKEN`` (Prometheus' ``authorization`` setting), unless a site that keeps the
-port private says ``CHATOPS_METRICS_PUBLIC=true``. ``/healthz`` says only ok or not, to anyone.
+port private says ``CHATOPS_METRICS_PUBLIC=true``. ``/healthz`` says only ok or not, to anyone:
+whether the database can be read and written (a write rolled back, and the free space next to a
+SQLite file), and whether a dispatcher is alive.
 Job figures are read from the database at scrape time, so every web process reports the same
 numbers whichever process ran the jobs. Webhook answers are counted in this process.
 """
@@ -10,6 +12,7 @@ numbers whichever process ran the jobs. Webhook answers are counted in this proc
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -24,7 +27,7 @@ from prometheus_client.core import (
 )
 from sqlalchemy import and_, case, func, select, text
 
-from chatops import monitor_store
+from chatops import monitor_store, storage
 from chatops.db import deliveries, dispatchers, jobs, reading, webhook_deliveries
 from chatops.queue import STALE_AFTER_SECONDS, Queue
 from chatops.service import Service
@@ -32,6 +35,7 @@ from chatops.service import Service
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600)
 _EVENT = re.compile(r"^[a-z_]{1,50}$")
 
+log = logging.getLogger("chatops.web")
 bp = Blueprint("ops", __name__)
 
 
@@ -194,10 +198,14 @@ def healthz():
             conn.execute(text("SELECT 1"))
             beat = conn.execute(select(func.max(dispatchers.c.heartbeat_at))
                                 .where(dispatchers.c.stopped_at.is_(None))).scalar()
-        checks["database"] = "ok"
+        cannot = storage.probe(queue.engine)  # reading is not enough: can it store?
+        checks["database"] = "ok" if cannot is None else f"cannot write ({cannot.short})"
     except Exception as exc:  # report it; never crash the probe
-        checks["database"] = f"unreachable ({type(exc).__name__})"
+        found = storage.fault(exc)
+        checks["database"] = (f"unreachable ({type(exc).__name__})" if found is None
+                              else f"cannot be used ({found.short})")
         beat = None
+    _log_change(checks["database"])
     if beat is None:
         checks["dispatcher"] = "none running"
     elif now - beat > STALE_AFTER_SECONDS:
@@ -206,3 +214,15 @@ def healthz():
         checks["dispatcher"] = "ok"
     healthy = all(v == "ok" for v in checks.values())
     return jsonify(status="ok" if healthy else "unhealthy", checks=checks), 200 if healthy else 503
+
+
+def _log_change(database: str) -> None:
+    """Say in the log when the database stops (or starts again) being usable, once."""
+    before = current_app.extensions.get("chatops.health.database", "ok")
+    if database == before:
+        return
+    current_app.extensions["chatops.health.database"] = database
+    if database == "ok":
+        log.warning("/healthz: the database can be written again")
+    else:
+        log.error("/healthz: the database %s", database)

@@ -118,7 +118,8 @@ def test_run_defers_then_edits_and_the_report_follows(discord_site, fake):
                             "allowed_mentions": NO_MENTIONS, "tts": False})
     assert (report.method, report.path, report.body) == (
         "POST", "/channels/777/messages", {"content": "Hello Bob", "allowed_mentions":
-                                           NO_MENTIONS, "tts": False})
+                                           NO_MENTIONS, "tts": False, "nonce": "1.re.0",
+                                           "enforce_nonce": True})  # a resend: one message
     assert report.auth == f"Bot {TOKEN}"
     job = site.service.queue.get(1)
     assert (job.platform, job.channel, job.requested_by) == ("discord", "777", "4242")
