@@ -232,7 +232,7 @@ def test_a_chat_batch_job_with_mail_type_all_ends_in_one_message(spool_dir: Path
         with reading(h.queue.engine) as conn:
             payloads = [json.loads(p) for p in conn.execute(select(deliveries.c.payload).where(
                 deliveries.c.job_id == job_id, deliveries.c.state != "dropped")).scalars()]
-        ends = [p for p in payloads if p["kind"] == "report" or (
+        ends = [p for p in payloads if p["kind"] == "report" or "end_of" in p or (
             p["text"].startswith(f"Slurm job {slurm_id} ") and " began\n" not in p["text"])]
         assert len(ends) == 1, payloads
     finally:
