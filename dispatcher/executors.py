@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from chatops.job_config import Config, JobSpec
@@ -81,3 +82,15 @@ class RemoteExecutors:
 
     def close(self) -> None:
         self.pool.close()
+
+
+@dataclass
+class Active:
+    run: Run
+    job_type: str
+    spec: JobSpec
+    logs: JobLogs
+    deadline: float
+    stop_reason: str | None = None  # "timed_out" | "cancelled" | "shutdown"
+    kill_at: float | None = None
+    cancelled_by: str | None = None  # who asked to cancel it, named in its report

@@ -27,17 +27,17 @@ from pathlib import Path
 
 from chatops import alarms, privileges, storage, wakeup
 from chatops.job_config import Config, JobSpec
-from chatops.joblogs import JobLogs, job_logs, type_folder
-from chatops.notify.check import check_setup
+from chatops.joblogs import JobLogs, type_folder
 from chatops.queue import STALE_AFTER_SECONDS, Finish, Queue
 from chatops.report import describe_end, failure_report, success_report
-from chatops.settings import Settings, SetupError
-from dispatcher.executors import Executor, RemoteExecutors, Run
-from dispatcher.local import LocalExecutor, Output, PrepareError, kill_orphan
+from chatops.settings import Settings
+from dispatcher import recovery
+from dispatcher.executors import Active, Executor, RemoteExecutors
+from dispatcher.local import LocalExecutor, Output, PrepareError
 from dispatcher.monitor import Monitors
-from dispatcher.notify_ingest import NotifyIngest
 from dispatcher.progress import LiveProgress
 from dispatcher.schedules import Scheduler
+from dispatcher.slurm_news import SlurmNews
 from dispatcher.starters import Starters
 
 log = logging.getLogger("chatops.dispatcher")
@@ -45,18 +45,6 @@ log = logging.getLogger("chatops.dispatcher")
 HEARTBEAT_SECONDS = 2.0
 _STARTED = "started"  # selector key of the starter threads' wake-up pipe
 MAX_LEFTOVERS = 200  # streams of ended jobs still copied (a daemon a job left holds its stdout)
-
-
-@dataclass
-class Active:
-    run: Run
-    job_type: str
-    spec: JobSpec
-    logs: JobLogs
-    deadline: float
-    stop_reason: str | None = None  # "timed_out" | "cancelled" | "shutdown"
-    kill_at: float | None = None
-    cancelled_by: str | None = None  # who asked to cancel it, named in its report
 
 
 @dataclass
@@ -98,14 +86,14 @@ class Dispatcher:
         self._next_heartbeat = 0.0
         self._next_recovery = 0.0
         self._claim_at = 0.0  # when a claim may find something: 0 now, inf not until a change
-        # Slurm notifications (dispatcher/notify_ingest.py): broken settings stop the start.
-        self.notify = self._notify_ingest()
+        # MailProg events and telemetry job records (dispatcher/slurm_news.py); broken
+        # notification settings stop the start.
+        self.news = SlurmNews(settings, config, queue, self._wake_runs)
         # A full disk or a read-only database: running jobs go on, their ends wait in memory.
         self.outage = storage.Outage("chatops dispatcher", (
             "no new jobs are started", "no new job was started"))
         self.schedules = Scheduler(settings, config, queue, self.worker)
         self.monitors = Monitors(settings, config, queue, self.worker, lambda: self.remote.pool)
-        self.feed = None  # dispatcher/telemetry_feed.py, when job_configs.py has feeds
         self.progress = LiveProgress(settings, queue)  # running jobs' messages, edited
         self._next_progress = 0.0
 
@@ -121,14 +109,11 @@ class Dispatcher:
         self.config = config
         if "remote" in self.__dict__:
             self.remote.reconfigure(config)
-        if self.notify is not None:
-            self.notify.reconfigure(config)
+        self.news.reconfigure(config)
         self.schedules.reload(config)
         if config.monitors:
             self.remote  # noqa: B018  (made here, not raced for by the monitors' threads)
         self.monitors.reconfigure(config)
-        if (self.feed.spec if self.feed else None) != config.telemetry:
-            self._follow_feed(config)
         wakeup.notify(self.settings.run_dir, "dispatcher")
 
     def run(self) -> None:
@@ -144,8 +129,7 @@ class Dispatcher:
                  self.worker, self.settings.max_concurrency,
                  self.account.name if self.account else privileges.who_am_i())
         try:
-            self._start_notify()
-            self._follow_feed(self.config)
+            self.news.start(self.stopping)
             self.recover()
             self.schedules.start(time.time())
             if self.config.monitors:
@@ -162,40 +146,10 @@ class Dispatcher:
             self._starters.close()  # (after _shutdown: nothing is starting any more)
             self._listener.close()
             self.monitors.close()
-            if self.feed is not None:
-                self.feed.close()
             self._guard(self.queue.heartbeat, self.worker, stopped=True)
-            if self.notify is not None:
-                self.notify.close()
+            self.news.close()
             if "remote" in self.__dict__:  # the cached_property was used: close its connections
                 self.remote.close()
-
-    def _notify_ingest(self) -> NotifyIngest:
-        errors, warnings = check_setup(self.config.notifications, self.settings.environ)
-        if errors:
-            raise SetupError("the Slurm notification settings have errors:\n"
-                             + "\n".join(errors) + "\nCheck them with: chatops config check")
-        for warning in warnings:
-            log.warning("%s", warning)
-        ingest = NotifyIngest(self.settings, self.config, self.queue)
-        ingest.on_chat_jobs = self._wake_runs
-        return ingest
-
-    def _start_notify(self) -> None:
-        self.notify.start(self.stopping)
-
-    def _follow_feed(self, config: Config) -> None:
-        """Read the telemetry daemons' topics back when ``telemetry`` has feeds."""
-        from dispatcher.telemetry_feed import Feed
-
-        if self.feed is not None:
-            self.feed.close()
-            self.feed = None
-        if config.telemetry and config.telemetry.feeds:
-            try:
-                self.feed = Feed(config.telemetry, self.queue, self._wake_runs).start()
-            except Exception:  # a broken broker setting must not stop the jobs
-                log.exception("the telemetry feed is off: its setup failed")
 
     def _wake_runs(self, job_ids: set[int]) -> None:
         """A MailProg event or a telemetry job record about these jobs came in: a Slurm batch
@@ -215,8 +169,7 @@ class Dispatcher:
             self._claim_at = 0.0
         if now >= self._claim_at and not self.outage.blocked:
             self._guard(self._start_due, now)
-        if self.notify is not None:
-            self._guard(self.notify.step, now)  # a cheap look at the spool
+        self._guard(self.news.step, now)  # a cheap look at the spool
         if now >= self._next_heartbeat:
             self._beat(now)
         if now >= self._next_recovery and not self.outage.blocked:
@@ -321,7 +274,7 @@ class Dispatcher:
         if spec is None:
             raise PrepareError(f"job type {row.job_type!r} is no longer in job_configs.py")
         has_fabfile = bool(self.config.namespaces[spec.namespace].fabfile)
-        logs = JobLogs(self._log_folder(row.namespace, row.job_type), row.id)
+        logs = JobLogs(self.log_folder(row.namespace, row.job_type), row.id)
         args = json.loads(row.args)
         deadline = now + row.timeout
         executor = self.executor_for(spec)
@@ -335,7 +288,7 @@ class Dispatcher:
                                    deadline=deadline))
         log.info("job %s (%s) started, %s", row.id, row.job_type, run.label)
 
-    def _log_folder(self, namespace: str, job_type: str) -> Path:
+    def log_folder(self, namespace: str, job_type: str) -> Path:
         """A job type's log folder, made once (with the logs tree's owner when we are root)."""
         folder = type_folder(self.settings.logs_dir, namespace, job_type)
         if folder not in self._folders:
@@ -525,84 +478,15 @@ class Dispatcher:
         self._settle()
         self._record_ends()  # a last try for ends held by a full disk
 
-    # -- recovery ---------------------------------------------------------------------------
+    # -- recovery (dispatcher/recovery.py) --------------------------------------------------
 
     def recover(self) -> None:
-        """Take over the running jobs of dead dispatchers and those handed over at a stop.
-
-        A Slurm batch job that was submitted is tracked again (never submitted twice); any
-        other job is marked lost, its leftovers on this host killed, its requesters told.
-        """
-        now = time.time()
-        self._next_recovery = now + STALE_AFTER_SECONDS / 2
-        dead = []
-        for row in self.queue.dispatchers():
-            if row.id == self.worker:
-                continue
-            same_host_dead = row.host == self.host and not _pid_alive(row.pid)
-            if same_host_dead or row.heartbeat_at < now - STALE_AFTER_SECONDS:
-                dead.append(row)
-        orphans = self.queue.orphaned_jobs([d.id for d in dead])
-        local_dead = {d.id for d in dead if d.host == self.host}
-        for job in orphans:
-            if not self.queue.adopt(job.id, job.claimed_by, self.worker):
-                continue  # another dispatcher took it first
-            try:
-                what = self._resume(job, now)
-            except Exception:  # it cannot be tracked again: it is lost like any other
-                log.exception("job %s: could not resume tracking it", job.id)
-                what = describe_end("lost", None, job.timeout)
-            if what is None:
-                continue  # a Slurm job, tracked again
-            logs = job_logs(self.settings.logs_dir, job)
-            own_folder = logs.folder / str(job.id)  # a job started before migration 0008
-            if own_folder.is_dir():
-                logs = JobLogs(own_folder, job.id)
-            if job.claimed_by in local_dead:
-                kill_orphan(job.pid, job.pid_start, own_folder)
-            wrote = logs.path("stdout").exists() or logs.path("stderr").exists()
-            report = failure_report(job.id, job.job_type, job.namespace, "lost", what,
-                                    logs if wrote else None)
-            self.queue.finish(job.id, "lost", summary=what, payload=report.to_payload(),
-                              log_dir=str(logs.folder), only_from=("running",))
-            log.warning("job %s (%s) was lost with dispatcher %s", job.id, job.job_type,
-                        job.claimed_by)
-        if dead:
-            self.queue.retire_dispatchers([d.id for d in dead], now)
-        if orphans:
+        """Take over the running jobs of dead dispatchers and those handed over at a stop."""
+        self._next_recovery = time.time() + STALE_AFTER_SECONDS / 2
+        if recovery.recover(self):
             self._handle_cancels()  # asked for while no dispatcher tracked them
             wakeup.notify(self.settings.run_dir, "outbox")
 
-    def _resume(self, job, now: float) -> str | None:
-        """Track again a Slurm batch job an earlier dispatcher submitted: None if it is
-        tracked again, else why it is lost."""
-        lost = describe_end("lost", None, job.timeout)
-        spec = self.config.job(job.job_type)
-        if spec is None or spec.slurm is None:
-            return lost
-        executor = self.remote.batch
-        record = executor.submission(job.id)
-        if record is None:
-            return lost + " (it had not been submitted to Slurm)"
-        if record.slurm_job_id is None and record.submit_state == "rejected":
-            return lost + f" (it was not submitted: {record.error})"
-        if record.slurm_job_id is None:
-            return (f"was lost: the dispatcher stopped while submitting it to Slurm, so it may "
-                    f"have been submitted as `chatops-{job.id}` on cluster {spec.cluster} (check "
-                    f"`squeue -n chatops-{job.id}`); it is not submitted again")
-        logs = JobLogs(self._log_folder(job.namespace, job.job_type), job.id)
-        run = executor.resume(job.id, spec, logs, record)
-        self._watch(job.id, Active(run=run, job_type=job.job_type, spec=spec, logs=logs,
-                                   deadline=(job.started_at or now) + job.timeout))
-        log.info("job %s (%s): tracking Slurm job %s again (%s)", job.id, job.job_type,
-                 record.slurm_job_id, f"its dispatcher {job.claimed_by} is gone"
-                 if job.claimed_by else "a stopping dispatcher handed it over")
-        return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    def track_again(self, job_id: int, active: Active) -> None:
+        """A batch job an earlier dispatcher submitted, tracked by this one from now on."""
+        self._watch(job_id, active)

@@ -94,7 +94,7 @@ def test_a_dispatcher_with_a_broken_notification_setting_refuses_to_start(tmp_pa
         "(or name a configured connector)\n"
         "Check them with: chatops config check")
     settings = load_settings({**service.settings.environ, "CHATOPS_SMTP_HOST": "127.0.0.1"})
-    assert Dispatcher(settings, config, service.queue).notify is not None
+    assert Dispatcher(settings, config, service.queue).news.ingest is not None
 
 
 @pytest.mark.slow

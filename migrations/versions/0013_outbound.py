@@ -7,7 +7,7 @@ changes (live progress): a send marks it delivered only if no edit came meanwhil
 that failed for good is now "dead", like a dead-lettered notification, so one command lists and
 retries both.
 
-Revision ID: 0100_outbound
+Revision ID: 0013
 Revises: 0012
 """
 
@@ -16,7 +16,7 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0100_outbound"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
