@@ -92,6 +92,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
             Incoming(requester, args.text, attachment))
         for line in render_response(response):
             print(line, flush=True)
+        # Slurm notifications for this person (`notify me` on the console) waited for a session
+        for delivery in take_waiting(service.queue, "console", user):
+            print(render_delivery(delivery), flush=True)
         if response.no_such_job:
             return svc.EXIT_NOT_FOUND
         if response.unstored:
@@ -112,7 +115,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
                   "`chatops run` or `chatops dispatcher`)", file=sys.stderr, flush=True)
         deadline = time.time() + args.timeout
         while time.time() < deadline:
-            for delivery in take_waiting(service.queue, "console", channel):
+            for delivery in (take_waiting(service.queue, "console", channel)
+                             + take_waiting(service.queue, "console", user)):
                 print(render_delivery(delivery), flush=True)
                 report = delivery.report
                 if report is not None and report.job_id == response.job_id:

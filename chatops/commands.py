@@ -335,7 +335,9 @@ class CommandHandler:
 
     def _notify(self, on: bool, who: Requester) -> Response:
         """Opt this chat in to (or out of) Slurm job notifications."""
-        if not who.channel or who.platform in ("console", "web", "github"):
+        if who.platform == "console":
+            return self._notify_console(on, who)
+        if not who.channel or who.platform in ("web", "github"):
             return Response(understood=False).say(
                 "Slurm notifications go to chat channels: send `notify me` from the channel "
                 "that should get them.")
@@ -349,6 +351,28 @@ class CommandHandler:
             return Response(acknowledged=True).say(
                 f"This channel no longer gets Slurm notifications (`{_mail_user(who)}`).")
         return Response().say("This channel was not getting Slurm notifications.")
+
+    def _notify_console(self, on: bool, who: Requester) -> Response:
+        """The console is a channel too: its target is the person (``console:<user>``), and
+        their notifications wait for their next session, on the command line or the web. A
+        command-line user is also the Slurm account, so Slurm's default mail user (the
+        account's name) reaches them once they opted in."""
+        engine = self.queue.engine
+        where = "the web console" if who.user.startswith("web:") else "the console"
+        mail_user = f"--mail-user=console:{who.user}"
+        if on:
+            account = None if who.user.startswith("web:") else who.user
+            identities.opt_in(engine, "console", who.user, user_id=who.user,
+                              cluster_user=account)
+            also = f" (or Slurm's default for the account {account})" if account else ""
+            return Response(acknowledged=True).say(
+                f"You now get Slurm notifications in {where}, sent with `{mail_user}`{also} and "
+                "`--mail-type=END,FAIL` (or `ALL`); they wait for your next session. "
+                "`notify stop` ends them.")
+        if identities.opt_out(engine, "console", who.user):
+            return Response(acknowledged=True).say(
+                f"You no longer get Slurm notifications in {where} (`{mail_user}`).")
+        return Response().say(f"You were not getting Slurm notifications in {where}.")
 
     def _logs(self, job_id: int, stderr: bool, who: Requester) -> Response:
         job, problem = self._job_for(job_id, who)

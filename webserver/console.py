@@ -93,7 +93,10 @@ def send():
 def poll():
     service = _service()
     messages = []
-    for delivery in take_waiting(service.queue, "console", session_channel()):
+    # This session's replies, then the person's Slurm notifications (`notify me` here).
+    for delivery in (take_waiting(service.queue, "console", session_channel())
+                     + take_waiting(service.queue, "console",
+                                    web_requester(session_channel()).user)):
         report = delivery.report
         messages.append({"text": render_delivery(delivery), "html": delivery_html(delivery),
                          "job_id": delivery.job_id,

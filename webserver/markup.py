@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
+from chatops.plain_text import render_delivery
 from chatops.platform import Delivery
 from chatops.redact import redact
 from chatops.report import blocks_as_text
@@ -139,7 +140,7 @@ def delivery_html(delivery: Delivery) -> Markup:
     """A report or notice as the dashboard shows it."""
     report = delivery.report
     if report is None:
-        return text_html(str(delivery.payload.get("text", "")))
+        return text_html(render_delivery(delivery))
     if report.silent:
         return Markup(f"<p class=\"muted\">(job {report.job_id} "
                       f"{escape(report.outcome.replace('_', ' '))}, quietly)</p>")

@@ -103,6 +103,17 @@ class Harness:
         wait_until(take, timeout, f"{count} replies on {channel} (got {got})")
         return got
 
+    def replies_until(self, channel: str, start: str, timeout: float = 60) -> list[str]:
+        """The messages a console session reads up to the one that starts with ``start``."""
+        got: list[str] = []
+
+        def reached() -> bool:
+            got.extend(render_delivery(d) for d in take_waiting(self.queue, "console", channel))
+            return bool(got) and got[-1].startswith(start)
+
+        wait_until(reached, timeout, f"a message starting {start!r} on {channel} (got {got})")
+        return got
+
     def run(self, text: str, timeout: float = 60) -> tuple[int, str]:
         """Ask, and wait for the report: (job id, report text)."""
         response, channel = self.chat(text)
