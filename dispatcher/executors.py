@@ -44,6 +44,10 @@ class Run(Protocol):
     def wake(self) -> None:
         """Something happened to the job elsewhere (a MailProg event): look at it now."""
 
+    def status(self) -> str:
+        """Where the job stands beyond its running time, for its live progress ("" for
+        nothing: a Slurm batch job tells its Slurm state and queue wait)."""
+
     def adjust_report(self, outcome: str, report: Report, stop_reason: str | None,
                       exit_code: int) -> tuple[str, Report]:
         """The dispatcher's report, amended by what only the executor knows."""

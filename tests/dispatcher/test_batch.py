@@ -483,3 +483,40 @@ def test_tracking_batch_jobs_takes_no_dispatcher_slot(tmp_path_factory: pytest.T
         assert report.startswith(f"`hpc_long` (job {response.job_id}) was cancelled")
     finally:
         h.stop()
+
+
+def test_a_running_batch_job_shows_its_slurm_state_and_output_as_it_goes(
+        tmp_path_factory: pytest.TempPathFactory, workdir: str) -> None:
+    """Live progress (issue 12 item 7) of a Slurm batch job: one message, edited with the
+    job's Slurm state, how long it queued and ran, and the end of its output file; one line
+    when it ends; the report after it."""
+    from chatops.plain_text import render_delivery
+
+    env = cluster_env()
+    home = tmp_path_factory.mktemp("progress-home")
+    raw = one_job("ticks", batch_job("for i in $(seq 1 15); do echo tick $i; sleep 1; done",
+                                     workdir=workdir, poll_seconds=2))
+    h = Harness(home, raw, {"test": cluster_settings(env)}, CHATOPS_PROGRESS_AFTER="2",
+                CHATOPS_PROGRESS_EVERY="2")
+    try:
+        response, channel = h.chat("hpc ticks")
+        job_id = response.job_id
+        seen: list[str] = []
+
+        def reported() -> bool:
+            seen.extend(render_delivery(d) for d in take_waiting(h.queue, "console", channel))
+            return any(m.startswith(f"`hpc_ticks` (job {job_id}) completed.") for m in seen)
+
+        wait_until(reported, 120, f"the report (seen: {seen})")
+    finally:
+        h.stop()
+    running = [m for m in seen if re.match(
+        rf"`hpc_ticks` \(job {job_id}\): Slurm job \d+ on cluster test: RUNNING for "
+        r"\d+:\d\d:\d\d \(queued \d+:\d\d:\d\d\)\.", m)]
+    assert running, seen
+    assert any(re.search(r"tick \d+", m) for m in running), running  # its output, as it goes
+    final = [m for m in seen if re.fullmatch(rf"`hpc_ticks` \(job {job_id}\) \w+ after "
+                                             r"\d+:\d\d:\d\d\.", m)]
+    assert final, seen
+    assert seen.index(final[-1]) < seen.index(next(
+        m for m in seen if m.startswith(f"`hpc_ticks` (job {job_id}) completed.")))
