@@ -82,6 +82,7 @@ def delivery_pieces(payload: dict[str, Any]) -> list[Piece]:
     else:
         pieces.append(Piece("text", report.text or f"`{report.job_type}` (job {report.job_id}) "
                                                    f"{report.outcome.replace('_', ' ')}."))
+    pieces += [Piece("file", file_path=f["path"], file_name=f["name"]) for f in report.files]
     return pieces
 
 

@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chatops import cli_admin, cli_jobs  # not for `chatops telemetry`: see _lazy_module
+    # not for `chatops telemetry`: see _lazy_module
+    from chatops import cli_admin, cli_calc, cli_jobs
 
     parser = argparse.ArgumentParser(
         prog="chatops", description="Chat-ops for HPC clusters: chat commands become jobs.",
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_jobs.add_parsers(sub, EPILOG)
     cli_admin.add_parsers(sub, EPILOG)
+    cli_calc.add_parsers(sub, EPILOG)
 
     from chatops import cli_outbound
     from dispatcher import clusters_cli

@@ -26,6 +26,9 @@ def add_parsers(sub: argparse._SubParsersAction, epilog: str) -> None:
                           "replies and print them", epilog=epilog)
     chat.add_argument("text", help='the command, e.g. "example say hello Bob"')
     chat.add_argument("--user", default=None, help="who is asking (default: your login)")
+    chat.add_argument("--file", default=None, metavar="PATH",
+                      help='send this file with TEXT: a calculation\'s input, e.g. '
+                      '--file water.gjf "run gaussian -c=4"')
     chat.add_argument("--timeout", type=float, default=3600,
                       help="seconds to wait for a job's report (3600)")
     chat.add_argument("--no-wait", action="store_true", help="do not wait for the report")
@@ -71,6 +74,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from chatops.plain_text import render_delivery, render_response
     from chatops.platform import take_waiting
 
+    attachment = None
+    if args.file:
+        attachment = _attachment(args.file)
+        if attachment is None:
+            return svc.EXIT_USAGE
     service = svc.open_service()
     settings = service.settings
     svc.ensure_dirs(settings, "CHATOPS_RUN_DIR")
@@ -81,9 +89,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
     listener = wakeup.Listener(settings.run_dir, "outbox")  # before the job can end
     try:
         response = CommandHandler(settings, service.config, service.queue).handle(
-            Incoming(requester, args.text))
+            Incoming(requester, args.text, attachment))
         for line in render_response(response):
             print(line, flush=True)
+        # Slurm notifications for this person (`notify me` on the console) waited for a session
+        for delivery in take_waiting(service.queue, "console", user):
+            print(render_delivery(delivery), flush=True)
         if response.no_such_job:
             return svc.EXIT_NOT_FOUND
         if response.unstored:
@@ -104,7 +115,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
                   "`chatops run` or `chatops dispatcher`)", file=sys.stderr, flush=True)
         deadline = time.time() + args.timeout
         while time.time() < deadline:
-            for delivery in take_waiting(service.queue, "console", channel):
+            for delivery in (take_waiting(service.queue, "console", channel)
+                             + take_waiting(service.queue, "console", user)):
                 print(render_delivery(delivery), flush=True)
                 report = delivery.report
                 if report is not None and report.job_id == response.job_id:
@@ -116,6 +128,25 @@ def cmd_chat(args: argparse.Namespace) -> int:
         return svc.EXIT_FAILED
     finally:
         listener.close()
+
+
+def _attachment(path: str):
+    """The file of ``--file``, read only once the checks are passed; None: it cannot be read."""
+    import os
+
+    from chatops.calc.submit import Attachment
+
+    try:
+        length = os.stat(path).st_size
+    except OSError as exc:
+        print(f"chatops: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return None
+
+    def fetch() -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    return Attachment(os.path.basename(path), length, fetch)
 
 
 # -- the job history ----------------------------------------------------------------------------

@@ -22,6 +22,11 @@ from chatops import (
     wakeup,
 )
 from chatops.access import may_see_job, not_yours, refusal
+from chatops.calc import admin as calc_admin
+from chatops.calc import store as calc_store
+from chatops.calc.config import NAMESPACE as CALC_NAMESPACE
+from chatops.calc.submit import Attachment, Submitter, discard
+from chatops.calc.submit import usage as submitter_usage
 from chatops.events import Requester
 from chatops.grammar import (
     Cancel,
@@ -55,6 +60,7 @@ LOG_REPLY_CHARS = 3500
 class Incoming:
     requester: Requester
     text: str  # already cleaned by the platform: no mention, markup decoded
+    attachment: Attachment | None = None  # a file sent with it (a calculation's input)
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ class CommandHandler:
                 "type it again without it.")
         parsed = parse(incoming.text, self.config)
         try:
-            return self._handle(parsed, incoming.requester)
+            return self._calc_route(incoming) or self._handle(parsed, incoming.requester)
         except Exception as exc:  # a full disk, a read-only database: say so, store nothing
             found = storage.fault(exc)
             if found is None:
@@ -101,6 +107,29 @@ class CommandHandler:
         return Response(refused=True, unstored=True).say(
             f"The service cannot store {what} right now: {found.short}. Nothing was "
             "changed; please try again later.")
+
+    def _calc_route(self, incoming: Incoming) -> Response | None:
+        """Calculations, their users' and admins' commands, and blocked users (chatops/calc/);
+        None: the command is none of these."""
+        who = incoming.requester
+        words = incoming.text.split()
+        if incoming.attachment is not None or (words and words[0].lower() == "run"):
+            return self._calculation(incoming, words)
+        if self.config.runners:  # calculations are on: someone an admin blocked is refused
+            blocked = calc_store.effective_user(self.queue.engine, who.qualified_user)
+            if blocked is not None and blocked.blocked:
+                reason = f" (reason: {blocked.block_reason})" if blocked.block_reason else ""
+                return Response(refused=True).say(
+                    f"Sorry, you are blocked{reason}. Ask an admin if this is a mistake.")
+        if words and words[0].lower() in calc_admin.WORDS and (
+                words[0].lower() not in {n.lower() for n in self.config.namespaces}):
+            answer = calc_admin.CalcAdmin(
+                self.settings, self.config, self.queue,
+                lambda job_id, by: self._cancel_job(job_id, by).replies[0].text,
+            ).handle(who, words)
+            return Response(refused=answer.refused, understood=answer.understood,
+                            acknowledged=answer.acknowledged).say(answer.text)
+        return None
 
     def _handle(self, parsed, who: Requester) -> Response:
         if isinstance(parsed, Help):
@@ -145,6 +174,20 @@ class CommandHandler:
         if why_not:
             return Response(refused=True).say(why_not)
         return self._run_command(parsed.command, parsed.args, who)
+
+    def _calculation(self, incoming: Incoming, words: list[str]) -> Response:
+        """``run [runner] [on cluster] [args…]`` with a file: chatops/calc/submit.py."""
+        submitter = Submitter(self.settings, self.config, self.queue)
+        if words and words[0].lower() != "run":
+            return Response(understood=False).say(
+                "To run a file, send it with the caption `run [runner] [on cluster] [args…]` "
+                "(or no caption).")
+        if incoming.attachment is None:
+            return Response(understood=False).say(
+                f"`run` needs an input file. {submitter_usage(self.config)}")
+        outcome = submitter.submit(incoming.requester, words[1:], incoming.attachment)
+        return Response(job_id=outcome.job_id, refused=outcome.refused,
+                        acknowledged=outcome.job_id is not None).say(outcome.text)
 
     def status_text(self, who: Requester | None = None) -> str:
         """Running and scheduled jobs: those ``who`` may see (all when None); the next fires."""
@@ -264,6 +307,8 @@ class CommandHandler:
         # Reports queued (at least the requester's) only when this call ended the job.
         ended = self.queue.finish(job_id, "cancelled", summary=what,
                                   payload=report.to_payload(), only_from=("queued",)) > 0
+        if ended and job.namespace == CALC_NAMESPACE:  # never reached Slurm: nothing spent
+            discard(self.settings, self.queue, job, "cancelled before it was submitted")
         wakeup.notify(self.settings.run_dir, "outbox")
         return ended
 
@@ -290,7 +335,9 @@ class CommandHandler:
 
     def _notify(self, on: bool, who: Requester) -> Response:
         """Opt this chat in to (or out of) Slurm job notifications."""
-        if not who.channel or who.platform in ("console", "web", "github"):
+        if who.platform == "console":
+            return self._notify_console(on, who)
+        if not who.channel or who.platform in ("web", "github"):
             return Response(understood=False).say(
                 "Slurm notifications go to chat channels: send `notify me` from the channel "
                 "that should get them.")
@@ -304,6 +351,28 @@ class CommandHandler:
             return Response(acknowledged=True).say(
                 f"This channel no longer gets Slurm notifications (`{_mail_user(who)}`).")
         return Response().say("This channel was not getting Slurm notifications.")
+
+    def _notify_console(self, on: bool, who: Requester) -> Response:
+        """The console is a channel too: its target is the person (``console:<user>``), and
+        their notifications wait for their next session, on the command line or the web. A
+        command-line user is also the Slurm account, so Slurm's default mail user (the
+        account's name) reaches them once they opted in."""
+        engine = self.queue.engine
+        where = "the web console" if who.user.startswith("web:") else "the console"
+        mail_user = f"--mail-user=console:{who.user}"
+        if on:
+            account = None if who.user.startswith("web:") else who.user
+            identities.opt_in(engine, "console", who.user, user_id=who.user,
+                              cluster_user=account)
+            also = f" (or Slurm's default for the account {account})" if account else ""
+            return Response(acknowledged=True).say(
+                f"You now get Slurm notifications in {where}, sent with `{mail_user}`{also} and "
+                "`--mail-type=END,FAIL` (or `ALL`); they wait for your next session. "
+                "`notify stop` ends them.")
+        if identities.opt_out(engine, "console", who.user):
+            return Response(acknowledged=True).say(
+                f"You no longer get Slurm notifications in {where} (`{mail_user}`).")
+        return Response().say(f"You were not getting Slurm notifications in {where}.")
 
     def _logs(self, job_id: int, stderr: bool, who: Requester) -> Response:
         job, problem = self._job_for(job_id, who)

@@ -402,3 +402,76 @@ def reading(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(**{READ_ONLY: True})
         with conn.begin():
             yield conn
+
+
+# Calculations from chat (migration 0014; chatops/calc/). One row per calculation, written
+# when its quota unit is taken (``counted``) and before its job is queued; ``job_id`` is the
+# calculation's number for its user. A calculation that never reached Slurm is refunded
+# (``counted`` false, ``refund_reason`` says why).
+calculations = Table(
+    "calculations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id"), unique=True),
+    Column("person", String(200), nullable=False),  # platform:id
+    Column("cluster", String(100), nullable=False),
+    Column("runner", String(100), nullable=False),
+    Column("file_name", String(300), nullable=False),
+    Column("input_bytes", BigInteger, nullable=False),
+    Column("args", Text, nullable=False),  # JSON list, as given to the program
+    Column("counted", Boolean, nullable=False),
+    Column("refund_reason", Text),
+    Column("remote_dir", Text),
+    Column("results", Text),  # JSON: the files sent back, and those left on the cluster
+    Column("created_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Index("ix_calculations_person", "person", "created_at"),
+)
+
+# A person who ran calculations: approval, a block, their own quota (None: the site's).
+calc_users = Table(
+    "calc_users", metadata,
+    Column("person", String(200), primary_key=True),
+    Column("display_name", String(200)),
+    Column("approved", Boolean, nullable=False),
+    Column("approved_by", String(200)),
+    Column("blocked", Boolean, nullable=False),
+    Column("block_reason", Text),
+    Column("quota", Integer),
+    Column("profile", Text),  # what `profile` (Telegram: /upd) set: first name, last name, org
+    # Linked (`link`) to this person: one person on several platforms, whose row holds the
+    # approval, block, quota and profile, and whose quota all of them share.
+    Column("same_as", String(200), index=True),
+    Column("organisation", String(100)),  # the label its profile named (organizations)
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Organisations users name in their profile: a tree (``parent`` is a label), loaded with
+# `chatops orgs import organizations.csv` (HPC_bot's columns: label, name, alias, parent).
+organizations = Table(
+    "organizations", metadata,
+    Column("label", String(100), primary_key=True),
+    Column("name", String(300), nullable=False),
+    Column("alias", String(100)),
+    Column("parent", String(100)),
+)
+
+# `link` codes: sent from another platform before ``expires_at``, they make both one person.
+calc_link_codes = Table(
+    "calc_link_codes", metadata,
+    Column("code", String(20), primary_key=True),
+    Column("person", String(200), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+# Everything that happened to calculations and their users, newest last (chatops/calc/audit.py).
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("actor", String(200)),  # platform:id of who did it (None: the service)
+    Column("action", String(40), nullable=False),
+    Column("subject", String(200)),  # the person it concerns
+    Column("calc_id", Integer),
+    Column("detail", Text, nullable=False),  # the message, as the audit channel got it
+)

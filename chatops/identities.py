@@ -62,21 +62,24 @@ def bind_cluster_user(engine: Engine, platform: str, user_id: str, cluster_user:
 
 
 def opt_in(engine: Engine, connector: str, target: str, user_id: str | None = None,
-           now: float | None = None) -> None:
-    """This chat wants notifications (again): set opted_in_at, clear opted_out_at."""
+           now: float | None = None, cluster_user: str | None = None) -> None:
+    """This chat wants notifications (again): set opted_in_at, clear opted_out_at.
+    ``cluster_user``: the Slurm user whose bare-name mail (Slurm's default) it gets too."""
     now = time.time() if now is None else now
     with engine.begin() as conn:
         changed = conn.execute(
             update(notification_targets)
             .where(notification_targets.c.connector == connector,
                    notification_targets.c.target == target)
-            .values(user_id=user_id, opted_in_at=now, opted_out_at=None)).rowcount
+            .values(user_id=user_id, opted_in_at=now, opted_out_at=None,
+                    **({"cluster_user": cluster_user} if cluster_user else {}))).rowcount
         if changed:
             return
         try:
             with conn.begin_nested():
                 conn.execute(insert(notification_targets).values(
-                    connector=connector, target=target, user_id=user_id, opted_in_at=now))
+                    connector=connector, target=target, user_id=user_id, opted_in_at=now,
+                    cluster_user=cluster_user))
         except IntegrityError:
             pass
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatops.commands import Response
+from chatops.notify.render import render
 from chatops.platform import Delivery
 from chatops.report import blocks_as_text
 
@@ -18,6 +19,8 @@ def render_response(response: Response) -> list[str]:
 def render_delivery(delivery: Delivery) -> str:
     report = delivery.report
     if report is None:
+        if delivery.payload.get("kind") == "slurm":  # a notification: as its e-mail reads
+            return render("mailto", "", delivery.payload["event"])["text"]
         return delivery.payload.get("text", "")
     if report.silent:
         return f"(job {report.job_id} {report.outcome.replace('_', ' ')})"
@@ -37,4 +40,5 @@ def render_delivery(delivery: Delivery) -> str:
             parts.append(f"(the file cannot be read here: {exc})")
     else:
         parts.append(report.text)
+    parts += [f"[file {f['name']}: {f['path']}]" for f in report.files]
     return "\n".join(p for p in parts if p)

@@ -1,6 +1,7 @@
 """Retention: ``chatops prune --older-than 90d`` removes what old jobs left behind.
 
-It removes the log files of jobs that ended before the cut-off and the delivered outbound
+It removes the log files (and a calculation's result files, which then says so) of jobs that
+ended before the cut-off and the delivered outbound
 messages (job reports, notices, Slurm notifications) sent before it. It never deletes a job's
 row, nor anything kept as a record (who asked for what, suppressions, webhook deliveries,
 messages that failed): a job keeps its row, and its page and `logs` say its logs were pruned.
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 
+from chatops.calc.config import NAMESPACE as CALC_NAMESPACE
+from chatops.calc.store import remove_results
 from chatops.db import END_STATES, deliveries, jobs, reading
 from chatops.joblogs import job_logs, record_pruned
 from chatops.queue import Queue
@@ -44,6 +47,8 @@ def prune(settings: Settings, queue: Queue, older_than: float, *, dry_run: bool 
                                     jobs.c.finished_at < cutoff)).all()
     removed = size = 0
     for job in ended:
+        if job.namespace == CALC_NAMESPACE:  # a calculation's result files go too
+            size += remove_results(settings, queue.engine, job.id, dry_run=dry_run, now=now)
         logs = job_logs(settings.logs_dir, job)
         if not logs.files() and not (logs.own_folder and logs.folder.is_dir()):
             continue  # nothing left of it (pruned before, or it wrote nothing)

@@ -45,6 +45,7 @@ from chatops.db import (
     suppressions,
 )
 from chatops.events import Requester
+from chatops.job_end import merge_report
 from chatops.params import args_problem
 from chatops.redact import redact, redact_payload
 
@@ -128,6 +129,15 @@ class Queue:
         if conn.in_transaction():  # a previous caller failed mid-way
             conn.rollback()
         return conn
+
+    def release_connection(self) -> None:
+        """Give this thread's connection back to the pool: for threads that live long and use
+        the queue only now and then (a Slurm job's tracker, a burst of submissions), so that
+        many of them never exhaust the pool."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -275,6 +285,10 @@ class Queue:
                     continue
                 params["body"] = json.dumps(redact_payload(end.payload))
                 queued.append(sql.run(conn, self._sql["report"], params).rowcount)
+                if end.payload.get("details", {}).get("slurm_job_id"):  # see chatops.job_end
+                    merge_report(lambda text, values, c=conn: sql.run(
+                        c, sql.for_driver(text, self.engine.dialect.paramstyle), values),
+                        end.job_id, dict(end.payload), now)
         return queued
 
     def _finish(self, only_from: tuple[str, ...]) -> str:
@@ -468,10 +482,14 @@ class Queue:
     def take_channel_deliveries(self, platform: str, channel: str) -> list[Row]:
         """Pending deliveries for one channel, marked delivered (the console reads them)."""
         now = time.time()
+        waiting = (deliveries.c.platform == platform, deliveries.c.channel == channel,
+                   deliveries.c.state == "pending")
+        with self._read() as conn:  # mostly nothing: then never wait for the write lock
+            if conn.execute(select(deliveries.c.id).where(*waiting).limit(1)).first() is None:
+                return []
         with self._begin() as conn:
-            rows = list(conn.execute(select(deliveries).where(
-                deliveries.c.platform == platform, deliveries.c.channel == channel,
-                deliveries.c.state == "pending").order_by(deliveries.c.id)))
+            rows = list(conn.execute(select(deliveries).where(*waiting)
+                                     .order_by(deliveries.c.id)))
             if rows:
                 conn.execute(update(deliveries)
                              .where(deliveries.c.id.in_([r.id for r in rows]))

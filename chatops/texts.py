@@ -121,6 +121,15 @@ def general_help(config: Config) -> str:
     if not config.namespaces:
         lines.append("• (none configured yet: see job_configs.py)")
     lines.append(f"Built-in commands: {BUILTINS}.")
+    if config.runners:
+        lines.append("Calculations: send an input file, with the caption `run [runner] "
+                     "[on cluster] [args…]` if it needs one; `quota`, `calcs`, `calc <id>`. "
+                     "Runners:")
+        for runner in config.runners.values():
+            lock = " 🔒" if runner.allowed_users or runner.namespaces else ""
+            what = f": {runner.description}" if runner.description else ""
+            lines.append(f"• `{runner.name}` on {runner.cluster}{lock} "
+                         f"({', '.join(runner.extensions) or 'named in the caption'}){what}")
     if config.telemetry:
         lines.append("Admins: `telemetry dump on|off <cluster> [node]`, "
                      "`telemetry exit <cluster> <node>` (steer the telemetry daemons).")

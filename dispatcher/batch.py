@@ -78,6 +78,8 @@ class BatchRun(ThreadRun):
         self._scancelled = False
         self._give_up_at: float | None = None
         self._slurm_state: str | None = None
+        self._submitted_at: float | None = None
+        self._running_at: float | None = None  # when it was first seen RUNNING
         self._wake = threading.Event()
 
     def _run(self, argv: list[str], timeout: float) -> CommandResult:
@@ -101,13 +103,20 @@ class BatchRun(ThreadRun):
             return
         if not self._submit():
             return
+        self._submitted_at = time.time()
         self.executor.update(self.job_id, submit_state="submitted", slurm_job_id=self.slurm_id,
-                             submitted_at=time.time())
-        self.executor.tell(self.job_id, f"`{self.spec.type}` (job {self.job_id}) submitted as "
-                                        f"Slurm job {self.slurm_id} on cluster "
-                                        f"{self.spec.cluster}.")
+                             submitted_at=self._submitted_at)
+        self.executor.tell(self.job_id, self.submitted_text())
         self._track()
         self._collect()
+
+    def submitted_text(self) -> str:
+        return (f"`{self.spec.type}` (job {self.job_id}) submitted as Slurm job {self.slurm_id} "
+                f"on cluster {self.spec.cluster}.")
+
+    def workdir(self) -> str:
+        """The job's folder on the cluster (relative to the login directory, or absolute)."""
+        return self.slurm.workdir.removeprefix("~/")
 
     def resume(self, record) -> None:
         """Track a Slurm job that an earlier dispatcher submitted, then report it."""
@@ -118,7 +127,7 @@ class BatchRun(ThreadRun):
 
     def _submit(self) -> bool:
         name = self.spec.cluster
-        workdir = self.slurm.workdir.removeprefix("~/")
+        workdir = self.workdir()
         script = posixpath.join(workdir, f"chatops-{self.job_id}.sh")
         self.output_path = posixpath.join(workdir, f"chatops-{self.job_id}.out")
         options = {
@@ -199,11 +208,27 @@ class BatchRun(ThreadRun):
             self._wake.clear()
             delay = FIRST_POLL if woken else min(delay * 1.5, self.slurm.poll_seconds)
 
+    def status(self) -> str:
+        """``Slurm job 42 on cluster c: RUNNING for 0:01:10 (queued 0:00:03)``."""
+        if self.slurm_id is None:
+            return "not submitted to Slurm yet"
+        where = f"Slurm job {self.slurm_id} on cluster {self.spec.cluster}"
+        now, state = time.time(), self._slurm_state or "submitted"
+        if self._running_at is not None:
+            waited = (f" (queued {duration(self._running_at - self._submitted_at)})"
+                      if self._submitted_at else "")
+            return f"{where}: {state} for {duration(now - self._running_at)}{waited}"
+        if self._submitted_at is not None:
+            return f"{where}: {state}, queued for {duration(now - self._submitted_at)}"
+        return f"{where}: {state}"
+
     def _seen(self, state: str) -> None:
         """Record Slurm's state when it changes; while the job runs, copy the end of its output
         file into its stdout log at every look, so that `logs` shows what it has written."""
         if state != self._slurm_state:
             self._slurm_state = state
+            if state == "RUNNING" and self._running_at is None:
+                self._running_at = time.time()
             self.executor.update(self.job_id, slurm_state=state)
         if state == "RUNNING":
             self._copy_output()
@@ -397,4 +422,5 @@ class BatchExecutor:
             self.queue.add_delivery(sub.platform, notice(text), channel=sub.channel,
                                     thread=sub.thread, message=sub.message,
                                     is_direct=bool(sub.is_direct), job_id=job_id)
+        self.queue.release_connection()  # a tracker thread holds none while Slurm works
         wakeup.notify(self.settings.run_dir, "outbox")

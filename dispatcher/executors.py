@@ -8,12 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from chatops.calc.config import NAMESPACE as CALC_NAMESPACE
 from chatops.job_config import Config, JobSpec
 from chatops.joblogs import JobLogs
 from chatops.queue import Queue
 from chatops.report import Report
 from chatops.settings import Settings
 from dispatcher.batch import BatchExecutor
+from dispatcher.calc_run import CalcExecutor
 from dispatcher.fabric_jobs import FabricExecutor
 from dispatcher.local import LocalExecutor
 from dispatcher.ssh import SSHPool
@@ -42,6 +44,10 @@ class Run(Protocol):
     def wake(self) -> None:
         """Something happened to the job elsewhere (a MailProg event): look at it now."""
 
+    def status(self) -> str:
+        """Where the job stands beyond its running time, for its live progress ("" for
+        nothing: a Slurm batch job tells its Slurm state and queue wait)."""
+
     def adjust_report(self, outcome: str, report: Report, stop_reason: str | None,
                       exit_code: int) -> tuple[str, Report]:
         """The dispatcher's report, amended by what only the executor knows."""
@@ -62,21 +68,27 @@ class RemoteExecutors:
         self.pool = SSHPool(config.clusters, settings.environ)
         self.ssh = SSHExecutor(settings, self.pool)
         self.batch = BatchExecutor(settings, queue, self.pool, stopping)
+        self.calc = CalcExecutor(settings, queue, self.pool, stopping, config=config)
         self.fabric = FabricExecutor(settings, config, queue, local)
 
     def for_spec(self, spec: JobSpec) -> Executor:
         namespace = self.config.namespaces.get(spec.namespace)
         if spec.slurm is not None:
-            return self.batch
+            return self.batch_for(spec)
         if namespace is not None and namespace.fabfile:
             return self.fabric  # runs `fab` here, connecting with the cluster's settings
         if spec.cluster is not None:
             return self.ssh
         return self.local
 
+    def batch_for(self, spec: JobSpec) -> BatchExecutor:
+        """The executor of a Slurm batch job: a calculation's, or any other's."""
+        return self.calc if spec.namespace == CALC_NAMESPACE else self.batch
+
     def reconfigure(self, config: Config) -> None:
         """A new job_configs.py: new and changed clusters apply to the next job."""
         self.config = config
+        self.calc.config = config
         self.fabric.config = config
         self.pool.reconfigure(config.clusters)
 

@@ -202,6 +202,9 @@ class LocalRun:
     def close(self) -> None:
         os.close(self._pidfd)
 
+    def status(self) -> str:
+        return ""
+
     def wake(self) -> None:
         """Nothing to poll: the pidfd says when the job ends."""
 

@@ -268,12 +268,15 @@ class Dispatcher:
             except Exception as exc:  # one bad job must not stop the others
                 log.exception("job %s could not be started", row.id)
                 self._finish_unstarted(row.id, row.job_type, row.namespace, exc)
+        if len(rows) == free and self._busy() < self.settings.max_concurrency:
+            self._claim_at = 0.0  # they were Slurm batch jobs, which take no slot: claim on
 
     def _start(self, row, now: float) -> None:
         spec = self.config.job(row.job_type)
         if spec is None:
             raise PrepareError(f"job type {row.job_type!r} is no longer in job_configs.py")
-        has_fabfile = bool(self.config.namespaces[spec.namespace].fabfile)
+        namespace = self.config.namespaces.get(spec.namespace)  # (none: a calculation)
+        has_fabfile = bool(namespace and namespace.fabfile)
         logs = JobLogs(self.log_folder(row.namespace, row.job_type), row.id)
         args = json.loads(row.args)
         deadline = now + row.timeout

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from chatops import wakeup
 from chatops.db import reading, slurm_submissions, storable_int
 from chatops.job_config import Config
+from chatops.job_end import tell_thread
 from chatops.notify import store
 from chatops.notify.config import NotifyConfig, configured_connectors, load_notify_config
 from chatops.notify.render import context, render, slurm_message
@@ -208,7 +209,7 @@ class NotifyIngest:
         except Exception:  # statistics never suppress the notification
             log.exception("statistics for job %s failed", event.display_id)
         ctx = context(event, stats)
-        self._tell_threads(subscribers, ctx)
+        told = self._tell_threads(subscribers, ctx, event.finished)
         user = event.user or event.mail_user or ""
         if user not in used:
             used[user] = store.recent_count(self.engine, user, now - self.cfg.user_window)
@@ -220,7 +221,7 @@ class NotifyIngest:
             rows.append({"event_id": event_id, "connector": target.connector,
                          "target": target.target, "cluster_user": user, "state": state,
                          "payload": message})
-        log.info("%s: %s", what, _outcome(len(rows), subscribers))
+        log.info("%s: %s", what, _outcome(len(rows), told, len(subscribers) - len(told)))
         return rows
 
     def _client_for(self, event: SlurmEvent) -> SlurmClient | None:
@@ -265,21 +266,28 @@ class NotifyIngest:
         return [(row.job_id, sub) for row in matching
                 for sub in self.queue.subscribers_of(row.job_id)]
 
-    def _tell_threads(self, subscribers: list[Any], ctx: dict[str, Any]) -> None:
+    def _tell_threads(self, subscribers: list[Any], ctx: dict[str, Any], is_end: bool
+                      ) -> list[Any]:
+        """The event as a notice in each requester's thread; its end and the job's report
+        become one message there (``chatops/job_end.py``). The subscribers told."""
         if not subscribers:
-            return
+            return []
         text = render("mailto", "", ctx, self.site_dir)["text"]
-        for job_id, sub in subscribers:
-            self.queue.add_delivery(sub.platform, notice(text), channel=sub.channel,
-                                    thread=sub.thread, message=sub.message,
-                                    is_direct=bool(sub.is_direct), job_id=job_id)
-        wakeup.notify(self.settings.run_dir, "outbox")
+        told = [(job_id, sub) for job_id, sub in subscribers
+                if tell_thread(self.queue, job_id, sub, text, is_end)]
+        if told:
+            wakeup.notify(self.settings.run_dir, "outbox")
+        return told
 
 
-def _outcome(queued: int, subscribers: list[Any]) -> str:
+def _outcome(queued: int, subscribers: list[Any], dropped: int = 0) -> str:
     """What became of an event, for the log: ``2 notifications queued``, ``told the requester
-    of job 12 in its thread (no other receivers)``, or both."""
+    of job 12 in its thread (no other receivers)``, or both; ``dropped``: threads that had
+    heard of the job's end already."""
     if not subscribers:
+        if dropped and not queued:
+            return (f"not told in {plural(dropped, 'thread')} (its job's end was told there "
+                    "already)")
         return f"{plural(queued, 'notification')} queued"
     jobs = ", ".join(str(job_id) for job_id in sorted({job_id for job_id, _ in subscribers}))
     told = (f"told the requester of job {jobs} in its thread" if len(subscribers) == 1 else

@@ -7,7 +7,8 @@ only says what it should read now (``revise``); the platform's sender edits the 
 most one edit in flight per message, the newest text winning (edits coalesce).
 Settings: CHATOPS_PROGRESS_AFTER (seconds a job runs before it gets a progress message; 0, the
 default, turns live progress off), CHATOPS_PROGRESS_EVERY (seconds between edits, 5). Jobs on
-this host and over SSH; a Slurm batch job is not followed (its output is on the cluster).
+this host, over SSH and Slurm batch jobs (their Slurm state and queue wait, and the end of the
+output file the batch run copies at each of its looks).
 """
 
 from __future__ import annotations
@@ -57,8 +58,6 @@ class LiveProgress:
             return math.inf
         wake = math.inf
         for job_id, job in active.items():
-            if job.run.idle_wait:  # a Slurm batch job: its output is not here to show
-                continue
             watched = self.watched.setdefault(job_id, Watched(seen_at=now,
                                                               next_at=now + self.after))
             if now < watched.next_at:
@@ -91,5 +90,8 @@ class LiveProgress:
 
     def _running(self, job_id: int, job: Any, elapsed: float) -> str:
         text = f"`{job.job_type}` (job {job_id}) is running: {duration(elapsed)} so far."
+        status = job.run.status()  # a Slurm batch job: its state and queue wait
+        if status:
+            text = f"`{job.job_type}` (job {job_id}): {status}."
         last = tail(job.logs.path("stdout"), LAST_LINES, LAST_CHARS).rstrip("\n")
         return f"{text}\n```\n{last}\n```" if last else text

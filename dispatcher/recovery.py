@@ -72,7 +72,7 @@ def resume(d: Dispatcher, job, now: float) -> str | None:
     spec = d.config.job(job.job_type)
     if spec is None or spec.slurm is None:
         return lost
-    executor = d.remote.batch
+    executor = d.remote.batch_for(spec)  # a calculation's, or any other batch job's
     record = executor.submission(job.id)
     if record is None:
         return lost + " (it had not been submitted to Slurm)"

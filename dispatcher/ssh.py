@@ -222,6 +222,13 @@ class ClusterConnection:
         """Run one short command and collect its output; TimeoutError when it overruns.
 
         ``stdin`` (bytes, or a file streamed in 1 MiB pieces) is the command's input."""
+        status, stdout, stderr = self.exec_bytes(command, timeout, stdin)
+        return CommandResult(status, stdout.decode("utf-8", "replace"),
+                             stderr.decode("utf-8", "replace"))
+
+    def exec_bytes(self, command: str, timeout: float | None = None,
+                   stdin: bytes | BinaryIO = b"") -> tuple[int, bytes, bytes]:
+        """``exec``, with the output as bytes (a file fetched with ``cat``)."""
         timeout = timeout or self.spec.command_timeout
         with self.session() as channel:
             channel.settimeout(timeout)
@@ -240,9 +247,7 @@ class ClusterConnection:
                                    f"{timeout:g}s") from exc
             if not channel.status_event.wait(timeout):
                 raise TimeoutError(f"no exit status within {timeout:g}s")
-            return CommandResult(channel.exit_status,
-                                 after_start(stdout).decode("utf-8", "replace"),
-                                 after_start(stderr).decode("utf-8", "replace"))
+            return channel.exit_status, after_start(stdout), after_start(stderr)
 
     def run(self, argv: list[str], timeout: float, env: Mapping[str, str] | None = None
             ) -> CommandResult:

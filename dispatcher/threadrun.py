@@ -72,6 +72,9 @@ class ThreadRun:
             os.close(self._read_fd)
             os.close(self._write_fd)
 
+    def status(self) -> str:
+        return ""
+
     def wake(self) -> None:
         """Nothing to look at early (a Slurm batch run polls at once)."""
 

@@ -25,6 +25,7 @@ from chatops.redact import redact
 from chatops.service import Service
 from chatops.texts import clock, exit_status
 from webserver import (
+    audit_page,
     auth,
     cluster_pages,
     console,
@@ -53,7 +54,7 @@ def create_app(service: Service, handler: CommandHandler | None = None,
     app.jinja_env.filters["clock"] = lambda ts: clock(ts) if ts else ""
     app.jinja_env.filters["exit_status"] = exit_status
     for blueprint in (auth.bp, dashboard.bp, console.bp, github.bp, metrics.bp, events.bp,
-                      service_pages.bp, cluster_pages.bp):
+                      service_pages.bp, cluster_pages.bp, audit_page.bp):
         app.register_blueprint(blueprint)
     for platform in platforms:
         blueprint = platform.http_blueprint(app.extensions["chatops.handler"])

@@ -12,9 +12,11 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
+from chatops.plain_text import render_delivery
 from chatops.platform import Delivery
 from chatops.redact import redact
 from chatops.report import blocks_as_text
@@ -138,7 +140,7 @@ def delivery_html(delivery: Delivery) -> Markup:
     """A report or notice as the dashboard shows it."""
     report = delivery.report
     if report is None:
-        return text_html(str(delivery.payload.get("text", "")))
+        return text_html(render_delivery(delivery))
     if report.silent:
         return Markup(f"<p class=\"muted\">(job {report.job_id} "
                       f"{escape(report.outcome.replace('_', ' '))}, quietly)</p>")
@@ -158,6 +160,10 @@ def delivery_html(delivery: Delivery) -> Markup:
                                 f"{escape(exc.strerror or str(exc))})</p>"))
     else:
         parts.append(text_html(report.text))
+    for item in report.files:  # a calculation's results: downloads for whoever may see it
+        href = f"/console/results/{report.job_id}/{quote(item['name'])}"
+        parts.append(Markup(f"<p class=\"file\"><a href=\"{escape(href)}\" download>"
+                            f"{escape(item['name'])}</a></p>"))
     return Markup("\n").join(parts)
 
 

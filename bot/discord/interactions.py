@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import urllib.request
 from typing import Any
+from urllib.parse import urlparse
 
 from flask import Blueprint, Response, jsonify, request
 from nacl.exceptions import BadSignatureError
@@ -21,6 +23,7 @@ from nacl.signing import VerifyKey
 from bot.discord.schema import INTERACTION
 from bot.render import Piece, clean_command, response_pieces
 from chatops import identities
+from chatops.calc.submit import Attachment, AttachmentError
 from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
 from chatops.payloads import BadPayload, load
@@ -28,14 +31,18 @@ from chatops.payloads import BadPayload, load
 log = logging.getLogger("chatops.discord")
 
 PING, APPLICATION_COMMAND = 1, 2
+ATTACHMENT = 11  # an option type: a file sent with the command
+ATTACHMENT_HOSTS = {"cdn.discordapp.com", "media.discordapp.net"}
 PONG, CHANNEL_MESSAGE, DEFERRED = 1, 4, 5
 EPHEMERAL = 64
 MAX_AGE = 300  # seconds: an older signed request is a replay
 
 COMMANDS: list[dict[str, Any]] = [
     {"name": "run", "type": 1, "description": "Run a command, e.g. example say hello Bob",
-     "options": [{"type": 3, "name": "command", "description": "the command and its arguments",
-                  "required": True}]},
+     "options": [{"type": 3, "name": "command", "description": "the command and its arguments "
+                  "(with a file: [runner] [on cluster] [args…])", "required": False},
+                 {"type": ATTACHMENT, "name": "file", "required": False,
+                  "description": "an input file to run on a cluster (a calculation)"}]},
     {"name": "help", "type": 1, "description": "What I can do",
      "options": [{"type": 3, "name": "namespace", "description": "a namespace's commands",
                   "required": False}]},
@@ -75,6 +82,32 @@ def requester_of(data: dict[str, Any], trusted_guilds: frozenset[str]) -> Reques
                      is_guest=False if guild and str(guild) in trusted_guilds else None)
 
 
+def attachment_of(data: dict[str, Any], api_url: str) -> Attachment | None:
+    """The file of ``/run file:…``, from the interaction's resolved attachments; fetched only
+    from Discord's file hosts (or the configured API's, for a stand-in)."""
+    wanted = option(data, "file")
+    if not wanted:
+        return None
+    resolved = (data.get("data", {}).get("resolved") or {}).get("attachments") or {}
+    item = resolved.get(wanted) or {}
+    url = str(item.get("url") or "")
+    allowed = ATTACHMENT_HOSTS | {urlparse(api_url).netloc}
+
+    def fetch() -> bytes:
+        if urlparse(url).netloc not in allowed:
+            raise AttachmentError(f"Discord gave no download address for the file ({url!r} is "
+                                  "not Discord's)")
+        try:
+            with urllib.request.urlopen(url, timeout=120) as answer:
+                return answer.read()
+        except OSError as exc:
+            raise AttachmentError(f"Discord would not give me the file ({exc})") from exc
+
+    size = item.get("size")
+    return Attachment(str(item.get("filename") or ""), size if isinstance(size, int) else None,
+                      fetch)
+
+
 def mail_user_text(channel: str) -> str:
     return ("To get Slurm's notifications about your jobs in this channel, submit them with "
             f"`--mail-user=discord:{channel}` (and `--mail-type=END,FAIL`, or `ALL`, to choose "
@@ -83,6 +116,9 @@ def mail_user_text(channel: str) -> str:
 
 def command_text(data: dict[str, Any]) -> str:
     name = data.get("data", {}).get("name")
+    if name == "run" and option(data, "file"):
+        text = option(data, "command").strip()
+        return text if text.lower().startswith("run") else f"run {text}".strip()
     if name == "run":
         return option(data, "command")
     if name == "help":
@@ -125,11 +161,12 @@ def blueprint(platform: Any, handler: CommandHandler) -> Blueprint:
                 "content": f"I don't know the command /{name}.", "flags": EPHEMERAL})
         token = str(data.get("token", ""))
         text = clean_command(command_text(data))
+        attachment = attachment_of(data, platform.api_url)
         response = jsonify(type=DEFERRED)
 
         def answer() -> None:
             try:
-                result = handler.handle(Incoming(who, text))
+                result = handler.handle(Incoming(who, text, attachment))
                 pieces = response_pieces(result) or [Piece("text", "Done.")]
                 platform.answer_interaction(token, pieces)
             except Exception:  # the user sees "thinking…" time out; we log why

@@ -25,6 +25,10 @@ INTERACTION = {
                 "type": "object", "required": ["name"], "properties": {
                     "name": TEXT,
                     "value": {"anyOf": [TEXT, {"type": ["integer", "number", "boolean"]}]}}}},
+            "resolved": {"type": ["object", "null"], "properties": {
+                "attachments": {"type": "object", "additionalProperties": {
+                    "type": "object", "properties": {
+                        "filename": TEXT, "url": TEXT, "size": {"type": "integer"}}}}}},
         }},
     },
     # A command (type 2) names itself and carries the token its answer is sent with.

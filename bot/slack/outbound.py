@@ -224,7 +224,12 @@ class Sender:
                 self._post_text(delivery, "file", f"{report.text}\n(The file {path.name} "
                                 "is no longer there.)")
         else:
-            self._post_text(delivery, "text", report.text)
+            channel = self._post_text(delivery, "text", report.text)
+            for index, item in enumerate(report.files):  # a calculation's results
+                self._step(delivery, f"files.{index}", "files_upload_v2",
+                           lambda item=item, channel=channel: self.client.files_upload_v2(
+                               channel=channel, thread_ts=delivery.thread,
+                               file=item["path"], filename=item["name"], title=item["name"]))
         if report.outcome in ("failed", "timed_out", "lost"):
             self._alert(delivery, report)
 

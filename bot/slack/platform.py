@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import urllib.request
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlparse
 
 from flask import Blueprint, Response, request
 from slack_bolt import App
@@ -31,6 +33,7 @@ from bot.slack.inbound import SlackMessage, escape, parse_event
 from bot.slack.outbound import Sender, split_text
 from bot.slack.schema import ENVELOPE, EVENT, INTERACTIVE
 from bot.slack.users import UserDirectory
+from chatops.calc.submit import Attachment, AttachmentError
 from chatops.commands import CommandHandler, Incoming
 from chatops.commands import Response as CommandResponse
 from chatops.events import Requester
@@ -130,14 +133,43 @@ class SlackPlatform(Platform):
             is_direct=message.is_direct, user_name=user.name, is_guest=user.is_guest)
         log.info("slack: %s in %s asks %r", user.name or message.user, message.channel,
                  message.text)
+        attachment = self.attachment(event)
+        if attachment is not None and not message.text.lower().startswith("run"):
+            message = replace(message, text=f"run {message.text}".strip())
         try:
-            response = handler.handle(Incoming(requester, message.text))
+            response = handler.handle(Incoming(requester, message.text, attachment))
         except Exception:  # a bug or the database: say so rather than stay silent
             log.exception("slack: handling %r from %s failed", message.text, message.user)
             response = CommandResponse(understood=False).say(
                 "Sorry, something went wrong while handling that; the details are in the "
                 "bot's log. Please try again, or tell an admin if it keeps happening.")
         self.answer(message, requester, response)
+
+    def attachment(self, event: dict[str, Any]) -> Attachment | None:
+        """The first file shared with a command (a calculation's input), fetched from Slack
+        with the bot token (scope files:read) only from Slack's own file host."""
+        shared = event.get("files") or []
+        if not shared or not isinstance(shared[0], dict):
+            return None
+        item = shared[0]
+        url = item.get("url_private_download") or item.get("url_private") or ""
+        allowed = {"files.slack.com", urlparse(self.slack.api_url).netloc}
+        token = self.client.token
+
+        def fetch() -> bytes:
+            if urlparse(url).netloc not in allowed:
+                raise AttachmentError(f"Slack gave no download address for the file ({url!r} "
+                                      "is not Slack's)")
+            request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+            try:
+                with urllib.request.urlopen(request, timeout=120) as answer:
+                    return answer.read()
+            except OSError as exc:
+                raise AttachmentError(f"Slack would not give me the file ({exc})") from exc
+
+        size = item.get("size")
+        return Attachment(str(item.get("name") or ""), size if isinstance(size, int) else None,
+                          fetch)
 
     def answer(self, message: SlackMessage, requester: Requester,
                response: CommandResponse) -> None:

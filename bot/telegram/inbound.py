@@ -19,12 +19,17 @@ from telegram.ext import ContextTypes
 from bot.render import Piece, clean_command, response_pieces
 from bot.telegram.send import Sender
 from chatops import identities
+from chatops.calc.submit import Attachment, AttachmentError, register
 from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
 
 log = logging.getLogger("chatops.telegram")
 
-SLASH_BUILTINS = ("help", "status", "cancel", "logs")
+SLASH_BUILTINS = ("help", "status", "cancel", "logs", "quota", "calcs", "calc", "approve",
+                  "block", "unblock", "limit", "users", "user", "profile", "bind", "link",
+                  "unlink")
+# HPC_bot's command names, so its users change nothing: /name -> our command word.
+ALIASES = {"list": "users", "search": "users", "alter_limit": "limit", "upd": "profile"}
 ACCEPTED = "👀"  # the reaction that says "your command is queued"
 QUIET_SUCCESS = "👍"  # a job with report_success False succeeded
 
@@ -54,6 +59,10 @@ def intent_of(message: Message, bot_username: str, bot_id: int) -> Intent | None
             return Intent(name)
         if name == "run":
             return Intent("command", rest.strip())
+        if name == "status" and rest.strip().lstrip("#").isdigit():  # HPC_bot's /status <id>
+            return Intent("command", f"calc {rest.strip()}")
+        if name in ALIASES:
+            return Intent("command", f"{ALIASES[name]} {rest}".strip())
         if name in SLASH_BUILTINS:
             return Intent("command", f"{name} {rest}".strip())
         if private or addressee:
@@ -67,6 +76,25 @@ def intent_of(message: Message, bot_username: str, bot_id: int) -> Intent | None
     replied = message.reply_to_message
     if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
         return Intent("command", text)
+    return None
+
+
+def caption_command(message: Message, bot_username: str) -> str | None:
+    """What a document's caption asks (``run [runner] [on cluster] [args…]``), or None when a
+    document in a group is not for the bot (only ``/run`` or a mention is)."""
+    caption = (message.caption or "").strip()
+    mention = f"@{bot_username}".lower()
+    if caption.startswith("/"):
+        first, _, rest = caption.partition(" ")
+        name, _, addressee = first[1:].partition("@")
+        if addressee and addressee.lower() != bot_username.lower():
+            return None
+        return f"{name} {rest}".strip()
+    if message.chat.type == "private":
+        return caption or "run"
+    if mention in caption.lower():
+        at = caption.lower().index(mention)
+        return (caption[:at] + caption[at + len(mention):]).strip(" ,:") or "run"
     return None
 
 
@@ -119,6 +147,40 @@ class Inbound:
         spec = self.handler.config.job(job.job_type) if job is not None else None
         return bool(job and spec and job.state == "succeeded" and not spec.report_success)
 
+    async def on_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A file sent to the bot: a calculation's input (chatops/calc/submit.py)."""
+        message = update.message
+        if message is None or message.document is None:
+            return
+        bot = context.bot
+        text = caption_command(message, bot.username)
+        if text is None:
+            return
+        who = requester_of(message, self.trusted_chats)
+        await asyncio.to_thread(identities.record, self.engine, "telegram", who.user,
+                                who.user_name)
+        document = message.document
+        loop = asyncio.get_running_loop()
+
+        async def download() -> bytes:
+            file = await bot.get_file(document.file_id)
+            return bytes(await file.download_as_bytearray())
+
+        def fetch() -> bytes:  # called from the handler's thread, once the checks passed
+            try:
+                return asyncio.run_coroutine_threadsafe(download(), loop).result(timeout=300)
+            except TelegramError as exc:
+                raise AttachmentError(f"Telegram would not give me the file "
+                                      f"({exc.message})") from exc
+
+        attachment = Attachment(document.file_name or "", document.file_size, fetch)
+        response = await asyncio.to_thread(
+            self.handler.handle, Incoming(who, clean_command(text), attachment))
+        thread = message.message_thread_id if message.is_topic_message else None
+        reply_to = None if who.is_direct else message.message_id
+        await Sender(bot, message.chat.id, thread=thread, reply_to=reply_to).pieces(
+            response_pieces(response))
+
     async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
         if message is None:
@@ -134,6 +196,10 @@ class Inbound:
             await asyncio.to_thread(identities.opt_in, self.engine, "telegram", who.channel,
                                     who.user)
             pieces = [Piece("text", mail_user_text(message.chat.id))]
+            if self.handler.config.runners:  # HPC_bot's /start: a new user, and their quota
+                await asyncio.to_thread(register, self.handler.queue, self.handler.config, who)
+                response = await asyncio.to_thread(self.handler.handle, Incoming(who, "quota"))
+                pieces += response_pieces(response)
         elif intent.kind == "stop":
             was = await asyncio.to_thread(identities.opt_out, self.engine, "telegram",
                                           who.channel)

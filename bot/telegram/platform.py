@@ -131,6 +131,8 @@ class TelegramPlatform(Platform):
                 inbound = Inbound(handler, self.trusted_chats)
                 self._app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT,
                                                      inbound.on_message))
+                self._app.add_handler(MessageHandler(
+                    filters.UpdateType.MESSAGE & filters.Document.ALL, inbound.on_document))
                 self._app.add_error_handler(_log_error)
             return self._app
 

@@ -29,7 +29,7 @@ RUNNER_SLURM_KEYS = {"partition", "time", "mem", "cpus", "gpus", "setup", "outpu
                      "poll_seconds"}
 CALC_KEYS = {
     "quota", "approved_quota", "quota_window", "audit_channel", "max_result_bytes",
-    "max_results_bytes", "max_result_files", "result_extensions",
+    "max_results_bytes", "max_result_files", "result_extensions", "organisations",
 }
 WINDOWS = ("month", "30 days")
 NAMESPACE = "run"  # calculations are jobs of this (reserved) namespace: run_<cluster>.<runner>
@@ -100,6 +100,8 @@ class CalcSettings:
     max_results_bytes: int = 45 * 1024 * 1024  # all of one calculation's
     max_result_files: int = 10  # more: one .tar.gz of them
     result_extensions: tuple[str, ...] = DEFAULT_RESULT_EXTENSIONS
+    # an organisation's own quotas (by its label): {"chem": {"quota": 10, "approved_quota": 50}}
+    organisations: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 def template_fields(template: str) -> set[str]:
@@ -285,6 +287,18 @@ def build_calc_settings(error: Error, raw: Any) -> CalcSettings:
             error(where, f"'audit_channel': {problem}")
         else:
             values["audit_channel"] = channel
+    orgs = raw.get("organisations", {})
+    if not isinstance(orgs, Mapping):
+        error(where, "'organisations' maps an organisation's label to its quotas")
+        orgs = {}
+    for label, quotas in orgs.items():
+        bad = (not isinstance(quotas, Mapping) or set(quotas) - {"quota", "approved_quota"}
+               or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
+                      for v in quotas.values()))
+        if bad:
+            error(where, f"'organisations': {label!r} must be {{'quota': n, 'approved_quota': "
+                  f"n}} (whole numbers), not {quotas!r}")
+    values["organisations"] = {k: dict(v) for k, v in orgs.items() if isinstance(v, Mapping)}
     extensions = _strings(error, where, raw, "result_extensions", default.result_extensions)
     values["result_extensions"] = tuple(e.lower() for e in extensions)
     return CalcSettings(**values)

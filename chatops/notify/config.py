@@ -114,11 +114,13 @@ def load_notify_config(raw: Mapping[str, Any] | None,
 
 def configured_connectors(environ: Mapping[str, str], cfg: NotifyConfig) -> set[str]:
     """The connectors whose credentials are set: a receiver on another one is refused (its
-    platform's sender, ``bot/sender.py``, would never send it)."""
+    platform's sender, ``bot/sender.py``, would never send it). The console (``console:<user>``)
+    always: it needs nothing, and its messages wait for the person's next session."""
     out = {name for name, variable in (("slack", "SLACK_BOT_TOKEN"),
                                        ("telegram", "TELEGRAM_BOT_TOKEN"),
                                        ("msteams", cfg.teams_webhook_env),
                                        ("mailto", "CHATOPS_SMTP_HOST")) if environ.get(variable)}
+    out.add("console")
     if all(environ.get(name) for name in ("DISCORD_BOT_TOKEN", "DISCORD_APPLICATION_ID",
                                           "DISCORD_PUBLIC_KEY")):
         out.add("discord")

@@ -100,8 +100,8 @@ def test_every_runner_error_is_reported_at_once() -> None:
         "{file}",
         "cluster 'hpc', runner 'd': 'timeout' must be a positive number, not -1",
         "calculations: unknown key 'colour' (allowed: approved_quota, audit_channel, "
-        "max_result_bytes, max_result_files, max_results_bytes, quota, quota_window, "
-        "result_extensions)",
+        "max_result_bytes, max_result_files, max_results_bytes, organisations, quota, "
+        "quota_window, result_extensions)",
         "calculations: 'quota' must be a whole number of calculations, not -1",
         "calculations: 'quota_window' is 'week'; use one of 'month', '30 days'",
         "calculations: 'audit_channel': '#audit' is not a channel; write it as 'platform:channel "
@@ -145,3 +145,45 @@ def test_config_check_validates_runners(tmp_path: Path) -> None:
     assert "runner 'b': extension '.in' is claimed by runner 'a' too" in result.stderr
     assert "'[' is not a valid regular expression" in result.stderr
     assert "'other' is not defined in clusters (hpc)" in result.stderr
+
+
+HPCBOT = {
+    "download_path": "/var/hpcbot/downloads", "log_level": "INFO", "fetch_time": [120, 240],
+    "storage": {"url": "https://cloud.example.org", "login": "bot", "password": "x"},
+    "bot": {"token": "123:abc", "admin_name": "boss", "log_chat_id": -1001234},
+    "db": {"db_type": "postgresql", "name": "hpc", "connection": {"host": "db"}},
+    "clusters": [{
+        "label": "tesla", "upload_path": "/home/hpcbot/calcs",
+        "connection": {"hostname": "tesla.example.org", "port": 22, "username": "hpcbot",
+                       "key_filename": "/home/hpcbot/.ssh/id_rsa"},
+        "runners": [
+            {"program": "g16", "allowed_args": ["{}", "-c=[0-9]+"], "default_args": ["{}"],
+             "associations": [".gjf", "com"], "description": "Gaussian 16"},
+            {"program": "/opt/orca/orca", "associations": [".inp"]},
+        ]}],
+}
+
+
+def test_import_hpcbot_converts_its_config_into_one_that_checks(tmp_path: Path) -> None:
+    import json
+
+    source = tmp_path / "config.json"
+    source.write_text(json.dumps(HPCBOT))
+    env = {"CHATOPS_HOME": str(tmp_path), "PATH": "/usr/bin"}
+    result = subprocess.run([CHATOPS, "import-hpcbot", str(source)], capture_output=True,
+                            text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    converted = tmp_path / "job_configs.py"
+    converted.write_text(result.stdout)
+    assert "123:abc" not in result.stdout and "password" not in result.stdout.split("# To")[0]
+    assert "# - admin_name 'boss': admins are named by id here" in result.stdout
+    from chatops.job_config import load_config
+
+    config = load_config(converted)
+    gaussian = config.runners["run_tesla.g16"]
+    assert (gaussian.extensions, gaussian.description) == ((".gjf", ".com"), "Gaussian 16")
+    assert gaussian.allowed_args == (ArgRule("{}"), ArgRule("-c=[0-9]+", is_regex=True))
+    assert config.runners["run_tesla.orca"].extensions == (".inp",)
+    assert config.clusters["tesla"].upload_path == "/home/hpcbot/calcs"
+    assert (config.calc.quota, config.calc.approved_quota, config.calc.quota_window,
+            config.audit_channel) == (5, 25, "30 days", "telegram:-1001234")

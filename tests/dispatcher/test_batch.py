@@ -22,6 +22,7 @@ from chatops.joblogs import JobLogs, job_logs, type_folder
 from chatops.platform import take_waiting
 from chatops.slurm.client import CommandResult, SlurmClient
 from dispatcher.batch import BatchRun
+from tests.support.notify import events_handled
 from tests.support.remote import NAMES, SERVICE_SECRETS, Harness, cluster_env, cluster_settings
 from tests.support.wait import wait_until
 
@@ -380,14 +381,18 @@ def test_a_mailprog_event_reports_the_end_without_waiting_for_the_next_poll(
                      "SLURM_JOB_EXIT_CODE2": "0:0", "SLURM_JOB_RUN_TIME": "00:00:55"}
         subprocess.run([MAILPROG, "-s", subject, "alice"], check=True, timeout=10,
                        env={**slurm_env, "CHATOPS_SPOOL_DIR": str(h.settings.spool_dir)})
-        # (which of the two comes first is a race until the end notice and the report are one
-        # message: issue 13 item 8)
-        messages = h.replies(channel, 2, 8)
-        [report] = [m for m in messages if m.startswith("`hpc_nap`")]
-        [notice] = [m for m in messages if m is not report]
-        assert f"{slurm_id}" in notice and "COMPLETED" in notice, notice
+        # The end notice and the report are one message (issue 13 item 8): the report comes
+        # last, after the end notice only if this session had read that notice already (the
+        # report then edits it; the console shows an edit as its newest text).
+        wait_until(lambda: events_handled(h.queue.engine, slurm_id) == ["END"], 15,
+                   "the ingest to handle the end event")
+        messages = h.replies_until(channel, "`hpc_nap`", 8)
+        *before, report = messages
         assert report.startswith(f"`hpc_nap` (job {job_id}) completed.\nSlurm job {slurm_id} "
                                  "on cluster test: COMPLETED, exit code 0"), report
+        assert len(before) <= 1 and all(f"{slurm_id}" in m and "COMPLETED" in m
+                                        for m in before), before
+        assert take_waiting(h.queue, "console", channel) == []  # no second end summary
     finally:
         h.stop()
 
@@ -478,3 +483,40 @@ def test_tracking_batch_jobs_takes_no_dispatcher_slot(tmp_path_factory: pytest.T
         assert report.startswith(f"`hpc_long` (job {response.job_id}) was cancelled")
     finally:
         h.stop()
+
+
+def test_a_running_batch_job_shows_its_slurm_state_and_output_as_it_goes(
+        tmp_path_factory: pytest.TempPathFactory, workdir: str) -> None:
+    """Live progress (issue 12 item 7) of a Slurm batch job: one message, edited with the
+    job's Slurm state, how long it queued and ran, and the end of its output file; one line
+    when it ends; the report after it."""
+    from chatops.plain_text import render_delivery
+
+    env = cluster_env()
+    home = tmp_path_factory.mktemp("progress-home")
+    raw = one_job("ticks", batch_job("for i in $(seq 1 15); do echo tick $i; sleep 1; done",
+                                     workdir=workdir, poll_seconds=2))
+    h = Harness(home, raw, {"test": cluster_settings(env)}, CHATOPS_PROGRESS_AFTER="2",
+                CHATOPS_PROGRESS_EVERY="2")
+    try:
+        response, channel = h.chat("hpc ticks")
+        job_id = response.job_id
+        seen: list[str] = []
+
+        def reported() -> bool:
+            seen.extend(render_delivery(d) for d in take_waiting(h.queue, "console", channel))
+            return any(m.startswith(f"`hpc_ticks` (job {job_id}) completed.") for m in seen)
+
+        wait_until(reported, 120, f"the report (seen: {seen})")
+    finally:
+        h.stop()
+    running = [m for m in seen if re.match(
+        rf"`hpc_ticks` \(job {job_id}\): Slurm job \d+ on cluster test: RUNNING for "
+        r"\d+:\d\d:\d\d \(queued \d+:\d\d:\d\d\)\.", m)]
+    assert running, seen
+    assert any(re.search(r"tick \d+", m) for m in running), running  # its output, as it goes
+    final = [m for m in seen if re.fullmatch(rf"`hpc_ticks` \(job {job_id}\) \w+ after "
+                                             r"\d+:\d\d:\d\d\.", m)]
+    assert final, seen
+    assert seen.index(final[-1]) < seen.index(next(
+        m for m in seen if m.startswith(f"`hpc_ticks` (job {job_id}) completed.")))

@@ -8,19 +8,24 @@ to the logging stub afterwards. Skipped when the cluster is not up, except in CI
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from chatops import identities
+from chatops.db import deliveries, reading
 from chatops.notify.config import load_notify_config
+from chatops.platform import take_waiting
 from chatops.slurm.client import SlurmClient, SlurmError, local_runner
 from dispatcher.notify_ingest import NotifyIngest
 from tests.support.notify import TELEGRAM_TOKEN, FakeChatApi, Senders, drain, make_service
@@ -184,3 +189,51 @@ def test_statistics_over_the_clusters_ssh_connection(tmp_path: Path) -> None:
     (sent,) = api.received("telegram")
     assert "CPU efficiency: " in sent.body["text"]
     assert "Time: 0:00:0" in sent.body["text"] and " of 0:10:00 (" in sent.body["text"]
+
+
+def test_a_chat_batch_job_with_mail_type_all_ends_in_one_message(spool_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    """Issue 13 item 8, with slurmctld running chatops-mailprog: a 1-second batch job from chat
+    with --mail-type=ALL (an #SBATCH line as its `setup`). Its end event
+    waits up to stats_wait for statistics, so it often comes after the report; either way the
+    thread gets the begin notice, then one end summary (the report), and nothing after it."""
+    from tests.support.notify import events_handled
+    from tests.support.remote import Harness, cluster_env, cluster_settings
+    from tests.support.wait import wait_until
+
+    env = cluster_env()
+    workdir = f"{env['CHATOPS_TEST_JOBS_DIR']}/endnotice-{uuid.uuid4().hex[:8]}"
+    job = {"run_args_template": "sleep 1; echo rested", "timeout": 600,
+           "slurm": {"partition": "debug", "time": "5", "mem": "64M", "poll_seconds": 2,
+                     "workdir": workdir, "setup": "#SBATCH --mail-type=ALL"}}
+    raw = {"hpc": {"cluster": "test", "jobs": {"nap": job}, "slack": [
+        {"command": "nap", "help": "nap", "action": "schedule_job", "job_type": "nap"}]}}
+    h = Harness(tmp_path / "home", raw, {"test": cluster_settings(env)},
+                CHATOPS_SPOOL_DIR=str(spool_dir))
+    try:
+        response, channel = h.chat("hpc nap")
+        job_id = response.job_id
+        submitted, *notices, report = h.replies_until(
+            channel, f"`hpc_nap` (job {job_id}) completed", 120)
+        slurm_id = int(re.fullmatch(rf"`hpc_nap` \(job {job_id}\) submitted as Slurm job "
+                                    r"(\d+) on cluster test\.", submitted)[1])
+        assert report.startswith(f"`hpc_nap` (job {job_id}) completed.\nSlurm job {slurm_id} "
+                                 "on cluster test: COMPLETED, exit code 0"), report
+        wait_until(lambda: events_handled(h.queue.engine, slurm_id) == ["BEGIN", "END"], 60,
+                   "the ingest to handle both events of the job")
+        assert take_waiting(h.queue, "console", channel) == []  # no second end summary
+        # What the console read: the begin notice, and the end notice if it read that before
+        # the report came (the report then became an edit of it).
+        begin, *end = notices
+        assert begin.startswith(f"Slurm job {slurm_id} began\n"), notices
+        assert len(end) <= 1 and all(n.startswith(f"Slurm job {slurm_id} ") and "COMPLETED" in n
+                                     for n in end), notices
+        # In the thread: one end message (a report, or an end notice edited into it).
+        with reading(h.queue.engine) as conn:
+            payloads = [json.loads(p) for p in conn.execute(select(deliveries.c.payload).where(
+                deliveries.c.job_id == job_id, deliveries.c.state != "dropped")).scalars()]
+        ends = [p for p in payloads if p["kind"] == "report" or "end_of" in p or (
+            p["text"].startswith(f"Slurm job {slurm_id} ") and " began\n" not in p["text"])]
+        assert len(ends) == 1, payloads
+    finally:
+        h.stop()

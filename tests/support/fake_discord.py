@@ -35,6 +35,7 @@ class FakeDiscord:
         self.calls: list[Call] = []
         self.failures: list[list[Any]] = []
         self.next_id = 9000
+        self.files: dict[str, bytes] = {}  # attachments users sent: path -> content
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,6 +45,12 @@ class FakeDiscord:
             def handle_any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 path = self.path.split("?")[0].removeprefix("/api/v10")
+                if self.command == "GET" and path in fake.files:  # an attachment's CDN url
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(fake.files[path])))
+                    self.end_headers()
+                    self.wfile.write(fake.files[path])
+                    return
                 data, files = _decode(self.headers.get("Content-Type", ""), body)
                 status, answer = fake.answer(Call(self.command, path, data, files,
                                                   self.headers.get("Authorization", "")))
@@ -63,6 +70,13 @@ class FakeDiscord:
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}/api/v10"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def attach(self, attachment_id: str, name: str, data: bytes) -> dict[str, Any]:
+        """A file sent with a slash command: its entry in ``data.resolved.attachments``."""
+        path = f"/attachments/777/{attachment_id}/{name}"
+        self.files[path] = data
+        return {"id": attachment_id, "filename": name, "size": len(data),
+                "url": f"{self.url}{path}", "content_type": "text/plain"}
 
     def close(self) -> None:
         self.server.shutdown()

@@ -48,6 +48,7 @@ class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.uploads: dict[str, bytes] = {}
+        self.downloads: dict[str, bytes] = {}  # files users shared: path -> content
         self.file_names: dict[str, str] = {}
         self.users: dict[str, dict[str, Any]] = {
             "U_MEMBER": {"id": "U_MEMBER", "name": "bob"},
@@ -84,6 +85,12 @@ class FakeSlack:
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         with self._lock:
             self.failures.append(Failure(method, when, times, status, error, headers))
+
+    def share(self, file_id: str, name: str, data: bytes) -> dict[str, Any]:
+        """A file a user shares: its entry in a message event's ``files``."""
+        self.downloads[f"files-pri/T1-{file_id}/download/{name}"] = data
+        return {"id": file_id, "name": name, "size": len(data), "mimetype": "text/plain",
+                "url_private_download": f"{self.url}files-pri/T1-{file_id}/download/{name}"}
 
     def of(self, *methods: str) -> list[Call]:
         with self._lock:
@@ -196,6 +203,17 @@ class FakeSlack:
                 token = auth[len("Bearer "):] if auth.startswith("Bearer ") else params.get("token")
                 status, headers, result = fake.answer(path, params, token)
                 self._send(status, headers, json.dumps(result).encode(), "application/json")
+
+            def do_GET(self) -> None:  # a shared file's url_private_download
+                path = self.path.lstrip("/")
+                auth = self.headers.get("Authorization", "")
+                with fake._cond:
+                    fake.calls.append(Call("download", {"path": path}, auth[len("Bearer "):]))
+                data = fake.downloads.get(path)
+                if data is None or not auth.startswith("Bearer "):
+                    self._send(404 if data is None else 403, {}, b"", "text/plain")
+                else:
+                    self._send(200, {}, data, "application/octet-stream")
 
             def _params(self, body: bytes) -> dict[str, Any]:
                 kind = self.headers.get("Content-Type", "")

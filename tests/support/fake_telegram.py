@@ -12,7 +12,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 BOT_ID = 999
 BOT_USERNAME = "chatops_test_bot"
@@ -38,6 +38,7 @@ class FakeTelegram:
         self.cond = threading.Condition()
         self.next_update_id = 100
         self.next_message_id = 5000
+        self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,6 +47,10 @@ class FakeTelegram:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                downloads = f"/file/bot{fake.token}/"
+                path = unquote(self.path)  # PTB quotes the token's ':' in download URLs
+                if path.startswith(downloads):
+                    return self._file(path[len(downloads):])
                 prefix = f"/bot{fake.token}/"
                 if not self.path.startswith(prefix):
                     return self._answer(404, {"ok": False, "error_code": 404,
@@ -56,6 +61,14 @@ class FakeTelegram:
                 return self._answer(status, answer)
 
             do_GET = do_POST
+
+            def _file(self, path: str) -> None:
+                found = [data for file_path, data in fake.files.values() if file_path == path]
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Length", str(len(found[0]) if found else 0))
+                self.end_headers()
+                if found:
+                    self.wfile.write(found[0])
 
             def _answer(self, status: int, answer: dict[str, Any]) -> None:
                 data = json.dumps(answer).encode()
@@ -96,6 +109,12 @@ class FakeTelegram:
             self.cond.notify_all()
         return update_id
 
+    def add_file(self, file_id: str, name: str, data: bytes) -> dict[str, Any]:
+        """A file users can send (getFile and its download serve it); its Document."""
+        self.files[file_id] = (f"documents/{file_id}-{name}", data)
+        return {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_name": name,
+                "file_size": len(data)}
+
     def sent(self, *methods: str) -> list[Call]:
         methods = methods or ("sendMessage", "sendDocument")
         return [c for c in list(self.calls) if c.method in methods]
@@ -125,6 +144,11 @@ class FakeTelegram:
             else:
                 failure = queued.pop(0)[1]
                 return failure["error_code"], failure
+        if method == "getFile":
+            file_path, data = self.files[params["file_id"]]
+            return 200, {"ok": True, "result": {"file_id": params["file_id"],
+                                                "file_unique_id": f"u-{params['file_id']}",
+                                                "file_size": len(data), "file_path": file_path}}
         if method == "getMe":
             return 200, {"ok": True, "result": {"id": BOT_ID, "is_bot": True,
                                                 "first_name": "ChatOps",

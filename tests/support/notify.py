@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from sqlalchemy import Engine, select
+
 from chatops import migrate
+from chatops.db import notify_events, reading
 from chatops.service import Service, open_service
 from chatops.settings import load_settings
 
@@ -348,3 +351,11 @@ def drain(engine: Any, senders: Senders, timeout: float = 30) -> dict[str, int]:
         if not counts.get("pending") and not counts.get("sending") and senders.idle():
             return counts
     raise AssertionError(f"not drained: {outbound.counts(engine)}")
+
+
+def events_handled(engine: Engine, slurm_id: int) -> list[str]:
+    """The mail types of the MailProg events of one Slurm job the ingest has handled, sorted
+    (an event is recorded once its thread notices are queued)."""
+    with reading(engine) as conn:
+        return sorted(conn.execute(select(notify_events.c.mail_type).where(
+            notify_events.c.slurm_job_id == str(slurm_id))).scalars())

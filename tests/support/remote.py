@@ -66,8 +66,9 @@ class Harness:
     """A private CHATOPS_HOME, the real Dispatcher in a thread, and console sessions."""
 
     def __init__(self, home: Path, raw_config: dict, clusters: dict,
-                 monitors: dict | None = None, telemetry: dict | None = None,
-                 **environ: str):
+                 monitors: dict | None = None, telemetry: dict | None = None, *,
+                 runners: dict | None = None, calculations: dict | None = None,
+                 admins: list[str] | None = None, **environ: str):
         home.mkdir(parents=True, exist_ok=True)
         env = {"CHATOPS_HOME": str(home), "CHATOPS_KILL_GRACE_SECONDS": "1",
                "CHATOPS_WORKSPACE_DIR": str(home / "workspace"),
@@ -76,19 +77,20 @@ class Harness:
         engine = make_engine(self.settings.database_url)
         migrate.upgrade(engine)
         self.queue = Queue(engine)
-        self.config = build_config(raw_config, clusters, monitors=monitors, telemetry=telemetry)
+        self.config = build_config(raw_config, clusters, monitors=monitors, telemetry=telemetry,
+                                   runners=runners, calculations=calculations, admins=admins)
         self.dispatcher = Dispatcher(self.settings, self.config, self.queue)
         self.handler = CommandHandler(self.settings, self.config, self.queue)
         self.thread = threading.Thread(target=self.dispatcher.run, daemon=True)
         self.thread.start()
         wait_until(lambda: self.queue.dispatchers(), 10, "the dispatcher to start")
 
-    def chat(self, text: str, channel: str | None = None, user: str = "alice"
-             ) -> tuple[Response, str]:
+    def chat(self, text: str, channel: str | None = None, user: str = "alice",
+             attachment: Any = None) -> tuple[Response, str]:
         channel = channel or f"t-{uuid.uuid4().hex[:10]}"
         who = Requester(platform="console", user=user, channel=channel, user_name=user,
                         is_direct=True, is_guest=False)
-        return self.handler.handle(Incoming(who, text)), channel
+        return self.handler.handle(Incoming(who, text, attachment)), channel
 
     def replies(self, channel: str, count: int = 1, timeout: float = 60) -> list[str]:
         """The next ``count`` messages delivered to a console session, as the user sees them."""
@@ -99,6 +101,17 @@ class Harness:
             return len(got) >= count
 
         wait_until(take, timeout, f"{count} replies on {channel} (got {got})")
+        return got
+
+    def replies_until(self, channel: str, start: str, timeout: float = 60) -> list[str]:
+        """The messages a console session reads up to the one that starts with ``start``."""
+        got: list[str] = []
+
+        def reached() -> bool:
+            got.extend(render_delivery(d) for d in take_waiting(self.queue, "console", channel))
+            return bool(got) and got[-1].startswith(start)
+
+        wait_until(reached, timeout, f"a message starting {start!r} on {channel} (got {got})")
         return got
 
     def run(self, text: str, timeout: float = 60) -> tuple[int, str]:

@@ -55,14 +55,26 @@
     }
   }
 
+  const fileInput = document.getElementById("file");
+
   async function send(text) {
-    add({kind: "you", text: text});
-    const response = await fetch("/console/send", {
+    const file = fileInput && fileInput.files.length ? fileInput.files[0] : null;
+    add({kind: "you", text: file ? (text || "run") + " [" + file.name + "]" : text});
+    let request = {
       method: "POST",
       headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
       body: JSON.stringify({text: text}),
       credentials: "same-origin",
-    });
+    };
+    if (file) {  // a calculation's input: multipart, the browser sets the content type
+      const body = new FormData();
+      body.append("text", text);
+      body.append("file", file);
+      request = {method: "POST", headers: {"X-CSRF-Token": csrf}, body: body,
+                 credentials: "same-origin"};
+      fileInput.value = "";
+    }
+    const response = await fetch("/console/send", request);
     const data = await response.json();
     if (!response.ok) {
       add({kind: "error", text: data.error || ("error " + response.status)});
@@ -122,7 +134,7 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     const text = input.value.trim();
-    if (!text) return;
+    if (!text && !(fileInput && fileInput.files.length)) return;
     input.value = "";
     send(text);
   });

@@ -93,8 +93,8 @@ def test_reports_are_delivered_and_tokens_never_logged_even_at_debug(
 def test_the_manifest_subscribes_to_what_the_app_handles() -> None:
     manifest = (Path(__file__).resolve().parents[3] / "docs/slack-manifest.yml").read_text()
     for needed in ("- app_mention\n", "- message.im\n", "- app_mentions:read", "- im:history",
-                   "- chat:write ", "- reactions:write", "- files:write", "- users:read",
-                   "- pins:write", "socket_mode_enabled: true"):
+                   "- chat:write ", "- reactions:write", "- files:write", "- files:read",
+                   "- users:read", "- pins:write", "socket_mode_enabled: true"):
         assert needed in manifest
 
 
