@@ -12,7 +12,7 @@ import pytest
 
 from tests.dispatcher.telemetry.test_kafka import daemons, ini, kafka_broker  # noqa: F401
 from tests.dispatcher.test_batch import batch_job, one_job, slurm, submitted_notice
-from tests.dispatcher.test_monitor import Console, closed_port, node, scontrol  # noqa: F401
+from tests.dispatcher.test_monitor import Console, closed_port, scontrol  # (node: conftest)
 from tests.support.remote import Harness, cluster_env, cluster_settings
 from tests.support.wait import wait_until
 
