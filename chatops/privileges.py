@@ -344,6 +344,13 @@ def _give_home(settings: Settings, account: Account) -> None:
                   database.with_name(database.name + "-shm")]
     for path in (settings.home, settings.logs_dir, settings.run_dir):
         path.mkdir(mode=0o750, parents=True, exist_ok=True)
+    if settings.is_sqlite and paths[3].exists():
+        # The WAL's files made now, before either process opens the database: else the first
+        # to open it makes them, and if that is root's dispatcher, SQLite creates them as root
+        # and hands them over only after, a moment in which the web server finds the database
+        # read-only. (Never truncated: an existing WAL may hold commits.)
+        for path in paths[4:]:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o640))
     for path in paths:
         try:
             if path.stat().st_uid == 0:
