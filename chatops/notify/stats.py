@@ -2,8 +2,8 @@
 
 Accounting lags slurmctld by a few seconds: sacct is polled, with short timeouts, until the job
 line is final (not slurmdbd's provisional stand-in) or ``stats_wait`` runs out — no fixed sleep.
-A cancelled job gets no statistics and no wait (one look for the signal that stopped it). Any
-failure here yields no statistics, never a lost notification.
+A cancelled job gets no statistics, only the signal that stopped it (waited for within the
+same budget). Any failure here yields no statistics, never a lost notification.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def best_qos(runtime: float, qos: dict[str, float] | Any) -> str | None:
 
 
 def _fetch(client: SlurmClient, job_id: str, wait: bool, budget: float,
-           clock_fn: Callable[[], float]) -> AcctJob | None:
+           clock_fn: Callable[[], float],
+           enough: Callable[[AcctJob], bool] = lambda job: True) -> AcctJob | None:
     deadline = clock_fn() + budget
     pause = 0.2
     while True:
@@ -44,7 +45,8 @@ def _fetch(client: SlurmClient, job_id: str, wait: bool, budget: float,
             log.warning("sacct for job %s failed: %s", job_id, exc)
             return None
         job = jobs[0] if jobs else None
-        ready = job is not None and not job.job.provisional and job.job.state in FINAL_STATES
+        ready = (job is not None and not job.job.provisional and job.job.state in FINAL_STATES
+                 and enough(job))
         if ready or not wait or clock_fn() + pause > deadline:
             return job if job is not None and not job.job.provisional else None
         time.sleep(pause)  # bounded by the deadline; short because sacct is usually 1-3 s late
@@ -61,8 +63,10 @@ def gather(event: SlurmEvent, client: SlurmClient | None, cfg: NotifyConfig,
     cancelled = (event.state or "").startswith("CANCELLED")
     if cancelled and event.run_time_seconds == 0 and not event.nodes:
         return none  # cancelled while pending: nothing ran, nothing to look up
-    # A cancelled job: one look for the signal (on its batch step), never a wait.
-    job = _fetch(client, str(event.job_id), not cancelled, cfg.stats_wait, clock_fn)
+    # A cancelled job: no statistics, only the signal that stopped it, which sacct records on
+    # the batch step a moment after the job's own line (waited for within stats_wait).
+    job = _fetch(client, str(event.job_id), True, cfg.stats_wait, clock_fn,
+                 (lambda j: j.signal is not None) if cancelled else (lambda j: True))
     if job is None:
         return none
     ending = {"signal": job.signal, "started": job.started}
