@@ -4,7 +4,7 @@ Fabric, SSH on a cluster, or here."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,7 +17,7 @@ from chatops.settings import Settings
 from dispatcher.batch import BatchExecutor
 from dispatcher.calc_run import CalcExecutor
 from dispatcher.fabric_jobs import FabricExecutor
-from dispatcher.local import LocalExecutor
+from dispatcher.local import LocalExecutor, Output
 from dispatcher.ssh import SSHPool
 from dispatcher.ssh_jobs import SSHExecutor
 
@@ -30,6 +30,7 @@ class Run(Protocol):
     label: str  # where it runs, for the log ("pid 123", "Slurm batch job on cluster x")
     idle_wait: bool  # waiting for it takes no dispatcher slot (a Slurm batch job)
     handed_over: bool  # left running for the next dispatcher at a stop
+    outputs: Sequence[Output]  # the pipes the loop reads (a local job's; none for the others)
 
     def fileno(self) -> int: ...
 

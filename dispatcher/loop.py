@@ -417,7 +417,7 @@ class Dispatcher:
         self._claim_at = 0.0  # its slot is free
         exit_code = active.run.wait()
         active.run.close()
-        for output in getattr(active.run, "outputs", ()):
+        for output in active.run.outputs:
             if output.closed:
                 continue
             if not output.pump(drain=True):

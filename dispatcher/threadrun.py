@@ -19,6 +19,7 @@ log = logging.getLogger("chatops.dispatcher")
 
 class ThreadRun:
     idle_wait = False  # see dispatcher.executors.Run
+    outputs = ()  # its output is copied by its thread, not read by the loop
 
     def __init__(self, job_id: int, label: str):
         self.job_id = job_id
