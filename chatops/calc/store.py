@@ -300,6 +300,15 @@ def new_link_code(engine: Engine, person: str, now: float | None = None) -> str:
     return code
 
 
+def link_code_owner(engine: Engine, code: str, now: float | None = None) -> str | None:
+    """Who made ``code`` (None: unknown or expired)."""
+    now = time.time() if now is None else now
+    with reading(engine) as conn:
+        return conn.execute(select(calc_link_codes.c.person).where(
+            calc_link_codes.c.code == code.upper(), calc_link_codes.c.expires_at >= now)
+        ).scalar()
+
+
 def redeem_link_code(engine: Engine, code: str, person: str, display_name: str | None,
                      now: float | None = None) -> str | None:
     """Make ``person`` one with whoever made ``code`` (if it is theirs to use); that person."""
