@@ -89,7 +89,11 @@ class BatchRun(ThreadRun):
     # -- the thread -------------------------------------------------------------------------
 
     def main(self) -> None:
-        existing = self.executor.record(self.job_id, self.spec.cluster)
+        workdir = self.workdir()
+        self.output_path = posixpath.join(workdir, f"chatops-{self.job_id}.out")
+        existing = self.executor.record(self.job_id, self.spec.cluster,
+                                        script_path=self._script(workdir),
+                                        output_path=self.output_path)
         if existing is not None:
             self.error = (f"was already submitted as Slurm job {existing.slurm_job_id}; it is "
                           "not submitted again" if existing.slurm_job_id else
@@ -104,9 +108,8 @@ class BatchRun(ThreadRun):
         if not self._submit():
             return
         self._submitted_at = time.time()
-        self.executor.update(self.job_id, submit_state="submitted", slurm_job_id=self.slurm_id,
-                             submitted_at=self._submitted_at)
-        self.executor.tell(self.job_id, self.submitted_text())
+        self.executor.tell(self.job_id, self.submitted_text(), submit_state="submitted",
+                           slurm_job_id=self.slurm_id, submitted_at=self._submitted_at)
         self._track()
         self._collect()
 
@@ -125,11 +128,13 @@ class BatchRun(ThreadRun):
         self._track()
         self._collect()
 
+    def _script(self, workdir: str) -> str:
+        return posixpath.join(workdir, f"chatops-{self.job_id}.sh")
+
     def _submit(self) -> bool:
         name = self.spec.cluster
         workdir = self.workdir()
-        script = posixpath.join(workdir, f"chatops-{self.job_id}.sh")
-        self.output_path = posixpath.join(workdir, f"chatops-{self.job_id}.out")
+        script = self._script(workdir)
         options = {
             "job-name": f"chatops-{self.job_id}", "chdir": workdir,
             "output": f"chatops-{self.job_id}.out", "partition": self.slurm.partition,
@@ -143,7 +148,6 @@ class BatchRun(ThreadRun):
         except (OSError, paramiko.SSHException) as exc:
             return self._rejected(f"could not upload its files to cluster {name}: "
                                   f"{describe_error(exc)}")
-        self.executor.update(self.job_id, script_path=script, output_path=self.output_path)
         try:
             self.slurm_id = self.client.sbatch(script, options=options).job_id
         except ConnectionError as exc:
@@ -397,13 +401,14 @@ class BatchExecutor:
         run.start_thread(lambda: run.resume(record))
         return run
 
-    def record(self, job_id: int, cluster: str):
-        """Write the submission record first; return the existing one if there is one."""
+    def record(self, job_id: int, cluster: str, **paths: str):
+        """Write the submission record first (with the script's and output's ``paths``);
+        return the existing one if there is one."""
         try:
             with self.queue.engine.begin() as conn:
                 conn.execute(insert(slurm_submissions).values(
                     job_id=job_id, cluster=cluster, submit_state="submitting",
-                    created_at=time.time()))
+                    created_at=time.time(), **paths))
             return None
         except IntegrityError:
             return self.submission(job_id)
@@ -416,11 +421,16 @@ class BatchExecutor:
             conn.execute(update(slurm_submissions)
                          .where(slurm_submissions.c.job_id == job_id).values(**values))
 
-    def tell(self, job_id: int, text: str) -> None:
-        """A notice to everyone waiting for the job, in their threads."""
-        for sub in self.queue.subscribers_of(job_id):
-            self.queue.add_delivery(sub.platform, notice(text), channel=sub.channel,
-                                    thread=sub.thread, message=sub.message,
-                                    is_direct=bool(sub.is_direct), job_id=job_id)
+    def tell(self, job_id: int, text: str, **submission: object) -> None:
+        """A notice to everyone waiting for the job, in their threads; with ``submission``,
+        in the transaction that records those values (one write instead of two)."""
+        with self.queue.atomic() as conn:
+            if submission:
+                conn.execute(update(slurm_submissions)
+                             .where(slurm_submissions.c.job_id == job_id).values(**submission))
+            for sub in self.queue.subscribers_of(job_id):
+                self.queue.add_delivery(sub.platform, notice(text), channel=sub.channel,
+                                        thread=sub.thread, message=sub.message,
+                                        is_direct=bool(sub.is_direct), job_id=job_id)
         self.queue.release_connection()  # a tracker thread holds none while Slurm works
         wakeup.notify(self.settings.run_dir, "outbox")

@@ -31,9 +31,10 @@ from chatops.notify.config import NotifyConfig
 from chatops.notify.stats import hints
 from chatops.report import Report
 from chatops.slurm.acct import job_efficiency
+from chatops.slurm.client import CommandResult
 from chatops.texts import duration, percent, size
 from dispatcher.batch import BatchExecutor, BatchRun
-from dispatcher.ssh import ClusterUnreachable
+from dispatcher.ssh import ClusterUnreachable, PrepareFailed
 
 
 def _private(mode: int):
@@ -50,19 +51,33 @@ class CalcRun(BatchRun):
         super().__init__(executor, job_id, spec, "", logs)
         self.runner = runner
         self.config = executor.config
-        engine = executor.queue.engine
-        row = store.of_job(engine, job_id)
-        if row is None and calc_row is not None:  # claimed before its submitter linked them
-            store.attach_job(engine, calc_row, job_id)
-            row = store.of_job(engine, job_id)
-        if row is None:
-            raise RuntimeError(f"job {job_id} has no calculation record")
-        self.calc = row
-        self.file_name = row.file_name
-        self.command = runner.command(row.file_name, json.loads(row.args))
+        self._calc_row = calc_row
+        self.calc = None  # its record: read in the run's thread (``_load``), not the loop's
+        self.file_name = "?"
         self.results: list[dict[str, str]] = []
         self.notes: list[str] = []
         self.refunded = False
+        self._staging: tuple[str, str, bytes] | None = None  # (folder, command, tar) for sbatch
+
+    def _load(self) -> bool:
+        """The calculation's record (False: there is none)."""
+        engine = self.executor.queue.engine
+        row = store.of_job(engine, self.job_id)
+        if row is None and self._calc_row is not None:  # claimed before its submitter linked
+            store.attach_job(engine, self._calc_row, self.job_id)
+            row = store.of_job(engine, self.job_id)
+        self.executor.queue.release_connection()
+        if row is None:
+            self.error = "it has no calculation record"
+            return False
+        self.calc = row
+        self.file_name = row.file_name
+        self.command = self.runner.command(row.file_name, json.loads(row.args))
+        return True
+
+    def resume(self, record) -> None:
+        if self._load():
+            super().resume(record)
 
     @property
     def name(self) -> str:
@@ -82,8 +97,9 @@ class CalcRun(BatchRun):
         return files.input_path(self.executor.settings, args["input"], self.file_name)
 
     def _stage(self, workdir: str, script: str) -> None:
-        """The input and the script in one exec channel: a tar stream unpacked in the folder
-        (made 700), the input 600 and the script 700."""
+        """The input and the script as a tar stream unpacked in the folder (made 700), the input
+        600 and the script 700: sent with the sbatch that follows, on one exec channel (``_run``),
+        or alone when the job passes variables to sbatch on its stdin."""
         store.set_remote_dir(self.executor.queue.engine, self.job_id, workdir)
         body = f"#!/bin/bash\n# chatops calculation {self.job_id} ({self.runner.name})\n"
         body += (self.slurm.setup.rstrip("\n") + "\n" if self.slurm.setup else "")
@@ -95,14 +111,30 @@ class CalcRun(BatchRun):
             info.size, info.mode = len(body.encode()), 0o700
             archive.addfile(info, io.BytesIO(body.encode()))
         folder = shlex.quote(workdir)
-        result = self.connection.exec(f"umask 077 && mkdir -p {folder} && tar -x -p -f - -C "
-                                      f"{folder}", max(self.connection.spec.command_timeout, 300),
+        unpack = f"umask 077 && mkdir -p {folder} && tar -x -p -f - -C {folder}"
+        if not self.env:
+            self._staging = (workdir, unpack, stream.getvalue())
+            return
+        result = self.connection.exec(unpack, max(self.connection.spec.command_timeout, 300),
                                       stdin=stream.getvalue())
         if result.returncode != 0:
             raise OSError(f"cannot write into {workdir}: "
                           f"{result.stderr.strip() or result.returncode}")
 
+    def _run(self, argv: list[str], timeout: float) -> CommandResult:
+        """sbatch after the staging (``_stage``), in one round trip."""
+        if argv[0] != "sbatch" or self._staging is None:
+            return super()._run(argv, timeout)
+        (workdir, unpack, data), self._staging = self._staging, None
+        try:
+            return self.connection.run_after(unpack, data, argv, max(timeout, 300))
+        except PrepareFailed as exc:  # as _stage's failure: nothing reached Slurm
+            raise ConnectionError(f"could not upload its files to cluster {self.spec.cluster}: "
+                                  f"cannot write into {workdir}: {exc}") from exc
+
     def main(self) -> None:
+        if not self._load():
+            return
         super().main()
         if self.slurm_id is None and self._stop is not None and not self.refunded:
             job = self.executor.queue.get(self.job_id)  # cancelled before it was submitted

@@ -65,6 +65,13 @@ class AfterMark:
         return b"" if self.seen else self.head
 
 
+PREPARED = "chatops-prepared"  # run_after: the first command succeeded
+
+
+class PrepareFailed(Exception):
+    """``run_after``'s first command failed (its error output); the second did not run."""
+
+
 def after_start(data: bytes) -> bytes:
     stream = AfterMark()
     return stream.feed(data) or stream.end()
@@ -258,12 +265,33 @@ class ClusterConnection:
         With ``env``, on an exec channel whose stdin carries the variables (see READ_ENV).
         """
         command = shlex.join(argv)
-        try:
+        with self._lost_as_connection_error():
             if env:
                 in_bash = shlex.quote(READ_ENV + "exec " + command)  # whatever the login shell
                 return self.exec(f"exec bash -c {in_bash}", timeout, env_records(env))
             result = self._shell.try_run(command, timeout) if self._shell else None
             return result if result is not None else self.exec(command, timeout)
+
+    def run_after(self, prepare: str, data: bytes, argv: list[str], timeout: float
+                  ) -> CommandResult:
+        """``prepare`` (a shell command reading ``data`` on its stdin), then, only if it
+        succeeded, ``argv``: on one exec channel, a round trip less than two commands (a
+        calculation's staging and its sbatch). ``PrepareFailed`` (with its error output) when
+        ``prepare`` failed, else as ``run``."""
+        command = f"{prepare} && echo {PREPARED} && exec {shlex.join(argv)}"
+        with self._lost_as_connection_error():
+            result = self.exec(command, timeout, data)
+        first, _, rest = result.stdout.partition("\n")
+        if first != PREPARED:
+            raise PrepareFailed(result.stderr.strip() or f"exit status {result.returncode}")
+        return CommandResult(result.returncode, rest, result.stderr)
+
+    @contextlib.contextmanager
+    def _lost_as_connection_error(self) -> Iterator[None]:
+        """A lost or unreachable cluster is a ConnectionError; a timeout stays one (the
+        command may have run)."""
+        try:
+            yield
         except ClusterUnreachable as exc:
             raise ConnectionError(f"cluster {self.spec.name} unreachable: {exc}") from exc
         except TimeoutError:

@@ -109,6 +109,25 @@ def test_a_calculation_sbatch_refuses_is_refunded_and_leaves_nothing(
         h.stop()
 
 
+def test_a_calculation_that_cannot_be_staged_is_not_submitted_and_is_refunded(
+        tmp_path: Path) -> None:
+    env = cluster_env()  # staging and sbatch share one exec channel: sbatch must not run
+    h = Harness(tmp_path / "home", {}, {"test": cluster_settings(env, upload_path="/proc/no")},
+                runners=runners())
+    try:
+        response, channel = h.chat("run", attachment=attachment("c.gjf"))
+        [report] = h.replies(channel, 1, 60)
+        assert re.fullmatch(
+            rf"Calculation {response.job_id} \(`c.gjf`\) was not submitted: could not upload "
+            rf"its files to cluster test: cannot write into /proc/no/console-alice/"
+            rf"{response.job_id}: mkdir: cannot create directory .+\.\n"
+            r"It does not count against your quota\.", report), report
+        assert store.quota(h.queue.engine, h.config.calc, "console:alice").used == 0
+        assert h.queue.slurm_submission(response.job_id).slurm_job_id is None
+    finally:
+        h.stop()
+
+
 def test_a_cluster_that_is_down_refunds_the_calculation(tmp_path: Path) -> None:
     env = cluster_env()
     h = Harness(tmp_path / "home", {}, {"test": cluster_settings(env, port=1)},
