@@ -8,8 +8,12 @@ here describe it for queries and must stay in step with them.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -363,6 +367,35 @@ def insert_new(engine: Engine, table: Table, **values):
             .returning(*table.primary_key.columns))
 
 
+# On SQLite the writers of one process queue for the database's write lock on a lock of their
+# own: SQLite's busy handler makes a waiting writer sleep (up to 100 ms at a time) and lets a
+# newcomer overtake it, which under a burst of writers made some wait seconds. Writers of other
+# processes still meet at SQLite's lock (busy_timeout).
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_HOLDS = "chatops_write_lock"
+WRITE_WAIT = 30.0  # as SQLite's busy_timeout: then "database is locked", not a hang
+
+
+def begin_writing(engine: Engine, raw: Any) -> None:
+    """``BEGIN IMMEDIATE`` on a SQLite driver connection, after this process's other writers;
+    the caller releases ``_WRITERS[engine]`` when the transaction ends (``end_writing``)."""
+    lock = _WRITERS.get(engine)
+    if lock is not None and not lock.acquire(timeout=WRITE_WAIT):
+        raise sqlite3.OperationalError("database is locked (by this process's writers)")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def end_writing(engine: Engine) -> None:
+    lock = _WRITERS.get(engine)
+    if lock is not None:
+        lock.release()
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings a queue needs: WAL, a busy timeout, serialised writers."""
     if url.startswith("sqlite"):
@@ -380,13 +413,24 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
+        lock = _WRITERS[engine] = threading.Lock()
+
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             # A writer takes the write lock up front (IMMEDIATE): no deadlock upgrading a read
             # to a write. A reader (see ``reading``) begins deferred and never waits for writers.
             # Issued on the driver connection directly: this runs for every transaction.
-            read_only = conn.get_execution_options().get(READ_ONLY, False)
-            conn.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(READ_ONLY, False):
+                conn.connection.driver_connection.execute("BEGIN")
+                return
+            begin_writing(engine, conn.connection.driver_connection)
+            conn.info[_HOLDS] = True
+
+        @event.listens_for(engine, "commit")
+        @event.listens_for(engine, "rollback")
+        def _sqlite_end(conn):
+            if conn.info.pop(_HOLDS, False):
+                lock.release()
 
         return engine
     if url.startswith("postgresql://"):

@@ -36,8 +36,10 @@ from chatops import storage
 from chatops.db import (
     READ_ONLY,
     args_digest,
+    begin_writing,
     deliveries,
     dispatchers,
+    end_writing,
     jobs,
     slurm_submissions,
     storable_int,
@@ -173,13 +175,16 @@ class Queue:
             return
         raw = self._connection().connection.driver_connection
         if not self.is_postgres:
-            raw.execute("BEGIN IMMEDIATE")  # take the write lock now (see chatops.db)
+            begin_writing(self.engine, raw)  # take the write lock now (see chatops.db)
         try:
             yield raw
             raw.commit()
         except BaseException:  # (a failed COMMIT too: a full disk must not leave it open)
             raw.rollback()
             raise
+        finally:
+            if not self.is_postgres:
+                end_writing(self.engine)
 
     # -- jobs -------------------------------------------------------------------------------
 
