@@ -42,6 +42,7 @@ from chatops.slurm.acct import AcctJob, job_efficiency
 from chatops.slurm.client import CommandResult, SlurmClient, SlurmError
 from chatops.texts import acct_ending, duration, percent, size
 from dispatcher.local import command_line
+from dispatcher.squeue_rounds import SqueueRounds
 from dispatcher.ssh import ClusterConnection, ClusterUnreachable, SSHPool, describe_error
 from dispatcher.threadrun import ThreadRun
 
@@ -201,7 +202,8 @@ class BatchRun(ThreadRun):
                               "was cancelled; check `squeue` on the cluster")
                 return
             try:
-                queued = self.client.squeue([self.slurm_id])
+                queued = self.executor.rounds(self.connection).squeue(self.client,
+                                                                      self.slurm_id)
                 if not queued or queued[0].state in TERMINAL:
                     return
                 self._seen(queued[0].state)
@@ -388,6 +390,8 @@ class BatchExecutor:
         self.queue = queue
         self.pool = pool
         self.stopping = stopping or threading.Event()  # set while the dispatcher shuts down
+        self._rounds: dict[int, tuple[ClusterConnection, SqueueRounds]] = {}
+        self._rounds_lock = threading.Lock()
 
     def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], logs: JobLogs,
               has_fabfile: bool = False) -> BatchRun:
@@ -400,6 +404,14 @@ class BatchExecutor:
         run = BatchRun(self, job_id, spec, "", logs)
         run.start_thread(lambda: run.resume(record))
         return run
+
+    def rounds(self, connection: ClusterConnection) -> SqueueRounds:
+        """The runs on ``connection`` poll their jobs together (dispatcher/squeue_rounds.py)."""
+        with self._rounds_lock:
+            held = self._rounds.get(id(connection))
+            if held is None or held[0] is not connection:
+                held = self._rounds[id(connection)] = (connection, SqueueRounds())
+            return held[1]
 
     def record(self, job_id: int, cluster: str, **paths: str):
         """Write the submission record first (with the script's and output's ``paths``);
