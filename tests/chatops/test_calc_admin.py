@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from chatops import identities, migrate
+from chatops import identities
 from chatops.calc.admin import CalcAdmin
 from chatops.calc.submit import Attachment, Submitter
 from chatops.commands import CommandHandler, Incoming
@@ -18,7 +18,7 @@ from chatops.db import audit, make_engine
 from chatops.events import Requester
 from chatops.job_config import build_config
 from chatops.queue import Queue
-from chatops.settings import load_settings
+from tests.support.calc import local_queue
 
 CLUSTER = {"host": "login.example.org", "user": "chatops", "key_file": "/k",
            "known_hosts": "/kh"}
@@ -37,11 +37,7 @@ ALICE = person("42", name="alice")
 
 @pytest.fixture
 def env(tmp_path: Path):
-    settings = load_settings({"CHATOPS_HOME": str(tmp_path), "PATH": "/usr/bin",
-                              "CHATOPS_RUN_DIR": str(tmp_path / "run")})
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    queue = Queue(engine)
+    settings, queue = local_queue(tmp_path)
     config = build_config({}, {"hpc": CLUSTER}, runners=RUNNERS, admins=["console:bob"],
                           calculations={"quota": 1, "approved_quota": 3,
                                         "audit_channel": "console:audit"})

@@ -12,15 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from chatops import migrate
 from chatops.calc import store
 from chatops.calc.admin import CalcAdmin
 from chatops.calc.submit import Attachment, Submitter, register
-from chatops.db import audit, jobs, make_engine
+from chatops.db import audit, jobs
 from chatops.events import Requester
 from chatops.job_config import build_config
 from chatops.queue import Queue
-from chatops.settings import load_settings
+from tests.support.calc import local_queue
 
 CLUSTER = {"host": "login.example.org", "user": "chatops", "key_file": "/k",
            "known_hosts": "/kh"}
@@ -42,11 +41,7 @@ def telegram(user: str = "42", chat: str | None = None) -> Requester:
 @pytest.fixture
 def env(tmp_path: Path):
     def make(places):
-        settings = load_settings({"CHATOPS_HOME": str(tmp_path), "PATH": "/usr/bin",
-                                  "CHATOPS_RUN_DIR": str(tmp_path / "run")})
-        engine = make_engine(settings.database_url)
-        migrate.upgrade(engine)
-        queue = Queue(engine)
+        settings, queue = local_queue(tmp_path)
         config = build_config({}, {"hpc": CLUSTER}, runners=RUNNERS, admins=["console:bob"],
                               calculations={"register_from": places,
                                             "audit_channel": "console:audit"})

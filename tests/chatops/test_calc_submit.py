@@ -17,8 +17,7 @@ from chatops.commands import CommandHandler, Incoming
 from chatops.db import audit, calc_users, calculations, jobs, make_engine
 from chatops.events import Requester
 from chatops.job_config import build_config
-from chatops.queue import Queue
-from chatops.settings import load_settings
+from tests.support.calc import local_queue
 
 CLUSTER = {"host": "login.example.org", "user": "chatops", "key_file": "/k",
            "known_hosts": "/kh"}
@@ -39,11 +38,7 @@ def file(name: str = "water.gjf", data: bytes = b"H 0 0 0\n") -> Attachment:
 
 @pytest.fixture
 def setup(tmp_path: Path):
-    settings = load_settings({"CHATOPS_HOME": str(tmp_path), "PATH": "/usr/bin",
-                              "CHATOPS_RUN_DIR": str(tmp_path / "run")})
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    queue = Queue(engine)
+    settings, queue = local_queue(tmp_path)
     config = build_config({}, {"hpc": CLUSTER}, runners=RUNNERS, admin_channel="console:admins",
                           calculations={"quota": 2})
     return settings, config, queue
