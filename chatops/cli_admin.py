@@ -96,6 +96,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         print(f"runner {runner.name} on {runner.cluster}: {runner.program.split()[0]} for "
               f"{', '.join(runner.extensions) or 'files named in the caption'}"
               + (f" — {runner.description}" if runner.description else ""))
+    if config.runners:
+        from chatops.calc.registration import summary
+
+        print(f"calculations: new users register {summary(config.calc.register_from)}")
     print("admins: " + (", ".join(sorted(config.admins)) or "none (nobody may read the logs "
                         "of others' private jobs or cancel them)"))
     print(f"admin channel: {config.admin_channel or 'none (alarms go only to the log)'}")

@@ -89,6 +89,19 @@ def describe(place: str, name: str) -> str:
     return f"{_KINDS[platform]} {ident}"
 
 
+def listed(places: Places) -> str:
+    """``A, B or C``: the places as people are told them."""
+    named = [describe(place, name) for place, name in places.items()]
+    return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} or {named[-1]}"
+
+
+def summary(places: Places | None) -> str:
+    """Where new users register, for ``chatops config check``."""
+    if places is None:
+        return "anywhere"
+    return f"only from {listed(places)}" if places else "only through an admin's approve"
+
+
 def refusal(places: Places | None, who: Requester, *, is_user: bool, is_admin: bool
             ) -> str | None:
     """What ``who`` is told (after "Not submitted: " or the like) when they may not become a
@@ -98,8 +111,6 @@ def refusal(places: Places | None, who: Requester, *, is_user: bool, is_admin: b
     if not places:
         return (f"new users of calculations are added by an admin. Ask one to approve you "
                 f"(`approve {who.qualified_user}`).")
-    named = [describe(place, name) for place, name in places.items()]
-    listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} or {named[-1]}"
-    return (f"new users register for calculations only from {listed}. Register there first "
+    return (f"new users register for calculations only from {listed(places)}. Register there first "
             "(send a file, or /start on Telegram); after that you can run calculations from "
             "anywhere, here too.")

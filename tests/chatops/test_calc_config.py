@@ -129,6 +129,14 @@ def test_config_check_validates_runners(tmp_path: Path) -> None:
                             text=True, env={"CHATOPS_HOME": str(tmp_path), "PATH": "/usr/bin"})
     assert result.returncode == 0, result.stderr
     assert "runner gaussian on hpc: g16 for .gjf — Gaussian 16" in result.stdout
+    assert "calculations: new users register anywhere\n" in result.stdout
+    good.write_text(good.read_text() + 'calculations = {"register_from": {'
+                    '"telegram:-1009": "the HPC users group", "slack:T0123ABCD": ""}}\n')
+    result = subprocess.run([CHATOPS, "config", "check", str(good)], capture_output=True,
+                            text=True, env={"CHATOPS_HOME": str(tmp_path), "PATH": "/usr/bin"})
+    assert result.returncode == 0, result.stderr
+    assert ("calculations: new users register only from the HPC users group or Slack "
+            "workspace T0123ABCD\n") in result.stdout
     bad = tmp_path / "bad.py"
     bad.write_text(textwrap.dedent(f"""
         raw_config = {{}}
