@@ -19,6 +19,7 @@ class Requester:
     is_direct: bool = False  # a direct message: no support-channel alerts
     user_name: str | None = None  # for showing only: anyone can choose any name
     is_guest: bool | None = None  # None: the platform has not said
+    workspace: str | None = None  # what the channel is in: Slack's team, Discord's server
 
     @property
     def qualified_user(self) -> str:

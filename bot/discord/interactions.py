@@ -78,7 +78,8 @@ def requester_of(data: dict[str, Any], trusted_guilds: frozenset[str]) -> Reques
     return Requester(platform="discord", user=str(user.get("id", "")),
                      channel=str(channel) if channel else None, is_direct=guild is None,
                      user_name=user.get("global_name") or user.get("username"),
-                     is_guest=False if guild and str(guild) in trusted_guilds else None)
+                     is_guest=False if guild and str(guild) in trusted_guilds else None,
+                     workspace=str(guild) if guild else None)
 
 
 def attachment_of(data: dict[str, Any], api_url: str) -> Attachment | None:

@@ -105,18 +105,19 @@ class SlackPlatform(Platform):
                   process_before_response=False)
 
         @app.event("app_mention")
-        def on_mention(event: dict[str, Any]) -> None:
-            self.on_event(event, handler)
+        def on_mention(event: dict[str, Any], body: dict[str, Any]) -> None:
+            self.on_event(event, handler, body.get("team_id"))
 
         @app.event("message")
-        def on_message(event: dict[str, Any]) -> None:
-            self.on_event(event, handler)
+        def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
+            self.on_event(event, handler, body.get("team_id"))
 
         return app
 
     # -- inbound ----------------------------------------------------------------------------
 
-    def on_event(self, event: dict[str, Any], handler: CommandHandler) -> None:
+    def on_event(self, event: dict[str, Any], handler: CommandHandler,
+                 team: str | None = None) -> None:
         try:  # over HTTP the envelope was checked already; Socket Mode's arrive here first
             check(event, EVENT, "the Slack event")
         except BadPayload as exc:
@@ -129,7 +130,8 @@ class SlackPlatform(Platform):
         requester = Requester(
             platform=self.name, user=message.user, channel=message.channel,
             thread=message.thread_ts or message.ts, message=message.ts,
-            is_direct=message.is_direct, user_name=user.name, is_guest=user.is_guest)
+            is_direct=message.is_direct, user_name=user.name, is_guest=user.is_guest,
+            workspace=team or event.get("team"))
         log.info("slack: %s in %s asks %r", user.name or message.user, message.channel,
                  message.text)
         attachment = self.attachment(event)

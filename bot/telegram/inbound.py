@@ -197,9 +197,14 @@ class Inbound:
                                     who.user)
             pieces = [Piece("text", mail_user_text(message.chat.id))]
             if self.handler.config.runners:  # HPC_bot's /start: a new user, and their quota
-                await asyncio.to_thread(register, self.handler.queue, self.handler.config, who)
-                response = await asyncio.to_thread(self.handler.handle, Incoming(who, "quota"))
-                pieces += response_pieces(response)
+                refused = await asyncio.to_thread(register, self.handler.queue,
+                                                  self.handler.config, who)
+                if refused:  # not from here (calculations' register_from)
+                    pieces.append(Piece("text", refused))
+                else:
+                    response = await asyncio.to_thread(self.handler.handle,
+                                                       Incoming(who, "quota"))
+                    pieces += response_pieces(response)
         elif intent.kind == "stop":
             was = await asyncio.to_thread(identities.opt_out, self.engine, "telegram",
                                           who.channel)

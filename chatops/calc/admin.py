@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from chatops import identities, wakeup
 from chatops.calc import audit, orgs, store
+from chatops.calc.submit import refuse_registration
 from chatops.db import identities as identity_rows
 from chatops.db import reading
 from chatops.events import Requester
@@ -236,6 +237,11 @@ class CalcAdmin:
         if len(rest) != 1:
             return Answer("Use `link` for a code, then `link <code>` from the other account.",
                           understood=False)
+        owner = store.link_code_owner(self.engine, rest[0], now)
+        if owner is not None and store.user(self.engine, owner) is None:
+            refused = self._new_user_refusal(who)  # neither account is a user yet
+            if refused:
+                return refused
         target = store.redeem_link_code(self.engine, rest[0], me, who.user_name, now)
         if target is None:
             return Answer("That code is unknown, used or older than 10 minutes (or yours): send "
@@ -253,6 +259,9 @@ class CalcAdmin:
             return Answer(f"Your profile: {shown}. {USAGE['profile']} sets it.")
         if len(rest) < 3:
             return Answer(f"Use {USAGE['profile']}.", understood=False)
+        refused = self._new_user_refusal(who)
+        if refused:
+            return refused
         organisation = " ".join(rest[2:])
         found, loaded = orgs.match(self.engine, organisation)
         if loaded and len(found) != 1:
@@ -271,6 +280,11 @@ class CalcAdmin:
                      f"{person} set their profile: {profile}", actor=person, subject=person,
                      now=now)
         return Answer(f"Your profile is now: {profile}.", acknowledged=True)
+
+    def _new_user_refusal(self, who: Requester) -> Answer | None:
+        """``register_from`` forbids ``who`` to become a user from here (audited)."""
+        text = refuse_registration(self.queue, self.config, who)
+        return Answer(text, refused=True) if text else None
 
     def _quota_text(self, person: str, now: float, subject: str) -> str:
         quota = store.quota(self.engine, self.config.calc, person, now)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatops.calc.registration import Places, build_places
 from chatops.cluster_config import ClusterSpec, SlurmSpec, build_slurm
 from chatops.user_ids import channel_problem, user_id_problem
 
@@ -30,6 +31,7 @@ RUNNER_SLURM_KEYS = {"partition", "time", "mem", "cpus", "gpus", "setup", "outpu
 CALC_KEYS = {
     "quota", "approved_quota", "quota_window", "audit_channel", "max_result_bytes",
     "max_results_bytes", "max_result_files", "result_extensions", "organisations",
+    "register_from",
 }
 WINDOWS = ("month", "30 days")
 NAMESPACE = "run"  # calculations are jobs of this (reserved) namespace: run_<cluster>.<runner>
@@ -102,6 +104,8 @@ class CalcSettings:
     result_extensions: tuple[str, ...] = DEFAULT_RESULT_EXTENSIONS
     # an organisation's own quotas (by its label): {"chem": {"quota": 10, "approved_quota": 50}}
     organisations: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # where new users may register (calc/registration.py); None: anywhere
+    register_from: Places | None = None
 
 
 def template_fields(template: str) -> set[str]:
@@ -301,4 +305,5 @@ def build_calc_settings(error: Error, raw: Any) -> CalcSettings:
     values["organisations"] = {k: dict(v) for k, v in orgs.items() if isinstance(v, Mapping)}
     extensions = _strings(error, where, raw, "result_extensions", default.result_extensions)
     values["result_extensions"] = tuple(e.lower() for e in extensions)
+    values["register_from"] = build_places(error, raw.get("register_from"))
     return CalcSettings(**values)

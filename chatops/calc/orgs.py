@@ -63,16 +63,21 @@ def match(engine: Engine, text: str) -> tuple[list[Any], bool]:
     return found, loaded
 
 
+def chain(conn: Any, label: str | None) -> list[Any]:
+    """The organisation ``label`` and its ancestors, nearest first (a loop in the tree ends
+    the walk)."""
+    rows, seen = [], set()
+    while label and label not in seen:
+        seen.add(label)
+        row = conn.execute(select(organizations).where(organizations.c.label == label)).first()
+        if row is None:
+            break
+        rows.append(row)
+        label = row.parent
+    return rows
+
+
 def path(engine: Engine, label: str) -> str:
     """``Faculty › Department`` from the root to ``label``."""
     with reading(engine) as conn:
-        names, seen = [], set()
-        while label and label not in seen:
-            seen.add(label)
-            row = conn.execute(select(organizations).where(organizations.c.label == label)
-                               ).first()
-            if row is None:
-                break
-            names.append(row.name)
-            label = row.parent
-    return " › ".join(reversed(names))
+        return " › ".join(row.name for row in reversed(chain(conn, label)))

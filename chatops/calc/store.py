@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, func, select, update
 
+from chatops.calc import orgs
 from chatops.calc.config import CalcSettings
 from chatops.db import calc_link_codes, calc_users, calculations, insert_new, reading
 
@@ -83,15 +84,17 @@ def effective_user(engine: Engine, person: str) -> Row | None:
             calc_users.c.person == canonical(conn, person))).first()
 
 
-def limit_of(settings: CalcSettings, user: Row | None) -> int:
-    """A user's own quota, else their organisation's, else the site's."""
+def limit_of(settings: CalcSettings, user: Row | None, lineage: list[str] = ()) -> int:
+    """A user's own quota, else that of their organisation or of its nearest ancestor that
+    sets one (``lineage``: the organisation's label, then its ancestors'), else the site's."""
     if user is not None and user.quota is not None:
         return user.quota
-    approved = user is not None and user.approved
-    own = settings.organisations.get(user.organisation or "", {}) if user is not None else {}
-    if approved:
-        return own.get("approved_quota", settings.approved_quota)
-    return own.get("quota", settings.quota)
+    key = "approved_quota" if user is not None and user.approved else "quota"
+    for label in lineage:
+        own = settings.organisations.get(label, {})
+        if key in own:
+            return own[key]
+    return getattr(settings, key)
 
 
 def ensure_user(conn: Any, person: str, display_name: str | None, now: float) -> bool:
@@ -156,7 +159,9 @@ def _quota(conn: Any, settings: CalcSettings, person: str, user: Row | None,
         resets = oldest + ROLLING
     else:
         resets = month_end(now)
-    return Quota(limit_of(settings, user), used, resets, settings.quota_window)
+    lineage = ([row.label for row in orgs.chain(conn, user.organisation)]
+               or [user.organisation]) if user is not None and user.organisation else []
+    return Quota(limit_of(settings, user, lineage), used, resets, settings.quota_window)
 
 
 def quota(engine: Engine, settings: CalcSettings, person: str, now: float | None = None) -> Quota:
@@ -293,6 +298,15 @@ def new_link_code(engine: Engine, person: str, now: float | None = None) -> str:
         conn.execute(calc_link_codes.insert().values(code=code, person=person,
                                                      expires_at=now + LINK_SECONDS))
     return code
+
+
+def link_code_owner(engine: Engine, code: str, now: float | None = None) -> str | None:
+    """Who made ``code`` (None: unknown or expired)."""
+    now = time.time() if now is None else now
+    with reading(engine) as conn:
+        return conn.execute(select(calc_link_codes.c.person).where(
+            calc_link_codes.c.code == code.upper(), calc_link_codes.c.expires_at >= now)
+        ).scalar()
 
 
 def redeem_link_code(engine: Engine, code: str, person: str, display_name: str | None,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from chatops import wakeup
-from chatops.calc import audit, files, store
+from chatops.calc import audit, files, registration, store
 from chatops.calc.config import FILE, RunnerSpec
 from chatops.events import Requester
 from chatops.job_config import Config
@@ -166,10 +166,44 @@ def discard(settings: Settings, queue: Queue, job: object, reason: str) -> None:
                       ignore_errors=True)
 
 
-def register(queue: Queue, config: Config, who: Requester) -> None:
-    """Make ``who`` a user (Telegram's /start); audited when they are new."""
+def new_user_refusal(queue: Queue, config: Config, who: Requester) -> str | None:
+    """Why ``who`` may not become a user from where they write (``register_from``); None:
+    they may, or are one."""
+    if config.calc.register_from is None:
+        return None
+    me = who.qualified_user
+    return registration.refusal(config.calc.register_from, who,
+                                is_user=store.user(queue.engine, me) is not None,
+                                is_admin=config.is_admin(me))
+
+
+def audit_refusal(queue: Queue, config: Config, who: Requester, text: str,
+                  action: str = "refused") -> None:
+    audit.record(queue, config.audit_channel, action,
+                 f"{who.qualified_user} ({who.user_name or who.user}): {text}",
+                 actor=who.qualified_user, subject=who.qualified_user)
+
+
+def refuse_registration(queue: Queue, config: Config, who: Requester) -> str | None:
+    """"Not registered: …" (audited) when ``who`` may not become a user from here; None: they
+    may."""
+    refused = new_user_refusal(queue, config, who)
+    if not refused:
+        return None
+    text = f"Not registered: {refused}"
+    audit_refusal(queue, config, who, text)
+    return text
+
+
+def register(queue: Queue, config: Config, who: Requester) -> str | None:
+    """Make ``who`` a user (Telegram's /start); audited when they are new. The refusal, when
+    they may not register from here."""
+    refused = refuse_registration(queue, config, who)
+    if refused:
+        return refused
     if store.register(queue.engine, who.qualified_user, who.user_name):
         registered(queue, config, who)
+    return None
 
 
 def registered(queue: Queue, config: Config, who: Requester) -> None:
@@ -185,9 +219,7 @@ class Submitter:
         self.queue = queue
 
     def refuse(self, who: Requester, text: str, action: str = "refused") -> Outcome:
-        audit.record(self.queue, self.config.audit_channel, action,
-                     f"{who.qualified_user} ({who.user_name or who.user}): {text}",
-                     actor=who.qualified_user, subject=who.qualified_user)
+        audit_refusal(self.queue, self.config, who, text, action)
         return Outcome(text, refused=True)
 
     def submit(self, who: Requester, words: list[str], attachment: Attachment,
@@ -199,6 +231,9 @@ class Submitter:
 
     def _submit(self, who: Requester, words: list[str], attachment: Attachment,
                 now: float | None) -> Outcome:
+        unregistered = new_user_refusal(self.queue, self.config, who)
+        if unregistered:
+            return self.refuse(who, f"Not submitted: {unregistered}")
         name = files.normal(attachment.name)
         problem = files.name_problem(name)
         if problem:

@@ -281,3 +281,37 @@ def test_orgs_import_a_tree_and_profiles_name_them(chatops, tmp_path: Path) -> N
     assert admin.handle(ALICE, "profile Ada Lovelace Biology".split()).text == (
         "`Biology` matches no organisation; give the organisation's label, name or alias as "
         "the admins loaded them.")
+
+
+def test_an_organisation_without_a_quota_has_its_nearest_ancestors(chatops,
+                                                                   tmp_path: Path) -> None:
+    tree = tmp_path / "organizations.csv"
+    tree.write_text("label,name,alias,parent\nuni,University,,\nsci,Faculty of Science,,uni\n"
+                    "chem,Department of Chemistry,DoC,sci\nphys,Department of Physics,,sci\n")
+    assert chatops("orgs", "import", str(tree), check=True).stdout == (
+        "imported 4 organisations (1 at the top)\n")
+    from chatops.settings import load_settings as settings_of
+
+    settings = settings_of(chatops.env)
+    queue = Queue(make_engine(settings.database_url))
+    config = build_config({}, {"hpc": CLUSTER}, runners=RUNNERS, admins=["console:bob"],
+                          calculations={"organisations": {
+                              "uni": {"quota": 9, "approved_quota": 40},
+                              "sci": {"approved_quota": 30}, "phys": {"quota": 2}}})
+    admin = CalcAdmin(settings, config, queue, lambda job_id, who: "")
+    carol = person("43", name="carol")
+    assert admin.handle(ALICE, "profile Ada Lovelace DoC".split()).text == (
+        "Your profile is now: Ada Lovelace, University › Faculty of Science › Department of "
+        "Chemistry.")
+    admin.handle(carol, "profile Carol Shaw phys".split())
+    # chem sets nothing: University's quota; sci sets only approved_quota, which wins there
+    assert admin.handle(ALICE, ["quota"]).text == (
+        "You have used 0 of 9 calculations this month (9 left).")
+    assert admin.handle(carol, ["quota"]).text == (
+        "You have used 0 of 2 calculations this month (2 left).")
+    admin.handle(ADMIN, "approve telegram:42".split())
+    assert admin.handle(ALICE, ["quota"]).text == (
+        "You have used 0 of 30 calculations this month (30 left).")
+    admin.handle(ADMIN, "limit telegram:42 4".split())  # a user's own quota beats them all
+    assert admin.handle(ALICE, ["quota"]).text == (
+        "You have used 0 of 4 calculations this month (4 left).")

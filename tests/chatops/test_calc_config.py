@@ -101,7 +101,7 @@ def test_every_runner_error_is_reported_at_once() -> None:
         "cluster 'hpc', runner 'd': 'timeout' must be a positive number, not -1",
         "calculations: unknown key 'colour' (allowed: approved_quota, audit_channel, "
         "max_result_bytes, max_result_files, max_results_bytes, organisations, quota, "
-        "quota_window, result_extensions)",
+        "quota_window, register_from, result_extensions)",
         "calculations: 'quota' must be a whole number of calculations, not -1",
         "calculations: 'quota_window' is 'week'; use one of 'month', '30 days'",
         "calculations: 'audit_channel': '#audit' is not a channel; write it as 'platform:channel "
@@ -145,6 +145,50 @@ def test_config_check_validates_runners(tmp_path: Path) -> None:
     assert "runner 'b': extension '.in' is claimed by runner 'a' too" in result.stderr
     assert "'[' is not a valid regular expression" in result.stderr
     assert "'other' is not defined in clusters (hpc)" in result.stderr
+
+
+def test_register_from_names_places_and_config_check_says_what_is_wrong(tmp_path: Path
+                                                                        ) -> None:
+    config = build_config({}, {"hpc": CLUSTER}, calculations={"register_from": [
+        "telegram:-1001234567890", "slack:T0123ABCD", "slack:C0123ABCD", "discord:81234",
+        "matrix:!hpc:example.org", "console"]})
+    assert dict(config.calc.register_from) == {
+        "telegram:-1001234567890": "", "slack:T0123ABCD": "", "slack:C0123ABCD": "",
+        "discord:81234": "", "matrix:!hpc:example.org": "", "console": ""}
+    named = build_config({}, {}, calculations={"register_from": {
+        "telegram:-1009": "the HPC users group"}})
+    assert named.calc.register_from == {"telegram:-1009": "the HPC users group"}
+    assert build_config({}, {}).calc.register_from is None  # left out: anyone, anywhere
+    bad = tmp_path / "bad.py"
+    bad.write_text(textwrap.dedent("""
+        raw_config = {}
+        calculations = {"register_from": ["#hpc-users", "telegram:@hpcgroup", "slack:U0123",
+                                          "telegram:-1009", 42]}
+    """))
+    result = subprocess.run([CHATOPS, "config", "check", str(bad)], capture_output=True,
+                            text=True, env={"CHATOPS_HOME": str(tmp_path), "PATH": "/usr/bin"})
+    assert result.returncode == 1
+    forms = ("write it as 'telegram:<chat id>', 'slack:T0123ABCD' (a workspace) or "
+             "'slack:C0123ABCD' (a channel), 'discord:<server or channel id>', "
+             "'matrix:!room:server.example', or a platform alone (console, discord, matrix, "
+             "slack, telegram: anywhere on it)")
+    for wrong in ("'#hpc-users'", "'telegram:@hpcgroup'", "'slack:U0123'"):
+        assert f"calculations: 'register_from': {wrong} is not a place; {forms}" in (
+            result.stderr), result.stderr
+    assert ("calculations: 'register_from': 42 is not a string; write a place as "
+            "'telegram:<chat id>'") in result.stderr
+    assert "4 error(s)" in result.stderr
+    with pytest.raises(ConfigError) as caught:
+        build_config({}, {}, calculations={"register_from": "telegram:-1009"})
+    assert caught.value.errors == [
+        "calculations: 'register_from' lists where new users may register: a list of places "
+        "(['telegram:-1001234567890', 'slack:T0123ABCD']), or a dict of place -> the name "
+        "people are told; not 'telegram:-1009'"]
+    with pytest.raises(ConfigError) as caught:
+        build_config({}, {}, calculations={"register_from": {"telegram:-1009": 5}})
+    assert caught.value.errors == [
+        "calculations: 'register_from': the name of 'telegram:-1009' is text people are told "
+        "(such as 'the HPC users group'), not 5"]
 
 
 HPCBOT = {

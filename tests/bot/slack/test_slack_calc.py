@@ -22,11 +22,11 @@ INPUT = b"water\nH 0 0 0\nO 0 0 1\n"
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path, request) -> Iterator[Stack]:
     upload = f"{cluster_env()['CHATOPS_TEST_JOBS_DIR']}/slcalc-{uuid.uuid4().hex[:8]}"
     cluster = cluster_settings(cluster_env(), upload_path=upload)
     config = tmp_path / "calc_configs.py"
-    config.write_text(f"""
+    config.write_text(getattr(request, "param", "") + f"""
 raw_config = {{}}
 clusters = {{"test": {cluster!r}}}
 runners = {{"test": {{"shout": {{
@@ -71,3 +71,26 @@ def test_a_file_from_elsewhere_is_not_fetched_with_the_token(stack: Stack) -> No
     assert post[2] == ("Not submitted: Slack gave no download address for the file "
                        "('http://198.51.100.7/steal' is not Slack's). Send the file again.")
     assert stack.fake.of("download") == []
+
+
+@pytest.mark.parametrize("stack", ['calculations = {"register_from": ["slack:T2"]}\n'],
+                         indirect=True)
+def test_a_new_user_from_another_workspace_is_told_where_to_register(stack: Stack) -> None:
+    shared = stack.fake.share("F79", "water.gjf", INPUT)
+    stack.send(direct("run", subtype="file_share", files=[shared]))  # (the stand-in's is T1)
+    [post] = stack.wait_posts(1, 30)
+    assert post[2] == ("Not submitted: new users register for calculations only from Slack "
+                       "workspace T2. Register there first (send a file, or /start on "
+                       "Telegram); after that you can run calculations from anywhere, here too.")
+    assert stack.fake.of("download") == []
+
+
+@pytest.mark.parametrize("stack", ['calculations = {"register_from": ["slack:T1"]}\n'],
+                         indirect=True)
+def test_a_new_user_of_a_listed_workspace_registers(stack: Stack) -> None:
+    shared = stack.fake.share("F80", "water.gjf", INPUT)
+    stack.send(direct("run", subtype="file_share", files=[shared]))
+    wait_until(lambda: any(re.match(r"Calculation \d+ \(", t) for _, _, t in stack.posts()),
+               120, "the report")
+    assert any(re.match(r"Calculation \d+: `water.gjf` is queued", t)
+               for _, _, t in stack.posts())

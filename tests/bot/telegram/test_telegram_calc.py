@@ -24,9 +24,9 @@ TOKEN = "123456:TEST-token-abcdef"
 INPUT = b"water\nH 0 0 0\nO 0 0 1\n"
 
 
-def config_text(upload: str) -> str:
+def config_text(upload: str, more: str = "") -> str:
     cluster = cluster_settings(cluster_env(), upload_path=upload)
-    return f"""
+    return more + f"""
 raw_config = {{}}
 admin_channel = "telegram:-1009"
 admins = ["telegram:7"]
@@ -46,10 +46,10 @@ def fake():
 
 
 @pytest.fixture
-def telegram(fake, make_service, run_backend, tmp_path: Path):
+def telegram(fake, make_service, run_backend, tmp_path: Path, request):
     upload = f"{cluster_env()['CHATOPS_TEST_JOBS_DIR']}/tgcalc-{uuid.uuid4().hex[:8]}"
     config = tmp_path / "calc_configs.py"
-    config.write_text(config_text(upload))
+    config.write_text(config_text(upload, getattr(request, "param", "")))
     service = make_service(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=fake.url,
                            CHATOPS_CONFIG=str(config))
     platform = TelegramPlatform.create(service)
@@ -170,3 +170,44 @@ def test_hpc_bot_command_names_work(telegram, fake) -> None:
         "[audit] telegram:7 set the quota of telegram:42 to 9",
         "[audit] telegram:7 blocked telegram:42 (spam)",
         "[audit] telegram:7 unblocked telegram:42"]
+
+
+GROUP_ONLY = 'calculations = {"register_from": {"telegram:-1001234": "the HPC users group"}}\n'
+
+
+@pytest.mark.parametrize("telegram", [GROUP_ONLY], indirect=True)
+def test_new_users_register_only_from_the_configured_group(telegram, fake) -> None:
+    where = ("new users register for calculations only from the HPC users group. Register "
+             "there first (send a file, or /start on Telegram); after that you can run "
+             "calculations from anywhere, here too.")
+
+    def answers(push, chat: str, count: int = 1) -> list[str]:
+        before = len(to_chat(fake, chat))
+        push()
+        return [c.params.get("text") or c.params.get("caption") for c in wait_until(
+            lambda: len(to_chat(fake, chat)) >= before + count and to_chat(fake, chat)[before:],
+            180, f"{count} answer(s) in {chat}")]
+
+    start = answers(lambda: fake.push(private_message("/start", message_id=1)), "42")
+    assert start[0].startswith("To get Slurm's notifications about your jobs in this chat")
+    assert start[0].endswith(f"Not registered: {where}")
+    document = fake.add_file("DOC9", "water.gjf", INPUT)
+    assert answers(lambda: fake.push(private_message("", message_id=2, document=document)),
+                   "42") == [f"Not submitted: {where}"]
+    assert fake.sent("getFile") == []  # refused before the file was fetched
+    assert store.user(telegram.queue.engine, "telegram:42") is None
+    # /start in the group makes a user: from then on their own chat works too
+    joined = answers(lambda: fake.push(group_message("/start", message_id=3)), "-1001234")
+    assert joined[0].endswith("You have used 0 of 5 calculations this month (5 left).")
+    ran = answers(lambda: fake.push(private_message("", message_id=4, document=document)),
+                  "42", 3)  # the reply, the notice and the report
+    assert any(re.match(r"Calculation \d+: <code>water.gjf</code> is queued", text)
+               for text in ran), ran
+    assert any(re.match(r"Calculation \d+ \(<code>water.gjf</code>\).*: completed", text)
+               for text in ran), ran
+    audit = [c.params["text"] for c in wait_until(
+        lambda: len(to_chat(fake, "-1009")) >= 4 and to_chat(fake, "-1009"), 30, "the audit")]
+    assert audit[:3] == [f"[audit] telegram:42 (alice): Not registered: {where}",
+                         f"[audit] telegram:42 (alice): Not submitted: {where}",
+                         "[audit] telegram:42 (alice) is a new user"]
+    assert audit[3].startswith("[audit] telegram:42 (alice) submitted calculation ")
