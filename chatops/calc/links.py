@@ -82,7 +82,10 @@ def check(settings: Settings, token: str, name: str) -> Target:
         job_id, signed_name = signer.loads(token, max_age=age)
     except SignatureExpired as exc:
         ended = exc.date_signed.timestamp() + age if exc.date_signed else None
-        job_id = exc.payload[0] if isinstance(exc.payload, list) and exc.payload else None
+        try:  # the signature was right, only old: the calculation it names can be told
+            job_id = signer.load_payload(exc.payload)[0]
+        except (BadSignature, ValueError, TypeError, IndexError, KeyError):
+            job_id = None
         raise LinkExpired(_expired(ended, job_id)) from None
     except (BadSignature, ValueError, TypeError):
         raise LinkRefused(INVALID) from None

@@ -40,7 +40,7 @@ def shown(url: str) -> str:
 
 def copy(url: str, folder: list[str], files: list[dict[str, Any]]) -> str:
     """Put ``files`` (``path``, ``name``) into ``folder`` (its parts, made when missing) under
-    the WebDAV folder ``url``; the folder's URL as people may see it."""
+    the WebDAV folder ``url`` (made too); the folder's URL as people may see it."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebDAVError("CHATOPS_RESULTS_WEBDAV_URL is not an http(s) URL")
@@ -49,7 +49,7 @@ def copy(url: str, folder: list[str], files: list[dict[str, Any]]) -> str:
         account = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         headers["Authorization"] = "Basic " + base64.b64encode(account.encode()).decode()
     base = shown(url).rstrip("/")
-    for depth in range(1, len(folder) + 1):
+    for depth in range(len(folder) + 1):  # the site's folder too: made on first use
         target = base + "".join("/" + quote(p, safe="") for p in folder[:depth]) + "/"
         _send("MKCOL", target, headers, ok=(201, 405))  # 405: it is there already
     target = base + "".join("/" + quote(p, safe="") for p in folder) + "/"

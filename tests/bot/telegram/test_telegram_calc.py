@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,13 +46,14 @@ def fake():
     server.close()
 
 
-@pytest.fixture
-def telegram(fake, make_service, run_backend, tmp_path: Path):
+def serve(fake, make_service, run_backend, tmp_path: Path, **env: str) -> Iterator:
+    """A calculation service on Telegram (the bot polling, the backend running) while the
+    caller's fixture lasts; ``env``: more settings."""
     upload = f"{cluster_env()['CHATOPS_TEST_JOBS_DIR']}/tgcalc-{uuid.uuid4().hex[:8]}"
     config = tmp_path / "calc_configs.py"
     config.write_text(config_text(upload))
     service = make_service(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=fake.url,
-                           CHATOPS_CONFIG=str(config))
+                           CHATOPS_CONFIG=str(config), **env)
     platform = TelegramPlatform.create(service)
     stop = threading.Event()
     handler = CommandHandler(service.settings, service.config, service.queue)
@@ -63,6 +65,11 @@ def telegram(fake, make_service, run_backend, tmp_path: Path):
     stop.set()
     thread.join(10)
     platform.close()
+
+
+@pytest.fixture
+def telegram(fake, make_service, run_backend, tmp_path: Path):
+    yield from serve(fake, make_service, run_backend, tmp_path)
 
 
 def to_chat(fake: FakeTelegram, chat: str = "42") -> list:
