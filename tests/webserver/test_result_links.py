@@ -4,6 +4,7 @@ whose files retention removed (410), and retention keeping the files while a lin
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from chatops.calc import links, store
 from chatops.calc.files import results_dir
 from chatops.calc.submit import Attachment, Submitter
+from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
 from chatops.prune import prune
 from chatops.report import Report
@@ -136,3 +138,19 @@ def test_a_lifetime_that_is_no_length_of_time_stops_the_start() -> None:
     with pytest.raises(SetupError, match="CHATOPS_RESULTS_LINK_LIFETIME must be a length of "
                                          "time such as 7d, 36h or 3600, not 'forever'"):
         load_settings({"CHATOPS_RESULTS_LINK_LIFETIME": "forever"})
+
+
+def test_calc_resends_the_report_with_new_links(site) -> None:
+    service, web, _, _ = site
+    service.queue.add_delivery("telegram", Report(
+        job_id=1, job_type="run_hpc.shout", namespace="run", outcome="succeeded",
+        files=[{"path": "p", "name": "big.chk", "url": "https://old/x/big.chk", "until": 1.0}],
+    ).to_payload(), channel="42", job_id=1)
+    service.queue.take_channel_deliveries("telegram", "42")
+    answer = CommandHandler(service.settings, service.config, service.queue).handle(
+        Incoming(ALICE, "calc 1"))
+    assert answer.replies[0].text.endswith("Its report and result files follow.")
+    [again] = service.queue.take_channel_deliveries("telegram", "42")
+    [item] = Report.from_payload(json.loads(again.payload)).files
+    assert item["until"] > time.time() + 7 * 86400 - 60
+    assert httpx.get(local(item["url"], web)).content == DATA
