@@ -24,7 +24,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from chatops import wakeup
+from chatops import privileges, wakeup
 from chatops.calc import audit, files, links, store, webdav
 from chatops.calc.config import RunnerSpec
 from chatops.calc.submit import discard
@@ -183,6 +183,8 @@ class CalcRun(BatchRun):
         calc = self.config.calc
         target = files.results_dir(self.executor.settings, self.job_id)
         target.mkdir(parents=True, exist_ok=True)
+        self._give(target.parent)
+        self._give(target)
         if len(wanted) > calc.max_result_files:
             return self._fetch_archive(workdir, wanted, target, timeout)
         total = 0
@@ -226,7 +228,15 @@ class CalcRun(BatchRun):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
+        self._give(path)
         self.results.append({"path": str(path), "name": name})
+
+    def _give(self, path: Path) -> None:
+        """A root dispatcher's results belong to the service account (the owner of
+        CHATOPS_CALC_DIR): the bots upload them and the web server serves their links."""
+        owner = privileges.owner_for(files.calc_dir(self.executor.settings))
+        if owner is not None:
+            os.chown(path, *owner)
 
     # -- the report -------------------------------------------------------------------------
 
