@@ -9,6 +9,7 @@ chatops/redact.py keeps them out of logs, reports and the database.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,10 @@ def check_environment(env: Mapping[str, str]) -> list[str]:
         if value and not parse_duration(value):
             problems.append(f"{name} must be a length of time such as 7d, 36h or 3600, "
                             f"not {env[name]!r}")
+    public = (env.get("CHATOPS_WEB_PUBLIC_URL") or "").strip()
+    if public and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", public):
+        problems.append("CHATOPS_WEB_PUBLIC_URL must be the address people reach the web "
+                        f"server at, such as https://chatops.example.org, not {public!r}")
     level = (env.get("CHATOPS_LOG_LEVEL") or "INFO").strip().upper()
     if level not in LOG_LEVELS:
         problems.append(f"CHATOPS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "

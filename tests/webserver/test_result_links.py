@@ -134,10 +134,18 @@ def test_without_a_public_url_no_link_is_made(site) -> None:
     plain.queue.engine.dispose()
 
 
-def test_a_lifetime_that_is_no_length_of_time_stops_the_start() -> None:
-    with pytest.raises(SetupError, match="CHATOPS_RESULTS_LINK_LIFETIME must be a length of "
-                                         "time such as 7d, 36h or 3600, not 'forever'"):
-        load_settings({"CHATOPS_RESULTS_LINK_LIFETIME": "forever"})
+def test_wrong_link_settings_stop_the_start() -> None:
+    with pytest.raises(SetupError) as refused:
+        load_settings({"CHATOPS_RESULTS_LINK_LIFETIME": "forever",
+                       "CHATOPS_WEB_PUBLIC_URL": "chatops.example.org",
+                       "CHATOPS_TELEGRAM_UPLOAD_LIMIT": "50MB"})
+    assert str(refused.value) == (
+        "settings with wrong values:\n"
+        "  CHATOPS_TELEGRAM_UPLOAD_LIMIT must be a whole number, not '50MB'\n"
+        "  CHATOPS_RESULTS_LINK_LIFETIME must be a length of time such as 7d, 36h or 3600, "
+        "not 'forever'\n"
+        "  CHATOPS_WEB_PUBLIC_URL must be the address people reach the web server at, such as "
+        "https://chatops.example.org, not 'chatops.example.org'")
 
 
 def test_calc_resends_the_report_with_new_links(site) -> None:
