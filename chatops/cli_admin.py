@@ -219,4 +219,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
           f"{clock(done.ended_before, date=True)} ({size(done.bytes)}) and "
           f"{plural(done.messages, 'delivered message')}. Job rows are kept"
           + ("." if args.dry_run else ": their pages and `logs` say the logs were pruned."))
+    if done.kept:
+        print(f"Kept the result files of {plural(done.kept, 'calculation')}: a download link "
+              "to them still works.")
     return 0

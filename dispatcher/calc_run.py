@@ -4,8 +4,10 @@ It is a ``BatchRun`` (recorded before sbatch, never submitted twice, tracked, ha
 restart) with three differences: its folder is ``<upload_path>/<person>/<calculation id>/`` and
 holds the input file sent from chat; a calculation that never reached Slurm gives its quota unit
 back and leaves no folder behind; and when it ends, its result files are fetched over the same
-pooled connection (capped per file and in total; too many come as one .tar.gz) and attached to
-its report, which says how it went (state, exit code, elapsed, efficiency, hints).
+pooled connection (capped per file and in total; too many come as one .tar.gz), copied to the
+site's WebDAV folder when it has one (chatops/calc/webdav.py), given download links for the
+platforms that would not take them (chatops/calc/links.py) and attached to its report, which
+says how it went (state, exit code, elapsed, efficiency, hints).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import shlex
 import shutil
 import tarfile
 from pathlib import Path
+from typing import Any
 
-from chatops import wakeup
-from chatops.calc import audit, files, store
+from chatops import privileges, wakeup
+from chatops.calc import audit, files, links, store, webdav
 from chatops.calc.config import RunnerSpec
 from chatops.calc.submit import discard
 from chatops.job_config import Config, JobSpec
@@ -60,8 +63,9 @@ class CalcRun(BatchRun):
         self.calc = row
         self.file_name = row.file_name
         self.command = runner.command(row.file_name, json.loads(row.args))
-        self.results: list[dict[str, str]] = []
+        self.results: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        self.webdav_folder: str | None = None
         self.refunded = False
 
     @property
@@ -138,8 +142,22 @@ class CalcRun(BatchRun):
             self._fetch_results()
         except (ConnectionError, TimeoutError, ClusterUnreachable, OSError) as exc:
             self.notes.append(f"The result files could not be fetched: {exc}.")
-        store.record_end(self.executor.queue.engine, self.job_id, self.workdir(),
+        self._copy_to_webdav()
+        engine = self.executor.queue.engine
+        store.record_end(engine, self.job_id, self.workdir(),
                          {"files": [f["name"] for f in self.results], "notes": self.notes})
+        self.results = links.attach(self.executor.settings, engine, self.job_id, self.results)
+
+    def _copy_to_webdav(self) -> None:
+        url = webdav.configured(self.executor.settings.environ)
+        if not url or not self.results:
+            return
+        folder = [files.person_folder(self.calc.person), str(self.job_id)]
+        try:
+            self.webdav_folder = webdav.copy(url, folder, self.results)
+        except (webdav.WebDAVError, OSError) as exc:
+            self.notes.append(f"The result files could not be copied to the site's WebDAV "
+                              f"folder: {exc}.")
 
     def _wanted(self, name: str) -> bool:
         if self.runner.results:
@@ -165,6 +183,8 @@ class CalcRun(BatchRun):
         calc = self.config.calc
         target = files.results_dir(self.executor.settings, self.job_id)
         target.mkdir(parents=True, exist_ok=True)
+        self._give(target.parent)
+        self._give(target)
         if len(wanted) > calc.max_result_files:
             return self._fetch_archive(workdir, wanted, target, timeout)
         total = 0
@@ -208,7 +228,15 @@ class CalcRun(BatchRun):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
+        self._give(path)
         self.results.append({"path": str(path), "name": name})
+
+    def _give(self, path: Path) -> None:
+        """A root dispatcher's results belong to the service account (the owner of
+        CHATOPS_CALC_DIR): the bots upload them and the web server serves their links."""
+        owner = privileges.owner_for(files.calc_dir(self.executor.settings))
+        if owner is not None:
+            os.chown(path, *owner)
 
     # -- the report -------------------------------------------------------------------------
 
@@ -227,6 +255,8 @@ class CalcRun(BatchRun):
             if self.results:
                 lines.append("Result files: " + ", ".join(f"`{f['name']}`" for f in self.results)
                              + ".")
+            if self.webdav_folder:
+                lines.append(f"They are also in the site's WebDAV folder: {self.webdav_folder}")
             lines += self.notes
         text = "\n".join(lines)
         self._audit(outcome, lines[0])

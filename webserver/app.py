@@ -33,6 +33,7 @@ from webserver import (
     events,
     github,
     metrics,
+    result_links,
     service_pages,
 )
 
@@ -54,7 +55,8 @@ def create_app(service: Service, handler: CommandHandler | None = None,
     app.jinja_env.filters["clock"] = lambda ts: clock(ts) if ts else ""
     app.jinja_env.filters["exit_status"] = exit_status
     for blueprint in (auth.bp, dashboard.bp, console.bp, github.bp, metrics.bp, events.bp,
-                      service_pages.bp, cluster_pages.bp, audit_page.bp):
+                      service_pages.bp, cluster_pages.bp, audit_page.bp,
+                      result_links.bp):
         app.register_blueprint(blueprint)
     for platform in platforms:
         blueprint = platform.http_blueprint(app.extensions["chatops.handler"])

@@ -36,11 +36,11 @@ from chatops.events import Requester
 from chatops.redact import protect
 from chatops.service import SetupError
 from chatops.settings import Settings
+from chatops.signing import secret_key
 from chatops.texts import plural
 from webserver.login_guard import Throttle, client_address, safe_next, trusted_proxies
 
 TOKEN_FILE = "web-token"
-SECRET_KEY_FILE = "web-secret-key"
 # A generated token changes at every start of `chatops run`: an old login link says why it fails.
 STALE_TOKEN = ("That token is not the current one: `chatops run` makes a new one each time it "
                "starts. Open the login link it printed at its last start, or use the token kept "
@@ -88,23 +88,6 @@ def ensure_token(settings: Settings, fresh: bool) -> str | None:
 
 def login_url(base: str, token: str | None) -> str:
     return f"{base}/login?token={quote(token)}" if token else f"{base}/login"
-
-
-def secret_key(settings: Settings) -> str:
-    """The key that signs session cookies: configured, or generated once and kept."""
-    configured = settings.environ.get("CHATOPS_WEB_SECRET_KEY")
-    if configured:
-        return configured
-    path = settings.home / SECRET_KEY_FILE
-    try:
-        key = path.read_text().strip()
-    except OSError:
-        key = ""
-    if not key:
-        key = secrets.token_hex(32)
-        _write_private(path, key)
-    protect(key)
-    return key
 
 
 def configure(app: Flask, settings: Settings) -> None:
