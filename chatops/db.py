@@ -152,7 +152,11 @@ deliveries = Table(
     # newer text came meanwhile (0100).
     Column("revision", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_deliveries_pending", "platform", "state", "next_attempt_at"),
-    Index("ix_deliveries_user", "cluster_user", "created_at"),
+    # Only Slurm notifications have a cluster user (the per-user cap counts them); partial
+    # (0100), so a job's report writes no page of it.
+    Index("ix_deliveries_user", "cluster_user", "created_at",
+          sqlite_where=text("cluster_user IS NOT NULL"),
+          postgresql_where=text("cluster_user IS NOT NULL")),
 )
 
 dispatchers = Table(
