@@ -145,15 +145,15 @@ deliveries = Table(
     Column("delivered_at", Float),
     # JSON: the steps of a multi-part delivery already done (migration 0005)
     Column("progress", Text),
-    # A Slurm notification's event and cluster user: the per-user cap counts them (0100)
+    # A Slurm notification's event and cluster user: the per-user cap counts them (0013)
     Column("event_id", String(100)),
     Column("cluster_user", String(100)),
     # Edits of a message that changes (live progress): a send is "delivered" only if no
-    # newer text came meanwhile (0100).
+    # newer text came meanwhile (0013).
     Column("revision", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_deliveries_pending", "platform", "state", "next_attempt_at"),
     # Only Slurm notifications have a cluster user (the per-user cap counts them); partial
-    # (0100), so a job's report writes no page of it.
+    # (0015), so a job's report writes no page of it.
     Index("ix_deliveries_user", "cluster_user", "created_at",
           sqlite_where=text("cluster_user IS NOT NULL"),
           postgresql_where=text("cluster_user IS NOT NULL")),

@@ -18,12 +18,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from chatops import identities, wakeup
-<<<<<<< HEAD
-from chatops.calc import audit, orgs, store
-from chatops.calc.submit import refuse_registration
-=======
 from chatops.calc import audit, links, orgs, store
->>>>>>> links
+from chatops.calc.submit import refuse_registration
 from chatops.db import identities as identity_rows
 from chatops.db import reading
 from chatops.events import Requester

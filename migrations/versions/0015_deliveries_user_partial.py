@@ -1,14 +1,14 @@
 """The per-user index of deliveries holds only Slurm notifications (the rows with a cluster
 user): a job's report no longer writes an index page that no query reads.
 
-Revision ID: 0100_deliveries_user_partial
+Revision ID: 0015
 Revises: 0014
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0100_deliveries_user_partial"
+revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
