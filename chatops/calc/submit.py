@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chatops import wakeup
+from chatops import submit_as, wakeup
 from chatops.calc import audit, files, store
 from chatops.calc.config import FILE, RunnerSpec
 from chatops.events import Requester
@@ -195,6 +195,10 @@ class Submitter:
         args = check_args(runner, asked.args, name)
         if isinstance(args, str):
             return self.refuse(who, args)
+        unbound = submit_as.refusal(self.queue.engine, self.config.clusters, runner.cluster,
+                                    who.platform, who.user)
+        if unbound:
+            return self.refuse(who, f"Not submitted: {unbound}.")
         taken = store.take(self.queue.engine, self.config.calc, who.qualified_user,
                            who.user_name, cluster=runner.cluster, runner=runner.name,
                            file_name=name, input_bytes=attachment.size or 0, args=args, now=now)
