@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tarfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from chatops import wakeup
+from chatops.calc.submit import Attachment
 from chatops.events import Requester
 from chatops.slurm.client import CommandResult
 from tests.support.remote import Harness, cluster_env, cluster_settings
@@ -55,9 +58,15 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     require(subprocess.run(["sudo", "-l", "-U", agent_user], capture_output=True, text=True
                            ).stdout.count("chatops-submit") > 0,
             "the test cluster's submit_as accounts", "scripts/test-cluster.sh up")
-    clusters = {"test": cluster_settings(env, user=agent_user, submit_as="requester")}
+    clusters = {"test": cluster_settings(env, user=agent_user, submit_as="requester",
+                                         upload_path=WORKDIR)}
+    runners = {"test": {"shout": {
+        "program": "id -un > who.txt; tr a-z A-Z < {} > upper.dat; : {args}",
+        "extensions": [".gjf"],
+        "slurm": {"partition": "debug", "time": "5", "mem": "64M", "poll_seconds": 1}}}}
     h = Harness(home, {"hpc": {"cluster": "test", "jobs": jobs, "slack": commands}}, clusters,
-                admins=["console:admin"])
+                admins=["console:admin"], runners=runners,
+                calculations={"max_result_files": 1})  # its two results: one archive
     for person, account in PEOPLE.items():
         response, _ = h.chat(f"bind console:{person} {account}", user="admin")
         assert [r.text for r in response.replies] == [
@@ -166,6 +175,24 @@ def test_staged_files_are_the_persons_alone(harness: Harness,
         assert (denied.returncode, denied.stderr) == (1, f"cat: {other}: Permission denied\n")
         result = wrapper(harness, account, "read", other)
         assert (result.returncode, result.stderr) == (1, f"cat: {other}: Permission denied\n")
+
+
+def test_a_calculation_runs_as_the_person_and_its_results_come_back(harness: Harness) -> None:
+    response, channel = harness.chat("run", user="bob",
+                                     attachment=Attachment("water.gjf", 6, lambda: b"water\n"))
+    job_id = response.job_id
+    assert harness.replies(channel, 1, 60)[0].startswith(
+        f"`water.gjf` submitted as calculation {job_id} (Slurm job ")
+    [report] = harness.replies(channel, 1, 120)
+    archive = f"calculation-{job_id}-results.tar.gz"
+    assert (f"2 result files (more than 1) come as one archive, `{archive}`.") in report, report
+    results = Path(harness.settings.home) / "calcs" / "results" / str(job_id)
+    with tarfile.open(results / archive) as tar:
+        assert {name: tar.extractfile(name).read() for name in tar.getnames()} == {
+            "upper.dat": b"WATER\n", "who.txt": b"chatops-bob\n"}
+    folder = f"/home/chatops-bob/{WORKDIR}/console-bob/{job_id}"
+    assert local("stat", "-c", "%U %a", folder, f"{folder}/water.gjf").splitlines() == [
+        "chatops-bob 700", "chatops-bob 600"]
 
 
 def test_cancel_of_a_persons_batch_job_is_their_scancel(harness: Harness) -> None:
