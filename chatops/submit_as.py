@@ -25,14 +25,27 @@ def requester_clusters(clusters: Mapping[str, ClusterSpec]) -> set[str]:
 
 def check_namespaces(error: Error, namespaces: Mapping, clusters: Mapping[str, ClusterSpec]
                      ) -> None:
-    """A Fabric namespace connects with the cluster's own settings: it cannot run as a person."""
+    """What cannot run as a person on a cluster with submit_as = "requester": a fabfile's tasks
+    (Fabric connects as the cluster's own user), and jobs no person asks for (schedules and
+    GitHub's webhooks)."""
     personal = requester_clusters(clusters)
+    fix = "or give it a cluster entry without submit_as"
     for name, namespace in namespaces.items():
+        where = f"namespace {name!r}"
         used = {job.cluster for job in namespace.jobs.values()} & personal
         if namespace.fabfile and used:
-            error(f"namespace {name!r}", f"its fabfile's tasks connect as the cluster's 'user', "
-                  f"but cluster {sorted(used)[0]} has submit_as = \"requester\"; make them "
-                  "remote commands or batch jobs, or use a cluster entry without submit_as")
+            error(where, f"its fabfile's tasks connect as the cluster's 'user', but cluster "
+                  f"{sorted(used)[0]} has submit_as = \"requester\"; make them remote commands "
+                  f"or batch jobs, {fix}")
+        starts = [(f"schedule {s.name!r}", s.job) for s in namespace.schedules]
+        starts += [(f"the GitHub {rule.event} rule (`\"github\": []` turns it off)",
+                    rule.job_type) for rule in namespace.github]
+        for what, job_name in starts:
+            job = namespace.jobs.get(job_name)
+            if job is not None and job.cluster in personal:
+                error(where, f"{what} starts job {job_name!r} on cluster {job.cluster}, which "
+                      "runs jobs as the person who asks, and nobody asks for it there: run it "
+                      f"from chat, {fix}")
 
 
 def cluster_account(engine: Engine, platform: str, user_id: str) -> str | None:

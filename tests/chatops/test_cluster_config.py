@@ -132,12 +132,27 @@ def test_submit_as_is_service_or_requester() -> None:
     ]
 
 
-def test_a_fabfile_cannot_run_as_the_requester() -> None:
-    assert errors({"fab": namespace(cluster="own", fabfile="fabfile.py")},
-                  {"own": {**CLUSTER, "submit_as": "requester"}}) == [
+def test_what_no_person_asks_for_cannot_run_as_the_requester() -> None:
+    own = {"own": {**CLUSTER, "submit_as": "requester"}}
+    deploy = {"deploy": {"run_args_template": "deploy {sha}"}}
+    assert errors({
+        "fab": namespace(cluster="own", fabfile="fabfile.py"),
+        "cron": {**namespace(cluster="own", default_channel="#ops"),
+                 "schedules": [{"name": "nightly", "job_type": "run", "every": "1d",
+                               "args": {"text": "hi"}}]},
+        "ship": {"cluster": "own", "jobs": deploy},  # GitHub's default rule: merged PRs
+    }, own) == [
         "namespace 'fab': its fabfile's tasks connect as the cluster's 'user', but cluster own "
-        "has submit_as = \"requester\"; make them remote commands or batch jobs, or use a "
-        "cluster entry without submit_as"]
+        "has submit_as = \"requester\"; make them remote commands or batch jobs, or give it "
+        "a cluster entry without submit_as",
+        "namespace 'cron': schedule 'nightly' starts job 'run' on cluster own, which runs jobs "
+        "as the person who asks, and nobody asks for it there: run it from chat, or give it a "
+        "cluster entry without submit_as",
+        "namespace 'ship': the GitHub pull_request rule (`\"github\": []` turns it off) starts "
+        "job 'deploy' on cluster own, which runs jobs as the person who asks, and nobody asks "
+        "for it there: run it from chat, or give it a cluster entry without submit_as",
+    ]
+    build_config({"ship": {"cluster": "own", "jobs": deploy, "github": []}}, own)
 
 
 def test_config_check_reports_cluster_errors(tmp_path: Path) -> None:
