@@ -37,11 +37,10 @@ def batch_job(command: str, **extra: object) -> dict:
                       "stage": ["input.txt"], "workdir": WORKDIR}, **extra}
 
 
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+def start(home: Path) -> Harness:
+    """The service on the test cluster as chatops-agent, with alice and bob bound."""
     env = cluster_env()
-    home = tmp_path_factory.mktemp("submit-as-home")
-    (home / "workspace" / "hpc").mkdir(parents=True)
+    (home / "workspace" / "hpc").mkdir(parents=True, exist_ok=True)
     (home / "workspace" / "hpc" / "input.txt").write_text("staged input\n")
     jobs = {
         "whoami": {"run_args_template": "id -un; pwd", "report_stdout": True},
@@ -72,6 +71,12 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         assert [r.text for r in response.replies] == [
             f"console:{person} is now cluster user {account}: Slurm's notifications for that "
             "account reach them."]
+    return h
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    h = start(tmp_path_factory.mktemp("submit-as-home"))
     yield h
     h.stop()
 
@@ -234,3 +239,23 @@ def test_a_job_of_someone_unbound_since_they_asked_fails_saying_why(harness: Har
         f"`{job_type}` (job {job_id}) failed: cluster test runs jobs as the person who asks, "
         "and no cluster account is bound to you (console:erin): ask an admin to send `bind "
         "console:erin <your login on test>`."]
+
+
+def test_after_a_restart_a_persons_batch_job_is_still_theirs(tmp_path: Path) -> None:
+    first = start(tmp_path / "home")
+    response, channel = first.chat("hpc long", user="bob")
+    [note] = first.replies(channel, 1, 60)
+    slurm_id = int(re.search(r"Slurm job (\d+)", note).group(1))
+    first.stop()  # while Slurm runs it: handed over
+    second = start(tmp_path / "home")
+    try:
+        assert second.remote.batch.submission(response.job_id).run_as == "chatops-bob"
+        cancel, _ = second.chat(f"cancel {response.job_id}", user="bob")
+        assert cancel.replies[0].text.startswith(f"Stopping job {response.job_id}")
+        [report] = second.replies(channel, 1, 90)
+        assert report.startswith(f"`hpc_long` (job {response.job_id}) was cancelled (scancel "
+                                 f"of Slurm job {slurm_id})."), report  # scancel as bob
+        assert local("squeue", "-h", "-t", "all", "-j", str(slurm_id), "-o",
+                     "%u %T") == "chatops-bob CANCELLED"
+    finally:
+        second.stop()
