@@ -4,7 +4,8 @@ A job's command runs as ``setsid bash -c '<print pgid>; exec bash -lc "<mark>; e
 <command>``: in a new process group whose id is printed first, so a timeout or cancel kills the
 whole remote group (``kill -TERM -- -<pgid>`` on a second channel). The job's ``env`` travels
 on the channel's stdin, which then stays open as its lifeline: if the dispatcher dies, the job
-dies with it.
+dies with it. On a cluster that runs jobs as the person who asks, the same happens as them,
+through the site's wrapper (its ``job`` and ``signal`` verbs; dispatcher/cluster_account.py).
 """
 
 from __future__ import annotations
