@@ -16,8 +16,11 @@ CLUSTER_KEYS = {
     "host", "port", "user", "key_file", "agent", "key_passphrase_env", "password_env",
     "known_hosts",
     "jump_host", "connect_timeout", "command_timeout", "keepalive", "max_sessions",
-    "upload_path",
+    "upload_path", "submit_as", "submit_wrapper",
 }
+# submit_as: whose account a person's jobs run under on the cluster (chatops/submit_as.py)
+SUBMIT_AS = ("service", "requester")
+DEFAULT_WRAPPER = "/usr/local/libexec/chatops-submit"
 SLURM_KEYS = {
     "partition", "time", "mem", "cpus", "gpus", "workdir", "stage", "setup", "output_lines",
     "poll_seconds",
@@ -48,6 +51,8 @@ class ClusterSpec:
     keepalive: int = 30
     max_sessions: int = 10  # sshd's default MaxSessions: channels open at once
     upload_path: str = "chatops-calcs"  # calculations: <upload_path>/<user>/<calculation id>/
+    submit_as: str = "service"  # or "requester": as the person's bound account, through sudo
+    submit_wrapper: str = DEFAULT_WRAPPER  # the site's fixed wrapper sudo runs (DEPLOY.md)
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,25 @@ def _build_cluster(error: Error, where: str, name: str, raw: Mapping[str, Any]
         connect_timeout=numbers["connect_timeout"], command_timeout=numbers["command_timeout"],
         keepalive=keepalive, max_sessions=max(1, sessions),
         upload_path=_upload_path(error, where, raw),
+        **_submit_as(error, where, raw),
     )
+
+
+def _submit_as(error: Error, where: str, raw: Mapping[str, Any]) -> dict[str, str]:
+    mode = raw.get("submit_as", "service")
+    if mode not in SUBMIT_AS:
+        error(where, f"'submit_as' is {mode!r}; use \"service\" (every job runs as 'user') "
+              "or \"requester\" (each person's jobs run as the cluster account bound to them "
+              "with `bind`, through sudo and the site's wrapper: DEPLOY.md)")
+        mode = "service"
+    wrapper = _typed(error, where, raw, "submit_wrapper", str, DEFAULT_WRAPPER)
+    if not wrapper.startswith("/") or any(c.isspace() for c in wrapper):
+        error(where, f"'submit_wrapper' is the absolute path of the wrapper on the cluster "
+              f"(sudoers names it so), not {wrapper!r}")
+        wrapper = DEFAULT_WRAPPER
+    if "submit_wrapper" in raw and mode != "requester":
+        error(where, "'submit_wrapper' is used only with submit_as = \"requester\"")
+    return {"submit_as": mode, "submit_wrapper": wrapper}
 
 
 def _upload_path(error: Error, where: str, raw: Mapping[str, Any]) -> str:

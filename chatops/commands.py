@@ -17,6 +17,7 @@ from chatops import (
     monitor_chat,
     schedule_chat,
     storage,
+    submit_as,
     telemetry_chat,
     texts,
     wakeup,
@@ -249,8 +250,14 @@ class CommandHandler:
         if problem:
             return Response(understood=False).say(
                 f"Not queued: {problem}. Put long input in a file the job reads instead.")
+        unbound = submit_as.refusal(self.queue.engine, self.config.clusters, spec.cluster,
+                                    who.platform, who.user)
+        if unbound:
+            return Response(refused=True).say(f"Not queued: {unbound}.")
+        personal = spec.cluster in submit_as.requester_clusters(self.config.clusters)
         result = self.queue.enqueue(job_type, args, who, timeout=spec.timeout,
-                                    concurrency=spec.concurrency, delay=command.delay_seconds)
+                                    concurrency=spec.concurrency, delay=command.delay_seconds,
+                                    personal=personal)
         wakeup.notify(self.settings.run_dir, "dispatcher")
         response = Response(job_id=result.job_id, acknowledged=True)
         now = time.time()

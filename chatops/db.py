@@ -224,6 +224,9 @@ slurm_submissions = Table(
     Column("created_at", Float, nullable=False),
     Column("submitted_at", Float),
     Column("ended_at", Float),
+    # The person's cluster account it was submitted as (migration 0016); None: the
+    # cluster's own user.
+    Column("run_as", String(100)),
     UniqueConstraint("job_id", name="uq_slurm_submissions_job"),
     Index("ix_slurm_submissions_slurm_job", "cluster", "slurm_job_id"),
 )

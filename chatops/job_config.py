@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from chatops import submit_as
 from chatops.calc.config import (
     NAMESPACE as CALC_NAMESPACE,
 )
@@ -268,6 +269,7 @@ def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins:
         namespaces[ns_name] = _build_namespace(check, ns_name, raw_ns, cluster_specs)
     runner_specs = build_runners(check.error, runners, cluster_specs, set(raw_config))
     calc = build_calc_settings(check.error, calculations)
+    submit_as.check_namespaces(check.error, namespaces, cluster_specs)
     if check.errors:
         raise ConfigError(check.errors)
     return Config(namespaces=namespaces, clusters=cluster_specs, admins=frozenset(admin_ids),

@@ -178,8 +178,10 @@ class Queue:
 
     def enqueue(self, job_type: str, args: Mapping[str, Any], requester: Requester, *,
                 timeout: float, concurrency: int | None = 1, delay: float = 0,
-                now: float | None = None, count_running: bool = True) -> Enqueued:
-        """Queue a job, or join the pending one with the same type and args.
+                now: float | None = None, count_running: bool = True,
+                personal: bool = False) -> Enqueued:
+        """Queue a job, or join the pending one with the same type and args (and, when
+        ``personal``, the same requester: a job that runs as its requester is theirs alone).
 
         Raises ArgumentsTooLarge above MAX_ARGS_BYTES, or with a NUL (callers check
         ``args_problem`` first to answer in their own words), and storage.NoRoom when the
@@ -197,7 +199,9 @@ class Queue:
         canonical = canonical_args(args)
         params = {
             "namespace": job_type.partition("_")[0], "job_type": job_type, "args": canonical,
-            "args_hash": args_digest(canonical), "concurrency": stored_concurrency(concurrency),
+            "args_hash": args_digest(canonical + (f"\n{requester.qualified_user}"
+                                                  if personal else "")),
+            "concurrency": stored_concurrency(concurrency),
             "timeout": timeout,
             "now": now, "start_after": now + delay, "platform": requester.platform,
             "channel": requester.channel, "thread": requester.thread, "user": requester.user,

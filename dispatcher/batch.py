@@ -20,12 +20,10 @@ import contextlib
 import json
 import posixpath
 import random
-import shlex
 import signal as signals
 import threading
 import time
 from collections.abc import Mapping
-from typing import BinaryIO
 
 import paramiko
 from sqlalchemy import insert, update
@@ -41,6 +39,7 @@ from chatops.settings import Settings
 from chatops.slurm.acct import AcctJob, job_efficiency
 from chatops.slurm.client import CommandResult, SlurmClient, SlurmError
 from chatops.texts import acct_ending, duration, percent, size
+from dispatcher.cluster_account import Account, Unbound, account_for
 from dispatcher.local import command_line
 from dispatcher.ssh import ClusterConnection, ClusterUnreachable, SSHPool, describe_error
 from dispatcher.threadrun import ThreadRun
@@ -67,6 +66,7 @@ class BatchRun(ThreadRun):
         self.command = command
         self.logs = logs
         self.connection: ClusterConnection = executor.pool.connection(spec.cluster)
+        self.account = Account(self.connection)  # the person's, once main() knows them
         self.client = SlurmClient(self._run, self.connection.spec.command_timeout)
         environ = executor.settings.environ  # the job's `env`: sbatch passes it to the job
         self.env = {name: environ[name] for name in spec.env if name in environ}
@@ -84,7 +84,7 @@ class BatchRun(ThreadRun):
 
     def _run(self, argv: list[str], timeout: float) -> CommandResult:
         env = self.env if argv[0] == "sbatch" else None
-        return self.connection.run(argv, timeout, env)
+        return self.account.slurm(argv, timeout, env)
 
     # -- the thread -------------------------------------------------------------------------
 
@@ -101,6 +101,14 @@ class BatchRun(ThreadRun):
                                  error="cancelled before it was submitted")
             self.exit_code = -self._stop
             return
+        try:
+            self.account = account_for(self.executor.pool, self.executor.queue, self.job_id,
+                                       self.spec.cluster)
+        except Unbound as exc:  # (an admin unbound them since they asked)
+            self._rejected(str(exc))
+            return
+        if self.account.user:
+            self.executor.update(self.job_id, run_as=self.account.user)
         if not self._submit():
             return
         self._submitted_at = time.time()
@@ -122,6 +130,7 @@ class BatchRun(ThreadRun):
         """Track a Slurm job that an earlier dispatcher submitted, then report it."""
         self.slurm_id = record.slurm_job_id
         self.output_path = record.output_path or ""
+        self.account = Account(self.connection, record.run_as)
         self._track()
         self._collect()
 
@@ -175,17 +184,8 @@ class BatchRun(ThreadRun):
         source = self.executor.settings.workspace_dir / self.spec.namespace
         for item in self.slurm.stage:
             with open(source / item, "rb") as data:
-                self._put(posixpath.join(workdir, item), data)
-        self._put(script, body.encode(), executable=True)
-
-    def _put(self, target: str, data: bytes | BinaryIO, executable: bool = False) -> None:
-        folder = posixpath.dirname(target) or "."
-        command = (f"umask 077 && mkdir -p {shlex.quote(folder)} && cat > {shlex.quote(target)}"
-                   + (f" && chmod 700 {shlex.quote(target)}" if executable else ""))
-        result = self.connection.exec(command, max(self.connection.spec.command_timeout, 300),
-                                      stdin=data)
-        if result.returncode != 0:
-            raise OSError(f"cannot write {target}: {result.stderr.strip() or result.returncode}")
+                self.account.put(posixpath.join(workdir, item), data)
+        self.account.put(script, body.encode(), executable=True)
 
     def _track(self) -> None:
         delay = FIRST_POLL
@@ -236,8 +236,7 @@ class BatchRun(ThreadRun):
     def _copy_output(self) -> str:
         """The end of the output file (LOG_LINES lines), written to the stdout log; "" when it
         cannot be read."""
-        result = self.connection.run(["tail", "-c", str(LOG_BYTES), self.output_path],
-                                     self.connection.spec.command_timeout)
+        result = self.account.tail(self.output_path, LOG_BYTES)
         if result.returncode != 0:
             return ""
         lines = result.stdout.splitlines(keepends=True)

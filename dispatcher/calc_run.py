@@ -18,7 +18,6 @@ import io
 import json
 import os
 import posixpath
-import shlex
 import shutil
 import tarfile
 from pathlib import Path
@@ -98,13 +97,7 @@ class CalcRun(BatchRun):
             info = tarfile.TarInfo(posixpath.basename(script))
             info.size, info.mode = len(body.encode()), 0o700
             archive.addfile(info, io.BytesIO(body.encode()))
-        folder = shlex.quote(workdir)
-        result = self.connection.exec(f"umask 077 && mkdir -p {folder} && tar -x -p -f - -C "
-                                      f"{folder}", max(self.connection.spec.command_timeout, 300),
-                                      stdin=stream.getvalue())
-        if result.returncode != 0:
-            raise OSError(f"cannot write into {workdir}: "
-                          f"{result.stderr.strip() or result.returncode}")
+        self.account.unpack(workdir, stream.getvalue())
 
     def main(self) -> None:
         super().main()
@@ -126,8 +119,7 @@ class CalcRun(BatchRun):
         if state != "rejected":  # the answer was lost: it may be in Slurm, keep what it needs
             return False
         with contextlib.suppress(ConnectionError, TimeoutError, ClusterUnreachable, OSError):
-            self.connection.run(["rm", "-rf", "--", self.workdir()],
-                                self.connection.spec.command_timeout)
+            self.account.remove(self.workdir())
         shutil.rmtree(self._input().parent, ignore_errors=True)
         self.refunded = store.refund(self.executor.queue.engine, self.job_id, why)
         return False
@@ -168,8 +160,7 @@ class CalcRun(BatchRun):
     def _fetch_results(self) -> None:
         workdir, cluster = self.workdir(), self.spec.cluster
         timeout = max(self.connection.spec.command_timeout, 300)
-        listing = self.connection.run(["find", workdir, "-maxdepth", "1", "-type", "f",
-                                       "-printf", "%s %f\\n"], timeout)
+        listing = self.account.listing(workdir, timeout)
         if listing.returncode != 0:
             self.notes.append(f"The results folder {workdir} on cluster {cluster} is gone: no "
                               "result files could be fetched.")
@@ -199,23 +190,23 @@ class CalcRun(BatchRun):
                                   f"{size(calc.max_results_bytes)} sent back per calculation; "
                                   f"{where}.")
                 continue
-            self._fetch(f"cat -- {shlex.quote(posixpath.join(workdir, name))}", target / name,
-                        name, timeout)
+            self._fetch(self.account.read(posixpath.join(workdir, name), timeout),
+                        target / name, name)
             total += length
 
     def _fetch_archive(self, workdir: str, wanted: list[tuple[str, int]], target: Path,
                        timeout: float) -> None:
         calc = self.config.calc
-        names = " ".join(shlex.quote(name) for name, _ in wanted)
         archive = f"calculation-{self.job_id}-results.tar.gz"
         self.notes.append(f"{len(wanted)} result files (more than {calc.max_result_files}) "
                           f"come as one archive, `{archive}`.")
-        self._fetch(f"tar -czf - -C {shlex.quote(workdir)} -- {names}", target / archive,
-                    archive, timeout, limit=calc.max_results_bytes)
+        self._fetch(self.account.pack(workdir, [name for name, _ in wanted], timeout),
+                    target / archive, archive, limit=calc.max_results_bytes)
 
-    def _fetch(self, command: str, path: Path, name: str, timeout: float,
+    def _fetch(self, fetched: tuple[int, bytes, bytes], path: Path, name: str,
                limit: int | None = None) -> None:
-        status, data, errors = self.connection.exec_bytes(command, timeout)
+        """Keep what ``read`` or ``pack`` fetched, or say why not."""
+        status, data, errors = fetched
         if status != 0:
             self.notes.append(f"`{name}` could not be fetched: "
                               f"{errors.decode(errors='replace').strip() or status}.")

@@ -253,15 +253,25 @@ class ClusterConnection:
             ) -> CommandResult:
         """The Slurm client's runner: ``argv`` quoted word by word, run on the login node.
 
-        Through the command shell when it is free (a few ms), else on a new exec channel. A
-        command the shell lost midway is never re-run here (it may have been an sbatch).
         With ``env``, on an exec channel whose stdin carries the variables (see READ_ENV).
         """
         command = shlex.join(argv)
+        if env:
+            in_bash = shlex.quote(READ_ENV + "exec " + command)  # whatever the login shell
+            return self.run_line(f"exec bash -c {in_bash}", timeout, env_records(env))
+        return self.run_line(command, timeout)
+
+    def run_line(self, command: str, timeout: float, stdin: bytes | None = None
+                 ) -> CommandResult:
+        """A command line whose words the caller quoted; losing the cluster is ConnectionError.
+
+        Through the command shell when it is free (a few ms), else on a new exec channel (always
+        with ``stdin``). A command the shell lost midway is never re-run here (it may have been
+        an sbatch).
+        """
         try:
-            if env:
-                in_bash = shlex.quote(READ_ENV + "exec " + command)  # whatever the login shell
-                return self.exec(f"exec bash -c {in_bash}", timeout, env_records(env))
+            if stdin is not None:
+                return self.exec(command, timeout, stdin)
             result = self._shell.try_run(command, timeout) if self._shell else None
             return result if result is not None else self.exec(command, timeout)
         except ClusterUnreachable as exc:

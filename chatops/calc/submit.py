@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from chatops import wakeup
+from chatops import submit_as, wakeup
 from chatops.calc import audit, files, registration, store
 from chatops.calc.config import FILE, RunnerSpec
 from chatops.events import Requester
@@ -251,6 +251,10 @@ class Submitter:
         args = check_args(runner, asked.args, name)
         if isinstance(args, str):
             return self.refuse(who, args)
+        unbound = submit_as.refusal(self.queue.engine, self.config.clusters, runner.cluster,
+                                    who.platform, who.user)
+        if unbound:
+            return self.refuse(who, f"Not submitted: {unbound}.")
         taken = store.take(self.queue.engine, self.config.calc, who.qualified_user,
                            who.user_name, cluster=runner.cluster, runner=runner.name,
                            file_name=name, input_bytes=attachment.size or 0, args=args, now=now)
