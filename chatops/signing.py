@@ -14,7 +14,7 @@ import secrets
 from itsdangerous import URLSafeTimedSerializer
 
 from chatops.redact import protect
-from chatops.settings import Settings
+from chatops.settings import Settings, SetupError
 
 SECRET_KEY_FILE = "web-secret-key"
 
@@ -29,7 +29,8 @@ def secret_key(settings: Settings) -> str:
     if not key:
         key = _create(path) or _read(path)
     if not key:
-        raise OSError(f"{path} holds no key: remove it, or set CHATOPS_WEB_SECRET_KEY")
+        raise SetupError(f"{path} holds no key: remove it (a new one is made), or set "
+                         "CHATOPS_WEB_SECRET_KEY")
     protect(key)
     return key
 

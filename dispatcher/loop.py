@@ -32,6 +32,7 @@ from chatops.queue import STALE_AFTER_SECONDS, Finish, Queue
 from chatops.report import describe_end, failure_report, success_report
 from chatops.settings import Settings
 from dispatcher import recovery
+from dispatcher.calc_retention import ResultsRetention
 from dispatcher.executors import Active, Executor, RemoteExecutors
 from dispatcher.local import LocalExecutor, Output, PrepareError
 from dispatcher.monitor import Monitors
@@ -95,6 +96,7 @@ class Dispatcher:
         self.schedules = Scheduler(settings, config, queue, self.worker)
         self.monitors = Monitors(settings, config, queue, self.worker, lambda: self.remote.pool)
         self.progress = LiveProgress(settings, queue)  # running jobs' messages, edited
+        self.retention = ResultsRetention(settings, lambda: self.config, queue)
         self._next_progress = 0.0
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -135,6 +137,7 @@ class Dispatcher:
             if self.config.monitors:
                 self.remote  # noqa: B018  (made here, not raced for by the monitors' threads)
             self.monitors.start()
+            self.retention.start()
             while not self.stopping.is_set():
                 self.step()
             self._shutdown()
@@ -146,6 +149,7 @@ class Dispatcher:
             self._starters.close()  # (after _shutdown: nothing is starting any more)
             self._listener.close()
             self.monitors.close()
+            self.retention.close()
             self._guard(self.queue.heartbeat, self.worker, stopped=True)
             self.news.close()
             if "remote" in self.__dict__:  # the cached_property was used: close its connections

@@ -79,7 +79,7 @@ def test_every_runner_error_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
         build_config({}, {"hpc": CLUSTER}, runners=runners,
                      calculations={"quota": -1, "quota_window": "week", "colour": 1,
-                                   "audit_channel": "#audit"})
+                                   "audit_channel": "#audit", "keep_results": "a while"})
     assert caught.value.errors == [
         "runners of cluster 'nowhere': 'nowhere' is not defined in clusters (hpc)",
         "cluster 'hpc', runner 'a': unknown key 'colour' (allowed: allowed_args, allowed_users, "
@@ -100,14 +100,16 @@ def test_every_runner_error_is_reported_at_once() -> None:
         "{file}",
         "cluster 'hpc', runner 'd': 'timeout' must be a positive number, not -1",
         "calculations: unknown key 'colour' (allowed: approved_quota, audit_channel, "
-        "max_result_bytes, max_result_files, max_results_bytes, organisations, quota, "
-        "quota_window, register_from, result_extensions)",
+        "keep_results, max_result_bytes, max_result_files, max_results_bytes, organisations, "
+        "quota, quota_window, register_from, result_extensions)",
         "calculations: 'quota' must be a whole number of calculations, not -1",
         "calculations: 'quota_window' is 'week'; use one of 'month', '30 days'",
         "calculations: 'audit_channel': '#audit' is not a channel; write it as 'platform:channel "
         "id', one of: slack:C0123ABCD (the channel's id, not #name), telegram:-1001234567890 "
         "(the chat id), discord:<channel id>, matrix:!room:server.example, console:<name> "
         "(shown on the dashboard)",
+        "calculations: 'keep_results' must be a length of time such as '30d' or '12w', not "
+        "'a while'",
     ]
 
 

@@ -162,3 +162,33 @@ def test_calc_resends_the_report_with_new_links(site) -> None:
     [item] = Report.from_payload(json.loads(again.payload)).files
     assert item["until"] > time.time() + 7 * 86400 - 60
     assert httpx.get(local(item["url"], web)).content == DATA
+
+
+def test_the_dispatcher_removes_old_results_itself_but_not_what_a_link_needs(
+        tmp_path: Path) -> None:
+    config = tmp_path / "job_configs.py"
+    config.write_text(CONFIG + 'calculations = {"keep_results": "1h"}\n')
+    service = web_service(tmp_path / "home", config=config,
+                          CHATOPS_WEB_PUBLIC_URL="https://chat.example")
+    submitter = Submitter(service.settings, service.config, service.queue)
+    long_ago = time.time() - 7200
+    for job_id in (1, 2):  # both ended two hours ago; the second was linked again since
+        submitter.submit(ALICE, [], Attachment("w.gjf", 2, lambda: b"x\n"))
+        results_dir(service.settings, job_id).mkdir(parents=True)
+        (results_dir(service.settings, job_id) / "big.chk").write_bytes(DATA)
+        service.queue.claim("test-worker", now=long_ago)
+        service.queue.finish(job_id, "succeeded", summary="completed", now=long_ago)
+    links.attach(service.settings, service.queue.engine, 2, [{"path": "x", "name": "big.chk"}])
+    web = LiveWeb(service)  # with the real Dispatcher
+    try:
+        wait_until(lambda: not results_dir(service.settings, 1).exists(), 20,
+                   "the dispatcher to remove calculation 1's results")
+        answer = CommandHandler(service.settings, service.config, service.queue).handle(
+            Incoming(ALICE, "calc 1")).replies[0].text
+        assert answer.startswith("Calculation 1: `w.gjf` with runner `shout` on cluster hpc, ")
+        assert answer.endswith(" UTC: they are kept here only for a while.")
+        assert "Its result files were removed on " in answer
+        assert (results_dir(service.settings, 2) / "big.chk").read_bytes() == DATA
+    finally:
+        web.close()
+        service.queue.engine.dispose()
