@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from chatops.cluster_status import Snapshot, changes, offline, snapshot
-from chatops.job_config import build_config
+from chatops.config_loader import build_config
 from chatops.monitor_texts import Clock, board_text, change_text
 from chatops.slurm.parse import Node, parse_sinfo_json
 from dispatcher.monitor import Poll, advance

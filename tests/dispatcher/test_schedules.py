@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from chatops import migrate, schedule_store
+from chatops.config_loader import build_config
 from chatops.db import schedule_fires
 from chatops.events import Requester
-from chatops.job_config import Config, build_config
+from chatops.job_config import Config
 from chatops.plain_text import render_delivery
 from chatops.platform import Delivery
 from chatops.queue import Queue

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from chatops import schedule_store
+from chatops.config_loader import load_config
 from chatops.db import schedule_fires
-from chatops.job_config import load_config
 from chatops.plain_text import render_delivery
 from chatops.platform import Delivery
 from chatops.schedule_chat import span
