@@ -17,7 +17,8 @@ from sqlalchemy import select
 from chatops import migrate, outbound
 from chatops import monitor_store as store
 from chatops.config_loader import build_config
-from chatops.db import deliveries, make_engine, monitor_states, monitor_transitions
+from chatops.db import deliveries, make_engine
+from chatops.monitor_tables import monitor_states, monitor_transitions
 from chatops.platform import take_waiting
 from tests.support.remote import Harness, cluster_env, cluster_settings
 from tests.support.wait import wait_until
