@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chatops.cluster_config import ClusterSpec, build_slurm, check_cluster_name
+from chatops.config_checks import job_type_problem, unknown_keys
 from chatops.github_rules import build_rules, default_rules
 from chatops.job_config import (
     DEFAULT_TIMEOUT,
@@ -64,8 +65,7 @@ class Checker:
         self.warnings.append(f"{where}: {message}")
 
     def unknown_keys(self, where: str, item: Mapping[str, Any], allowed: set[str]) -> None:
-        for key in sorted(set(item) - allowed):
-            self.error(where, f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
+        unknown_keys(self.error, where, item, allowed)
 
     def typed(self, where: str, item: Mapping[str, Any], key: str, kind: type | tuple,
               default: Any) -> Any:
@@ -250,9 +250,9 @@ def _build_command(check: Checker, where: str, ns: str, raw: Mapping[str, Any],
         check.error(where, f"'action' is {action!r}; use one of {', '.join(ACTIONS)}")
         ok = False
     job_type = raw.get("job_type")
-    if not isinstance(job_type, str) or job_type not in raw_jobs:
-        known = ", ".join(sorted(raw_jobs)) or "none defined"
-        check.error(where, f"'job_type' {job_type!r} is not a job of namespace {ns!r} ({known})")
+    problem = job_type_problem(job_type, raw_jobs, f"namespace {ns!r}")
+    if problem:
+        check.error(where, problem)
         ok = False
     delay = check.typed(where, raw, "delay_seconds", (int, float), 0)
     if delay < 0:
