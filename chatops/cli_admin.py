@@ -70,7 +70,7 @@ def _age(text: str) -> float:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     from chatops import config_cli, live_config
-    from chatops.job_config import ConfigError, load_config
+    from chatops.config_loader import ConfigError, load_config
     from chatops.notify.check import check_setup, check_templates
     from chatops.notify.render import templates_dir
 

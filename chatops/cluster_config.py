@@ -8,9 +8,11 @@ a cluster's login node over SSH. Host keys are checked strictly against ``known_
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from chatops.config_checks import Error, unknown_keys
 
 CLUSTER_KEYS = {
     "host", "port", "user", "key_file", "agent", "key_passphrase_env", "password_env",
@@ -30,8 +32,6 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
 _SLURM_MEM = re.compile(r"^\d+[KMGT]?$")
-
-Error = Callable[[str, str], None]  # (where, message)
 
 
 @dataclass(frozen=True)
@@ -202,8 +202,7 @@ def build_slurm(error: Error, where: str, raw: Any) -> SlurmSpec | None:
     if not isinstance(raw, Mapping):
         error(where, f"must be a dict of sbatch settings, not {type(raw).__name__}")
         return None
-    for key in sorted(set(raw) - SLURM_KEYS):
-        error(where, f"unknown key {key!r} (allowed: {', '.join(sorted(SLURM_KEYS))})")
+    unknown_keys(error, where, raw, SLURM_KEYS)
     time_limit = raw.get("time")
     if isinstance(time_limit, int) and not isinstance(time_limit, bool):
         time_limit = str(time_limit)

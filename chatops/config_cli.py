@@ -46,7 +46,7 @@ def add_reload_parser(config_sub: argparse._SubParsersAction) -> None:
 def cmd_config_reload(args: argparse.Namespace) -> int:
     from chatops import live_config, wakeup
     from chatops import service as svc
-    from chatops.job_config import ConfigError, load_config
+    from chatops.config_loader import ConfigError, load_config
     from chatops.settings import load_settings
 
     settings = load_settings()

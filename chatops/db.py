@@ -246,36 +246,6 @@ notify_events = Table(
 )
 
 
-# Schedules (migration 0008). One row per fire a process took: the unique (namespace, schedule,
-# fire_at) is what makes a fire happen once whatever the number of dispatchers.
-# Outcomes: queued (a new job), joined (the same job was still queued), skipped (misfire: skip).
-schedule_fires = Table(
-    "schedule_fires", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("namespace", String(100), nullable=False),
-    Column("schedule", String(100), nullable=False),
-    Column("fire_at", Float, nullable=False),
-    Column("outcome", String(20), nullable=False),
-    Column("job_id", Integer, ForeignKey("jobs.id"), index=True),
-    Column("late_by", Float, nullable=False, default=0.0),  # seconds after fire_at it was taken
-    Column("held_until", Float),  # a suppression held the job until then
-    Column("worker", String(200)),
-    Column("created_at", Float, nullable=False),
-    UniqueConstraint("namespace", "schedule", "fire_at", name="uq_schedule_fires_fire"),
-)
-
-# Per schedule: paused or not (by whom), and since when fires count as missed (``anchor_at``:
-# when the schedule, or its trigger, first appeared, or was resumed).
-schedule_states = Table(
-    "schedule_states", metadata,
-    Column("namespace", String(100), primary_key=True),
-    Column("schedule", String(100), primary_key=True),
-    Column("trigger", String(300), nullable=False),
-    Column("anchor_at", Float, nullable=False),
-    Column("paused_at", Float),
-    Column("paused_by", String(200)),
-)
-
 # Every running process of the service and the job_configs.py it runs (live config).
 processes = Table(
     "processes", metadata,
@@ -298,65 +268,6 @@ config_rejections = Table(
     Column("errors", Text, nullable=False),
     Column("seen_at", Float, nullable=False),
     Column("seen_by", String(200), nullable=False),
-)
-
-
-# The cluster monitor (migration 0011). One poller per cluster, whatever the number of
-# dispatchers: whoever holds the cluster's lease (until ``expires_at``) polls it.
-monitor_leases = Table(
-    "monitor_leases", metadata,
-    Column("cluster", String(100), primary_key=True),
-    Column("holder", String(200), nullable=False),
-    Column("expires_at", Float, nullable=False),
-    Column("taken_at", Float, nullable=False),
-)
-
-# Per cluster: the latest poll and the state it is in (since when; the snapshot as JSON).
-monitor_states = Table(
-    "monitor_states", metadata,
-    Column("cluster", String(100), primary_key=True),
-    Column("state", String(20), nullable=False),  # online | degraded | offline
-    Column("since", Float, nullable=False),
-    Column("snapshot", Text, nullable=False),  # chatops.cluster_status.Snapshot as JSON
-    Column("failures", Integer, nullable=False, default=0),  # failed polls in a row
-    Column("last_error", Text),
-    Column("polled_at", Float, nullable=False),
-    Column("poll_seconds", Float),  # how long the latest poll took
-    Column("polled_by", String(200)),
-    Column("first_polled_at", Float, nullable=False),
-)
-
-# History: every change of a cluster's state (node NULL) or of a node's problem (state "ok"
-# when it has none any more), with the reason.
-monitor_transitions = Table(
-    "monitor_transitions", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("cluster", String(100), nullable=False),
-    Column("node", String(200)),
-    Column("from_state", String(40)),
-    Column("to_state", String(40), nullable=False),
-    Column("reason", Text),
-    Column("at", Float, nullable=False),
-    Index("ix_monitor_transitions_cluster_at", "cluster", "at"),
-)
-
-# The status board message of each (cluster, target): the delivery that posted it.
-monitor_boards = Table(
-    "monitor_boards", metadata,
-    Column("cluster", String(100), primary_key=True),
-    Column("target", String(300), primary_key=True),
-    Column("delivery_id", Integer),
-    Column("posted_at", Float, nullable=False),
-)
-
-
-# What the telemetry feed last heard of a cluster (migration 0012): a monitor whose source is
-# Kafka reads it, whichever dispatcher's consumer took the topic's partition.
-telemetry_clusters = Table(
-    "telemetry_clusters", metadata,
-    Column("cluster", String(100), primary_key=True),
-    Column("received_at", Float, nullable=False),
-    Column("snapshot", Text, nullable=False),
 )
 
 

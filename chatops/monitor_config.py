@@ -25,12 +25,13 @@ it never lives in this file). Every error names the monitor and the key.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from chatops.cadence import cadence as parse_cadence
 from chatops.cluster_config import ClusterSpec
+from chatops.config_checks import Error, unknown_keys
 from chatops.triggers import TriggerError, time_zone
 from chatops.user_ids import channel_problem
 
@@ -40,8 +41,6 @@ POST = ("on change", "every poll")
 SOURCES = ("ssh", "kafka")  # sinfo over the pooled connection, or the telemetry feed
 WEBHOOK = "discord_webhook"  # the target kind (and outbound platform) of a Discord webhook
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-Error = Callable[[str, str], None]  # (where, message)
 
 
 @dataclass(frozen=True)
@@ -103,8 +102,7 @@ def build_monitors(error: Error, raw: Any, clusters: Mapping[str, ClusterSpec]
 
 def _build_one(error: Error, where: str, cluster: ClusterSpec, raw: Mapping[str, Any]
                ) -> MonitorSpec | None:
-    for key in sorted(set(raw) - MONITOR_KEYS):
-        error(where, f"unknown key {key!r} (allowed: {', '.join(sorted(MONITOR_KEYS))})")
+    unknown_keys(error, where, raw, MONITOR_KEYS)
     ok = True
     try:
         every = parse_cadence(raw.get("cadence", "1m"))

@@ -16,7 +16,8 @@ from sqlalchemy import Engine
 
 from chatops import identities
 from chatops.calc import store
-from chatops.cluster_config import ClusterSpec, Error
+from chatops.cluster_config import ClusterSpec
+from chatops.config_checks import Error
 
 
 def requester_clusters(clusters: Mapping[str, ClusterSpec]) -> set[str]:

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chatops.config_checks import Error
 from chatops.kafka import BrokerSettings
 
 TELEMETRY_KEYS = {"broker", "clusters", "topic_prefix", "ca_file", "cert_file", "key_file",
@@ -34,8 +35,6 @@ TELEMETRY_KEYS = {"broker", "clusters", "topic_prefix", "ca_file", "cert_file", 
 _BROKER = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}(,[A-Za-z0-9.\-\[\]:]+:\d{1,5})*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-Error = Callable[[str, str], None]  # (where, message)
 
 
 @dataclass(frozen=True)

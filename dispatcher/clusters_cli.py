@@ -85,7 +85,7 @@ def sudo_rule(pool: SSHPool, spec: ClusterSpec) -> str | None:
 
 def cmd_clusters_check(args: argparse.Namespace) -> int:
     from chatops import service as svc
-    from chatops.job_config import ConfigError, load_config
+    from chatops.config_loader import ConfigError, load_config
     from chatops.live_config import error_lines
 
     settings = svc.load_settings()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chatops.job_config import RESERVED_NAMESPACES, ConfigError, build_config
+from chatops.config_loader import ConfigError, build_config
+from chatops.namespace_config import RESERVED_NAMESPACES
 
 NS = {"jobs": {"j": {"run_args_template": "true"}},
       "slack": [{"command": "go", "help": "h", "action": "schedule_job", "job_type": "j"}]}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chatops.calc.config import ArgRule
-from chatops.job_config import ConfigError, build_config
+from chatops.config_loader import ConfigError, build_config
 
 CHATOPS = str(Path(sys.executable).parent / "chatops")
 CLUSTER = {"host": "login.example.org", "user": "chatops", "key_file": "/etc/chatops/key",
@@ -223,7 +223,7 @@ def test_import_hpcbot_converts_its_config_into_one_that_checks(tmp_path: Path) 
     converted.write_text(result.stdout)
     assert "123:abc" not in result.stdout and "password" not in result.stdout.split("# To")[0]
     assert "# - admin_name 'boss': admins are named by id here" in result.stdout
-    from chatops.job_config import load_config
+    from chatops.config_loader import load_config
 
     config = load_config(converted)
     gaussian = config.runners["run_tesla.g16"]

@@ -16,9 +16,9 @@ from chatops import migrate
 from chatops.calc import store
 from chatops.calc.admin import CalcAdmin
 from chatops.calc.submit import Attachment, Submitter, register
+from chatops.config_loader import build_config
 from chatops.db import audit, jobs, make_engine
 from chatops.events import Requester
-from chatops.job_config import build_config
 from chatops.queue import Queue
 from chatops.settings import load_settings
 

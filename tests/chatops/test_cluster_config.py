@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chatops.job_config import ConfigError, build_config
+from chatops.config_loader import ConfigError, build_config
 
 CHATOPS = str(Path(sys.executable).parent / "chatops")
 

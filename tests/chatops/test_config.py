@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chatops.job_config import ConfigError, build_config, load_config
+from chatops.config_loader import ConfigError, build_config, load_config
 
 BENNETTBOT_STYLE = {
     "test": {
@@ -203,7 +203,7 @@ def test_parameter_types_are_validated() -> None:
 def test_the_configuration_reference_names_every_key() -> None:
     from chatops.calc.config import CALC_KEYS, RUNNER_KEYS
     from chatops.cluster_config import CLUSTER_KEYS, SLURM_KEYS
-    from chatops.job_config import COMMAND_KEYS, JOB_KEYS, NAMESPACE_KEYS
+    from chatops.namespace_config import COMMAND_KEYS, JOB_KEYS, NAMESPACE_KEYS
     from chatops.params import KINDS, PARAM_KEYS
     from chatops.schedule_config import SCHEDULE_KEYS
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chatops.job_config import ConfigError, build_config
+from chatops.config_loader import ConfigError, build_config
 
 CHATOPS = str(Path(sys.executable).parent / "chatops")
 CLUSTERS = {"saga": {"host": "saga.example", "user": "ops", "key_file": "/k",

@@ -42,7 +42,7 @@ def test_the_list_covers_tokens_url_passwords_webhook_paths_and_config_named_sec
         " 'known_hosts': 'login.example ssh-ed25519 AAAA', 'agent': True,"
         " 'key_passphrase_env': 'CLUSTER_KEY_PHRASE'}}\n"
         "raw_config = {'ns': {'jobs': {'j': {'run_args_template': 'true'}}}}\n")
-    from chatops.job_config import load_config
+    from chatops.config_loader import load_config
 
     config = load_config(tmp_path / "cfg.py")
     assert "passphrase-of-the-cluster-key" in redact.secret_values(settings, config)

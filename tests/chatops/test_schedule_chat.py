@@ -8,8 +8,8 @@ import pytest
 
 from chatops import migrate
 from chatops.commands import CommandHandler, Incoming
+from chatops.config_loader import build_config
 from chatops.events import Requester
-from chatops.job_config import build_config
 from chatops.service import open_queue
 from chatops.settings import load_settings
 from tests.support.cli import spine_env

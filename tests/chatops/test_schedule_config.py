@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chatops.job_config import ConfigError, build_config
+from chatops.config_loader import ConfigError, build_config
 from chatops.schedule_config import report_target
 
 CHANNELS = ("write it as 'platform:channel id', one of: slack:C0123ABCD (the channel's id, not "

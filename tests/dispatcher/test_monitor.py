@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from chatops import migrate, outbound
 from chatops import monitor_store as store
-from chatops.db import deliveries, make_engine, monitor_states, monitor_transitions
-from chatops.job_config import build_config
+from chatops.config_loader import build_config
+from chatops.db import deliveries, make_engine
+from chatops.monitor_tables import monitor_states, monitor_transitions
 from chatops.platform import take_waiting
 from tests.support.remote import Harness, cluster_env, cluster_settings
 from tests.support.wait import wait_until
@@ -216,7 +217,7 @@ def test_a_lease_is_held_until_it_expires_then_taken_over(tmp_path: Path) -> Non
 
 def test_an_unreadable_sinfo_answer_is_logged_raw_and_fails_the_poll(
         caplog: pytest.LogCaptureFixture) -> None:
-    from chatops.job_config import build_config
+    from chatops.config_loader import build_config
     from chatops.slurm.client import CommandResult
     from dispatcher.monitor import Monitors, Watch
 

@@ -158,7 +158,7 @@ def test_real_slurm_events_reach_chat_with_statistics(spool_dir: Path, tmp_path:
 
 
 def test_statistics_over_the_clusters_ssh_connection(tmp_path: Path) -> None:
-    from chatops.job_config import build_config
+    from chatops.config_loader import build_config
     from tests.support.notify import event, spool
     from tests.support.remote import cluster_env, cluster_settings
 

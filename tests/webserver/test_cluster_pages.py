@@ -13,7 +13,7 @@ from chatops import monitor_store as store
 from chatops.cluster_status import offline, snapshot
 from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
-from chatops.slurm.parse import Node
+from chatops.slurm.listing import Node
 from tests.support.web import web_service
 from tests.webserver.test_dashboard import browser  # noqa: F401  (the fixture)
 from webserver.app import create_app
