@@ -5,8 +5,10 @@ running job, `prune` and `db backup`. Real processes on a private CHATOPS_HOME."
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sqlite3
+import subprocess
 from importlib import metadata
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from chatops.db import deliveries, jobs
 from chatops.joblogs import job_logs
 from chatops.service import open_queue
 from chatops.settings import load_settings
-from tests.support.cli import Chatops, spine_env
+from tests.support.cli import CHATOPS, TEST_CONFIG, Chatops, spine_env
 from tests.support.wait import wait_until
 
 DATE_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
@@ -218,3 +220,16 @@ def test_env_file_gives_the_admin_the_services_settings(chatops: Chatops, tmp_pa
     assert (missing.returncode, missing.stderr) == (
         3, f"chatops: cannot read the settings file {tmp_path / 'none.env'}: No such file or "
         "directory\n")
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_no_traceback(tmp_path: Path) -> None:
+    # `chatops jobs list | head -1`: head exits, the next write finds the pipe closed
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run([CHATOPS, "config", "check", str(TEST_CONFIG)],
+                                env=spine_env(tmp_path), stdout=writer,
+                                stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(writer)
+    assert (result.returncode, result.stderr) == (0, "")
