@@ -230,7 +230,7 @@ def test_the_telemetry_section_is_checked_with_every_error_at_once() -> None:
         "telemetry: 'sasl_password_env' names an environment variable, e.g. "
         "'CHATOPS_KAFKA_PASSWORD' (the password itself never goes in this file)",
         "telemetry: 'feeds': 'fox' is not one of 'clusters'",
-        "telemetry: 'feeds': 'nowhere' is not a cluster defined in clusters (none defined)"]
+        "telemetry: 'feeds': 'nowhere' is not defined in clusters (none defined)"]
     spec = build_config({}, telemetry={"broker": "k1:9093,k2:9093", "clusters": ["fox"],
                                        "topic_prefix": "tp"}).telemetry
     assert spec.control_topic("fox", "node") == "tp.fox.control.node"
