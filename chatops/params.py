@@ -131,8 +131,12 @@ def _build_one(error: Callable[[str, str], None], where: str, spec: Any) -> Para
     for key in sorted(set(spec) - PARAM_KEYS):
         error(where, f"unknown key {key!r} (allowed: {', '.join(sorted(PARAM_KEYS))})")
     kind = spec.get("type")
+    if kind is None:
+        error(where, f"'type' is required: one of {', '.join(KINDS)}")
+        return None
     if kind not in KINDS:
-        error(where, f"type {kind!r} is not one of {', '.join(KINDS)}")
+        error(where, f"type {kind!r} is not one of {', '.join(KINDS)} (a pattern is "
+                     "re.compile(r'...') or {'type': 'regex', 'pattern': r'...'})")
         return None
     if kind == "choice":
         choices = spec.get("choices")

@@ -187,7 +187,8 @@ def test_parameter_types_are_validated() -> None:
                                             "zz": "int"}}}}}
     assert errors_of(raw) == [
         "namespace 'ns', job 'j', param 'a': type 'number' is not one of int, duration, "
-        "choice, regex",
+        "choice, regex (a pattern is re.compile(r'...') or {'type': 'regex', "
+        "'pattern': r'...'})",
         "namespace 'ns', job 'j', param 'b': 'pattern' is not a regular expression: missing ), "
         "unterminated subpattern at position 0",
         "namespace 'ns', job 'j', param 'c': a choice needs 'choices': a list of words",
@@ -234,3 +235,14 @@ def test_the_telemetry_section_is_checked_with_every_error_at_once() -> None:
     spec = build_config({}, telemetry={"broker": "k1:9093,k2:9093", "clusters": ["fox"],
                                        "topic_prefix": "tp"}).telemetry
     assert spec.control_topic("fox", "node") == "tp.fox.control.node"
+
+
+def test_a_parameter_without_a_type_is_told_to_give_one() -> None:
+    raw = {"ns": {"jobs": {"j": {"run_args_template": "run {a}",
+                                 "params": {"a": {"regex": "[a-z]+"}}}}}}
+    assert errors_of(raw) == [
+        "namespace 'ns', job 'j', param 'a': unknown key 'regex' (allowed: choices, max, min, "
+        "pattern, type)",
+        "namespace 'ns', job 'j', param 'a': 'type' is required: one of int, duration, choice, "
+        "regex",
+    ]
