@@ -31,6 +31,7 @@ from chatops.cluster_config import (
     build_slurm,
     check_cluster_name,
 )
+from chatops.config_sections import misspelt_sections
 from chatops.github_rules import GithubRule, build_rules, default_rules
 from chatops.monitor_config import MonitorSpec, build_monitors
 from chatops.notify.check import check_notifications
@@ -505,4 +506,5 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError([*exc.errors, *errors]) from exc
     if errors:
         raise ConfigError(errors)
-    return replace(config, notifications=dict(module.get("notifications") or {}))
+    return replace(config, notifications=dict(module.get("notifications") or {}),
+                   warnings=(*config.warnings, *misspelt_sections(module)))

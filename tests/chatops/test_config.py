@@ -246,3 +246,25 @@ def test_a_parameter_without_a_type_is_told_to_give_one() -> None:
         "namespace 'ns', job 'j', param 'a': 'type' is required: one of int, duration, choice, "
         "regex",
     ]
+
+
+def test_a_misspelt_section_name_is_a_warning_not_silence(chatops, tmp_path: Path) -> None:
+    config = tmp_path / "job_configs.py"
+    config.write_text(textwrap.dedent("""
+        import re
+        HOSTS = ["login1"]
+        def host(name): return name
+        _cluster = {"host": "login1"}
+        raw_config = {}
+        monitor = {"hpc": {"targets": ["slack:C0123ABCD"]}}
+        admin = ["slack:U0123ABCD"]
+    """))
+    result = chatops("config", "check", str(config))
+    assert result.returncode == 0
+    warnings = [line for line in result.stderr.splitlines() if ": warning: " in line]
+    assert warnings == [
+        f"{config}: warning: 'monitor' is not a section chatops reads, and is ignored: did you "
+        "mean 'monitors'? (a name of the file's own can start with '_')",
+        f"{config}: warning: 'admin' is not a section chatops reads, and is ignored: did you "
+        "mean 'admins'? (a name of the file's own can start with '_')",
+    ]
