@@ -87,14 +87,30 @@ def _typed(error: Error, where: str, raw: Mapping[str, Any], key: str, kind: typ
     return value
 
 
-def build_clusters(error: Error, raw: Any) -> dict[str, ClusterSpec]:
+class Clusters(dict[str, ClusterSpec]):
+    """The valid clusters; ``broken`` names those listed with errors, so that a reference to
+    one is not also called undefined."""
+
+    broken: frozenset[str] = frozenset()
+
+
+def unknown_cluster(name: Any, clusters: Mapping[str, ClusterSpec]) -> str:
+    """What to say of a reference to a cluster that is not among ``clusters``."""
+    if name in getattr(clusters, "broken", ()):
+        return f"{name!r} has errors in clusters (above); fix those"
+    known = ", ".join(sorted(clusters)) or "none defined"
+    return f"{name!r} is not defined in clusters ({known})"
+
+
+def build_clusters(error: Error, raw: Any) -> Clusters:
     """Validate the ``clusters`` dict; every problem names the cluster and the key."""
     if raw is None:
-        return {}
+        return Clusters()
     if not isinstance(raw, Mapping):
         error("clusters", f"must be a dict of cluster names, not {type(raw).__name__}")
-        return {}
-    clusters: dict[str, ClusterSpec] = {}
+        return Clusters()
+    clusters = Clusters()
+    broken = set()
     for name, item in raw.items():
         where = f"cluster {name!r}"
         if not isinstance(name, str) or not _NAME.match(name):
@@ -106,6 +122,9 @@ def build_clusters(error: Error, raw: Any) -> dict[str, ClusterSpec]:
         spec = _build_cluster(error, where, name, item)
         if spec:
             clusters[name] = spec
+        else:
+            broken.add(name)
+    clusters.broken = frozenset(broken)
     for spec in clusters.values():
         if spec.jump_host is not None and spec.jump_host not in clusters:
             error(f"cluster {spec.name!r}", f"'jump_host' {spec.jump_host!r} is not a cluster "
@@ -156,17 +175,19 @@ def _build_cluster(error: Error, where: str, name: str, raw: Mapping[str, Any]
     sessions = _typed(error, where, raw, "max_sessions", int, 10)
     if sessions < 1:
         error(where, "'max_sessions' must be at least 1")
+    # checked before giving up on a cluster, so that one run names every mistake
+    jump_host = _typed(error, where, raw, "jump_host", str, None)
+    upload_path = _upload_path(error, where, raw)
+    submit_as = _submit_as(error, where, raw)
     if not ok:
         return None
     return ClusterSpec(
         name=name, host=raw["host"], user=raw["user"], known_hosts=raw["known_hosts"],
         port=port, key_file=key_file, agent=agent, key_passphrase_env=passphrase_env,
-        password_env=password_env,
-        jump_host=_typed(error, where, raw, "jump_host", str, None),
+        password_env=password_env, jump_host=jump_host,
         connect_timeout=numbers["connect_timeout"], command_timeout=numbers["command_timeout"],
-        keepalive=keepalive, max_sessions=max(1, sessions),
-        upload_path=_upload_path(error, where, raw),
-        **_submit_as(error, where, raw),
+        keepalive=keepalive, max_sessions=max(1, sessions), upload_path=upload_path,
+        **submit_as,
     )
 
 
@@ -244,7 +265,6 @@ def check_cluster_name(error: Error, where: str, name: Any,
     if name is None:
         return None
     if not isinstance(name, str) or name not in clusters:
-        known = ", ".join(sorted(clusters)) or "none defined"
-        error(where, f"'cluster' {name!r} is not defined in clusters ({known})")
+        error(where, f"'cluster' {unknown_cluster(name, clusters)}")
         return None
     return name

@@ -17,6 +17,7 @@ from typing import Any
 from chatops import submit_as
 from chatops.calc.config import build_calc_settings, build_runners
 from chatops.cluster_config import build_clusters
+from chatops.config_sections import misspelt_sections
 from chatops.job_config import Config, runner_job
 from chatops.monitor_config import build_monitors
 from chatops.namespace_config import Checker, build_namespaces, user_ids
@@ -92,4 +93,5 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError([*exc.errors, *errors]) from exc
     if errors:
         raise ConfigError(errors)
-    return replace(config, notifications=dict(module.get("notifications") or {}))
+    return replace(config, notifications=dict(module.get("notifications") or {}),
+                   warnings=(*config.warnings, *misspelt_sections(module)))

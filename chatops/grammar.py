@@ -136,6 +136,9 @@ def parse(text: str, config: Config) -> Parsed:
             return Help()
         if len(words) == 2 and words[1].lower() in namespaces:
             return Help(namespaces[words[1].lower()])
+        if len(words) == 2:  # one word, but no namespace: say so, and which it looks like
+            return NotUnderstood(text, reason=f"there is no namespace `{words[1]}`",
+                                 suggestion=suggest(words, config))
         return NotUnderstood(text, reason="`help` takes at most one namespace name")
     if first == "status" and len(words) == 1:
         return Status()
@@ -226,6 +229,7 @@ def suggest(words: list[str], config: Config) -> str | None:
     word.
     """
     candidates = [list(pattern) for pattern in BUILTIN_PATTERNS]
+    candidates += [["help", name] for name in config.namespaces]
     candidates += [[ns.name, *(str(w) for w in command.words)]
                    for ns in config.namespaces.values() for command in ns.commands]
     best, best_score = None, SIMILAR

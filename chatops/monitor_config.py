@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatops.cadence import cadence as parse_cadence
-from chatops.cluster_config import ClusterSpec
+from chatops.cluster_config import ClusterSpec, unknown_cluster
 from chatops.config_checks import Error, unknown_keys
 from chatops.triggers import TriggerError, time_zone
 from chatops.user_ids import channel_problem
@@ -87,9 +87,8 @@ def build_monitors(error: Error, raw: Any, clusters: Mapping[str, ClusterSpec]
     for name, item in raw.items():
         where = f"monitor {name!r}"
         if not isinstance(name, str) or name not in clusters:
-            known = ", ".join(sorted(clusters)) or "none defined"
-            error(where, f"{name!r} is not a cluster defined in clusters ({known}); a monitor "
-                  "is named after the cluster it watches")
+            error(where, f"{unknown_cluster(name, clusters)}; a monitor is named after the "
+                  "cluster it watches")
             continue
         if not isinstance(item, Mapping):
             error(where, f"must be a dict, not {type(item).__name__}")

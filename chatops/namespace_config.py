@@ -123,7 +123,8 @@ def _build_namespace(check: Checker, ns: str, raw: Mapping[str, Any],
                      clusters: Mapping[str, ClusterSpec] | None = None) -> NamespaceSpec:
     where = f"namespace {ns!r}"
     check.unknown_keys(where, raw, NAMESPACE_KEYS)
-    ns_cluster = check_cluster_name(check.error, where, raw.get("cluster"), clusters or {})
+    ns_cluster = check_cluster_name(check.error, where, raw.get("cluster"),
+                                    {} if clusters is None else clusters)
     jobs: dict[str, JobSpec] = {}
     raw_jobs = check.typed(where, raw, "jobs", Mapping, {})
     for job_name, raw_job in raw_jobs.items():
@@ -131,7 +132,7 @@ def _build_namespace(check: Checker, ns: str, raw: Mapping[str, Any],
         if not isinstance(raw_job, Mapping):
             check.error(job_where, f"must be a dict, not {type(raw_job).__name__}")
             continue
-        job = _build_job(check, job_where, ns, job_name, raw_job, clusters or {}, ns_cluster)
+        job = _build_job(check, job_where, ns, job_name, raw_job, clusters, ns_cluster)
         if job:
             jobs[job_name] = job
     commands = []
@@ -173,7 +174,8 @@ def _build_job(check: Checker, where: str, ns: str, name: str,
                raw: Mapping[str, Any], clusters: Mapping[str, ClusterSpec] | None = None,
                ns_cluster: str | None = None) -> JobSpec | None:
     check.unknown_keys(where, raw, JOB_KEYS)
-    cluster = check_cluster_name(check.error, where, raw.get("cluster"), clusters or {})
+    cluster = check_cluster_name(check.error, where, raw.get("cluster"),
+                                 {} if clusters is None else clusters)
     cluster = cluster or ns_cluster
     slurm = build_slurm(check.error, where, raw["slurm"]) if "slurm" in raw else None
     if slurm is not None and cluster is None and "cluster" not in raw:

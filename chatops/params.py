@@ -132,8 +132,12 @@ def _build_one(error: Error, where: str, spec: Any) -> ParamType | None:
         return None
     unknown_keys(error, where, spec, PARAM_KEYS)
     kind = spec.get("type")
+    if kind is None:
+        error(where, f"'type' is required: one of {', '.join(KINDS)}")
+        return None
     if kind not in KINDS:
-        error(where, f"type {kind!r} is not one of {', '.join(KINDS)}")
+        error(where, f"type {kind!r} is not one of {', '.join(KINDS)} (a pattern is "
+                     "re.compile(r'...') or {'type': 'regex', 'pattern': r'...'})")
         return None
     if kind == "choice":
         choices = spec.get("choices")

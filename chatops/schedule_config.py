@@ -78,12 +78,16 @@ def build_schedules(error: Error, ns: str, raw: Any, raw_jobs: Mapping[str, Any]
     seen: set[str] = set()
     for index, item in enumerate(raw):
         name = item.get("name") if isinstance(item, Mapping) else None
-        item_where = f"{where}, schedule {name if isinstance(name, str) else index!r}"
+        # unnamed: counted from 1, as a namespace's github rules are
+        item_where = f"{where}, schedule {name if isinstance(name, str) else index + 1!r}"
         if not isinstance(item, Mapping):
             error(item_where, f"must be a dict, not {type(item).__name__}")
             continue
         if not isinstance(name, str) or not _NAME.match(name):
             error(item_where, "'name' is required: letters, digits, '_' and '-'")
+            # its other mistakes too, so that one `config check` names them all
+            _build_one(error, item_where, ns, "", item, raw_jobs, default_channel,
+                       template_fields)
             continue
         if name in seen:
             error(item_where, "two schedules have this name; a name is unique in its namespace")

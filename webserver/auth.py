@@ -39,6 +39,7 @@ from chatops.settings import Settings
 from chatops.signing import secret_key
 from chatops.texts import plural
 from webserver.login_guard import Throttle, client_address, safe_next, trusted_proxies
+from webserver.markup import text_html
 
 TOKEN_FILE = "web-token"
 # A generated token changes at every start of `chatops run`: an old login link says why it fails.
@@ -205,8 +206,9 @@ def login():
             minutes = plural(max(1, math.ceil(wait / 60)), "minute")
             error, status = (f"Too many wrong logins from your address: wrong ones are refused "
                              f"for the next {minutes}. The right credentials still work."), 429
-    answer = render_template("login.html", error=error, uses_password=uses_password,
-                             next=next_page)
+    # error texts are written in chat markup (`chatops run`): shown as the chat shows them
+    answer = render_template("login.html", error=text_html(error) if error else None,
+                             uses_password=uses_password, next=next_page)
     if status == 429:
         return answer, status, {"Retry-After": str(int(wait) + 1)}
     return answer, status

@@ -169,3 +169,20 @@ def test_config_check_reports_cluster_errors(tmp_path: Path) -> None:
         f"{path}: 1 error(s):\n"
         "  cluster 'hpc': 'passphrase': secrets never live in job_configs.py; put it in an "
         "environment variable and name it with 'key_passphrase_env'\n")
+
+
+def test_a_cluster_with_errors_has_all_of_them_named_and_is_not_called_undefined() -> None:
+    broken = {"host": "login.example.org", "user": "chatops", "submit_as": "requster",
+              "upload_path": "../up"}
+    assert errors({"ns": namespace(cluster="hpc"), "job": namespace(job={"cluster": "hpc"})},
+                  {"hpc": broken}) == [
+        "cluster 'hpc': 'known_hosts' is required (text)",
+        "cluster 'hpc': give 'key_file' (a private key's path) or 'agent': True",
+        "cluster 'hpc': 'upload_path' is a folder on the cluster (relative to the login "
+        "directory, or absolute), not '../up'",
+        "cluster 'hpc': 'submit_as' is 'requster'; use \"service\" (every job runs as 'user') "
+        "or \"requester\" (each person's jobs run as the cluster account bound to them with "
+        "`bind`, through sudo and the site's wrapper: DEPLOY.md)",
+        "namespace 'ns': 'cluster' 'hpc' has errors in clusters (above); fix those",
+        "namespace 'job', job 'run': 'cluster' 'hpc' has errors in clusters (above); fix those",
+    ]

@@ -503,3 +503,13 @@ def test_two_writers_of_one_event_both_succeed(tmp_path: Path) -> None:
     assert failures == []
     events = spooled(spool)  # asserts no temp file is left
     assert sorted(e["id"] for e in events) == sorted(ids)
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_says_what_it_is_and_spools_nothing(tmp_path: Path, cwd: Path, flag: str) -> None:
+    spool = tmp_path / "spool"
+    proc = run([flag], _neutral({"CHATOPS_SPOOL_DIR": str(spool)}), cwd)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.startswith("usage: chatops-mailprog -s SUBJECT MAIL_USER\n\nSlurm's "
+                                  "MailProg (MailProg= in slurm.conf)")
+    assert spooled(spool) == []

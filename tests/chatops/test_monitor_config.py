@@ -59,7 +59,7 @@ def test_every_error_names_the_monitor_and_the_key() -> None:
         saga={"targets": ["irc:#ops", "discord_webhook:https://discord.com/api/webhooks/1/x"],
               "timezone": "Mars/Base", "partitions": "yes", "post": "sometimes",
               "offline_after": 0, "timeout": 90, "colour": "red"})
-    assert errors[0] == ("monitor 'nowhere': 'nowhere' is not a cluster defined in clusters "
+    assert errors[0] == ("monitor 'nowhere': 'nowhere' is not defined in clusters "
                          "(saga); a monitor is named after the cluster it watches")
     rest = "\n".join(errors[1:])
     assert all(e.startswith("monitor 'saga': ") for e in errors[1:])

@@ -161,9 +161,10 @@ def test_an_old_login_link_says_the_token_changed(tmp_path):
     client = create_app(service).test_client()
     old_link = client.get(f"/login?token={before_restart}")
     assert old_link.status_code == 401
-    assert ("That token is not the current one: `chatops run` makes a new one each time it "
-            "starts. Open the login link it printed at its last start, or use the token kept "
-            "in $CHATOPS_HOME/web-token on the server.") in old_link.text
+    assert ('<p class="error">That token is not the current one: <code>chatops run</code> '
+            "makes a new one each time it starts. Open the login link it printed at its last "
+            "start, or use the token kept in $CHATOPS_HOME/web-token on the server.</p>"
+            ) in old_link.text
     assert client.get(f"/login?token={current}").status_code == 302
 
 
