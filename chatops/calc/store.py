@@ -275,13 +275,14 @@ def remove_results(settings: Any, engine: Engine, job_id: int, *, dry_run: bool 
     held = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
     if dry_run:
         return held
-    shutil.rmtree(folder, ignore_errors=True)
+    # Recorded first: from then on `calc <id>` says they were removed, never that they follow.
     row = of_job(engine, job_id)
     results = json.loads(row.results) if row is not None and row.results else {}
     results["removed_at"] = time.time() if now is None else now
     with engine.begin() as conn:
         conn.execute(update(calculations).where(calculations.c.job_id == job_id)
                      .values(results=json.dumps(results)))
+    shutil.rmtree(folder, ignore_errors=True)
     return held
 
 
