@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 Error = Callable[[str, str], None]  # (where, message)
@@ -21,3 +21,12 @@ def job_type_problem(job_type: Any, raw_jobs: Mapping[str, Any], whose: str) -> 
         return None
     known = ", ".join(sorted(raw_jobs)) or "none defined"
     return f"'job_type' {job_type!r} is not a job of {whose} ({known})"
+
+
+def one_of(error: Error, where: str, key: str, value: Any, choices: Collection[Any],
+           use: str) -> bool:
+    """Whether ``value`` is one of ``choices``; if not, an error saying what to ``use``."""
+    if value in choices:
+        return True
+    error(where, f"{key!r} is {value!r}; use {use}")
+    return False

@@ -31,7 +31,7 @@ from typing import Any
 
 from chatops.cadence import cadence as parse_cadence
 from chatops.cluster_config import ClusterSpec, unknown_cluster
-from chatops.config_checks import Error, unknown_keys
+from chatops.config_checks import Error, one_of, unknown_keys
 from chatops.triggers import TriggerError, time_zone
 from chatops.user_ids import channel_problem
 
@@ -132,9 +132,8 @@ def _build_one(error: Error, where: str, cluster: ClusterSpec, raw: Mapping[str,
         error(where, f"'partitions' must be True or False, not {partitions!r}")
         ok = False
     post = raw.get("post", "on change")
-    if post not in POST:
-        error(where, f"'post' is {post!r}; use 'on change' (a message when something changes) "
-              "or 'every poll'")
+    if not one_of(error, where, "post", post, POST,
+                  "'on change' (a message when something changes) or 'every poll'"):
         ok = False
     offline_after = raw.get("offline_after", 2)
     if isinstance(offline_after, bool) or not isinstance(offline_after, int) \
@@ -148,9 +147,9 @@ def _build_one(error: Error, where: str, cluster: ClusterSpec, raw: Mapping[str,
         error(where, f"'timeout' must be a positive number of seconds, not {timeout!r}")
         ok = False
     source = raw.get("source", "ssh")
-    if source not in SOURCES:
-        error(where, f"'source' is {source!r}; use 'ssh' (sinfo over the cluster's connection) "
-              "or 'kafka' (the telemetry daemons' cluster data, see `telemetry` 'feeds')")
+    if not one_of(error, where, "source", source, SOURCES,
+                  "'ssh' (sinfo over the cluster's connection) or 'kafka' (the telemetry "
+                  "daemons' cluster data, see `telemetry` 'feeds')"):
         ok = False
     if not ok or every is None:
         return None

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chatops.cluster_config import ClusterSpec, build_slurm, check_cluster_name
-from chatops.config_checks import job_type_problem, unknown_keys
+from chatops.config_checks import job_type_problem, one_of, unknown_keys
 from chatops.github_rules import build_rules, default_rules
 from chatops.job_config import (
     DEFAULT_TIMEOUT,
@@ -189,9 +189,8 @@ def _build_job(check: Checker, where: str, ns: str, name: str,
     except ValueError as exc:
         check.error(where, f"'run_args_template' is not a valid template: {exc}")
     report_format = raw.get("report_format", "text")
-    if report_format not in REPORT_FORMATS:
-        check.error(where, f"'report_format' is {report_format!r}; use one of "
-                    f"{', '.join(REPORT_FORMATS)}")
+    if not one_of(check.error, where, "report_format", report_format, REPORT_FORMATS,
+                  f"one of {', '.join(REPORT_FORMATS)}"):
         report_format = "text"
     timeout = check.typed(where, raw, "timeout", (int, float), DEFAULT_TIMEOUT)
     if timeout <= 0:
@@ -248,8 +247,7 @@ def _build_command(check: Checker, where: str, ns: str, raw: Mapping[str, Any],
     elif not isinstance(help_text, str):
         check.error(where, f"'help' must be a string (one line shown by `help`), not "
                     f"{type(help_text).__name__} {help_text!r}")
-    if action not in ACTIONS:
-        check.error(where, f"'action' is {action!r}; use one of {', '.join(ACTIONS)}")
+    if not one_of(check.error, where, "action", action, ACTIONS, f"one of {', '.join(ACTIONS)}"):
         ok = False
     job_type = raw.get("job_type")
     problem = job_type_problem(job_type, raw_jobs, f"namespace {ns!r}")

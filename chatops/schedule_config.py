@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chatops.config_checks import Error, job_type_problem, unknown_keys
+from chatops.config_checks import Error, job_type_problem, one_of, unknown_keys
 from chatops.params import args_problem
 from chatops.triggers import Trigger, TriggerError, cron_trigger, every_trigger, time_zone
 from chatops.user_ids import CHANNEL_IDS, channel_problem
@@ -130,9 +130,8 @@ def _build_one(error: Error, where: str, ns: str, name: str, raw: Mapping[str, A
               "(write 'platform:channel', e.g. 'slack:C0123ABCD')")
         ok = False
     misfire = raw.get("misfire", "run once")
-    if misfire not in MISFIRE:
-        error(where, f"'misfire' is {misfire!r}; use 'run once' (a fire missed while no "
-              "dispatcher ran runs once, late) or 'skip'")
+    if not one_of(error, where, "misfire", misfire, MISFIRE,
+                  "'run once' (a fire missed while no dispatcher ran runs once, late) or 'skip'"):
         ok = False
     if not ok or trigger is None or args is None:
         return None
