@@ -36,9 +36,10 @@ from chatops.joblogs import JobLogs
 from chatops.queue import Queue
 from chatops.report import Report, notice
 from chatops.settings import Settings
-from chatops.slurm.acct import AcctJob, job_efficiency
+from chatops.slurm.acct import AcctJob
 from chatops.slurm.client import CommandResult, SlurmClient, SlurmError
-from chatops.texts import acct_ending, duration, percent, size
+from chatops.texts import duration
+from dispatcher.batch_report import batch_report
 from dispatcher.cluster_account import Account, Unbound, account_for
 from dispatcher.local import command_line
 from dispatcher.ssh import ClusterConnection, ClusterUnreachable, SSHPool, describe_error
@@ -323,55 +324,7 @@ class BatchRun(ThreadRun):
 
     def adjust_report(self, outcome: str, report: Report, stop_reason: str | None,
                       exit_code: int) -> tuple[str, Report]:
-        base = dict(job_id=self.job_id, job_type=self.spec.type, namespace=self.spec.namespace)
-        name = f"`{self.spec.type}` (job {self.job_id})"
-        if self.error:
-            what = f"failed: {self.error}"
-            return "failed", Report(**base, outcome="failed", text=f"{name} {what}.",
-                                    details={"summary": what})
-        job = self.acct.job if self.acct else None
-        state = job.state if job else "UNKNOWN"
-        if stop_reason == "cancelled":
-            outcome, what = "cancelled", f"was cancelled (scancel of Slurm job {self.slurm_id})"
-        elif stop_reason == "timed_out":
-            outcome = "timed_out"
-            what = (f"was still running after {self.spec.timeout:g} s (its timeout), so Slurm "
-                    f"job {self.slurm_id} was cancelled")
-        elif state == "COMPLETED" and job and job.exit_code == 0:
-            outcome, what = "succeeded", "completed"
-        elif state == "TIMEOUT":
-            outcome = "timed_out"
-            what = f"timed out: it reached its Slurm time limit of {duration(job.time_limit)}"
-        elif state == "CANCELLED":
-            outcome, what = "cancelled", "was cancelled on the cluster"
-        else:
-            outcome = "failed"
-            how = acct_ending(self.acct) if self.acct else "exit code unknown"
-            what = f"failed ({state}, {how})"
-        if outcome == "succeeded" and not self.spec.report_success:
-            return outcome, Report(**base, outcome=outcome, silent=True,
-                                   details={"summary": what})
-        lines = [f"{name} {what}."]
-        if job:
-            eff = job_efficiency(self.acct)
-            limit = f" of {duration(eff.time_limit)}" if eff.time_limit not in (None,
-                                                                            float("inf")) else ""
-            lines.append(f"Slurm job {self.slurm_id} on cluster {self.spec.cluster}: {state}, "
-                         f"{acct_ending(self.acct)}, elapsed {duration(eff.elapsed)}{limit}.")
-            lines.append(f"CPU efficiency {percent(eff.cpu_efficiency)}, memory efficiency "
-                         f"{percent(eff.memory_efficiency)} ({size(eff.memory_used_bytes)} of "
-                         f"{size(eff.memory_requested_bytes)}).")
-        else:
-            lines.append(f"Slurm job {self.slurm_id} on cluster {self.spec.cluster}: no "
-                         "accounting record was found.")
-        if self.output_tail.strip():
-            lines.append(f"Last lines of {self.output_path}:\n```\n"
-                         f"{self.output_tail.rstrip()}\n```")
-        else:
-            lines.append(f"{self.output_path} is empty.")
-        return outcome, Report(**base, outcome=outcome, text="\n".join(lines),
-                               details={"summary": what, "slurm_job_id": self.slurm_id,
-                                        "slurm_state": state})
+        return batch_report(self, stop_reason)  # Slurm's account of the end, not the thread's
 
 
 class BatchExecutor:
