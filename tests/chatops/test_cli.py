@@ -70,6 +70,7 @@ def test_job_history_reads_like_times_not_numbers(chatops: Chatops) -> None:
     assert re.search(rf"^\s+created_at: {DATE_TIME} \(\d+ seconds? ago\)$", show, re.M), show
     assert re.search(r"^\s+timeout: 3600 s$", show, re.M), show
     assert not re.search(r"\d{10}\.\d", show), show  # no UNIX times
+    assert re.search(r"^\s+subscriber: alice on console, channel cli-[0-9a-f]+$", show, re.M), show
     listing = chatops("jobs", "list").stdout
     assert re.search(rf"^\s+{job_id}\s+queued\s+tests_echo\s+{DATE_TIME}\s+alice", listing,
                      re.M), listing
