@@ -250,8 +250,9 @@ def cmd_jobs_logs(args: argparse.Namespace) -> int:
         with open(path, "rb") as f:
             while chunk := f.read(65536):
                 sys.stdout.buffer.write(chunk)
-    except FileNotFoundError:  # nothing written to that stream (yet)
-        pass
+    except FileNotFoundError:  # nothing written to that stream (yet): say so, on stderr
+        if job.state != "running":
+            print(f"(job {job.id} wrote nothing to {stream})", file=sys.stderr)
     except OSError as exc:
         print(f"chatops: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return svc.EXIT_FAILED

@@ -140,6 +140,10 @@ def test_logs_of_a_running_job_show_what_it_wrote_so_far(running: Chatops) -> No
     assert f"(job {job_id} is still running: this is what it has written so far)" in \
         from_cli.stderr
     assert running.chat(f"cancel {job_id}").returncode == 0  # its requester stops it
+    echoed = int(re.search(r"\(job (\d+)\)", running.chat("tests echo hi").stderr)[1])
+    quiet = running("jobs", "logs", "--stderr", str(echoed))
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (
+        0, "", f"(job {echoed} wrote nothing to stderr)\n")
 
 
 @pytest.mark.slow
