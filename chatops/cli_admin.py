@@ -90,7 +90,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     for ns in config.namespaces.values():
         flags = " restricted" if ns.restricted else ""
         flags += f" allowed_users={len(ns.allowed_users)}" if ns.allowed_users else ""
-        print(f"{ns.name}: {len(ns.jobs)} jobs, {len(ns.commands)} commands{flags}"
+        print(f"{ns.name}: {plural(len(ns.jobs), 'job')}, "
+              f"{plural(len(ns.commands), 'command')}{flags}"
               + (f" — {ns.description}" if ns.description else ""))
     for runner in config.runners.values():
         print(f"runner {runner.name} on {runner.cluster}: {runner.program.split()[0]} for "
@@ -116,7 +117,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if problems or errors:
         return svc.EXIT_FAILED
-    print(f"{path}: OK ({len(config.namespaces)} namespaces)")
+    print(f"{path}: OK ({plural(len(config.namespaces), 'namespace')})")
     if args.show_schedules:
         config_cli.print_schedules(config)
     return 0

@@ -204,8 +204,9 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
     folder = job_logs(service.settings.logs_dir, job).folder
     print(f"{'logs':>16}: " + (f"removed {how}" if how else str(folder)))
     for sub in service.queue.subscribers_of(job.id):
-        print(f"{'subscriber':>16}: {sub.platform} {sub.channel} thread={sub.thread} "
-              f"user={sub.user}")
+        thread = f" thread {sub.thread}" if sub.thread else ""  # none: not in a thread
+        print(f"{'subscriber':>16}: {sub.user} on {sub.platform}, channel {sub.channel}"
+              f"{thread}")
     return 0
 
 
@@ -249,8 +250,9 @@ def cmd_jobs_logs(args: argparse.Namespace) -> int:
         with open(path, "rb") as f:
             while chunk := f.read(65536):
                 sys.stdout.buffer.write(chunk)
-    except FileNotFoundError:  # nothing written to that stream (yet)
-        pass
+    except FileNotFoundError:  # nothing written to that stream (yet): say so, on stderr
+        if job.state != "running":
+            print(f"(job {job.id} wrote nothing to {stream})", file=sys.stderr)
     except OSError as exc:
         print(f"chatops: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return svc.EXIT_FAILED

@@ -72,6 +72,9 @@ def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins:
 def load_config(path: str | Path) -> Config:
     """Run the config module at ``path`` and validate its ``raw_config``."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError([f"{path}: is a folder; name the config file itself (e.g. "
+                           f"{path / 'job_configs.py'}) in CHATOPS_CONFIG or as the path"])
     if not path.is_file():
         raise ConfigError([f"{path}: no such config file (set CHATOPS_CONFIG or pass a path)"])
     try:

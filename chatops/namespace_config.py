@@ -36,7 +36,7 @@ RESERVED_NAMESPACES = (
     "help", "status", "cancel", "logs", "notify", "run", "users", "user", "cluster", "schedules",
     "telemetry", "link", "unlink", "bind", "approve", "block", "unblock", "limit", "quota",
     "profile", "start", "stop", "upd", "list", "search", "alter_limit", "mailuser", "admin",
-    "config", "pause", "resume",
+    "config", "pause", "resume", "calc", "calcs",
 )
 
 NAMESPACE_KEYS = {

@@ -36,6 +36,7 @@ from webserver import (
     result_links,
     service_pages,
 )
+from webserver.markup import text_html
 
 log = logging.getLogger("chatops.web")
 
@@ -99,8 +100,9 @@ def _http_error(exc: HTTPException):
                   or request.accept_mimetypes.best == "application/json")
     if wants_json:
         return jsonify(error=description), exc.code
+    # descriptions are written in chat markup (`chatops prune`), as the chat's answers are
     return render_template("error.html", code=exc.code, name=exc.name,
-                           description=description), exc.code
+                           description=text_html(description)), exc.code
 
 
 def _database_error(exc: Exception):

@@ -70,6 +70,7 @@ def test_job_history_reads_like_times_not_numbers(chatops: Chatops) -> None:
     assert re.search(rf"^\s+created_at: {DATE_TIME} \(\d+ seconds? ago\)$", show, re.M), show
     assert re.search(r"^\s+timeout: 3600 s$", show, re.M), show
     assert not re.search(r"\d{10}\.\d", show), show  # no UNIX times
+    assert re.search(r"^\s+subscriber: alice on console, channel cli-[0-9a-f]+$", show, re.M), show
     listing = chatops("jobs", "list").stdout
     assert re.search(rf"^\s+{job_id}\s+queued\s+tests_echo\s+{DATE_TIME}\s+alice", listing,
                      re.M), listing
@@ -139,6 +140,10 @@ def test_logs_of_a_running_job_show_what_it_wrote_so_far(running: Chatops) -> No
     assert f"(job {job_id} is still running: this is what it has written so far)" in \
         from_cli.stderr
     assert running.chat(f"cancel {job_id}").returncode == 0  # its requester stops it
+    echoed = int(re.search(r"\(job (\d+)\)", running.chat("tests echo hi").stderr)[1])
+    quiet = running("jobs", "logs", "--stderr", str(echoed))
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (
+        0, "", f"(job {echoed} wrote nothing to stderr)\n")
 
 
 @pytest.mark.slow

@@ -220,3 +220,19 @@ def test_help_for_a_namespace_that_does_not_exist_says_so(service: Service) -> N
     assert said(ask(service, "help example extra")).startswith(
         "Sorry, I didn't understand `help example extra`. `help` takes at most one namespace "
         "name.\n")
+
+
+def test_the_start_of_one_command_is_answered_with_that_command(service: Service) -> None:
+    assert said(ask(service, "example say")) == (
+        "Sorry, I didn't understand `example say`. Did you mean `example say hello [name]`? "
+        "(`example help` lists the commands.)")
+    assert said(ask(service, "example suppress sleeps from 10:00")) == (
+        "Sorry, I didn't understand `example suppress sleeps from 10:00`. Did you mean "
+        "`example suppress sleeps from [start_at] to [end_at]`? (`example help` lists the "
+        "commands.)")
+
+
+def test_a_misspelt_namespace_is_named_with_the_nearest_one(service: Service) -> None:
+    assert said(ask(service, "exampel say hi")).startswith(
+        "Sorry, I didn't understand `exampel say hi`. There is no namespace `exampel`; the "
+        "nearest is `example` (`example help` lists its commands).\nNamespaces")

@@ -141,7 +141,7 @@ def test_config_check_cli(chatops, tmp_path: Path) -> None:
     ok = chatops("config", "check")
     assert ok.returncode == 0
     assert "tests: 25 jobs, 29 commands" in ok.stdout
-    assert "secret: 1 jobs, 1 commands restricted allowed_users=2" in ok.stdout
+    assert "secret: 1 job, 1 command restricted allowed_users=2" in ok.stdout
     bad = tmp_path / "bad.py"
     bad.write_text(textwrap.dedent("""
         raw_config = {"ns": {"jobs": {"j": {"run_args_template": "echo {x}",
@@ -268,3 +268,11 @@ def test_a_misspelt_section_name_is_a_warning_not_silence(chatops, tmp_path: Pat
         f"{config}: warning: 'admin' is not a section chatops reads, and is ignored: did you "
         "mean 'admins'? (a name of the file's own can start with '_')",
     ]
+
+
+def test_a_folder_named_as_the_config_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert info.value.errors == [
+        f"{tmp_path}: is a folder; name the config file itself (e.g. "
+        f"{tmp_path}/job_configs.py) in CHATOPS_CONFIG or as the path"]
