@@ -16,6 +16,7 @@ from chatops.cli_types import count, row_id
 from chatops.db import JOB_STATES
 from chatops.joblogs import job_logs, pruned
 from chatops.texts import clock, duration, exit_status, when
+from chatops.user_ids import user_id_problem
 
 STATES = JOB_STATES
 TIMES = ("created_at", "start_after", "started_at", "finished_at")
@@ -74,6 +75,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from chatops.plain_text import render_delivery, render_response
     from chatops.platform import take_waiting
 
+    if args.user is not None and user_id_problem(f"console:{args.user}"):
+        print(f"chatops chat: --user {args.user!r} is not a login name (letters, digits, '_', "
+              "'.', '-'; no spaces): name who is asking, or leave --user out for your own login",
+              file=sys.stderr)
+        return svc.EXIT_USAGE
     attachment = None
     if args.file:
         attachment = _attachment(args.file)

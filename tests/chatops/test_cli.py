@@ -90,6 +90,16 @@ def test_no_such_job_is_exit_code_4_everywhere(chatops: Chatops) -> None:
         assert "no job 99999" in result.stdout + result.stderr
 
 
+def test_chat_refuses_a_user_that_is_no_login_name(chatops: Chatops) -> None:
+    for user in ("", "a b"):
+        result = chatops("chat", "--user", user, "help")
+        assert result.returncode == 2, result
+        assert result.stderr == (f"chatops chat: --user {user!r} is not a login name (letters, "
+                                 "digits, '_', '.', '-'; no spaces): name who is asking, or "
+                                 "leave --user out for your own login\n")
+    assert chatops("chat", "--user", "alice.b", "help").returncode == 0
+
+
 @pytest.mark.slow
 def test_a_number_too_big_for_any_job_is_no_job(chatops: Chatops) -> None:
     huge = "99999999999999999999999"
