@@ -27,9 +27,11 @@ packages:
 	ln -sf ../../scripts/chatops-mailprog $(BIN)/chatops-mailprog
 
 ## Set up and start the service on its embedded defaults (SQLite, console, example namespace).
+## `make run PORT=8081` when 8080 is taken; CHATOPS_HOME=/tmp/x keeps the data elsewhere.
+PORT ?= 8080
 run: venv
 	$(BIN)/chatops db upgrade
-	$(BIN)/chatops run
+	$(BIN)/chatops run --port $(PORT)
 
 ## Set up everything the tests need (test cluster, browser, fixtures) and run the whole suite.
 test: venv

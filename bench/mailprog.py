@@ -31,34 +31,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.slurm_mail import SLURM_ENV, SUBJECT  # noqa: E402
+
 SCRIPT = ROOT / "scripts" / "chatops-mailprog"
 PYTHON = "/usr/bin/python3"
-SUBJECT = "Slurm Job_id=11 Name=fail_job Failed, Run time 00:00:01, FAILED, ExitCode 3"
-SLURM_ENV = {
-    "SLURM_CLUSTER_NAME": "testcluster",
-    "SLURM_JOBID": "11",
-    "SLURM_JOB_ACCOUNT": "root",
-    "SLURM_JOB_CPUS_PER_NODE": "1",
-    "SLURM_JOB_DERIVED_EC": "0",
-    "SLURM_JOB_EXIT_CODE2": "3:0",
-    "SLURM_JOB_EXIT_CODE": "768",
-    "SLURM_JOB_EXIT_CODE_MAX": "3",
-    "SLURM_JOB_GID": "0",
-    "SLURM_JOB_GROUP": "root",
-    "SLURM_JOB_ID": "11",
-    "SLURM_JOB_MAIL_TYPE": "Failed",
-    "SLURM_JOB_NAME": "fail_job",
-    "SLURM_JOB_NODELIST": "vm",
-    "SLURM_JOB_NUM_NODES": "1",
-    "SLURM_JOB_PARTITION": "debug",
-    "SLURM_JOB_RESTART_COUNT": "0",
-    "SLURM_JOB_RUN_TIME": "00:00:01",
-    "SLURM_JOB_STATE": "FAILED",
-    "SLURM_JOB_STDIN": "/dev/null",
-    "SLURM_JOB_UID": "0",
-    "SLURM_JOB_USER": "root",
-    "SLURM_JOB_WORK_DIR": "/tmp",
-}
 
 
 def spawn(argv: list[str], env: dict[str, str], cwd: str) -> int:

@@ -36,8 +36,9 @@ from sqlalchemy import select
 from bot.discord_webhook import DiscordWebhookPlatform
 from bot.sender import Sender
 from chatops import migrate
-from chatops.db import make_engine, monitor_states
-from chatops.job_config import build_config
+from chatops.config_loader import build_config
+from chatops.db import make_engine
+from chatops.monitor_tables import monitor_states
 from chatops.queue import Queue
 from chatops.service import Service
 from chatops.settings import load_settings

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chatops.cluster_config import ClusterSpec
 from chatops.joblogs import JobLogs
+from dispatcher.cluster_account import Account
 from dispatcher.ssh import SSHPool
 from dispatcher.ssh_jobs import SSHRun
 
@@ -94,7 +95,7 @@ def main() -> None:
     connects_before = connection.connects
     start = time.perf_counter()
     for i in range(args.jobs):
-        run = SSHRun(i, connection, f"echo job {i}", JobLogs(logs, i), 1 << 20)
+        run = SSHRun(i, Account(connection), f"echo job {i}", JobLogs(logs, i), 1 << 20)
         run.start_thread(run.main)
         runs.append(run)
     codes = [run.wait() for run in runs]

@@ -9,11 +9,12 @@ A platform turns a ``Report``/notice/``Response`` into ``Piece``s (text, code, f
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from chatops.report import Report, blocks_as_text
+from chatops.texts import clock, size
 
 MAX_MESSAGES = 5  # a text longer than this many messages is sent as a file instead
 
@@ -25,6 +26,12 @@ class Piece:
     file_path: str | None = None
     file_name: str | None = None
     file_data: bytes | None = None  # a file made here (long text), instead of file_path
+    # Where a file too large for the platform is found instead: a download link working until
+    # ``link_until`` (a calculation's result: chatops/calc/links.py), or else the place it
+    # stays in
+    link: str | None = None
+    link_until: float | None = None
+    stays_in: str = "the job's log folder"
 
 
 class SendCount:
@@ -82,8 +89,35 @@ def delivery_pieces(payload: dict[str, Any]) -> list[Piece]:
     else:
         pieces.append(Piece("text", report.text or f"`{report.job_type}` (job {report.job_id}) "
                                                    f"{report.outcome.replace('_', ' ')}."))
-    pieces += [Piece("file", file_path=f["path"], file_name=f["name"]) for f in report.files]
-    return pieces
+    return pieces + [result_piece(f) for f in report.files]
+
+
+def result_piece(item: Mapping[str, Any]) -> Piece:
+    """One of a calculation's result files (``Report.files``), with its download link."""
+    return Piece("file", file_path=item["path"], file_name=item["name"], link=item.get("url"),
+                 link_until=item.get("until"),
+                 stays_in="the site's result storage (ask the site's admins for it)")
+
+
+def upload_limit(environ: Mapping[str, str], platform: str, usual: int) -> int:
+    """The bytes one upload may have on a platform: ``CHATOPS_<PLATFORM>_UPLOAD_LIMIT`` where
+    the site's differs from the platform's ``usual`` (checked at start: chatops/settings.py)."""
+    value = (environ.get(f"CHATOPS_{platform.upper()}_UPLOAD_LIMIT") or "").strip()
+    return int(value) if value else usual
+
+
+def too_large(piece: Piece, name: str, size: int, limit: int, platform: str) -> str:
+    """What a message says in place of a file larger than the platform accepts."""
+    head = (f"The file `{name}` is {_bytes(size)}, more than {platform} accepts "
+            f"({_bytes(limit)})")
+    if piece.link:
+        until = f" until {clock(piece.link_until, date=True)}" if piece.link_until else ""
+        return f"{head}: download it{until} (no login needed) from {piece.link}"
+    return f"{head}; it stays in {piece.stays_in}."
+
+
+def _bytes(value: int) -> str:
+    return f"{value} bytes" if value < 1024 else size(value)
 
 
 def merged(pieces: list[Piece], code_limit: int) -> list[Piece]:

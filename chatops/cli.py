@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as exc:
         print(f"chatops: {exc}", file=sys.stderr)
         return svc.EXIT_ENVIRONMENT
+    except BrokenPipeError:  # `chatops jobs list | head`: the reader has all it wanted
+        # Python would complain again flushing stdout at exit: point it at /dev/null
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a damaged, full or read-only database: say so, not a traceback
         from chatops import storage
 

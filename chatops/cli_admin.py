@@ -70,7 +70,7 @@ def _age(text: str) -> float:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     from chatops import config_cli, live_config
-    from chatops.job_config import ConfigError, load_config
+    from chatops.config_loader import ConfigError, load_config
     from chatops.notify.check import check_setup, check_templates
     from chatops.notify.render import templates_dir
 
@@ -90,7 +90,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     for ns in config.namespaces.values():
         flags = " restricted" if ns.restricted else ""
         flags += f" allowed_users={len(ns.allowed_users)}" if ns.allowed_users else ""
-        print(f"{ns.name}: {len(ns.jobs)} jobs, {len(ns.commands)} commands{flags}"
+        print(f"{ns.name}: {plural(len(ns.jobs), 'job')}, "
+              f"{plural(len(ns.commands), 'command')}{flags}"
               + (f" — {ns.description}" if ns.description else ""))
     for runner in config.runners.values():
         print(f"runner {runner.name} on {runner.cluster}: {runner.program.split()[0]} for "
@@ -120,7 +121,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if problems or errors:
         return svc.EXIT_FAILED
-    print(f"{path}: OK ({len(config.namespaces)} namespaces)")
+    print(f"{path}: OK ({plural(len(config.namespaces), 'namespace')})")
     if args.show_schedules:
         config_cli.print_schedules(config)
     return 0
@@ -223,4 +224,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
           f"{clock(done.ended_before, date=True)} ({size(done.bytes)}) and "
           f"{plural(done.messages, 'delivered message')}. Job rows are kept"
           + ("." if args.dry_run else ": their pages and `logs` say the logs were pruned."))
+    if done.kept:
+        print(f"Kept the result files of {plural(done.kept, 'calculation')}: a download link "
+              "to them still works.")
     return 0

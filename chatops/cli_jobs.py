@@ -16,6 +16,7 @@ from chatops.cli_types import count, row_id
 from chatops.db import JOB_STATES
 from chatops.joblogs import job_logs, pruned
 from chatops.texts import clock, duration, exit_status, when
+from chatops.user_ids import user_id_problem
 
 STATES = JOB_STATES
 TIMES = ("created_at", "start_after", "started_at", "finished_at")
@@ -74,6 +75,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from chatops.plain_text import render_delivery, render_response
     from chatops.platform import take_waiting
 
+    if args.user is not None and user_id_problem(f"console:{args.user}"):
+        print(f"chatops chat: --user {args.user!r} is not a login name (letters, digits, '_', "
+              "'.', '-'; no spaces): name who is asking, or leave --user out for your own login",
+              file=sys.stderr)
+        return svc.EXIT_USAGE
     attachment = None
     if args.file:
         attachment = _attachment(args.file)
@@ -204,8 +210,9 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
     folder = job_logs(service.settings.logs_dir, job).folder
     print(f"{'logs':>16}: " + (f"removed {how}" if how else str(folder)))
     for sub in service.queue.subscribers_of(job.id):
-        print(f"{'subscriber':>16}: {sub.platform} {sub.channel} thread={sub.thread} "
-              f"user={sub.user}")
+        thread = f" thread {sub.thread}" if sub.thread else ""  # none: not in a thread
+        print(f"{'subscriber':>16}: {sub.user} on {sub.platform}, channel {sub.channel}"
+              f"{thread}")
     return 0
 
 
@@ -249,8 +256,9 @@ def cmd_jobs_logs(args: argparse.Namespace) -> int:
         with open(path, "rb") as f:
             while chunk := f.read(65536):
                 sys.stdout.buffer.write(chunk)
-    except FileNotFoundError:  # nothing written to that stream (yet)
-        pass
+    except FileNotFoundError:  # nothing written to that stream (yet): say so, on stderr
+        if job.state != "running":
+            print(f"(job {job.id} wrote nothing to {stream})", file=sys.stderr)
     except OSError as exc:
         print(f"chatops: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return svc.EXIT_FAILED

@@ -5,10 +5,11 @@ the same command."""
 from __future__ import annotations
 
 import argparse
-import time
+import sys
 
 from chatops import outbound
 from chatops.cli_types import count, row_id
+from chatops.texts import clock
 
 # The order `list` counts them in (the usual ones first).
 SHOWN = ("pending", "delivered", "dead", "suppressed", "summarised", "dropped", "sending")
@@ -44,7 +45,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     counts = outbound.counts(engine)
     print("  ".join(f"{state}: {counts.get(state, 0)}" for state in SHOWN))
     for row in outbound.listing(engine, args.state, args.limit):
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.created_at))
+        when = clock(row.created_at, date=True)  # UTC, as `chatops jobs list` shows times
         error = f"  ({row.last_error[:100]})" if row.last_error else ""
         job = f"  job {row.job_id}" if row.job_id is not None else ""
         print(f"{row.id:>6}  {row.state:<10} {when}  {row.platform}:{row.channel}  "
@@ -55,18 +56,24 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     count = outbound.set_state(_engine(), args.ids or None, "pending", ("dead",))
     print(f"{count} notification(s) queued again")
+    if args.ids and count < len(set(args.ids)):
+        print("chatops: not every id named is a dead letter, and only those are sent again "
+              "(`chatops notifications list --state dead` lists them)", file=sys.stderr)
     _wake_senders()
     return 0 if count or not args.ids else 1
 
 
 def cmd_drop(args: argparse.Namespace) -> int:
     if not args.ids and not args.all_dead:
-        print("chatops: name the ids to drop, or --all-dead")
+        print("chatops: name the ids to drop, or --all-dead", file=sys.stderr)
         return 2
     ids = None if args.all_dead and not args.ids else args.ids
     states = ("dead",) if args.all_dead else ("pending", "dead")
     count = outbound.set_state(_engine(), ids, "dropped", states)
     print(f"{count} notification(s) dropped")
+    if ids and count < len(set(ids)):
+        print("chatops: not every id named is pending or dead, and only those can be dropped "
+              "(`chatops notifications list` shows each one's state)", file=sys.stderr)
     return 0 if count else 1
 
 

@@ -8,16 +8,21 @@ a cluster's login node over SSH. Host keys are checked strictly against ``known_
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from chatops.config_checks import Error, unknown_keys
 
 CLUSTER_KEYS = {
     "host", "port", "user", "key_file", "agent", "key_passphrase_env", "password_env",
     "known_hosts",
     "jump_host", "connect_timeout", "command_timeout", "keepalive", "max_sessions",
-    "upload_path",
+    "upload_path", "submit_as", "submit_wrapper",
 }
+# submit_as: whose account a person's jobs run under on the cluster (chatops/submit_as.py)
+SUBMIT_AS = ("service", "requester")
+DEFAULT_WRAPPER = "/usr/local/libexec/chatops-submit"
 SLURM_KEYS = {
     "partition", "time", "mem", "cpus", "gpus", "workdir", "stage", "setup", "output_lines",
     "poll_seconds",
@@ -27,8 +32,6 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
 _SLURM_MEM = re.compile(r"^\d+[KMGT]?$")
-
-Error = Callable[[str, str], None]  # (where, message)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class ClusterSpec:
     keepalive: int = 30
     max_sessions: int = 10  # sshd's default MaxSessions: channels open at once
     upload_path: str = "chatops-calcs"  # calculations: <upload_path>/<user>/<calculation id>/
+    submit_as: str = "service"  # or "requester": as the person's bound account, through sudo
+    submit_wrapper: str = DEFAULT_WRAPPER  # the site's fixed wrapper sudo runs (DEPLOY.md)
 
 
 @dataclass(frozen=True)
@@ -82,14 +87,30 @@ def _typed(error: Error, where: str, raw: Mapping[str, Any], key: str, kind: typ
     return value
 
 
-def build_clusters(error: Error, raw: Any) -> dict[str, ClusterSpec]:
+class Clusters(dict[str, ClusterSpec]):
+    """The valid clusters; ``broken`` names those listed with errors, so that a reference to
+    one is not also called undefined."""
+
+    broken: frozenset[str] = frozenset()
+
+
+def unknown_cluster(name: Any, clusters: Mapping[str, ClusterSpec]) -> str:
+    """What to say of a reference to a cluster that is not among ``clusters``."""
+    if name in getattr(clusters, "broken", ()):
+        return f"{name!r} has errors in clusters (above); fix those"
+    known = ", ".join(sorted(clusters)) or "none defined"
+    return f"{name!r} is not defined in clusters ({known})"
+
+
+def build_clusters(error: Error, raw: Any) -> Clusters:
     """Validate the ``clusters`` dict; every problem names the cluster and the key."""
     if raw is None:
-        return {}
+        return Clusters()
     if not isinstance(raw, Mapping):
         error("clusters", f"must be a dict of cluster names, not {type(raw).__name__}")
-        return {}
-    clusters: dict[str, ClusterSpec] = {}
+        return Clusters()
+    clusters = Clusters()
+    broken = set()
     for name, item in raw.items():
         where = f"cluster {name!r}"
         if not isinstance(name, str) or not _NAME.match(name):
@@ -101,6 +122,9 @@ def build_clusters(error: Error, raw: Any) -> dict[str, ClusterSpec]:
         spec = _build_cluster(error, where, name, item)
         if spec:
             clusters[name] = spec
+        else:
+            broken.add(name)
+    clusters.broken = frozenset(broken)
     for spec in clusters.values():
         if spec.jump_host is not None and spec.jump_host not in clusters:
             error(f"cluster {spec.name!r}", f"'jump_host' {spec.jump_host!r} is not a cluster "
@@ -151,17 +175,37 @@ def _build_cluster(error: Error, where: str, name: str, raw: Mapping[str, Any]
     sessions = _typed(error, where, raw, "max_sessions", int, 10)
     if sessions < 1:
         error(where, "'max_sessions' must be at least 1")
+    # checked before giving up on a cluster, so that one run names every mistake
+    jump_host = _typed(error, where, raw, "jump_host", str, None)
+    upload_path = _upload_path(error, where, raw)
+    submit_as = _submit_as(error, where, raw)
     if not ok:
         return None
     return ClusterSpec(
         name=name, host=raw["host"], user=raw["user"], known_hosts=raw["known_hosts"],
         port=port, key_file=key_file, agent=agent, key_passphrase_env=passphrase_env,
-        password_env=password_env,
-        jump_host=_typed(error, where, raw, "jump_host", str, None),
+        password_env=password_env, jump_host=jump_host,
         connect_timeout=numbers["connect_timeout"], command_timeout=numbers["command_timeout"],
-        keepalive=keepalive, max_sessions=max(1, sessions),
-        upload_path=_upload_path(error, where, raw),
+        keepalive=keepalive, max_sessions=max(1, sessions), upload_path=upload_path,
+        **submit_as,
     )
+
+
+def _submit_as(error: Error, where: str, raw: Mapping[str, Any]) -> dict[str, str]:
+    mode = raw.get("submit_as", "service")
+    if mode not in SUBMIT_AS:
+        error(where, f"'submit_as' is {mode!r}; use \"service\" (every job runs as 'user') "
+              "or \"requester\" (each person's jobs run as the cluster account bound to them "
+              "with `bind`, through sudo and the site's wrapper: DEPLOY.md)")
+        mode = "service"
+    wrapper = _typed(error, where, raw, "submit_wrapper", str, DEFAULT_WRAPPER)
+    if not wrapper.startswith("/") or any(c.isspace() for c in wrapper):
+        error(where, f"'submit_wrapper' is the absolute path of the wrapper on the cluster "
+              f"(sudoers names it so), not {wrapper!r}")
+        wrapper = DEFAULT_WRAPPER
+    if "submit_wrapper" in raw and mode != "requester":
+        error(where, "'submit_wrapper' is used only with submit_as = \"requester\"")
+    return {"submit_as": mode, "submit_wrapper": wrapper}
 
 
 def _upload_path(error: Error, where: str, raw: Mapping[str, Any]) -> str:
@@ -179,8 +223,7 @@ def build_slurm(error: Error, where: str, raw: Any) -> SlurmSpec | None:
     if not isinstance(raw, Mapping):
         error(where, f"must be a dict of sbatch settings, not {type(raw).__name__}")
         return None
-    for key in sorted(set(raw) - SLURM_KEYS):
-        error(where, f"unknown key {key!r} (allowed: {', '.join(sorted(SLURM_KEYS))})")
+    unknown_keys(error, where, raw, SLURM_KEYS)
     time_limit = raw.get("time")
     if isinstance(time_limit, int) and not isinstance(time_limit, bool):
         time_limit = str(time_limit)
@@ -222,7 +265,6 @@ def check_cluster_name(error: Error, where: str, name: Any,
     if name is None:
         return None
     if not isinstance(name, str) or name not in clusters:
-        known = ", ".join(sorted(clusters)) or "none defined"
-        error(where, f"'cluster' {name!r} is not defined in clusters ({known})")
+        error(where, f"'cluster' {unknown_cluster(name, clusters)}")
         return None
     return name

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from chatops.slurm.parse import Node
+from chatops.slurm.listing import Node
 
 ONLINE, DEGRADED, OFFLINE = "online", "degraded", "offline"
 _BAD_STATES = {"down", "error", "unknown", "future"}

@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 from chatops import (
     alarms,
-    identities,
+    logs_chat,
     monitor_chat,
+    notify_chat,
     schedule_chat,
     storage,
+    submit_as,
     telemetry_chat,
     texts,
     wakeup,
@@ -45,15 +47,12 @@ from chatops.grammar import (
     parse,
 )
 from chatops.job_config import CommandSpec, Config
-from chatops.joblogs import job_logs, pruned, tail
 from chatops.params import args_problem, check_args
 from chatops.queue import Queue
-from chatops.redact import redact
 from chatops.report import describe_end, failure_report
+from chatops.schedule_chat import Answer
 from chatops.settings import Settings
 from chatops.user_ids import qualified
-
-LOG_REPLY_CHARS = 3500
 
 
 @dataclass(frozen=True)
@@ -127,8 +126,7 @@ class CommandHandler:
                 self.settings, self.config, self.queue,
                 lambda job_id, by: self._cancel_job(job_id, by).replies[0].text,
             ).handle(who, words)
-            return Response(refused=answer.refused, understood=answer.understood,
-                            acknowledged=answer.acknowledged).say(answer.text)
+            return _said(answer)
         return None
 
     def _handle(self, parsed, who: Requester) -> Response:
@@ -150,18 +148,15 @@ class CommandHandler:
         if isinstance(parsed, Logs):
             return self._logs(parsed.job_id, parsed.stderr, who)
         if isinstance(parsed, Notify):
-            return self._notify(parsed.on, who)
+            return _said(notify_chat.notify(self.queue.engine, parsed.on, who))
         if isinstance(parsed, ListSchedules):
             return Response().say(schedule_chat.list_schedules(self.config, self.queue.engine))
         if isinstance(parsed, PauseSchedule):
             answer = schedule_chat.pause_or_resume(self.config, self.queue.engine,
                                                    parsed.namespace, parsed.name, parsed.pause, who)
-            return Response(refused=answer.refused, understood=answer.understood,
-                            acknowledged=answer.acknowledged).say(answer.text)
+            return _said(answer)
         if isinstance(parsed, TelemetryControl):
-            answer = telemetry_chat.control(self.config, parsed, who, self._tell_admins)
-            return Response(refused=answer.refused, acknowledged=answer.acknowledged
-                            ).say(answer.text)
+            return _said(telemetry_chat.control(self.config, parsed, who, self._tell_admins))
         if isinstance(parsed, ClusterStatus):
             return Response().say(monitor_chat.cluster_status(self.config, self.queue.engine,
                                                               parsed.name))
@@ -249,8 +244,14 @@ class CommandHandler:
         if problem:
             return Response(understood=False).say(
                 f"Not queued: {problem}. Put long input in a file the job reads instead.")
+        unbound = submit_as.refusal(self.queue.engine, self.config.clusters, spec.cluster,
+                                    who.platform, who.user)
+        if unbound:
+            return Response(refused=True).say(f"Not queued: {unbound}.")
+        personal = spec.cluster in submit_as.requester_clusters(self.config.clusters)
         result = self.queue.enqueue(job_type, args, who, timeout=spec.timeout,
-                                    concurrency=spec.concurrency, delay=command.delay_seconds)
+                                    concurrency=spec.concurrency, delay=command.delay_seconds,
+                                    personal=personal)
         wakeup.notify(self.settings.run_dir, "dispatcher")
         response = Response(job_id=result.job_id, acknowledged=True)
         now = time.time()
@@ -333,98 +334,13 @@ class CommandHandler:
                 f"Stopping job {job_id} (`{job.job_type}`); its report will follow.")
         return Response().say(f"Job {job_id} (`{job.job_type}`) already ended ({state}).")
 
-    def _notify(self, on: bool, who: Requester) -> Response:
-        """Opt this chat in to (or out of) Slurm job notifications."""
-        if who.platform == "console":
-            return self._notify_console(on, who)
-        if not who.channel or who.platform in ("web", "github"):
-            return Response(understood=False).say(
-                "Slurm notifications go to chat channels: send `notify me` from the channel "
-                "that should get them.")
-        engine = self.queue.engine
-        if on:
-            identities.opt_in(engine, who.platform, who.channel, user_id=who.user)
-            return Response(acknowledged=True).say(
-                f"This channel now gets Slurm notifications sent with `{_mail_user(who)}` "
-                "(with `--mail-type=END,FAIL`, or `ALL`). `notify stop` ends them.")
-        if identities.opt_out(engine, who.platform, who.channel):
-            return Response(acknowledged=True).say(
-                f"This channel no longer gets Slurm notifications (`{_mail_user(who)}`).")
-        return Response().say("This channel was not getting Slurm notifications.")
-
-    def _notify_console(self, on: bool, who: Requester) -> Response:
-        """The console is a channel too: its target is the person (``console:<user>``), and
-        their notifications wait for their next session, on the command line or the web. A
-        command-line user is also the Slurm account, so Slurm's default mail user (the
-        account's name) reaches them once they opted in."""
-        engine = self.queue.engine
-        where = "the web console" if who.user.startswith("web:") else "the console"
-        mail_user = f"--mail-user=console:{who.user}"
-        if on:
-            account = None if who.user.startswith("web:") else who.user
-            identities.opt_in(engine, "console", who.user, user_id=who.user,
-                              cluster_user=account)
-            also = f" (or Slurm's default for the account {account})" if account else ""
-            return Response(acknowledged=True).say(
-                f"You now get Slurm notifications in {where}, sent with `{mail_user}`{also} and "
-                "`--mail-type=END,FAIL` (or `ALL`); they wait for your next session. "
-                "`notify stop` ends them.")
-        if identities.opt_out(engine, "console", who.user):
-            return Response(acknowledged=True).say(
-                f"You no longer get Slurm notifications in {where} (`{mail_user}`).")
-        return Response().say(f"You were not getting Slurm notifications in {where}.")
-
     def _logs(self, job_id: int, stderr: bool, who: Requester) -> Response:
         job, problem = self._job_for(job_id, who)
         if problem:
             return problem
-        stream = "stderr" if stderr else "stdout"
-        if job.state == "queued":
-            return Response().say(f"Job {job_id} (`{job.job_type}`) has not started yet.")
-        batch = self.queue.slurm_submission(job_id)
-        if batch is not None and batch.slurm_job_id is not None:
-            answer = self._batch_logs(job, batch, stderr)
-            if answer is not None:
-                return answer
-        logs = job_logs(self.settings.logs_dir, job)
-        text = redact(tail(logs.path(stream), lines=200, chars=LOG_REPLY_CHARS))
-        if job.state == "running":
-            if not text:
-                return Response().say(f"Job {job_id} (`{job.job_type}`) is still running and "
-                                      f"has written nothing to {stream} yet.")
-            return Response().say(f"Job {job_id} (`{job.job_type}`) is still running; the end "
-                                  f"of what it has written to {stream} so far:").say(text,
-                                                                                       code=True)
-        how = pruned(self.settings.logs_dir, job)
-        if how:
-            return Response().say(f"The logs of job {job_id} were removed {how}.")
-        if not text:
-            return Response().say(f"Job {job_id} wrote nothing to {stream}.")
-        return Response().say(f"The end of job {job_id}'s {stream}:").say(text, code=True)
-
-    def _batch_logs(self, job, batch, stderr: bool) -> Response | None:
-        """`logs` of a Slurm batch job: its output file holds stdout and stderr (sbatch is
-        given only --output), and a running job's copy is refreshed at every status check."""
-        name = f"Job {job.id} (`{job.job_type}`)"
-        where = f"Slurm job {batch.slurm_job_id} on cluster {batch.cluster}"
-        out = batch.output_path or "its output file"
-        if stderr:
-            runs = "runs" if job.state == "running" else "ran"
-            return Response().say(f"{name} {runs} as {where}; Slurm writes its stderr into the "
-                                  f"same file as its stdout ({out}): `logs {job.id}` shows both.")
-        if job.state != "running":
-            return None
-        path = job_logs(self.settings.logs_dir, job).path("stdout")
-        text = redact(tail(path, lines=200, chars=LOG_REPLY_CHARS))
-        if text:
-            copied = texts.clock(path.stat().st_mtime)
-            return Response().say(f"{name} is still running as {where}; the end of {out} as "
-                                  f"of {copied}:").say(text, code=True)
-        if batch.slurm_state in (None, "PENDING"):
-            return Response().say(f"{name} is waiting in Slurm's queue as {where}; it has "
-                                  "written nothing yet.")
-        return Response().say(f"{name} is still running as {where} and has written nothing to "
-                              f"{out} yet.")
+        line, output = logs_chat.answer(self.settings.logs_dir, self.queue, job, stderr)
+        response = Response().say(line)
+        return response.say(output, code=True) if output else response
 
 
 def canceller(job, who: Requester) -> str:
@@ -437,8 +353,10 @@ def canceller(job, who: Requester) -> str:
     return who.qualified_user
 
 
-def _mail_user(who: Requester) -> str:
-    return f"--mail-user={who.platform}:{who.channel}"
+def _said(answer: Answer | calc_admin.Answer) -> Response:
+    """The answer of a command module (schedule_chat.Answer, calc/admin.Answer) as a Response."""
+    return Response(refused=answer.refused, understood=answer.understood,
+                    acknowledged=answer.acknowledged).say(answer.text)
 
 
 def _today_at(value: str) -> tuple[float, str | None]:

@@ -46,8 +46,9 @@ def add_reload_parser(config_sub: argparse._SubParsersAction) -> None:
 def cmd_config_reload(args: argparse.Namespace) -> int:
     from chatops import live_config, wakeup
     from chatops import service as svc
-    from chatops.job_config import ConfigError, load_config
+    from chatops.config_loader import ConfigError, load_config
     from chatops.settings import load_settings
+    from chatops.texts import plural
 
     settings = load_settings()
     path = settings.config_path
@@ -69,8 +70,8 @@ def cmd_config_reload(args: argparse.Namespace) -> int:
         if not behind or time.time() >= deadline:
             break
         time.sleep(0.1)
-    print(f"{path}: OK ({len(config.namespaces)} namespaces, {len(config.schedules())} "
-          f"schedules), version {digest[:12]}")
+    print(f"{path}: OK ({plural(len(config.namespaces), 'namespace')}, "
+          f"{plural(len(config.schedules()), 'schedule')}), version {digest[:12]}")
     if not running:
         print("No process of the service is running; the next one to start reads it.")
     for p in running:

@@ -149,14 +149,18 @@ deliveries = Table(
     Column("delivered_at", Float),
     # JSON: the steps of a multi-part delivery already done (migration 0005)
     Column("progress", Text),
-    # A Slurm notification's event and cluster user: the per-user cap counts them (0100)
+    # A Slurm notification's event and cluster user: the per-user cap counts them (0013)
     Column("event_id", String(100)),
     Column("cluster_user", String(100)),
     # Edits of a message that changes (live progress): a send is "delivered" only if no
-    # newer text came meanwhile (0100).
+    # newer text came meanwhile (0013).
     Column("revision", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_deliveries_pending", "platform", "state", "next_attempt_at"),
-    Index("ix_deliveries_user", "cluster_user", "created_at"),
+    # Only Slurm notifications have a cluster user (the per-user cap counts them); partial
+    # (0015), so a job's report writes no page of it.
+    Index("ix_deliveries_user", "cluster_user", "created_at",
+          sqlite_where=text("cluster_user IS NOT NULL"),
+          postgresql_where=text("cluster_user IS NOT NULL")),
 )
 
 dispatchers = Table(
@@ -224,6 +228,9 @@ slurm_submissions = Table(
     Column("created_at", Float, nullable=False),
     Column("submitted_at", Float),
     Column("ended_at", Float),
+    # The person's cluster account it was submitted as (migration 0016); None: the
+    # cluster's own user.
+    Column("run_as", String(100)),
     UniqueConstraint("job_id", name="uq_slurm_submissions_job"),
     Index("ix_slurm_submissions_slurm_job", "cluster", "slurm_job_id"),
 )
@@ -242,36 +249,6 @@ notify_events = Table(
     Column("targets", Integer, nullable=False, default=0),
 )
 
-
-# Schedules (migration 0008). One row per fire a process took: the unique (namespace, schedule,
-# fire_at) is what makes a fire happen once whatever the number of dispatchers.
-# Outcomes: queued (a new job), joined (the same job was still queued), skipped (misfire: skip).
-schedule_fires = Table(
-    "schedule_fires", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("namespace", String(100), nullable=False),
-    Column("schedule", String(100), nullable=False),
-    Column("fire_at", Float, nullable=False),
-    Column("outcome", String(20), nullable=False),
-    Column("job_id", Integer, ForeignKey("jobs.id"), index=True),
-    Column("late_by", Float, nullable=False, default=0.0),  # seconds after fire_at it was taken
-    Column("held_until", Float),  # a suppression held the job until then
-    Column("worker", String(200)),
-    Column("created_at", Float, nullable=False),
-    UniqueConstraint("namespace", "schedule", "fire_at", name="uq_schedule_fires_fire"),
-)
-
-# Per schedule: paused or not (by whom), and since when fires count as missed (``anchor_at``:
-# when the schedule, or its trigger, first appeared, or was resumed).
-schedule_states = Table(
-    "schedule_states", metadata,
-    Column("namespace", String(100), primary_key=True),
-    Column("schedule", String(100), primary_key=True),
-    Column("trigger", String(300), nullable=False),
-    Column("anchor_at", Float, nullable=False),
-    Column("paused_at", Float),
-    Column("paused_by", String(200)),
-)
 
 # Every running process of the service and the job_configs.py it runs (live config).
 processes = Table(
@@ -298,65 +275,6 @@ config_rejections = Table(
 )
 
 
-# The cluster monitor (migration 0011). One poller per cluster, whatever the number of
-# dispatchers: whoever holds the cluster's lease (until ``expires_at``) polls it.
-monitor_leases = Table(
-    "monitor_leases", metadata,
-    Column("cluster", String(100), primary_key=True),
-    Column("holder", String(200), nullable=False),
-    Column("expires_at", Float, nullable=False),
-    Column("taken_at", Float, nullable=False),
-)
-
-# Per cluster: the latest poll and the state it is in (since when; the snapshot as JSON).
-monitor_states = Table(
-    "monitor_states", metadata,
-    Column("cluster", String(100), primary_key=True),
-    Column("state", String(20), nullable=False),  # online | degraded | offline
-    Column("since", Float, nullable=False),
-    Column("snapshot", Text, nullable=False),  # chatops.cluster_status.Snapshot as JSON
-    Column("failures", Integer, nullable=False, default=0),  # failed polls in a row
-    Column("last_error", Text),
-    Column("polled_at", Float, nullable=False),
-    Column("poll_seconds", Float),  # how long the latest poll took
-    Column("polled_by", String(200)),
-    Column("first_polled_at", Float, nullable=False),
-)
-
-# History: every change of a cluster's state (node NULL) or of a node's problem (state "ok"
-# when it has none any more), with the reason.
-monitor_transitions = Table(
-    "monitor_transitions", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("cluster", String(100), nullable=False),
-    Column("node", String(200)),
-    Column("from_state", String(40)),
-    Column("to_state", String(40), nullable=False),
-    Column("reason", Text),
-    Column("at", Float, nullable=False),
-    Index("ix_monitor_transitions_cluster_at", "cluster", "at"),
-)
-
-# The status board message of each (cluster, target): the delivery that posted it.
-monitor_boards = Table(
-    "monitor_boards", metadata,
-    Column("cluster", String(100), primary_key=True),
-    Column("target", String(300), primary_key=True),
-    Column("delivery_id", Integer),
-    Column("posted_at", Float, nullable=False),
-)
-
-
-# What the telemetry feed last heard of a cluster (migration 0012): a monitor whose source is
-# Kafka reads it, whichever dispatcher's consumer took the topic's partition.
-telemetry_clusters = Table(
-    "telemetry_clusters", metadata,
-    Column("cluster", String(100), primary_key=True),
-    Column("received_at", Float, nullable=False),
-    Column("snapshot", Text, nullable=False),
-)
-
-
 def insert_new(engine: Engine, table: Table, **values):
     """INSERT … ON CONFLICT DO NOTHING RETURNING the primary key: None when the row existed
     (another process inserted it first)."""
@@ -366,6 +284,9 @@ def insert_new(engine: Engine, table: Table, **values):
     return (dialect.insert(table).values(**values).on_conflict_do_nothing()
             .returning(*table.primary_key.columns))
 
+
+NEW_PAGE_SIZE = 1024  # bytes, for a new SQLite database
+WAL_CHECKPOINT_BYTES = 16 * 2**20  # SQLite checkpoints when its write-ahead log is this long
 
 # On SQLite the writers of one process queue for the database's write lock on a lock of their
 # own: SQLite's busy handler makes a waiting writer sleep (up to 100 ms at a time) and lets a
@@ -405,10 +326,16 @@ def make_engine(url: str) -> Engine:
         def _sqlite_connect(dbapi_conn, _record):
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_conn.cursor()
+            # A new database gets small pages (an existing one keeps its own; DEPLOY.md says
+            # how to change it): a commit writes every page it touched into the WAL whole,
+            # and a job's three touch ≈12 (rows and partial indexes), so 1 KiB pages write and
+            # checkpoint a quarter of the bytes 4 KiB ones do (docs/benchmarks.md).
+            cursor.execute(f"PRAGMA page_size={NEW_PAGE_SIZE}")  # (only an empty file)
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode across crashes
             # Checkpoint (and fsync the database file) every ~16 MB of WAL, not every 4 MB.
-            cursor.execute("PRAGMA wal_autocheckpoint=4000")
+            page = cursor.execute("PRAGMA page_size").fetchone()[0]
+            cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_BYTES // page}")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()

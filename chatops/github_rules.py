@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from chatops.config_checks import Error, job_type_problem, unknown_keys
 
 RULE_KEYS = {"event", "action", "actions", "branches", "conclusion", "conclusions", "merged",
              "job_type", "args", "delay_seconds"}
@@ -74,7 +76,7 @@ def _fields(template: Any) -> set[str]:
         return set()
 
 
-def build_rules(error: Callable[[str, str], None], where: str, raw_rules: Any,
+def build_rules(error: Error, where: str, raw_rules: Any,
                 raw_jobs: Mapping[str, Any]) -> tuple[GithubRule, ...]:
     """Validate a namespace's ``github`` list; ``error(where, message)`` records each problem."""
     if not isinstance(raw_rules, list | tuple):
@@ -92,7 +94,7 @@ def build_rules(error: Callable[[str, str], None], where: str, raw_rules: Any,
     return tuple(rules)
 
 
-def _list_key(error: Callable[[str, str], None], where: str, raw: Mapping[str, Any],
+def _list_key(error: Error, where: str, raw: Mapping[str, Any],
               singular: str, plural: str) -> tuple[str, ...]:
     if singular in raw and plural in raw:
         error(where, f"give {singular!r} or {plural!r}, not both")
@@ -106,19 +108,18 @@ def _list_key(error: Callable[[str, str], None], where: str, raw: Mapping[str, A
     return values
 
 
-def _build_rule(error: Callable[[str, str], None], where: str, raw: Mapping[str, Any],
+def _build_rule(error: Error, where: str, raw: Mapping[str, Any],
                 raw_jobs: Mapping[str, Any]) -> GithubRule | None:
-    for key in sorted(set(raw) - RULE_KEYS):
-        error(where, f"unknown key {key!r} (allowed: {', '.join(sorted(RULE_KEYS))})")
+    unknown_keys(error, where, raw, RULE_KEYS)
     ok = True
     event = raw.get("event")
     if not isinstance(event, str) or not _EVENT.match(event):
         error(where, f"'event' must be a GitHub event name such as 'push', not {event!r}")
         ok = False
     job_type = raw.get("job_type")
-    if not isinstance(job_type, str) or job_type not in raw_jobs:
-        known = ", ".join(sorted(raw_jobs)) or "none defined"
-        error(where, f"'job_type' {job_type!r} is not a job of this namespace ({known})")
+    problem = job_type_problem(job_type, raw_jobs, "this namespace")
+    if problem:
+        error(where, problem)
         ok = False
     actions = _list_key(error, where, raw, "action", "actions")
     conclusions = _list_key(error, where, raw, "conclusion", "conclusions")

@@ -136,6 +136,9 @@ def parse(text: str, config: Config) -> Parsed:
             return Help()
         if len(words) == 2 and words[1].lower() in namespaces:
             return Help(namespaces[words[1].lower()])
+        if len(words) == 2:  # one word, but no namespace: say so, and which it looks like
+            return NotUnderstood(text, reason=f"there is no namespace `{words[1]}`",
+                                 suggestion=suggest(words, config))
         return NotUnderstood(text, reason="`help` takes at most one namespace name")
     if first == "status" and len(words) == 1:
         return Status()
@@ -157,7 +160,13 @@ def parse(text: str, config: Config) -> Parsed:
     if first == "cluster":
         return _cluster(words, text)
     if first not in namespaces:
-        return NotUnderstood(text, suggestion=suggest(words, config))
+        suggestion = suggest(words, config)
+        near = [name for name in config.namespaces
+                if SequenceMatcher(None, name.lower(), first).ratio() >= TYPO]
+        if suggestion is None and near:  # a misspelt namespace, the rest unlike its commands
+            return NotUnderstood(text, reason=f"there is no namespace `{words[0]}`; the "
+                                 f"nearest is `{near[0]}` (`{near[0]} help` lists its commands)")
+        return NotUnderstood(text, suggestion=suggestion)
     namespace = namespaces[first]
     rest = words[1:]
     if len(rest) == 1 and rest[0].lower() == "help":
@@ -174,6 +183,11 @@ def parse(text: str, config: Config) -> Parsed:
         missing = missing_parameters(command, rest)
         if missing:
             return MissingParameters(text, command, missing)
+    # the start of one command only (`example say` for `example say hello [name]`): that one
+    started = [c for c in config.namespaces[namespace].commands if _starts(c, rest)]
+    if len(started) == 1:
+        return NotUnderstood(text, namespace=namespace,
+                             suggestion=f"{namespace} {started[0].pattern}")
     return NotUnderstood(text, namespace=namespace, suggestion=suggest(words, config))
 
 
@@ -191,6 +205,14 @@ def match(command: CommandSpec, words: list[str]) -> dict[str, str] | None:
         elif word.text.lower() != words[index].lower():
             return None
     return args
+
+
+def _starts(command: CommandSpec, words: list[str]) -> bool:
+    """``words`` are the beginning of this command, which has more words after them."""
+    pattern = command.words
+    return 0 < len(words) < len(pattern) and all(
+        word.is_param or word.text.lower() == typed.lower()
+        for word, typed in zip(pattern, words, strict=False))
 
 
 def missing_parameters(command: CommandSpec, words: list[str]) -> tuple[str, ...]:
@@ -226,6 +248,7 @@ def suggest(words: list[str], config: Config) -> str | None:
     word.
     """
     candidates = [list(pattern) for pattern in BUILTIN_PATTERNS]
+    candidates += [["help", name] for name in config.namespaces]
     candidates += [[ns.name, *(str(w) for w in command.words)]
                    for ns in config.namespaces.values() for command in ns.commands]
     best, best_score = None, SIMILAR

@@ -29,9 +29,10 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from chatops import alarms, redact, storage, wakeup
+from chatops.config_loader import ConfigError, load_config
 from chatops.db import config_rejections, insert_new, processes, reading
 from chatops.filewatch import FileWatch
-from chatops.job_config import Config, ConfigError, load_config
+from chatops.job_config import Config
 from chatops.queue import Queue
 from chatops.service import Service
 from chatops.settings import Settings

@@ -429,10 +429,24 @@ def deliver(args: list[str], environ: "Mapping[str, str]") -> str:
         return "lost"
 
 
+USAGE = """usage: chatops-mailprog -s SUBJECT MAIL_USER
+
+Slurm's MailProg (MailProg= in slurm.conf): slurmctld runs it as the slurm user at a job's
+mail events; it records them for the chatops dispatcher (a POST to CHATOPS_EVENTS_URL, or a
+file in CHATOPS_SPOOL_DIR), read from /etc/chatops/mailprog.conf or $CHATOPS_MAILPROG_CONF.
+Every call with arguments is recorded, so test it with a made-up job (DEPLOY.md, Slurm's
+MailProg). It always exits 0.
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point. Always returns 0: slurmctld ignores the status anyway."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["--help"], ["-h"]):  # an admin trying it out; slurmctld always passes -s
+        sys.stdout.write(USAGE)
+        return 0
     try:
-        deliver(list(sys.argv[1:] if argv is None else argv), process_environ())
+        deliver(args, process_environ())
     except BaseException as exc:  # noqa: B036 - never fail in front of slurmctld
         _log(f"unexpected error: {exc.__class__.__name__}: {exc}")
     return 0

@@ -25,12 +25,13 @@ it never lives in this file). Every error names the monitor and the key.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from chatops.cadence import cadence as parse_cadence
-from chatops.cluster_config import ClusterSpec
+from chatops.cluster_config import ClusterSpec, unknown_cluster
+from chatops.config_checks import Error, one_of, unknown_keys
 from chatops.triggers import TriggerError, time_zone
 from chatops.user_ids import channel_problem
 
@@ -40,8 +41,6 @@ POST = ("on change", "every poll")
 SOURCES = ("ssh", "kafka")  # sinfo over the pooled connection, or the telemetry feed
 WEBHOOK = "discord_webhook"  # the target kind (and outbound platform) of a Discord webhook
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-Error = Callable[[str, str], None]  # (where, message)
 
 
 @dataclass(frozen=True)
@@ -88,9 +87,8 @@ def build_monitors(error: Error, raw: Any, clusters: Mapping[str, ClusterSpec]
     for name, item in raw.items():
         where = f"monitor {name!r}"
         if not isinstance(name, str) or name not in clusters:
-            known = ", ".join(sorted(clusters)) or "none defined"
-            error(where, f"{name!r} is not a cluster defined in clusters ({known}); a monitor "
-                  "is named after the cluster it watches")
+            error(where, f"{unknown_cluster(name, clusters)}; a monitor is named after the "
+                  "cluster it watches")
             continue
         if not isinstance(item, Mapping):
             error(where, f"must be a dict, not {type(item).__name__}")
@@ -103,8 +101,7 @@ def build_monitors(error: Error, raw: Any, clusters: Mapping[str, ClusterSpec]
 
 def _build_one(error: Error, where: str, cluster: ClusterSpec, raw: Mapping[str, Any]
                ) -> MonitorSpec | None:
-    for key in sorted(set(raw) - MONITOR_KEYS):
-        error(where, f"unknown key {key!r} (allowed: {', '.join(sorted(MONITOR_KEYS))})")
+    unknown_keys(error, where, raw, MONITOR_KEYS)
     ok = True
     try:
         every = parse_cadence(raw.get("cadence", "1m"))
@@ -135,9 +132,8 @@ def _build_one(error: Error, where: str, cluster: ClusterSpec, raw: Mapping[str,
         error(where, f"'partitions' must be True or False, not {partitions!r}")
         ok = False
     post = raw.get("post", "on change")
-    if post not in POST:
-        error(where, f"'post' is {post!r}; use 'on change' (a message when something changes) "
-              "or 'every poll'")
+    if not one_of(error, where, "post", post, POST,
+                  "'on change' (a message when something changes) or 'every poll'"):
         ok = False
     offline_after = raw.get("offline_after", 2)
     if isinstance(offline_after, bool) or not isinstance(offline_after, int) \
@@ -151,9 +147,9 @@ def _build_one(error: Error, where: str, cluster: ClusterSpec, raw: Mapping[str,
         error(where, f"'timeout' must be a positive number of seconds, not {timeout!r}")
         ok = False
     source = raw.get("source", "ssh")
-    if source not in SOURCES:
-        error(where, f"'source' is {source!r}; use 'ssh' (sinfo over the cluster's connection) "
-              "or 'kafka' (the telemetry daemons' cluster data, see `telemetry` 'feeds')")
+    if not one_of(error, where, "source", source, SOURCES,
+                  "'ssh' (sinfo over the cluster's connection) or 'kafka' (the telemetry "
+                  "daemons' cluster data, see `telemetry` 'feeds')"):
         ok = False
     if not ok or every is None:
         return None

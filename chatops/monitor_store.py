@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, Row, insert, select, update
 
 from chatops.cluster_status import OFFLINE, Snapshot
-from chatops.db import (
-    insert_new,
+from chatops.db import insert_new, reading
+from chatops.monitor_tables import (
     monitor_boards,
     monitor_leases,
     monitor_states,
     monitor_transitions,
-    reading,
     telemetry_clusters,
 )
 

@@ -17,9 +17,11 @@ is the same as the shorthands.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from chatops.config_checks import Error, unknown_keys
 
 KINDS = ("int", "duration", "choice", "regex")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -97,7 +99,7 @@ def check_args(types: Mapping[str, ParamType], args: Mapping[str, str]
     return checked, None
 
 
-def build_param_types(error: Callable[[str, str], None], where: str, raw: Any,
+def build_param_types(error: Error, where: str, raw: Any,
                       fields: set[str]) -> dict[str, ParamType]:
     """A job's ``params``, validated; every problem goes to ``error(where, message)``."""
     if not isinstance(raw, Mapping):
@@ -117,7 +119,7 @@ def build_param_types(error: Callable[[str, str], None], where: str, raw: Any,
     return types
 
 
-def _build_one(error: Callable[[str, str], None], where: str, spec: Any) -> ParamType | None:
+def _build_one(error: Error, where: str, spec: Any) -> ParamType | None:
     if isinstance(spec, str):
         spec = {"type": spec}
     elif isinstance(spec, (list, tuple)):
@@ -128,11 +130,14 @@ def _build_one(error: Callable[[str, str], None], where: str, spec: Any) -> Para
         error(where, f"a type is 'int', 'duration', a list of choices, a re.compile(...) or a "
                      f"dict with 'type', not {type(spec).__name__}")
         return None
-    for key in sorted(set(spec) - PARAM_KEYS):
-        error(where, f"unknown key {key!r} (allowed: {', '.join(sorted(PARAM_KEYS))})")
+    unknown_keys(error, where, spec, PARAM_KEYS)
     kind = spec.get("type")
+    if kind is None:
+        error(where, f"'type' is required: one of {', '.join(KINDS)}")
+        return None
     if kind not in KINDS:
-        error(where, f"type {kind!r} is not one of {', '.join(KINDS)}")
+        error(where, f"type {kind!r} is not one of {', '.join(KINDS)} (a pattern is "
+                     "re.compile(r'...') or {'type': 'regex', 'pattern': r'...'})")
         return None
     if kind == "choice":
         choices = spec.get("choices")

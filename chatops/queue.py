@@ -89,8 +89,11 @@ def stored_concurrency(limit: int | None) -> int:
     return NO_LIMIT if limit is None else limit
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # made once, not per call
+
+
 def canonical_args(args: Mapping[str, Any]) -> str:
-    return json.dumps(dict(args), sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(dict(args))
 
 
 class Queue:
@@ -101,11 +104,14 @@ class Queue:
         style = engine.dialect.paramstyle
         lock = "FOR UPDATE SKIP LOCKED" if self.is_postgres else ""
         self._sql = {name: sql.for_driver(text_, style) for name, text_ in {
-            "insert_job": sql.INSERT_JOB, "find_pending": sql.FIND_PENDING,
+            "insert_job": sql.INSERT_JOB + (sql.RETURNING_NEW if self.is_postgres else ""),
+            "find_pending": sql.FIND_PENDING,
             "insert_subscriber": sql.INSERT_SUBSCRIBER, "count_running": sql.COUNT_RUNNING,
-            "claim": sql.CLAIM.format(lock=lock), "record_process": sql.RECORD_PROCESS,
+            "claim": sql.CLAIM.format(lock=lock), "claim_pick": sql.CLAIM_PICK,
+            "claim_take": sql.CLAIM_TAKE, "record_process": sql.RECORD_PROCESS,
             "report": sql.REPORT_TO_SUBSCRIBERS}.items()}
         self._finish_sql: dict[tuple[str, ...], str] = {}
+        self._folder = storage.database_folder(engine)  # SQLite: where free space is checked
 
     @contextmanager
     def atomic(self) -> Iterator[Connection]:
@@ -166,32 +172,18 @@ class Queue:
         finally:
             conn.execution_options(**{READ_ONLY: False})
 
-    @contextmanager
-    def _hot(self) -> Iterator[Any]:
+    def _hot(self) -> _Hot:
         """A writing transaction straight on the driver connection, for the hot path."""
-        outer = getattr(self._local, "atomic", None)
-        if outer is not None:  # the statements join the enclosing transaction
-            yield outer.connection.driver_connection
-            return
-        raw = self._connection().connection.driver_connection
-        if not self.is_postgres:
-            begin_writing(self.engine, raw)  # take the write lock now (see chatops.db)
-        try:
-            yield raw
-            raw.commit()
-        except BaseException:  # (a failed COMMIT too: a full disk must not leave it open)
-            raw.rollback()
-            raise
-        finally:
-            if not self.is_postgres:
-                end_writing(self.engine)
+        return _Hot(self)
 
     # -- jobs -------------------------------------------------------------------------------
 
     def enqueue(self, job_type: str, args: Mapping[str, Any], requester: Requester, *,
                 timeout: float, concurrency: int | None = 1, delay: float = 0,
-                now: float | None = None, count_running: bool = True) -> Enqueued:
-        """Queue a job, or join the pending one with the same type and args.
+                now: float | None = None, count_running: bool = True,
+                personal: bool = False) -> Enqueued:
+        """Queue a job, or join the pending one with the same type and args (and, when
+        ``personal``, the same requester: a job that runs as its requester is theirs alone).
 
         Raises ArgumentsTooLarge above MAX_ARGS_BYTES, or with a NUL (callers check
         ``args_problem`` first to answer in their own words), and storage.NoRoom when the
@@ -202,14 +194,16 @@ class Queue:
             raise ArgumentsTooLarge(problem)
         # A (nearly) full disk refuses new jobs, whoever asks: SQLite could still squeeze a
         # row into its log's free room, but the job could not write its output.
-        low = storage.low_space(self.engine)
+        low = None if self._folder is None else storage.low_space_in(self._folder)
         if low is not None:
             raise storage.NoRoom(low)
         now = time.time() if now is None else now
         canonical = canonical_args(args)
         params = {
             "namespace": job_type.partition("_")[0], "job_type": job_type, "args": canonical,
-            "args_hash": args_digest(canonical), "concurrency": stored_concurrency(concurrency),
+            "args_hash": args_digest(canonical + (f"\n{requester.qualified_user}"
+                                                  if personal else "")),
+            "concurrency": stored_concurrency(concurrency),
             "timeout": timeout,
             "now": now, "start_after": now + delay, "platform": requester.platform,
             "channel": requester.channel, "thread": requester.thread, "user": requester.user,
@@ -217,15 +211,21 @@ class Queue:
         }
         with self._hot() as conn:
             # The partial unique index on pending (type, args hash) decides: new row, or join.
-            new = sql.first(sql.run(conn, self._sql["insert_job"], params))
-            joined = new is None
+            if self.is_postgres:
+                new = sql.one(conn, self._sql["insert_job"], params)
+                job_id, start_after = (None, None) if new is None else new
+            else:
+                cursor = sql.run(conn, self._sql["insert_job"], params)
+                job_id, start_after = ((cursor.lastrowid, params["start_after"])
+                                       if cursor.rowcount == 1 else (None, None))
+            joined = job_id is None
             if joined:  # the first requester lives on the job row; later ones subscribe
-                new = sql.first(sql.run(conn, self._sql["find_pending"], params))
-                params["job_id"] = new.id
+                job_id, start_after = sql.one(conn, self._sql["find_pending"], params)
+                params["job_id"] = job_id
                 sql.run(conn, self._sql["insert_subscriber"], params)
             running = (sql.run(conn, self._sql["count_running"], params).fetchone()[0]
                        if count_running else 0)
-        return Enqueued(new.id, joined, new.start_after, running)
+        return Enqueued(job_id, joined, start_after, running)
 
     def claim(self, worker: str, now: float | None = None) -> Any:
         """Take the next runnable job for ``worker``, or None."""
@@ -248,11 +248,21 @@ class Queue:
             if self.is_postgres:
                 sql.run(conn, "SELECT pg_advisory_xact_lock(%(k)s)", {"k": _CLAIM_LOCK})
             while len(taken) < slots:
-                row = sql.first(sql.run(conn, self._sql["claim"], params))
+                row = self._claim_one(conn, params)
                 if row is None:
                     break
                 taken.append(row)
         return taken
+
+    def _claim_one(self, conn: Any, params: dict[str, Any]) -> sql.Claimed | None:
+        if self.is_postgres:
+            row = sql.run(conn, self._sql["claim"], params).fetchone()
+            return None if row is None else sql.Claimed(*row)
+        row = sql.run(conn, self._sql["claim_pick"], params).fetchone()
+        if row is None:
+            return None
+        sql.run(conn, self._sql["claim_take"], {**params, "id": row[0]})
+        return sql.Claimed(*row, params["now"])
 
     def finish(self, job_id: int, state: str, *, exit_code: int | None = None,
                summary: str | None = None, payload: Mapping[str, Any] | None = None,
@@ -500,3 +510,43 @@ class Queue:
                              .where(deliveries.c.id.in_([r.id for r in rows]))
                              .values(state="delivered", delivered_at=now, attempts=1))
             return rows
+
+
+class _Hot:
+    """``Queue._hot``: BEGIN (IMMEDIATE on SQLite) on this thread's driver connection, COMMIT at
+    the end, ROLLBACK on any error (a failed COMMIT too: a full disk must not leave it open);
+    inside ``Queue.atomic`` the enclosing transaction's. A class, not a generator: it runs
+    three times a job."""
+
+    __slots__ = ("queue", "raw", "own")
+
+    def __init__(self, queue: Queue):
+        self.queue = queue
+
+    def __enter__(self) -> Any:
+        queue = self.queue
+        outer = getattr(queue._local, "atomic", None)
+        self.own = outer is None
+        if not self.own:  # the statements join the enclosing transaction
+            self.raw = outer.connection.driver_connection
+            return self.raw
+        raw = self.raw = queue._connection().connection.driver_connection
+        if not queue.is_postgres:
+            begin_writing(queue.engine, raw)  # take the write lock now (see chatops.db)
+        return raw
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if not self.own:
+            return
+        try:
+            if kind is not None:
+                self.raw.rollback()
+                return
+            try:
+                self.raw.commit()
+            except BaseException:
+                self.raw.rollback()
+                raise
+        finally:
+            if not self.queue.is_postgres:
+                end_writing(self.queue.engine)

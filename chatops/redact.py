@@ -53,7 +53,7 @@ SECRET_SETTINGS: dict[str, str] = {
     "CHATOPS_SMTP_PASSWORD": "value",
     "CHATOPS_DATABASE_URL": "url-password",
     "CHATOPS_TEAMS_WEBHOOK_URL": "url-path",
-    "CHATOPS_RESULTS_URL": "url-password",  # a WebDAV folder for results, with credentials
+    "CHATOPS_RESULTS_WEBDAV_URL": "url-password",  # a WebDAV folder for results (calc/webdav.py)
 }
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|PRIVATE_KEY|API_KEY|CREDENTIAL",
                          re.I)

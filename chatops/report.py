@@ -33,8 +33,9 @@ class Report:
     note: str | None = None  # e.g. why blocks fell back to code
     silent: bool = False  # report_success is false: react, say nothing
     details: dict[str, Any] = field(default_factory=dict)
-    # Files sent after the message (a calculation's results): {"path": ..., "name": ...} each
-    files: list[dict[str, str]] = field(default_factory=list)
+    # Files sent after the message (a calculation's results): {"path": ..., "name": ...} each,
+    # with a download link (``url``, working ``until``) where the site makes them
+    files: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:

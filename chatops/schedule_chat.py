@@ -89,8 +89,11 @@ def find(config: Config, namespace: str, name: str) -> tuple[ScheduleSpec | None
     if ns is None:
         return None, f"There is no namespace `{namespace}`. `schedules` lists every schedule."
     spec = next((s for s in ns.schedules if s.name.lower() == name.lower()), None)
+    if spec is None and not ns.schedules:
+        return None, (f"Namespace `{ns.name}` has no schedules: job_configs.py lists them "
+                      "under its `schedules`.")
     if spec is None:
-        known = ", ".join(f"`{s.name}`" for s in ns.schedules) or "none"
+        known = ", ".join(f"`{s.name}`" for s in ns.schedules)
         return None, f"Namespace `{ns.name}` has no schedule `{name}` (its schedules: {known})."
     return spec, None
 

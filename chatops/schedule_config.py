@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chatops.config_checks import Error, job_type_problem, one_of, unknown_keys
 from chatops.params import args_problem
 from chatops.triggers import Trigger, TriggerError, cron_trigger, every_trigger, time_zone
 from chatops.user_ids import CHANNEL_IDS, channel_problem
@@ -27,8 +28,6 @@ from chatops.user_ids import CHANNEL_IDS, channel_problem
 SCHEDULE_KEYS = {"name", "job_type", "args", "cron", "timezone", "every", "report_to", "misfire"}
 MISFIRE = ("run once", "skip")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-
-Error = Callable[[str, str], None]  # (where, message)
 
 
 @dataclass(frozen=True)
@@ -79,12 +78,16 @@ def build_schedules(error: Error, ns: str, raw: Any, raw_jobs: Mapping[str, Any]
     seen: set[str] = set()
     for index, item in enumerate(raw):
         name = item.get("name") if isinstance(item, Mapping) else None
-        item_where = f"{where}, schedule {name if isinstance(name, str) else index!r}"
+        # unnamed: counted from 1, as a namespace's github rules are
+        item_where = f"{where}, schedule {name if isinstance(name, str) else index + 1!r}"
         if not isinstance(item, Mapping):
             error(item_where, f"must be a dict, not {type(item).__name__}")
             continue
         if not isinstance(name, str) or not _NAME.match(name):
             error(item_where, "'name' is required: letters, digits, '_' and '-'")
+            # its other mistakes too, so that one `config check` names them all
+            _build_one(error, item_where, ns, "", item, raw_jobs, default_channel,
+                       template_fields)
             continue
         if name in seen:
             error(item_where, "two schedules have this name; a name is unique in its namespace")
@@ -100,13 +103,12 @@ def build_schedules(error: Error, ns: str, raw: Any, raw_jobs: Mapping[str, Any]
 def _build_one(error: Error, where: str, ns: str, name: str, raw: Mapping[str, Any],
                raw_jobs: Mapping[str, Any], default_channel: Any,
                template_fields: Callable[[str], set[str]]) -> ScheduleSpec | None:
-    for key in sorted(set(raw) - SCHEDULE_KEYS):
-        error(where, f"unknown key {key!r} (allowed: {', '.join(sorted(SCHEDULE_KEYS))})")
+    unknown_keys(error, where, raw, SCHEDULE_KEYS)
     ok = True
     job = raw.get("job_type")
-    if not isinstance(job, str) or job not in raw_jobs:
-        known = ", ".join(sorted(raw_jobs)) or "none defined"
-        error(where, f"'job_type' {job!r} is not a job of namespace {ns!r} ({known})")
+    problem = job_type_problem(job, raw_jobs, f"namespace {ns!r}")
+    if problem:
+        error(where, problem)
         ok = False
     args = _arguments(error, where, raw.get("args", {}))
     if ok and args is not None and isinstance(raw_jobs[job], Mapping):
@@ -128,9 +130,8 @@ def _build_one(error: Error, where: str, ns: str, name: str, raw: Mapping[str, A
               "(write 'platform:channel', e.g. 'slack:C0123ABCD')")
         ok = False
     misfire = raw.get("misfire", "run once")
-    if misfire not in MISFIRE:
-        error(where, f"'misfire' is {misfire!r}; use 'run once' (a fire missed while no "
-              "dispatcher ran runs once, late) or 'skip'")
+    if not one_of(error, where, "misfire", misfire, MISFIRE,
+                  "'run once' (a fire missed while no dispatcher ran runs once, late) or 'skip'"):
         ok = False
     if not ok or trigger is None or args is None:
         return None

@@ -20,13 +20,12 @@ from chatops.db import (
     insert_new,
     jobs,
     reading,
-    schedule_fires,
-    schedule_states,
     subscribers,
 )
 from chatops.job_config import JobSpec
 from chatops.queue import canonical_args, stored_concurrency
 from chatops.schedule_config import ScheduleSpec
+from chatops.schedule_tables import schedule_fires, schedule_states
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from chatops import migrate, redact, storage
+from chatops.config_loader import ConfigError, load_config
 from chatops.db import make_engine
-from chatops.job_config import Config, ConfigError, load_config
+from chatops.job_config import Config
 from chatops.queue import Queue
 from chatops.settings import Settings, SetupError, load_settings
 

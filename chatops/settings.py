@@ -9,6 +9,7 @@ chatops/redact.py keeps them out of logs, reports and the database.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,14 @@ NUMBERS: dict[str, tuple[type, float]] = {
     "CHATOPS_EVENTS_TIMEOUT": (float, 0.1),
     "CHATOPS_PROGRESS_AFTER": (float, 0),
     "CHATOPS_PROGRESS_EVERY": (float, 1),
+    # bytes a platform accepts in one upload, where a site's differs from the platform's usual
+    # (a local Telegram Bot API server, a boosted Discord server, a homeserver's own limit)
+    "CHATOPS_TELEGRAM_UPLOAD_LIMIT": (int, 1),
+    "CHATOPS_DISCORD_UPLOAD_LIMIT": (int, 1),
+    "CHATOPS_MATRIX_UPLOAD_LIMIT": (int, 1),
+    "CHATOPS_SLACK_UPLOAD_LIMIT": (int, 1),
 }
+DURATIONS = ("CHATOPS_RESULTS_LINK_LIFETIME",)
 BOOLEANS = ("CHATOPS_WEB_SECURE_COOKIE", "CHATOPS_WEB_GUEST", "CHATOPS_SMTP_STARTTLS")
 
 
@@ -59,6 +67,17 @@ def check_environment(env: Mapping[str, str]) -> list[str]:
         if value and value not in TRUE_WORDS | FALSE_WORDS:
             problems.append(f"{name} must be true or false (or on/off, yes/no, 1/0), "
                             f"not {env[name]!r}")
+    from chatops.params import parse_duration
+
+    for name in DURATIONS:
+        value = (env.get(name) or "").strip()
+        if value and not parse_duration(value):
+            problems.append(f"{name} must be a length of time such as 7d, 36h or 3600, "
+                            f"not {env[name]!r}")
+    public = (env.get("CHATOPS_WEB_PUBLIC_URL") or "").strip()
+    if public and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", public):
+        problems.append("CHATOPS_WEB_PUBLIC_URL must be the address people reach the web "
+                        f"server at, such as https://chatops.example.org, not {public!r}")
     level = (env.get("CHATOPS_LOG_LEVEL") or "INFO").strip().upper()
     if level not in LOG_LEVELS:
         problems.append(f"CHATOPS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "

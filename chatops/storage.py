@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import pwd
-import shutil
 import socket
 import sqlite3
 import time
@@ -126,16 +125,28 @@ def check_writable_file(url: str) -> Fault | None:
                  else "no write permission")
 
 
+def database_folder(engine: Engine) -> str | None:
+    """The folder holding a SQLite database file (None for PostgreSQL)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    return str(Path(engine.url.database or ".").parent)
+
+
 def low_space(engine: Engine) -> Fault | None:
     """A SQLite database whose disk is (nearly) full: SQLite may still reuse the room its
     write-ahead log has, but the next write that needs more fails, and so do jobs' logs."""
-    if engine.dialect.name != "sqlite":
-        return None
-    folder = Path(engine.url.database or ".").parent
+    folder = database_folder(engine)
+    return None if folder is None else low_space_in(folder)
+
+
+def low_space_in(folder: str) -> Fault | None:
+    """``low_space`` for a folder found once (the queue checks before every enqueue: one
+    statvfs, no path parsing)."""
     try:
-        free = shutil.disk_usage(folder).free
+        found = os.statvfs(folder)
     except OSError:
         return None  # the next write says what is wrong
+    free = found.f_bavail * found.f_frsize  # what shutil.disk_usage calls free
     if free < MIN_FREE_BYTES:
         return Fault(FULL, f"{free // 1024} kB free in {folder}")
     return None

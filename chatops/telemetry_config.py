@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chatops.cluster_config import unknown_cluster
+from chatops.config_checks import Error
 from chatops.kafka import BrokerSettings
 
 TELEMETRY_KEYS = {"broker", "clusters", "topic_prefix", "ca_file", "cert_file", "key_file",
@@ -34,8 +36,6 @@ TELEMETRY_KEYS = {"broker", "clusters", "topic_prefix", "ca_file", "cert_file", 
 _BROKER = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}(,[A-Za-z0-9.\-\[\]:]+:\d{1,5})*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-Error = Callable[[str, str], None]  # (where, message)
 
 
 @dataclass(frozen=True)
@@ -116,8 +116,7 @@ def build_telemetry(error: Error, raw: Any, service_clusters: Any = ()) -> Telem
         if theirs not in clusters:
             error(where, f"'feeds': {theirs!r} is not one of 'clusters'")
         if ours not in service_clusters:
-            known = ", ".join(sorted(service_clusters)) or "none defined"
-            error(where, f"'feeds': {ours!r} is not a cluster defined in clusters ({known})")
+            error(where, f"'feeds': {unknown_cluster(ours, service_clusters)}")
     group = raw.get("group", "hpc-chatops")
     if not isinstance(group, str) or not _NAME.match(group):
         error(where, f"'group' must be letters, digits, '.', '_' and '-', not {group!r}")

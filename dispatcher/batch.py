@@ -20,12 +20,10 @@ import contextlib
 import json
 import posixpath
 import random
-import shlex
 import signal as signals
 import threading
 import time
 from collections.abc import Mapping
-from typing import BinaryIO
 
 import paramiko
 from sqlalchemy import insert, update
@@ -38,9 +36,11 @@ from chatops.joblogs import JobLogs
 from chatops.queue import Queue
 from chatops.report import Report, notice
 from chatops.settings import Settings
-from chatops.slurm.acct import AcctJob, job_efficiency
+from chatops.slurm.acct import AcctJob
 from chatops.slurm.client import CommandResult, SlurmClient, SlurmError
-from chatops.texts import acct_ending, duration, percent, size
+from chatops.texts import duration
+from dispatcher.batch_report import batch_report
+from dispatcher.cluster_account import Account, Unbound, account_for
 from dispatcher.local import command_line
 from dispatcher.squeue_rounds import SqueueRounds
 from dispatcher.ssh import ClusterConnection, ClusterUnreachable, SSHPool, describe_error
@@ -68,6 +68,7 @@ class BatchRun(ThreadRun):
         self.command = command
         self.logs = logs
         self.connection: ClusterConnection = executor.pool.connection(spec.cluster)
+        self.account = Account(self.connection)  # the person's, once main() knows them
         self.client = SlurmClient(self._run, self.connection.spec.command_timeout)
         environ = executor.settings.environ  # the job's `env`: sbatch passes it to the job
         self.env = {name: environ[name] for name in spec.env if name in environ}
@@ -85,7 +86,7 @@ class BatchRun(ThreadRun):
 
     def _run(self, argv: list[str], timeout: float) -> CommandResult:
         env = self.env if argv[0] == "sbatch" else None
-        return self.connection.run(argv, timeout, env)
+        return self.account.slurm(argv, timeout, env)
 
     # -- the thread -------------------------------------------------------------------------
 
@@ -106,6 +107,14 @@ class BatchRun(ThreadRun):
                                  error="cancelled before it was submitted")
             self.exit_code = -self._stop
             return
+        try:
+            self.account = account_for(self.executor.pool, self.executor.queue, self.job_id,
+                                       self.spec.cluster)
+        except Unbound as exc:  # (an admin unbound them since they asked)
+            self._rejected(str(exc))
+            return
+        if self.account.user:
+            self.executor.update(self.job_id, run_as=self.account.user)
         if not self._submit():
             return
         self._submitted_at = time.time()
@@ -126,6 +135,7 @@ class BatchRun(ThreadRun):
         """Track a Slurm job that an earlier dispatcher submitted, then report it."""
         self.slurm_id = record.slurm_job_id
         self.output_path = record.output_path or ""
+        self.account = Account(self.connection, record.run_as)
         self._track()
         self._collect()
 
@@ -180,17 +190,8 @@ class BatchRun(ThreadRun):
         source = self.executor.settings.workspace_dir / self.spec.namespace
         for item in self.slurm.stage:
             with open(source / item, "rb") as data:
-                self._put(posixpath.join(workdir, item), data)
-        self._put(script, body.encode(), executable=True)
-
-    def _put(self, target: str, data: bytes | BinaryIO, executable: bool = False) -> None:
-        folder = posixpath.dirname(target) or "."
-        command = (f"umask 077 && mkdir -p {shlex.quote(folder)} && cat > {shlex.quote(target)}"
-                   + (f" && chmod 700 {shlex.quote(target)}" if executable else ""))
-        result = self.connection.exec(command, max(self.connection.spec.command_timeout, 300),
-                                      stdin=data)
-        if result.returncode != 0:
-            raise OSError(f"cannot write {target}: {result.stderr.strip() or result.returncode}")
+                self.account.put(posixpath.join(workdir, item), data)
+        self.account.put(script, body.encode(), executable=True)
 
     def _track(self) -> None:
         delay = FIRST_POLL
@@ -242,8 +243,7 @@ class BatchRun(ThreadRun):
     def _copy_output(self) -> str:
         """The end of the output file (LOG_LINES lines), written to the stdout log; "" when it
         cannot be read."""
-        result = self.connection.run(["tail", "-c", str(LOG_BYTES), self.output_path],
-                                     self.connection.spec.command_timeout)
+        result = self.account.tail(self.output_path, LOG_BYTES)
         if result.returncode != 0:
             return ""
         lines = result.stdout.splitlines(keepends=True)
@@ -330,55 +330,7 @@ class BatchRun(ThreadRun):
 
     def adjust_report(self, outcome: str, report: Report, stop_reason: str | None,
                       exit_code: int) -> tuple[str, Report]:
-        base = dict(job_id=self.job_id, job_type=self.spec.type, namespace=self.spec.namespace)
-        name = f"`{self.spec.type}` (job {self.job_id})"
-        if self.error:
-            what = f"failed: {self.error}"
-            return "failed", Report(**base, outcome="failed", text=f"{name} {what}.",
-                                    details={"summary": what})
-        job = self.acct.job if self.acct else None
-        state = job.state if job else "UNKNOWN"
-        if stop_reason == "cancelled":
-            outcome, what = "cancelled", f"was cancelled (scancel of Slurm job {self.slurm_id})"
-        elif stop_reason == "timed_out":
-            outcome = "timed_out"
-            what = (f"was still running after {self.spec.timeout:g} s (its timeout), so Slurm "
-                    f"job {self.slurm_id} was cancelled")
-        elif state == "COMPLETED" and job and job.exit_code == 0:
-            outcome, what = "succeeded", "completed"
-        elif state == "TIMEOUT":
-            outcome = "timed_out"
-            what = f"timed out: it reached its Slurm time limit of {duration(job.time_limit)}"
-        elif state == "CANCELLED":
-            outcome, what = "cancelled", "was cancelled on the cluster"
-        else:
-            outcome = "failed"
-            how = acct_ending(self.acct) if self.acct else "exit code unknown"
-            what = f"failed ({state}, {how})"
-        if outcome == "succeeded" and not self.spec.report_success:
-            return outcome, Report(**base, outcome=outcome, silent=True,
-                                   details={"summary": what})
-        lines = [f"{name} {what}."]
-        if job:
-            eff = job_efficiency(self.acct)
-            limit = f" of {duration(eff.time_limit)}" if eff.time_limit not in (None,
-                                                                            float("inf")) else ""
-            lines.append(f"Slurm job {self.slurm_id} on cluster {self.spec.cluster}: {state}, "
-                         f"{acct_ending(self.acct)}, elapsed {duration(eff.elapsed)}{limit}.")
-            lines.append(f"CPU efficiency {percent(eff.cpu_efficiency)}, memory efficiency "
-                         f"{percent(eff.memory_efficiency)} ({size(eff.memory_used_bytes)} of "
-                         f"{size(eff.memory_requested_bytes)}).")
-        else:
-            lines.append(f"Slurm job {self.slurm_id} on cluster {self.spec.cluster}: no "
-                         "accounting record was found.")
-        if self.output_tail.strip():
-            lines.append(f"Last lines of {self.output_path}:\n```\n"
-                         f"{self.output_tail.rstrip()}\n```")
-        else:
-            lines.append(f"{self.output_path} is empty.")
-        return outcome, Report(**base, outcome=outcome, text="\n".join(lines),
-                               details={"summary": what, "slurm_job_id": self.slurm_id,
-                                        "slurm_state": state})
+        return batch_report(self, stop_reason)  # Slurm's account of the end, not the thread's
 
 
 class BatchExecutor:

@@ -4,8 +4,10 @@ It is a ``BatchRun`` (recorded before sbatch, never submitted twice, tracked, ha
 restart) with three differences: its folder is ``<upload_path>/<person>/<calculation id>/`` and
 holds the input file sent from chat; a calculation that never reached Slurm gives its quota unit
 back and leaves no folder behind; and when it ends, its result files are fetched over the same
-pooled connection (capped per file and in total; too many come as one .tar.gz) and attached to
-its report, which says how it went (state, exit code, elapsed, efficiency, hints).
+pooled connection (capped per file and in total; too many come as one .tar.gz), copied to the
+site's WebDAV folder when it has one (chatops/calc/webdav.py), given download links for the
+platforms that would not take them (chatops/calc/links.py) and attached to its report, which
+says how it went (state, exit code, elapsed, efficiency, hints).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ import io
 import json
 import os
 import posixpath
-import shlex
 import shutil
 import tarfile
 from pathlib import Path
+from typing import Any
 
-from chatops import wakeup
-from chatops.calc import audit, files, store
+from chatops import privileges, wakeup
+from chatops.calc import audit, files, links, store, webdav
 from chatops.calc.config import RunnerSpec
 from chatops.calc.submit import discard
 from chatops.job_config import Config, JobSpec
@@ -54,10 +56,11 @@ class CalcRun(BatchRun):
         self._calc_row = calc_row
         self.calc = None  # its record: read in the run's thread (``_load``), not the loop's
         self.file_name = "?"
-        self.results: list[dict[str, str]] = []
+        self.results: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        self.webdav_folder: str | None = None
         self.refunded = False
-        self._staging: tuple[str, str, bytes] | None = None  # (folder, command, tar) for sbatch
+        self._staging: tuple[str, bytes] | None = None  # (folder, tar) for the sbatch
 
     def _load(self) -> bool:
         """The calculation's record (False: there is none)."""
@@ -110,25 +113,19 @@ class CalcRun(BatchRun):
             info = tarfile.TarInfo(posixpath.basename(script))
             info.size, info.mode = len(body.encode()), 0o700
             archive.addfile(info, io.BytesIO(body.encode()))
-        folder = shlex.quote(workdir)
-        unpack = f"umask 077 && mkdir -p {folder} && tar -x -p -f - -C {folder}"
-        if not self.env:
-            self._staging = (workdir, unpack, stream.getvalue())
+        if not self.env:  # sent with the sbatch that follows (``_run``)
+            self._staging = (workdir, stream.getvalue())
             return
-        result = self.connection.exec(unpack, max(self.connection.spec.command_timeout, 300),
-                                      stdin=stream.getvalue())
-        if result.returncode != 0:
-            raise OSError(f"cannot write into {workdir}: "
-                          f"{result.stderr.strip() or result.returncode}")
+        self.account.unpack(workdir, stream.getvalue())
 
     def _run(self, argv: list[str], timeout: float) -> CommandResult:
         """sbatch after the staging (``_stage``), in one round trip."""
         if argv[0] != "sbatch" or self._staging is None:
             return super()._run(argv, timeout)
-        (workdir, unpack, data), self._staging = self._staging, None
+        (workdir, data), self._staging = self._staging, None
         try:
-            return self.connection.run_after(unpack, data, argv, max(timeout, 300))
-        except PrepareFailed as exc:  # as _stage's failure: nothing reached Slurm
+            return self.account.unpack_then_slurm(workdir, data, argv, timeout)
+        except PrepareFailed as exc:  # as a failed staging alone: nothing reached Slurm
             raise ConnectionError(f"could not upload its files to cluster {self.spec.cluster}: "
                                   f"cannot write into {workdir}: {exc}") from exc
 
@@ -154,8 +151,7 @@ class CalcRun(BatchRun):
         if state != "rejected":  # the answer was lost: it may be in Slurm, keep what it needs
             return False
         with contextlib.suppress(ConnectionError, TimeoutError, ClusterUnreachable, OSError):
-            self.connection.run(["rm", "-rf", "--", self.workdir()],
-                                self.connection.spec.command_timeout)
+            self.account.remove(self.workdir())
         shutil.rmtree(self._input().parent, ignore_errors=True)
         self.refunded = store.refund(self.executor.queue.engine, self.job_id, why)
         return False
@@ -170,8 +166,22 @@ class CalcRun(BatchRun):
             self._fetch_results()
         except (ConnectionError, TimeoutError, ClusterUnreachable, OSError) as exc:
             self.notes.append(f"The result files could not be fetched: {exc}.")
-        store.record_end(self.executor.queue.engine, self.job_id, self.workdir(),
+        self._copy_to_webdav()
+        engine = self.executor.queue.engine
+        store.record_end(engine, self.job_id, self.workdir(),
                          {"files": [f["name"] for f in self.results], "notes": self.notes})
+        self.results = links.attach(self.executor.settings, engine, self.job_id, self.results)
+
+    def _copy_to_webdav(self) -> None:
+        url = webdav.configured(self.executor.settings.environ)
+        if not url or not self.results:
+            return
+        folder = [files.person_folder(self.calc.person), str(self.job_id)]
+        try:
+            self.webdav_folder = webdav.copy(url, folder, self.results)
+        except (webdav.WebDAVError, OSError) as exc:
+            self.notes.append(f"The result files could not be copied to the site's WebDAV "
+                              f"folder: {exc}.")
 
     def _wanted(self, name: str) -> bool:
         if self.runner.results:
@@ -182,8 +192,7 @@ class CalcRun(BatchRun):
     def _fetch_results(self) -> None:
         workdir, cluster = self.workdir(), self.spec.cluster
         timeout = max(self.connection.spec.command_timeout, 300)
-        listing = self.connection.run(["find", workdir, "-maxdepth", "1", "-type", "f",
-                                       "-printf", "%s %f\\n"], timeout)
+        listing = self.account.listing(workdir, timeout)
         if listing.returncode != 0:
             self.notes.append(f"The results folder {workdir} on cluster {cluster} is gone: no "
                               "result files could be fetched.")
@@ -197,6 +206,8 @@ class CalcRun(BatchRun):
         calc = self.config.calc
         target = files.results_dir(self.executor.settings, self.job_id)
         target.mkdir(parents=True, exist_ok=True)
+        self._give(target.parent)
+        self._give(target)
         if len(wanted) > calc.max_result_files:
             return self._fetch_archive(workdir, wanted, target, timeout)
         total = 0
@@ -211,23 +222,23 @@ class CalcRun(BatchRun):
                                   f"{size(calc.max_results_bytes)} sent back per calculation; "
                                   f"{where}.")
                 continue
-            self._fetch(f"cat -- {shlex.quote(posixpath.join(workdir, name))}", target / name,
-                        name, timeout)
+            self._fetch(self.account.read(posixpath.join(workdir, name), timeout),
+                        target / name, name)
             total += length
 
     def _fetch_archive(self, workdir: str, wanted: list[tuple[str, int]], target: Path,
                        timeout: float) -> None:
         calc = self.config.calc
-        names = " ".join(shlex.quote(name) for name, _ in wanted)
         archive = f"calculation-{self.job_id}-results.tar.gz"
         self.notes.append(f"{len(wanted)} result files (more than {calc.max_result_files}) "
                           f"come as one archive, `{archive}`.")
-        self._fetch(f"tar -czf - -C {shlex.quote(workdir)} -- {names}", target / archive,
-                    archive, timeout, limit=calc.max_results_bytes)
+        self._fetch(self.account.pack(workdir, [name for name, _ in wanted], timeout),
+                    target / archive, archive, limit=calc.max_results_bytes)
 
-    def _fetch(self, command: str, path: Path, name: str, timeout: float,
+    def _fetch(self, fetched: tuple[int, bytes, bytes], path: Path, name: str,
                limit: int | None = None) -> None:
-        status, data, errors = self.connection.exec_bytes(command, timeout)
+        """Keep what ``read`` or ``pack`` fetched, or say why not."""
+        status, data, errors = fetched
         if status != 0:
             self.notes.append(f"`{name}` could not be fetched: "
                               f"{errors.decode(errors='replace').strip() or status}.")
@@ -240,7 +251,15 @@ class CalcRun(BatchRun):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
+        self._give(path)
         self.results.append({"path": str(path), "name": name})
+
+    def _give(self, path: Path) -> None:
+        """A root dispatcher's results belong to the service account (the owner of
+        CHATOPS_CALC_DIR): the bots upload them and the web server serves their links."""
+        owner = privileges.owner_for(files.calc_dir(self.executor.settings))
+        if owner is not None:
+            os.chown(path, *owner)
 
     # -- the report -------------------------------------------------------------------------
 
@@ -259,6 +278,8 @@ class CalcRun(BatchRun):
             if self.results:
                 lines.append("Result files: " + ", ".join(f"`{f['name']}`" for f in self.results)
                              + ".")
+            if self.webdav_folder:
+                lines.append(f"They are also in the site's WebDAV folder: {self.webdav_folder}")
             lines += self.notes
         text = "\n".join(lines)
         self._audit(outcome, lines[0])

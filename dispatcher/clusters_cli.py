@@ -2,7 +2,8 @@
 
 ``chatops config check`` looks only at files (the key and known_hosts exist and are readable);
 this tries what the dispatcher will do: the SSH connection with the cluster's settings (host key
-checked strictly) and one Slurm command. The clusters are tried at once, each within its own
+checked strictly) and one Slurm command; on a cluster that runs jobs as the person who asks,
+that sudo lets its user run the wrapper. The clusters are tried at once, each within its own
 ``connect_timeout`` and ``command_timeout``.
 """
 
@@ -58,12 +59,33 @@ def check_cluster(pool: SSHPool, spec: ClusterSpec) -> tuple[bool, list[str]]:
         return False, [f"{spec.name}: FAILED ({where}): connected, but `sinfo` exited "
                        f"{result.returncode}: {said[0] if said else ''}"]
     lines = [f"{spec.name}: OK ({where}): connected and ran `sinfo` in {took:.0f} ms"]
-    return True, lines + [f"    {line}" for line in result.stdout.rstrip().splitlines()]
+    lines += [f"    {line}" for line in result.stdout.rstrip().splitlines()]
+    if spec.submit_as != "requester":
+        return True, lines
+    rule = sudo_rule(pool, spec)
+    if rule is None:
+        return False, [f"{spec.name}: FAILED ({where}): connected and ran `sinfo`, but no sudo "
+                       f"rule lets {spec.user} run {spec.submit_wrapper} without a password, "
+                       "and this cluster runs jobs as the person who asks (submit_as = "
+                       "\"requester\"): see DEPLOY.md, *Jobs as the person*"]
+    return True, lines + [f"    sudo: {rule}"]
+
+
+def sudo_rule(pool: SSHPool, spec: ClusterSpec) -> str | None:
+    """The sudoers line that lets the cluster's user run the wrapper, as ``sudo -l`` shows it."""
+    try:
+        listed = pool.connection(spec.name).run(["sudo", "-n", "-l"], spec.command_timeout)
+    except (ConnectionError, TimeoutError):
+        return None
+    for line in listed.stdout.splitlines():
+        if "NOPASSWD" in line and spec.submit_wrapper in line.split():
+            return line.strip()
+    return None
 
 
 def cmd_clusters_check(args: argparse.Namespace) -> int:
     from chatops import service as svc
-    from chatops.job_config import ConfigError, load_config
+    from chatops.config_loader import ConfigError, load_config
     from chatops.live_config import error_lines
 
     settings = svc.load_settings()

@@ -67,7 +67,7 @@ class RemoteExecutors:
         self.config = config
         self.local = local
         self.pool = SSHPool(config.clusters, settings.environ)
-        self.ssh = SSHExecutor(settings, self.pool)
+        self.ssh = SSHExecutor(settings, self.pool, queue)
         self.batch = BatchExecutor(settings, queue, self.pool, stopping)
         self.calc = CalcExecutor(settings, queue, self.pool, stopping, config=config)
         self.fabric = FabricExecutor(settings, config, queue, local)

@@ -29,10 +29,11 @@ from chatops import alarms, privileges, storage, wakeup
 from chatops.job_config import Config, JobSpec
 from chatops.joblogs import JobLogs, type_folder
 from chatops.queue import STALE_AFTER_SECONDS, Finish, Queue
-from chatops.report import describe_end, failure_report, success_report
 from chatops.settings import Settings
 from dispatcher import recovery
+from dispatcher.calc_retention import ResultsRetention
 from dispatcher.executors import Active, Executor, RemoteExecutors
+from dispatcher.job_ends import Ends, ended, unstarted
 from dispatcher.local import LocalExecutor, Output, PrepareError
 from dispatcher.monitor import Monitors
 from dispatcher.progress import LiveProgress
@@ -80,8 +81,6 @@ class Dispatcher:
         self._starters: Starters | None = None  # made in run()
         self._folders: set[Path] = set()  # job types' log folders made so far
         self._ended: list[int] = []  # jobs whose run ended in this turn
-        self._finishes: list[Finish] = []  # and what to record for each, at the turn's end
-        self._processes: list[tuple[int, int, int | None]] = []  # local jobs started this turn
         self._leftovers: dict[Output, int] = {}  # streams still open after their job ended
         self._next_heartbeat = 0.0
         self._next_recovery = 0.0
@@ -92,9 +91,11 @@ class Dispatcher:
         # A full disk or a read-only database: running jobs go on, their ends wait in memory.
         self.outage = storage.Outage("chatops dispatcher", (
             "no new jobs are started", "no new job was started"))
+        self.ends = Ends(queue, self.outage, settings.run_dir)  # and what to record for each
         self.schedules = Scheduler(settings, config, queue, self.worker)
         self.monitors = Monitors(settings, config, queue, self.worker, lambda: self.remote.pool)
         self.progress = LiveProgress(settings, queue)  # running jobs' messages, edited
+        self.retention = ResultsRetention(settings, lambda: self.config, queue)
         self._next_progress = 0.0
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -135,6 +136,7 @@ class Dispatcher:
             if self.config.monitors:
                 self.remote  # noqa: B018  (made here, not raced for by the monitors' threads)
             self.monitors.start()
+            self.retention.start()
             while not self.stopping.is_set():
                 self.step()
             self._shutdown()
@@ -146,6 +148,7 @@ class Dispatcher:
             self._starters.close()  # (after _shutdown: nothing is starting any more)
             self._listener.close()
             self.monitors.close()
+            self.retention.close()
             self._guard(self.queue.heartbeat, self.worker, stopped=True)
             self.news.close()
             if "remote" in self.__dict__:  # the cached_property was used: close its connections
@@ -206,7 +209,7 @@ class Dispatcher:
             self.outage.note(low)
             return
         if self.outage.blocked:
-            if not self._record_ends():
+            if not self.ends.record():
                 return
             self.outage.recovered()
             self._claim_at = 0.0
@@ -308,7 +311,7 @@ class Dispatcher:
                 self._finish_unstarted(job_id, starting.job_type, starting.spec.namespace,
                                        result)
                 continue
-            self._processes.append((job_id, result.pid, result.pid_start))
+            self.ends.processes.append((job_id, result.pid, result.pid_start))
             for output in result.outputs:
                 self._selector.register(output, selectors.EVENT_READ, output)
             active = Active(run=result, job_type=starting.job_type, spec=starting.spec,
@@ -340,12 +343,8 @@ class Dispatcher:
 
     def _finish_unstarted(self, job_id: int, job_type: str, namespace: str,
                           exc: BaseException) -> None:
-        what = (f"could not be started: {exc}" if isinstance(exc, PrepareError | OSError)
-                else f"could not be started: {type(exc).__name__}: {exc}")
         self._claim_at = 0.0  # its slot is free
-        report = failure_report(job_id, job_type, namespace, "failed", what, None)
-        self._finishes.append(Finish(job_id, "failed", summary=what,
-                                     payload=report.to_payload()))
+        self.ends.finishes.append(unstarted(job_id, job_type, namespace, exc))
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -384,32 +383,7 @@ class Dispatcher:
             self._reap(job_id)
         self._ended.clear()
         if not self.outage.blocked:  # (else the next heartbeat that works records them)
-            self._record_ends()
-
-    def _record_ends(self) -> bool:
-        """Record the held starts and ends; False when the database cannot store them now (they
-        stay held: a job's end is never lost to a full disk)."""
-        if not (self._finishes or self._processes):
-            return True
-        finishes, self._finishes = self._finishes, []
-        processes, self._processes = self._processes, []
-        try:
-            self.queue.finish_many(finishes, processes=processes)
-        except Exception as exc:
-            if self.outage.failed(exc):
-                self._finishes[:0], self._processes[:0] = finishes, processes
-                return False
-            # one bad row must not lose the others' reports: one at a time
-            log.exception("recording %d job ends at once failed; recording them one by one",
-                          len(finishes))
-            for end in finishes:
-                try:
-                    self.queue.finish_many([end])
-                except Exception:
-                    log.exception("job %s: could not record its end", end.job_id)
-        if finishes:
-            wakeup.notify(self.settings.run_dir, "outbox")
-        return True
+            self.ends.record()
 
     def _reap(self, job_id: int) -> None:
         active = self.active.pop(job_id)
@@ -436,37 +410,14 @@ class Dispatcher:
         if active.stop_reason is not None:
             active.run.signal(signal.SIGKILL)  # whatever the job left behind in its group
         try:
-            self._finishes.append(self._report(job_id, active, exit_code))
+            self.ends.finishes.append(ended(job_id, active, exit_code,
+                                            self.schedules.annotate))
         except Exception:  # the job ran; record what we can and carry on
             log.exception("job %s: could not build its report", job_id)
-            self._finishes.append(Finish(job_id, "failed", exit_code=exit_code,
+            self.ends.finishes.append(Finish(job_id, "failed", exit_code=exit_code,
                                          summary="ended, but its report could not be built"))
         self._guard(self.progress.ended, job_id, active.job_type,
-                    self._finishes[-1].summary or "ended", time.time())
-
-    def _report(self, job_id: int, active: Active, exit_code: int) -> Finish:
-        spec = active.spec
-        if active.stop_reason in ("timed_out", "cancelled", "shutdown"):
-            outcome = "failed" if active.stop_reason == "shutdown" else active.stop_reason
-        else:
-            outcome = "succeeded" if exit_code == 0 else "failed"
-        if outcome == "succeeded":
-            report = success_report(job_id, spec, active.logs)
-            summary = "succeeded"
-        else:
-            what = describe_end(outcome, exit_code, spec.timeout,
-                                cancelled_by=active.cancelled_by or "")
-            if active.stop_reason == "shutdown":
-                what = "was stopped because the dispatcher shut down"
-            report = failure_report(job_id, spec.type, spec.namespace, outcome, what,
-                                    active.logs)
-            summary = what
-        outcome, report = active.run.adjust_report(outcome, report, active.stop_reason, exit_code)
-        report = self.schedules.annotate(job_id, report)
-        summary = report.details.get("summary", summary)
-        log.info("job %s (%s) %s", job_id, active.job_type, summary)
-        return Finish(job_id, outcome, exit_code=exit_code, summary=summary,
-                      payload=report.to_payload(), log_dir=str(active.logs.folder))
+                    self.ends.finishes[-1].summary or "ended", time.time())
 
     def _shutdown(self) -> None:
         """Give running jobs a grace period, then stop them and say so."""
@@ -479,7 +430,7 @@ class Dispatcher:
             self._enforce_deadlines(time.time())
             self._settle()
         self._settle()
-        self._record_ends()  # a last try for ends held by a full disk
+        self.ends.record()  # a last try for ends held by a full disk
 
     # -- recovery (dispatcher/recovery.py) --------------------------------------------------
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 import re
 import threading
 
-from chatops.slurm.client import SlurmClient
-from chatops.slurm.parse import QueuedJob
+from chatops.slurm.client import QueuedJob, SlurmClient
 
 _OWN_ID = re.compile(r"[_+]")  # "7_1" (an array task), "9+0" (a heterogeneous part)
 

@@ -260,38 +260,27 @@ class ClusterConnection:
             ) -> CommandResult:
         """The Slurm client's runner: ``argv`` quoted word by word, run on the login node.
 
-        Through the command shell when it is free (a few ms), else on a new exec channel. A
-        command the shell lost midway is never re-run here (it may have been an sbatch).
         With ``env``, on an exec channel whose stdin carries the variables (see READ_ENV).
         """
         command = shlex.join(argv)
-        with self._lost_as_connection_error():
-            if env:
-                in_bash = shlex.quote(READ_ENV + "exec " + command)  # whatever the login shell
-                return self.exec(f"exec bash -c {in_bash}", timeout, env_records(env))
+        if env:
+            in_bash = shlex.quote(READ_ENV + "exec " + command)  # whatever the login shell
+            return self.run_line(f"exec bash -c {in_bash}", timeout, env_records(env))
+        return self.run_line(command, timeout)
+
+    def run_line(self, command: str, timeout: float, stdin: bytes | None = None
+                 ) -> CommandResult:
+        """A command line whose words the caller quoted; losing the cluster is ConnectionError.
+
+        Through the command shell when it is free (a few ms), else on a new exec channel (always
+        with ``stdin``). A command the shell lost midway is never re-run here (it may have been
+        an sbatch).
+        """
+        try:
+            if stdin is not None:
+                return self.exec(command, timeout, stdin)
             result = self._shell.try_run(command, timeout) if self._shell else None
             return result if result is not None else self.exec(command, timeout)
-
-    def run_after(self, prepare: str, data: bytes, argv: list[str], timeout: float
-                  ) -> CommandResult:
-        """``prepare`` (a shell command reading ``data`` on its stdin), then, only if it
-        succeeded, ``argv``: on one exec channel, a round trip less than two commands (a
-        calculation's staging and its sbatch). ``PrepareFailed`` (with its error output) when
-        ``prepare`` failed, else as ``run``."""
-        command = f"{prepare} && echo {PREPARED} && exec {shlex.join(argv)}"
-        with self._lost_as_connection_error():
-            result = self.exec(command, timeout, data)
-        first, _, rest = result.stdout.partition("\n")
-        if first != PREPARED:
-            raise PrepareFailed(result.stderr.strip() or f"exit status {result.returncode}")
-        return CommandResult(result.returncode, rest, result.stderr)
-
-    @contextlib.contextmanager
-    def _lost_as_connection_error(self) -> Iterator[None]:
-        """A lost or unreachable cluster is a ConnectionError; a timeout stays one (the
-        command may have run)."""
-        try:
-            yield
         except ClusterUnreachable as exc:
             raise ConnectionError(f"cluster {self.spec.name} unreachable: {exc}") from exc
         except TimeoutError:
@@ -299,6 +288,19 @@ class ClusterConnection:
         except (ShellBroken, paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectionError(f"lost the connection to cluster {self.spec.name}: "
                                   f"{describe_error(exc)}") from exc
+
+    def run_after(self, prepare: str, data: bytes, then: str, timeout: float
+                  ) -> CommandResult:
+        """``prepare`` (a command line reading ``data`` on its stdin), then, only if it
+        succeeded, the command line ``then``: on one exec channel, a round trip less than two
+        commands (a calculation's staging and its sbatch). ``PrepareFailed`` (with its error
+        output) when ``prepare`` failed, else as ``run_line``."""
+        command = f"{prepare} && echo {PREPARED} && exec {then}"
+        result = self.run_line(command, timeout, data)
+        first, _, rest = result.stdout.partition("\n")
+        if first != PREPARED:
+            raise PrepareFailed(result.stderr.strip() or f"exit status {result.returncode}")
+        return CommandResult(result.returncode, rest, result.stderr)
 
     def close(self) -> None:
         if self._shell:

@@ -4,14 +4,14 @@ A job's command runs as ``setsid bash -c '<print pgid>; exec bash -lc "<mark>; e
 <command>``: in a new process group whose id is printed first, so a timeout or cancel kills the
 whole remote group (``kill -TERM -- -<pgid>`` on a second channel). The job's ``env`` travels
 on the channel's stdin, which then stays open as its lifeline: if the dispatcher dies, the job
-dies with it.
+dies with it. On a cluster that runs jobs as the person who asks, the same happens as them,
+through the site's wrapper (its ``job`` and ``signal`` verbs; dispatcher/cluster_account.py).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import shlex
 import signal as signals
 import threading
 from collections.abc import Mapping
@@ -22,39 +22,18 @@ import paramiko
 
 from chatops.job_config import JobSpec
 from chatops.joblogs import JobLogs
+from chatops.queue import Queue
 from chatops.report import Report, failure_report
 from chatops.settings import Settings
+from dispatcher.cluster_account import Account, Unbound, account_for
 from dispatcher.local import command_line
-from dispatcher.ssh import (
-    PRINT_START,
-    READ_ENV,
-    AfterMark,
-    ClusterConnection,
-    ClusterUnreachable,
-    SSHPool,
-    describe_error,
-    env_records,
-)
+from dispatcher.ssh import AfterMark, ClusterUnreachable, SSHPool, describe_error, env_records
 from dispatcher.threadrun import ThreadRun
 
 log = logging.getLogger("chatops.ssh")
 
 DEFAULT_LOG_LIMIT = 64 * 1024 * 1024  # bytes kept of each of a remote job's streams
-_PGID_LINE = re.compile(rb"chatops-pgid:(\d+)\r?\n")
-# The outer bash first reads the job's `env` from stdin (READ_ENV). The job runs in its
-# own session (setsid from a background child: no fork, so $$ is the new process group's id).
-# A watcher holds stdin: the dispatcher keeps it open while the job runs, so when the
-# connection dies with the dispatcher, stdin ends and the whole job group is killed. The outer
-# bash waits for the job and passes its exit status on.
-# The login shell prints START_MARK (to both streams) once its profile has run, then runs the
-# command: the profile's greetings and module messages stay out of the job's output.
-_LOGIN = PRINT_START + 'eval "$1"'
-_INNER = f'printf "chatops-pgid:%s\\n" "$$"; exec bash -lc {shlex.quote(_LOGIN)} chatops-job "$1"'
-_OUTER = (READ_ENV +
-          f'setsid bash -c {shlex.quote(_INNER)} chatops-job "$1" </dev/null & job=$!; '
-          '{ while read -r _; do :; done; kill -KILL -- -$job 2>/dev/null; } <&0 & watch=$!; '
-          'wait $job; rc=$?; kill $watch 2>/dev/null; exit $rc')
-JOB_WRAPPER = f"exec bash -c {shlex.quote(_OUTER)} chatops-wrap"
+_PGID_LINE = re.compile(rb"chatops-pgid:(\d+)\r?\n")  # (cluster_account.JOB_WRAPPER)
 
 
 class CappedWriter:
@@ -88,10 +67,11 @@ class CappedWriter:
 class SSHRun(ThreadRun):
     """A job running on a cluster; ends when its remote command exits (or cannot start)."""
 
-    def __init__(self, job_id: int, connection: ClusterConnection, command: str, logs: JobLogs,
+    def __init__(self, job_id: int, account: Account, command: str, logs: JobLogs,
                  log_limit: int, env: Mapping[str, str] | None = None):
-        super().__init__(job_id, f"on cluster {connection.spec.name}")
-        self.connection = connection
+        super().__init__(job_id, f"on cluster {account.connection.spec.name}")
+        self.account = account  # whose account it runs under there
+        self.connection = account.connection
         self.command = command
         self.env = dict(env or {})  # the job's `env`, sent on stdin (see JOB_WRAPPER)
         self.logs = logs
@@ -102,7 +82,7 @@ class SSHRun(ThreadRun):
         self._lock = threading.Lock()
 
     def remote_command(self) -> str:
-        return f"{JOB_WRAPPER} {shlex.quote(self.command)}"
+        return self.account.job_line(self.command)
 
     def main(self) -> None:
         name = self.connection.spec.name
@@ -173,7 +153,7 @@ class SSHRun(ThreadRun):
     def _kill(self, pgid: int, sig: int) -> None:
         name = signals.Signals(sig).name.removeprefix("SIG")
         try:
-            self.connection.exec(f"kill -{name} -- -{pgid}")
+            self.connection.exec(self.account.signal_line(pgid, name))
         except Exception as exc:  # the group may be gone already, or the cluster with it
             log.warning("job %s: could not send SIG%s to remote group %s: %s", self.job_id,
                         name, pgid, describe_error(exc))
@@ -198,9 +178,10 @@ class SSHRun(ThreadRun):
 class SSHExecutor:
     """Start jobs on their cluster through the shared pool."""
 
-    def __init__(self, settings: Settings, pool: SSHPool):
+    def __init__(self, settings: Settings, pool: SSHPool, queue: Queue):
         self.settings = settings
         self.pool = pool
+        self.queue = queue
         self.log_limit = int(settings.environ.get("CHATOPS_REMOTE_LOG_LIMIT")
                              or DEFAULT_LOG_LIMIT)
 
@@ -209,7 +190,14 @@ class SSHExecutor:
         command = command_line(spec, args)  # quoted exactly as for a local job
         env = {name: self.settings.environ[name] for name in spec.env
                if name in self.settings.environ}
-        run = SSHRun(job_id, self.pool.connection(spec.cluster), command, logs,
-                     self.log_limit, env)
+        try:
+            account = account_for(self.pool, self.queue, job_id, spec.cluster)
+        except Unbound as exc:  # (an admin unbound them since they asked)
+            run = SSHRun(job_id, Account(self.pool.connection(spec.cluster)), command, logs,
+                         self.log_limit, env)
+            run.error = str(exc)
+            run.finish(255)
+            return run
+        run = SSHRun(job_id, account, command, logs, self.log_limit, env)
         run.start_thread(run.main)
         return run

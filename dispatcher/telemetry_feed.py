@@ -32,7 +32,8 @@ from chatops.cluster_status import Snapshot, snapshot
 from chatops.db import reading, slurm_submissions
 from chatops.kafka import client_config
 from chatops.queue import Queue
-from chatops.slurm.parse import expand_nodelist, node_from_states
+from chatops.slurm.listing import node_from_states
+from chatops.slurm.parse import expand_nodelist
 from chatops.telemetry_config import TelemetrySpec
 from dispatcher.telemetry.delta import JobRebuilder
 from dispatcher.telemetry.jobs import FINAL_STATES

@@ -3,6 +3,8 @@
 from alembic import context
 from sqlalchemy import pool
 
+# Importing them adds their tables to db.metadata, which autogenerate compares with.
+from chatops import monitor_tables, schedule_tables  # noqa: F401
 from chatops.db import make_engine, metadata
 
 config = context.config

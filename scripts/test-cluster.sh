@@ -10,8 +10,10 @@
 # What `up` gives you (Debian 12 packages, no systemd, must run as root):
 #   munged -> slurmdbd (accounting in the machine's running MariaDB, database slurm_acct_db)
 #          -> slurmctld + slurmd (one node, NODE_CPUS CPUs advertised) -> sshd on 127.0.0.1:SSH_PORT
-#   users root, alice and carol (whose .bashrc prints a greeting) may log in over SSH with a
-#   throwaway ed25519 key; the host key is pinned in
+#   users root, alice, carol (whose .bashrc prints a greeting) and chatops-agent may log in over SSH
+#   with a throwaway ed25519 key; chatops-agent may run scripts/chatops-submit (installed as
+#   SUBMIT_WRAPPER), and only it, through sudo as chatops-alice or chatops-bob (group chatops-submit:
+#   clusters with submit_as = "requester", DEPLOY.md); the host key is pinned in
 #   a known_hosts file, so clients can (and should) check it strictly.
 #   All connection details go to $STATE_DIR/cluster.env (KEY=VALUE lines, shell- and Python-readable).
 #
@@ -45,6 +47,13 @@ NODE_CPUS=${NODE_CPUS:-8}
 SSH_TEST_USER=${SSH_TEST_USER:-alice}
 NOISY_USER=${NOISY_USER:-carol}  # like alice, but its .bashrc greets on stdout and stderr
 DB_PASS=${DB_PASS:-chatops-slurmdb}
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SUBMIT_AGENT=chatops-agent             # the service's login for submit_as = "requester"
+SUBMIT_GROUP=chatops-submit            # the people it may act as
+SUBMIT_PEOPLE="chatops-alice chatops-bob"
+SUBMIT_WRAPPER=/usr/local/libexec/chatops-submit
+SUBMIT_SUDOERS=/etc/sudoers.d/chatops-submit
 
 SLURM_CONF=/etc/slurm/slurm.conf
 SLURMDBD_CONF=/etc/slurm/slurmdbd.conf
@@ -139,7 +148,7 @@ mysql_up() { mariadb-admin --socket="$MYSQL_SOCK" ping --silent >/dev/null 2>&1;
 
 # ------------------------------------------------------------------------------------------ up
 install_packages() {
-  local pkgs=(munge slurmctld slurmd slurm-client slurmdbd openssh-server) missing=() p
+  local pkgs=(munge slurmctld slurmd slurm-client slurmdbd openssh-server sudo) missing=() p
   # no MariaDB answering and none installed (a bare machine): install one, `up` starts it
   if ! mysql_up && ! command -v mariadbd >/dev/null; then pkgs+=(mariadb-server); fi
   for p in "${pkgs[@]}"; do
@@ -432,6 +441,33 @@ EOF
   chmod 0644 "$KNOWN_HOSTS"
 }
 
+# Jobs as the person, as DEPLOY.md sets it up: the people are in one group with private homes,
+# the wrapper is root's, and sudoers lets the agent run it (nothing else) as any member.
+setup_submit_as() {
+  getent group "$SUBMIT_GROUP" >/dev/null || groupadd "$SUBMIT_GROUP"
+  if ! id "$SUBMIT_AGENT" >/dev/null 2>&1; then
+    useradd -m -s /bin/bash -c "hpc-chatops service account (submit_as tests)" "$SUBMIT_AGENT"
+    log "created user $SUBMIT_AGENT"
+  fi
+  local u
+  for u in $SUBMIT_PEOPLE; do
+    if ! id "$u" >/dev/null 2>&1; then
+      useradd -m -s /bin/bash -G "$SUBMIT_GROUP" -c "hpc-chatops test person" "$u"
+      log "created user $u"
+    fi
+    id -nG "$u" | tr ' ' '\n' | grep -qx "$SUBMIT_GROUP" || usermod -a -G "$SUBMIT_GROUP" "$u"
+    chmod 0700 "$(getent passwd "$u" | cut -d: -f6)"
+  done
+  write_file "$SUBMIT_WRAPPER" 0755 root:root <"$REPO/scripts/chatops-submit" || true
+  write_file "$SUBMIT_SUDOERS" 0440 root:root <<EOF || true
+# hpc-chatops (written by scripts/test-cluster.sh): the service account runs the fixed wrapper,
+# and only it, as the members of ${SUBMIT_GROUP}; never as root or anyone outside the group.
+${SUBMIT_AGENT} ALL=(%${SUBMIT_GROUP}) NOPASSWD: ${SUBMIT_WRAPPER}
+EOF
+  visudo -c -q -f "$SUBMIT_SUDOERS" || die "visudo rejected $SUBMIT_SUDOERS"
+  write_file "$SSHD_DIR/authorized_keys/$SUBMIT_AGENT" 0644 root:root <"$SSH_KEY.pub" || true
+}
+
 check_ssh() {
   local u out
   for u in "$SSH_TEST_USER" root; do
@@ -459,6 +495,9 @@ CHATOPS_TEST_SLURM_CPUS=${NODE_CPUS}
 CHATOPS_TEST_SLURM_MAILPROG=${MAILPROG}
 CHATOPS_TEST_SLURM_MAILPROG_LOG=${MAILPROG_LOG}
 CHATOPS_TEST_JOBS_DIR=${JOBS_DIR}
+CHATOPS_TEST_SUBMIT_AGENT=${SUBMIT_AGENT}
+CHATOPS_TEST_SUBMIT_PEOPLE=${SUBMIT_PEOPLE// /,}
+CHATOPS_TEST_SUBMIT_WRAPPER=${SUBMIT_WRAPPER}
 EOF
 }
 
@@ -474,6 +513,7 @@ cmd_up() {
   write_slurm_conf
   start_slurm
   start_sshd
+  setup_submit_as
   check_ssh
   write_env
   log "up: cluster '$CLUSTER_NAME', node $NODE $(node_state), MailProg $MAILPROG; env file $ENV_FILE ($(elapsed)s)"

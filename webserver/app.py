@@ -33,8 +33,10 @@ from webserver import (
     events,
     github,
     metrics,
+    result_links,
     service_pages,
 )
+from webserver.markup import text_html
 
 log = logging.getLogger("chatops.web")
 
@@ -54,7 +56,8 @@ def create_app(service: Service, handler: CommandHandler | None = None,
     app.jinja_env.filters["clock"] = lambda ts: clock(ts) if ts else ""
     app.jinja_env.filters["exit_status"] = exit_status
     for blueprint in (auth.bp, dashboard.bp, console.bp, github.bp, metrics.bp, events.bp,
-                      service_pages.bp, cluster_pages.bp, audit_page.bp):
+                      service_pages.bp, cluster_pages.bp, audit_page.bp,
+                      result_links.bp):
         app.register_blueprint(blueprint)
     for platform in platforms:
         blueprint = platform.http_blueprint(app.extensions["chatops.handler"])
@@ -97,8 +100,9 @@ def _http_error(exc: HTTPException):
                   or request.accept_mimetypes.best == "application/json")
     if wants_json:
         return jsonify(error=description), exc.code
+    # descriptions are written in chat markup (`chatops prune`), as the chat's answers are
     return render_template("error.html", code=exc.code, name=exc.name,
-                           description=description), exc.code
+                           description=text_html(description)), exc.code
 
 
 def _database_error(exc: Exception):

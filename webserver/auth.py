@@ -36,11 +36,12 @@ from chatops.events import Requester
 from chatops.redact import protect
 from chatops.service import SetupError
 from chatops.settings import Settings
+from chatops.signing import secret_key
 from chatops.texts import plural
 from webserver.login_guard import Throttle, client_address, safe_next, trusted_proxies
+from webserver.markup import text_html
 
 TOKEN_FILE = "web-token"
-SECRET_KEY_FILE = "web-secret-key"
 # A generated token changes at every start of `chatops run`: an old login link says why it fails.
 STALE_TOKEN = ("That token is not the current one: `chatops run` makes a new one each time it "
                "starts. Open the login link it printed at its last start, or use the token kept "
@@ -88,23 +89,6 @@ def ensure_token(settings: Settings, fresh: bool) -> str | None:
 
 def login_url(base: str, token: str | None) -> str:
     return f"{base}/login?token={quote(token)}" if token else f"{base}/login"
-
-
-def secret_key(settings: Settings) -> str:
-    """The key that signs session cookies: configured, or generated once and kept."""
-    configured = settings.environ.get("CHATOPS_WEB_SECRET_KEY")
-    if configured:
-        return configured
-    path = settings.home / SECRET_KEY_FILE
-    try:
-        key = path.read_text().strip()
-    except OSError:
-        key = ""
-    if not key:
-        key = secrets.token_hex(32)
-        _write_private(path, key)
-    protect(key)
-    return key
 
 
 def configure(app: Flask, settings: Settings) -> None:
@@ -222,8 +206,9 @@ def login():
             minutes = plural(max(1, math.ceil(wait / 60)), "minute")
             error, status = (f"Too many wrong logins from your address: wrong ones are refused "
                              f"for the next {minutes}. The right credentials still work."), 429
-    answer = render_template("login.html", error=error, uses_password=uses_password,
-                             next=next_page)
+    # error texts are written in chat markup (`chatops run`): shown as the chat shows them
+    answer = render_template("login.html", error=text_html(error) if error else None,
+                             uses_password=uses_password, next=next_page)
     if status == 429:
         return answer, status, {"Retry-After": str(int(wait) + 1)}
     return answer, status

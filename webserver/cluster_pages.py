@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 
 from chatops import monitor_chat, monitor_store
 from chatops.monitor_texts import Clock
@@ -21,8 +21,9 @@ bp.before_request(require_login)
 def clusters():
     service: Service = current_app.extensions["chatops.service"]
     window = request.args.get("window", "24h")
-    if window not in monitor_chat.WINDOWS:
-        window = "24h"
+    if window not in monitor_chat.WINDOWS:  # said, as the history's unknown state is
+        abort(400, description=f"There is no window {window!r}; the windows are "
+                               f"{', '.join(monitor_chat.WINDOWS)}.")
     now = time.time()
     cards = []
     for one in monitor_chat.views(service.config, service.queue.engine, now):

@@ -165,8 +165,12 @@ def _pruned_html(service: Service, row) -> Markup | None:
 
 @bp.get("/jobs/<int:job_id>/<any(stdout, stderr):stream>")
 def log_file(job_id: int, stream: str):
-    path = _log_path(_job_or_abort(job_id), stream)
+    row = _job_or_abort(job_id)
+    path = _log_path(row, stream)
     if not path.is_file():
+        how = pruned(_service().settings.logs_dir, row)
+        if how:  # as the job's page says, not "no stdout (yet)"
+            abort(410, description=f"The logs of job {job_id} were removed {how}.")
         abort(404, description=f"Job {job_id} has no {stream} (yet).")
 
     def lines():  # a line at a time: no secret spans two lines, and a big log is streamed

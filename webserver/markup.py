@@ -9,7 +9,7 @@ safe to insert into a page. Only http(s) links become links.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,38 +36,36 @@ QUOTE = re.compile(r"^&gt; ?(.*)$", re.M)
 
 def text_html(text: str) -> Markup:
     """A message in chat markup, as HTML (keep ``white-space: pre-wrap`` for its lines)."""
-    parts = []
-    position = 0
-    for fence in FENCE.finditer(text):
-        parts.append(_inline(text[position:fence.start()]))
-        parts.append(f"<pre><code>{escape(fence.group(1))}</code></pre>")
-        position = fence.end()
-    parts.append(_inline(text[position:]))
-    return Markup("".join(parts))
+    return Markup(_around(FENCE, text, _inline,
+                          lambda fence: f"<pre><code>{escape(fence.group(1))}</code></pre>"))
 
 
-def _inline(text: str) -> str:
+def _around(pattern: re.Pattern, text: str, between: Callable[[str], str],
+            matched: Callable[[re.Match], str]) -> str:
+    """``text`` with each match of ``pattern`` rendered by ``matched``, the rest by ``between``."""
     out = []
     position = 0
-    for code in CODE.finditer(text):
-        out.append(_styled(text[position:code.start()]))
-        out.append(f"<code>{escape(code.group(1))}</code>")
-        position = code.end()
-    out.append(_styled(text[position:]))
+    for match in pattern.finditer(text):
+        out.append(between(text[position:match.start()]))
+        out.append(matched(match))
+        position = match.end()
+    out.append(between(text[position:]))
     return "".join(out)
 
 
+def _inline(text: str) -> str:
+    return _around(CODE, text, _styled, lambda code: f"<code>{escape(code.group(1))}</code>")
+
+
 def _styled(text: str) -> str:
-    html = str(escape(text))
-    out = []
-    position = 0
-    for link in LINK.finditer(html):  # links first: no emphasis inside an address
-        out.append(_emphasis(html[position:link.start()]))
-        label = _emphasis(link.group(2)) if link.group(2) else link.group(1)
-        out.append(f'<a href="{link.group(1)}" rel="noreferrer">{label}</a>')
-        position = link.end()
-    out.append(_emphasis(html[position:]))
-    return QUOTE.sub(r"<blockquote>\1</blockquote>", "".join(out))
+    # links first: no emphasis inside an address
+    html = _around(LINK, str(escape(text)), _emphasis, _link)
+    return QUOTE.sub(r"<blockquote>\1</blockquote>", html)
+
+
+def _link(link: re.Match) -> str:
+    label = _emphasis(link.group(2)) if link.group(2) else link.group(1)
+    return f'<a href="{link.group(1)}" rel="noreferrer">{label}</a>'
 
 
 def _emphasis(html: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import urllib.request
 from typing import Any
 from urllib.parse import urlparse
 
@@ -23,7 +22,7 @@ from nacl.signing import VerifyKey
 from bot.discord.schema import INTERACTION
 from bot.render import Piece, clean_command, response_pieces
 from chatops import identities
-from chatops.calc.submit import Attachment, AttachmentError
+from chatops.calc.submit import Attachment, download
 from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
 from chatops.payloads import BadPayload, load
@@ -91,22 +90,8 @@ def attachment_of(data: dict[str, Any], api_url: str) -> Attachment | None:
         return None
     resolved = (data.get("data", {}).get("resolved") or {}).get("attachments") or {}
     item = resolved.get(wanted) or {}
-    url = str(item.get("url") or "")
-    allowed = ATTACHMENT_HOSTS | {urlparse(api_url).netloc}
-
-    def fetch() -> bytes:
-        if urlparse(url).netloc not in allowed:
-            raise AttachmentError(f"Discord gave no download address for the file ({url!r} is "
-                                  "not Discord's)")
-        try:
-            with urllib.request.urlopen(url, timeout=120) as answer:
-                return answer.read()
-        except OSError as exc:
-            raise AttachmentError(f"Discord would not give me the file ({exc})") from exc
-
-    size = item.get("size")
-    return Attachment(str(item.get("filename") or ""), size if isinstance(size, int) else None,
-                      fetch)
+    return download("Discord", str(item.get("filename") or ""), item.get("size"),
+                    str(item.get("url") or ""), ATTACHMENT_HOSTS | {urlparse(api_url).netloc})
 
 
 def mail_user_text(channel: str) -> str:

@@ -22,9 +22,9 @@ from nacl.signing import VerifyKey
 
 from bot.discord import client
 from bot.discord.interactions import COMMANDS, blueprint
-from bot.discord.send import Out, Sender, outs
+from bot.discord.send import FILE_LIMIT, Out, Sender, outs
 from bot.live import send_live
-from bot.render import Piece, delivery_pieces
+from bot.render import Piece, delivery_pieces, upload_limit
 from chatops.commands import CommandHandler
 from chatops.notify.render import for_platform, templates_dir
 from chatops.platform import Delivery, DeliveryError, Platform
@@ -54,6 +54,7 @@ class DiscordPlatform(Platform):
             raise SetupError("DISCORD_PUBLIC_KEY must be the application's public key in hex "
                              "(64 characters, General Information → Public Key)") from None
         self.api_url = settings.environ.get("DISCORD_API_URL") or client.DEFAULT_API_URL
+        self.file_limit = upload_limit(settings.environ, "discord", FILE_LIMIT)
         self.trusted_guilds = frozenset(
             g.strip() for g in settings.environ.get("DISCORD_TRUSTED_GUILDS", "").split(",")
             if g.strip())
@@ -137,7 +138,7 @@ class DiscordPlatform(Platform):
             if delivery.payload.get("kind") == "live":
                 self._live(delivery)
                 return
-            items = outs(delivery_pieces(delivery.payload), name)
+            items = outs(delivery_pieces(delivery.payload), name, self.file_limit)
             if items:
                 self.rest.run(run_all)
         except client.Throttled as exc:

@@ -23,6 +23,7 @@ from bot.render import (
     pack,
     segments,
     split_text,
+    too_large,
 )
 
 MESSAGE_LIMIT = 2000
@@ -60,12 +61,12 @@ def text_messages(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return pack(parts, limit)
 
 
-def outs(pieces: list[Piece], file_name: str) -> list[Out]:
+def outs(pieces: list[Piece], file_name: str, file_limit: int = FILE_LIMIT) -> list[Out]:
     """The messages and uploads that show ``pieces`` on Discord, in order."""
     result: list[Out] = []
     for piece in merged(pieces, MESSAGE_LIMIT - len(fenced(""))):
         if piece.kind == "file":
-            result.extend(_file(piece, file_name))
+            result.extend(_file(piece, file_name, file_limit))
         elif not piece.text.strip():
             continue
         elif piece.kind == "code":
@@ -74,19 +75,19 @@ def outs(pieces: list[Piece], file_name: str) -> list[Out]:
             else:
                 result.extend(_file(as_file(piece, file_name, (
                     f"The output is {len(piece.text):,} characters long, so it is attached.")),
-                    file_name))
+                    file_name, file_limit))
         else:
             messages = text_messages(piece.text)
             if len(messages) > MAX_MESSAGES:
                 result.extend(_file(as_file(piece, file_name, (
                     f"The message is {len(piece.text):,} characters long, so it is attached.")),
-                    file_name))
+                    file_name, file_limit))
             else:
                 result.extend(Out(m) for m in messages)
     return result
 
 
-def _file(piece: Piece, default_name: str) -> list[Out]:
+def _file(piece: Piece, default_name: str, limit: int) -> list[Out]:
     name = piece.file_name or default_name
     captions = text_messages(piece.text) if piece.text.strip() else []
     before, caption = (captions[:-1], captions[-1]) if captions else ([], None)
@@ -94,9 +95,8 @@ def _file(piece: Piece, default_name: str) -> list[Out]:
     if piece.file_data is None:
         assert piece.file_path is not None
         size = os.path.getsize(piece.file_path)  # OSError: the caller reports it
-        if size > FILE_LIMIT:
-            note = (f"The file `{name}` is {size / 2**20:.0f} MB, more than Discord accepts; "
-                    "it stays in the job's log folder.")
+        if size > limit:
+            note = too_large(piece, name, size, limit, "Discord")
             return result + [Out(f"{caption}\n{note}" if caption else note)]
     return result + [Out(caption, name, piece.file_data, piece.file_path)]
 

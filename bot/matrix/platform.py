@@ -24,8 +24,8 @@ from bot.asyncloop import LoopThread
 from bot.live import send_live
 from bot.matrix import client as mx
 from bot.matrix.inbound import Inbound
-from bot.matrix.send import Sender
-from bot.render import delivery_pieces
+from bot.matrix.send import FILE_LIMIT, Sender
+from bot.render import delivery_pieces, upload_limit
 from chatops.commands import CommandHandler
 from chatops.notify.render import for_platform, templates_dir
 from chatops.platform import Delivery, DeliveryError, Platform
@@ -45,6 +45,7 @@ class MatrixPlatform(Platform):
         self.service = service
         self.settings = service.settings
         self.client = mx.new_client(self.settings)
+        self.file_limit = upload_limit(self.settings.environ, "matrix", FILE_LIMIT)
         self.trusted_rooms = frozenset(
             r.strip() for r in self.settings.environ.get("MATRIX_TRUSTED_ROOMS", "").split(",")
             if r.strip())
@@ -139,7 +140,7 @@ class MatrixPlatform(Platform):
         sender = Sender(self.client, room_id, reply_to=reply_to, file_name=name,
                         skip=delivery.progress.get("sent", 0),
                         on_sent=lambda sent: delivery.record("sent", sent),
-                        txn=_txn(delivery))
+                        txn=_txn(delivery), file_limit=self.file_limit)
         try:
             self.loop.run(self._log_in())
             if delivery.payload.get("kind") == "slurm":

@@ -7,13 +7,22 @@ than ``MAX_MESSAGES`` messages (or code longer than one) is uploaded as a text f
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 from nio import AsyncClient
 
 from bot.matrix.client import code_html, inline_html, notice_content, send_content, upload
-from bot.render import MAX_MESSAGES, Piece, SendCount, as_file, segments, split_text
+from bot.render import (
+    MAX_MESSAGES,
+    Piece,
+    SendCount,
+    as_file,
+    segments,
+    split_text,
+    too_large,
+)
 
 MESSAGE_LIMIT = 16000
 FILE_LIMIT = 50 * 1024 * 1024  # Synapse's default max_upload_size
@@ -40,8 +49,10 @@ class Sender(SendCount):
 
     def __init__(self, client: AsyncClient, room_id: str, *, reply_to: str | None = None,
                  file_name: str = "output.txt", skip: int = 0,
-                 on_sent: Callable[[int], None] | None = None, txn: str | None = None):
+                 on_sent: Callable[[int], None] | None = None, txn: str | None = None,
+                 file_limit: int = FILE_LIMIT):
         self.client = client
+        self.file_limit = file_limit
         self.room_id = room_id
         self.txn = txn  # a delivery's stable prefix of transaction ids (idempotent resends)
         self.reply_to = reply_to
@@ -91,12 +102,12 @@ class Sender(SendCount):
         else:
             assert piece.file_path is not None
             with open(piece.file_path, "rb") as handle:  # OSError: the caller reports it
-                data = handle.read(FILE_LIMIT + 1)
-            if len(data) > FILE_LIMIT:
-                return await self.event(notice_content(
-                    f"The file {name} is larger than 50 MB; it stays in the job's log folder.",
-                    inline_html(f"The file `{name}` is larger than 50 MB; it stays in the "
-                                "job's log folder.")))
+                data = handle.read(self.file_limit + 1)
+            if len(data) > self.file_limit:
+                length = os.path.getsize(piece.file_path)
+                note = too_large(piece, name, length, self.file_limit, "this homeserver")
+                return await self.event(notice_content(note.replace("`", ""),
+                                                       inline_html(note)))
         if self.skipped():  # its m.file arrived in an earlier attempt: no re-upload
             return None
         uri = await upload(self.client, data, name)

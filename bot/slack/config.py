@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.render import upload_limit
 from chatops.service import SetupError
 from chatops.settings import Settings
 
@@ -19,6 +20,7 @@ DEFAULT_API_URL = "https://slack.com/api/"
 SETTING_NAMES = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET")
 BAD_TOKEN_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked",
                     "token_expired", "not_allowed_token_type"}
+FILE_LIMIT = 1024**3  # Slack takes files up to 1 GB
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class SlackSettings:
     success_reaction: str = "white_check_mark"
     failure_reaction: str = "x"
     templates_dir: str | None = None  # the site's Slurm notification templates
+    file_limit: int = FILE_LIMIT  # bytes one upload may have
 
     def __repr__(self) -> str:  # never print a token, whatever prints this
         return (f"SlackSettings(api_url={self.api_url!r}, socket_mode={bool(self.app_token)}, "
@@ -55,6 +58,7 @@ class SlackSettings:
             success_reaction=reaction("CHATOPS_SLACK_SUCCESS_REACTION", "white_check_mark"),
             failure_reaction=reaction("CHATOPS_SLACK_FAILURE_REACTION", "x"),
             templates_dir=env.get("CHATOPS_TEMPLATES_DIR") or None,
+            file_limit=upload_limit(env, "slack", FILE_LIMIT),
         )
 
 

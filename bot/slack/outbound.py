@@ -9,6 +9,7 @@ a ``DeliveryError``: with ``retry_after`` on HTTP 429, ``permanent`` for errors 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.live import send_live
+from bot.render import result_piece, too_large
 from bot.slack.config import SlackSettings
 from bot.slack.inbound import escape
 from chatops.notify.render import for_platform
@@ -226,6 +228,11 @@ class Sender:
         else:
             channel = self._post_text(delivery, "text", report.text)
             for index, item in enumerate(report.files):  # a calculation's results
+                length = os.path.getsize(item["path"])  # OSError: the caller reports it
+                if length > self.slack.file_limit:
+                    self._post_text(delivery, f"files.{index}", too_large(
+                        result_piece(item), item["name"], length, self.slack.file_limit, "Slack"))
+                    continue
                 self._step(delivery, f"files.{index}", "files_upload_v2",
                            lambda item=item, channel=channel: self.client.files_upload_v2(
                                channel=channel, thread_ts=delivery.thread,

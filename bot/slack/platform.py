@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import urllib.request
 from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
@@ -33,7 +32,7 @@ from bot.slack.inbound import SlackMessage, escape, parse_event
 from bot.slack.outbound import Sender, split_text
 from bot.slack.schema import ENVELOPE, EVENT, INTERACTIVE
 from bot.slack.users import UserDirectory
-from chatops.calc.submit import Attachment, AttachmentError
+from chatops.calc.submit import Attachment, download
 from chatops.commands import CommandHandler, Incoming
 from chatops.commands import Response as CommandResponse
 from chatops.events import Requester
@@ -154,24 +153,10 @@ class SlackPlatform(Platform):
         if not shared or not isinstance(shared[0], dict):
             return None
         item = shared[0]
-        url = item.get("url_private_download") or item.get("url_private") or ""
-        allowed = {"files.slack.com", urlparse(self.slack.api_url).netloc}
-        token = self.client.token
-
-        def fetch() -> bytes:
-            if urlparse(url).netloc not in allowed:
-                raise AttachmentError(f"Slack gave no download address for the file ({url!r} "
-                                      "is not Slack's)")
-            request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-            try:
-                with urllib.request.urlopen(request, timeout=120) as answer:
-                    return answer.read()
-            except OSError as exc:
-                raise AttachmentError(f"Slack would not give me the file ({exc})") from exc
-
-        size = item.get("size")
-        return Attachment(str(item.get("name") or ""), size if isinstance(size, int) else None,
-                          fetch)
+        return download("Slack", str(item.get("name") or ""), item.get("size"),
+                        item.get("url_private_download") or item.get("url_private") or "",
+                        {"files.slack.com", urlparse(self.slack.api_url).netloc},
+                        {"Authorization": f"Bearer {self.client.token}"})
 
     def answer(self, message: SlackMessage, requester: Requester,
                response: CommandResponse) -> None:

@@ -29,10 +29,10 @@ from telegram.ext import Application, CallbackContext, MessageHandler, filters
 
 from bot.asyncloop import LoopThread
 from bot.live import send_live
-from bot.render import delivery_pieces
+from bot.render import delivery_pieces, upload_limit
 from bot.telegram.inbound import QUIET_SUCCESS, Inbound
 from bot.telegram.schema import UPDATE
-from bot.telegram.send import NO_PREVIEW, Sender
+from bot.telegram.send import FILE_LIMIT, NO_PREVIEW, Sender
 from chatops.commands import CommandHandler
 from chatops.notify.render import for_platform, templates_dir
 from chatops.payloads import BadPayload, load
@@ -75,6 +75,7 @@ class TelegramPlatform(Platform):
         self.token = token
         self.api_url = (settings.environ.get("TELEGRAM_API_URL") or DEFAULT_API_URL).rstrip("/")
         self.webhook_url = settings.environ.get("TELEGRAM_WEBHOOK_URL") or None
+        self.file_limit = upload_limit(settings.environ, "telegram", FILE_LIMIT)
         self.webhook_path: str | None = None
         if self.webhook_url:
             path = urlparse(self.webhook_url).path
@@ -195,7 +196,8 @@ class TelegramPlatform(Platform):
                 return
             sender = Sender(self.bot, delivery.channel, thread=thread, reply_to=reply_to,
                             file_name=name, skip=delivery.progress.get("sent", 0),
-                            on_sent=lambda sent: delivery.record("sent", sent))
+                            on_sent=lambda sent: delivery.record("sent", sent),
+                            file_limit=self.file_limit)
             if pieces:
                 self.loop.run(sender.pieces(pieces))
             elif delivery.message:  # a quiet success: a reaction instead of a message

@@ -1,9 +1,10 @@
 """Telegram's side of rendering: pieces -> sendMessage (HTML) / sendDocument calls.
 
 Limits (Bot API): a message holds 4 096 characters after its HTML is parsed, a caption 1 024,
-an uploaded document 50 MB. Text is cut on line boundaries and never inside a tag; code goes in
-``<pre>`` (escaped); anything that would take more than ``MAX_MESSAGES`` messages is attached
-as a text file instead.
+an uploaded document 50 MB (``CHATOPS_TELEGRAM_UPLOAD_LIMIT`` where a local Bot API server
+takes more; a larger file becomes a download link or a note: ``bot.render.too_large``). Text
+is cut on line boundaries and never inside a tag; code goes in ``<pre>`` (escaped); anything
+that would take more than ``MAX_MESSAGES`` messages is attached as a text file instead.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bot.render import (
     pack,
     segments,
     split_text,
+    too_large,
 )
 
 MESSAGE_LIMIT = 4096
@@ -66,8 +68,9 @@ class Sender(SendCount):
 
     def __init__(self, bot: Bot, chat_id: int | str, *, thread: int | None = None,
                  reply_to: int | None = None, file_name: str = "output.txt", skip: int = 0,
-                 on_sent: Callable[[int], None] | None = None):
+                 on_sent: Callable[[int], None] | None = None, file_limit: int = FILE_LIMIT):
         self.bot = bot
+        self.file_limit = file_limit
         self.chat_id = chat_id
         self.thread = thread
         self.reply_to = reply_to
@@ -125,10 +128,10 @@ class Sender(SendCount):
         else:
             assert piece.file_path is not None
             size = os.path.getsize(piece.file_path)  # OSError: the caller reports it
-            if size > FILE_LIMIT:
+            if size > self.file_limit:
+                note = too_large(piece, name, size, self.file_limit, "Telegram")
                 return await self.message(inline_html(
-                    f"{piece.text}\nThe file `{name}` is {size / 2**20:.0f} MB, more than "
-                    "Telegram accepts (50 MB); it stays in the job's log folder."))
+                    f"{piece.text}\n{note}" if piece.text else note))
             content = open(piece.file_path, "rb")
         try:
             await self.bot.send_document(self.chat_id, InputFile(content, filename=name),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from chatops import identities, wakeup
-from chatops.calc import audit, orgs, store
+from chatops.calc import audit, links, orgs, store
 from chatops.calc.submit import refuse_registration
 from chatops.db import identities as identity_rows
 from chatops.db import reading
@@ -343,6 +343,10 @@ class CalcAdmin:
                 deliveries.c.job_id == job_id).order_by(deliveries.c.id.desc())).scalars()
             reports = [p for p in payload if '"kind": "report"' in p]
         if reports:
-            self.queue.add_delivery(who.platform, json.loads(reports[0]), channel=who.channel,
+            payload = json.loads(reports[0])
+            # new links: the report's own may have ended (retention keeps the files for these)
+            payload["files"] = links.attach(self.settings, self.engine, job_id,
+                                            payload.get("files") or [])
+            self.queue.add_delivery(who.platform, payload, channel=who.channel,
                                     thread=who.thread, is_direct=who.is_direct, job_id=job_id)
             wakeup.notify(self.settings.run_dir, "outbox")

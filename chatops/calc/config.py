@@ -18,6 +18,7 @@ from typing import Any
 
 from chatops.calc.registration import Places, build_places
 from chatops.cluster_config import ClusterSpec, SlurmSpec, build_slurm
+from chatops.params import parse_duration
 from chatops.user_ids import channel_problem, user_id_problem
 
 Error = Callable[[str, str], None]  # (where, message)
@@ -31,7 +32,7 @@ RUNNER_SLURM_KEYS = {"partition", "time", "mem", "cpus", "gpus", "setup", "outpu
 CALC_KEYS = {
     "quota", "approved_quota", "quota_window", "audit_channel", "max_result_bytes",
     "max_results_bytes", "max_result_files", "result_extensions", "organisations",
-    "register_from",
+    "register_from", "keep_results",
 }
 WINDOWS = ("month", "30 days")
 NAMESPACE = "run"  # calculations are jobs of this (reserved) namespace: run_<cluster>.<runner>
@@ -106,6 +107,9 @@ class CalcSettings:
     organisations: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     # where new users may register (calc/registration.py); None: anywhere
     register_from: Places | None = None
+    # seconds after its end a calculation's result files are removed by the dispatcher (None:
+    # only `chatops prune` removes them); never while a download link to them works
+    keep_results: float | None = None
 
 
 def template_fields(template: str) -> set[str]:
@@ -303,6 +307,15 @@ def build_calc_settings(error: Error, raw: Any) -> CalcSettings:
             error(where, f"'organisations': {label!r} must be {{'quota': n, 'approved_quota': "
                   f"n}} (whole numbers), not {quotas!r}")
     values["organisations"] = {k: dict(v) for k, v in orgs.items() if isinstance(v, Mapping)}
+    keep = raw.get("keep_results")
+    if keep is not None:
+        seconds = (parse_duration(str(keep)) if isinstance(keep, (str, int, float))
+                   and not isinstance(keep, bool) else None)
+        if not seconds:
+            error(where, f"'keep_results' must be a length of time such as '30d' or '12w', "
+                  f"not {keep!r}")
+        else:
+            values["keep_results"] = seconds
     extensions = _strings(error, where, raw, "result_extensions", default.result_extensions)
     values["result_extensions"] = tuple(e.lower() for e in extensions)
     values["register_from"] = build_places(error, raw.get("register_from"))

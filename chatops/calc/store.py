@@ -275,13 +275,14 @@ def remove_results(settings: Any, engine: Engine, job_id: int, *, dry_run: bool 
     held = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
     if dry_run:
         return held
-    shutil.rmtree(folder, ignore_errors=True)
+    # Recorded first: from then on `calc <id>` says they were removed, never that they follow.
     row = of_job(engine, job_id)
     results = json.loads(row.results) if row is not None and row.results else {}
     results["removed_at"] = time.time() if now is None else now
     with engine.begin() as conn:
         conn.execute(update(calculations).where(calculations.c.job_id == job_id)
                      .values(results=json.dumps(results)))
+    shutil.rmtree(folder, ignore_errors=True)
     return held
 
 
@@ -337,3 +338,22 @@ def unlink(engine: Engine, person: str, now: float | None = None) -> bool:
         return bool(conn.execute(update(calc_users).where(
             calc_users.c.person == person, calc_users.c.same_as.is_not(None))
             .values(same_as=None, updated_at=time.time() if now is None else now)).rowcount)
+
+
+def keep_for_links(engine: Engine, job_id: int, until: float) -> None:
+    """Keep the calculation's result files at least until ``until`` (a download link ends
+    then): retention looks at ``links_until``."""
+    row = of_job(engine, job_id)
+    if row is None:
+        return
+    results = json.loads(row.results) if row.results else {}
+    results["links_until"] = max(float(results.get("links_until") or 0), until)
+    with engine.begin() as conn:
+        conn.execute(update(calculations).where(calculations.c.job_id == job_id)
+                     .values(results=json.dumps(results)))
+
+
+def links_until(engine: Engine, job_id: int) -> float:
+    """When the newest download link to the calculation's result files ends (0: none)."""
+    row = of_job(engine, job_id)
+    return float(json.loads(row.results or "{}").get("links_until") or 0) if row else 0.0

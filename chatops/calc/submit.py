@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
-from chatops import wakeup
+from chatops import submit_as, wakeup
 from chatops.calc import audit, files, registration, store
 from chatops.calc.config import FILE, RunnerSpec
 from chatops.events import Requester
@@ -37,6 +39,25 @@ class Attachment:
     name: str
     size: int | None  # as the platform announced it (None: unknown until fetched)
     fetch: Callable[[], bytes]
+
+
+def download(platform: str, name: str, size: object, url: str, hosts: set[str],
+             headers: dict[str, str] | None = None) -> Attachment:
+    """An attachment fetched over HTTPS from ``url`` only if it is on one of the platform's own
+    ``hosts`` (a forged event must not make the service fetch from anywhere else)."""
+
+    def fetch() -> bytes:
+        if urlparse(url).netloc not in hosts:
+            raise AttachmentError(f"{platform} gave no download address for the file ({url!r} "
+                                  f"is not {platform}'s)")
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}),
+                                        timeout=120) as answer:
+                return answer.read()
+        except OSError as exc:
+            raise AttachmentError(f"{platform} would not give me the file ({exc})") from exc
+
+    return Attachment(name, size if isinstance(size, int) else None, fetch)
 
 
 @dataclass(frozen=True)
@@ -230,6 +251,10 @@ class Submitter:
         args = check_args(runner, asked.args, name)
         if isinstance(args, str):
             return self.refuse(who, args)
+        unbound = submit_as.refusal(self.queue.engine, self.config.clusters, runner.cluster,
+                                    who.platform, who.user)
+        if unbound:
+            return self.refuse(who, f"Not submitted: {unbound}.")
         taken = store.take(self.queue.engine, self.config.calc, who.qualified_user,
                            who.user_name, cluster=runner.cluster, runner=runner.name,
                            file_name=name, input_bytes=attachment.size or 0, args=args, now=now)

@@ -21,10 +21,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from chatops.slurm.acct import SACCT_FIELDS, AcctJob, AcctRecord, group_jobs, parse_sacct
+from chatops.slurm.listing import SQUEUE_FORMAT, Node, QueuedJob, parse_sinfo_json, parse_squeue
 from chatops.slurm.parse import (
-    SQUEUE_FORMAT,
-    Node,
-    QueuedJob,
     expand_nodelist,
     known,
     parse_datetime,
@@ -32,8 +30,6 @@ from chatops.slurm.parse import (
     parse_exit_code,
     parse_int,
     parse_keyvalues,
-    parse_sinfo_json,
-    parse_squeue,
     parse_state,
     parse_tres,
     split_records,

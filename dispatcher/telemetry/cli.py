@@ -25,8 +25,15 @@ def main(argv: list[str]) -> int:
     if argv[:1] in (["-h"], ["--help"]) or not argv:
         print(USAGE, file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
-    if argv[0] == "check" and len(argv) == 2:
-        return check(argv[1])
+    if argv[0] == "check":
+        if argv[1:] in (["-h"], ["--help"]):
+            print(USAGE)
+            return 0
+        if len(argv) == 2:
+            return check(argv[1])
+        print("chatops telemetry check: name one daemon ini file, as in "
+              "`chatops telemetry check /etc/chatops/telemetry.ini`", file=sys.stderr)
+        return 2
     if len(argv) == 1:
         from dispatcher.telemetry.daemon import run_daemon
 
@@ -56,7 +63,15 @@ def summary(config: Config) -> list[str]:
     return [f"cluster {config.cluster}, role {config.role}",
             "runs " + (", ".join(ops) if ops else "nothing (no operation has a cadence)"),
             f"sends to {sink}",
-            f"buffers up to {config.buffer_size} bytes in {config.buffer_directory}"]
+            f"buffers up to {byte_size(config.buffer_size)} in {config.buffer_directory}"]
+
+
+def byte_size(n: int) -> str:
+    """104857600 -> "100 MiB", as an ini file would have said it (100M)."""
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor} {unit}"
+    return f"{n} bytes"
 
 
 def check(path: str) -> int:

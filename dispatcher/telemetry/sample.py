@@ -10,8 +10,10 @@ their process group, with a non-zero ``epoch`` (the node's boot time) as Sonar's
 Node-wide: boot time, per-CPU busy seconds, used memory, load averages and scheduling entities,
 when ``load`` is on.
 
-The pass reads what it needs for the filters first (owner, command, parent) and the rest only
-for processes kept; a process's job is looked up once in its life.
+The pass reads what it needs for the filters first (owner, command, parent: ``stat`` and
+``status``) and the memory (``statm``) only for processes kept, by hand (:mod:`.procfs`: psutil's
+per-call machinery cost as much as the kernel's work); a process's job is looked up once in its
+life.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 import psutil
 
+from dispatcher.telemetry import procfs
 from dispatcher.telemetry.config import SampleSettings
 from dispatcher.telemetry.envelope import EPOCH_TIME_BASE, timestamp
 from dispatcher.telemetry.gpu import Gpus
@@ -41,6 +44,7 @@ class Proc:
     uid: int
     cmd: str
     process: psutil.Process
+    seen: procfs.Figures
     in_container: bool = False
     fields: dict[str, Any] = field(default_factory=dict)
     job: int = 0
@@ -89,19 +93,20 @@ class Sampler:
         everyone: dict[int, tuple[int, str]] = {}  # pid -> (ppid, name), for containers
         for process in psutil.process_iter():
             try:
-                with process.oneshot():
-                    ppid, name, uid = _ppid(process), process.name(), process.uids().real
-                    everyone[process.pid] = (ppid, name)
-                    user = self._user(uid)
-                    if user in excluded_users or (excluded_commands
-                                                  and name.startswith(excluded_commands)):
-                        continue
-                    proc = Proc(process.pid, ppid, uid, name, process)
-                    if s.exclude_system_jobs and uid < SYSTEM_UID_LIMIT:
-                        system[proc.pid] = proc
-                        continue
-                    self._measure(proc, now)
-            except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+                seen = procfs.read(process.pid)
+                name = (seen.name if len(seen.name) < procfs.COMM_LENGTH
+                        else process.name())  # psutil's rule: the cmdline's fuller name
+                everyone[process.pid] = (seen.ppid, name)
+                user = self._user(seen.uid)
+                if user in excluded_users or (excluded_commands
+                                              and name.startswith(excluded_commands)):
+                    continue
+                proc = Proc(process.pid, seen.ppid, seen.uid, name, process, seen)
+                if s.exclude_system_jobs and seen.uid < SYSTEM_UID_LIMIT:
+                    system[proc.pid] = proc
+                    continue
+                self._measure(proc, now)
+            except (OSError, psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
             procs[proc.pid] = proc
         _mark_containers(procs, everyone)
@@ -109,9 +114,8 @@ class Sampler:
         for proc in system.values():
             if proc.in_container:
                 try:
-                    with proc.process.oneshot():
-                        self._measure(proc, now)
-                except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+                    self._measure(proc, now)
+                except (OSError, psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
                 procs[proc.pid] = proc
         live = set(everyone)
@@ -123,17 +127,16 @@ class Sampler:
         return procs
 
     def _measure(self, proc: Proc, now: float) -> None:
-        """The figures of one process (inside its oneshot)."""
-        p, f = proc.process, proc.fields
-        if p.status() == psutil.STATUS_ZOMBIE:
+        """The figures of one process (``stat`` and ``status`` read already)."""
+        p, f, seen = proc.process, proc.fields, proc.seen
+        if seen.zombie:
             proc.cmd += " <defunct>"
-        created = p.create_time()
-        times = p.cpu_times()
-        cpu = times.user + times.system
-        mem = p.memory_info()
-        f["resident_memory"] = max(0, mem.rss - mem.shared) // 1024
-        f["virtual_memory"] = mem.data // 1024
-        threads = p.num_threads() - 1
+        created = seen.start_ticks / procfs.CLOCK_TICKS + self.boot  # as psutil's create_time
+        cpu = seen.user_seconds + seen.system_seconds
+        rss, shared, data = procfs.memory(proc.pid)
+        f["resident_memory"] = max(0, rss - shared) // 1024
+        f["virtual_memory"] = data // 1024
+        threads = seen.threads - 1
         if threads > 0:
             f["num_threads"] = threads
         lifetime = max(now - created, 1e-3)
@@ -227,17 +230,6 @@ class Sampler:
             job["processes"] = [_process_record(p) for p in members]
             jobs.append(job)
         return jobs
-
-
-def _ppid(process: psutil.Process) -> int:
-    """The parent pid, read from the stat file that oneshot() has just read.
-
-    The public ``Process.ppid()`` first re-reads that file through a second Process object to
-    rule out pid reuse (a fifth of a pass's cost); the pass rules it out itself by comparing
-    creation times, so the platform method is used when psutil has it.
-    """
-    platform = getattr(process, "_proc", None)
-    return platform.ppid() if hasattr(platform, "ppid") else process.ppid()
 
 
 def _process_record(proc: Proc) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from bot.discord_webhook import DiscordWebhookPlatform
 from bot.sender import Sender
 from chatops import migrate
+from chatops.config_loader import build_config
 from chatops.db import deliveries, make_engine
-from chatops.job_config import build_config
 from chatops.monitor_texts import payload
 from chatops.queue import Queue
 from chatops.service import Service

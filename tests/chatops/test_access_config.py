@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chatops.job_config import RESERVED_NAMESPACES, ConfigError, build_config
+from chatops.config_loader import ConfigError, build_config
+from chatops.namespace_config import RESERVED_NAMESPACES
 
 NS = {"jobs": {"j": {"run_args_template": "true"}},
       "slack": [{"command": "go", "help": "h", "action": "schedule_job", "job_type": "j"}]}
@@ -63,7 +64,7 @@ def test_admins_and_admin_channel_are_validated() -> None:
 
 
 @pytest.mark.parametrize("word", ["run", "users", "cluster", "schedules", "telemetry", "link",
-                                  "logs", "cancel", "status", "help"])
+                                  "logs", "cancel", "status", "help", "calc", "calcs"])
 def test_built_in_words_cannot_name_a_namespace(word: str) -> None:
     assert word in RESERVED_NAMESPACES
     assert errors_of({word: NS}) == [
@@ -88,3 +89,9 @@ def test_config_check_refuses_an_old_config_that_names_people(chatops, tmp_path:
     assert "  namespace 'ns', allowed_users: 'alice' is a name" in result.stderr
     assert "  admin_channel: '#ops' is not a channel" in result.stderr
     assert "Someone refused is told their id" in result.stderr
+
+
+def test_every_calculation_command_word_is_reserved() -> None:
+    from chatops.calc.admin import ADMIN_WORDS, USER_WORDS
+
+    assert set(ADMIN_WORDS + USER_WORDS) - set(RESERVED_NAMESPACES) == set()

@@ -14,9 +14,9 @@ from chatops import identities
 from chatops.calc.admin import CalcAdmin
 from chatops.calc.submit import Attachment, Submitter
 from chatops.commands import CommandHandler, Incoming
+from chatops.config_loader import build_config
 from chatops.db import audit, make_engine
 from chatops.events import Requester
-from chatops.job_config import build_config
 from chatops.queue import Queue
 from tests.support.calc import local_queue
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chatops.calc.config import ArgRule
-from chatops.job_config import ConfigError, build_config
+from chatops.config_loader import ConfigError, build_config
 
 CHATOPS = str(Path(sys.executable).parent / "chatops")
 CLUSTER = {"host": "login.example.org", "user": "chatops", "key_file": "/etc/chatops/key",
@@ -79,7 +79,7 @@ def test_every_runner_error_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
         build_config({}, {"hpc": CLUSTER}, runners=runners,
                      calculations={"quota": -1, "quota_window": "week", "colour": 1,
-                                   "audit_channel": "#audit"})
+                                   "audit_channel": "#audit", "keep_results": "a while"})
     assert caught.value.errors == [
         "runners of cluster 'nowhere': 'nowhere' is not defined in clusters (hpc)",
         "cluster 'hpc', runner 'a': unknown key 'colour' (allowed: allowed_args, allowed_users, "
@@ -100,14 +100,16 @@ def test_every_runner_error_is_reported_at_once() -> None:
         "{file}",
         "cluster 'hpc', runner 'd': 'timeout' must be a positive number, not -1",
         "calculations: unknown key 'colour' (allowed: approved_quota, audit_channel, "
-        "max_result_bytes, max_result_files, max_results_bytes, organisations, quota, "
-        "quota_window, register_from, result_extensions)",
+        "keep_results, max_result_bytes, max_result_files, max_results_bytes, organisations, "
+        "quota, quota_window, register_from, result_extensions)",
         "calculations: 'quota' must be a whole number of calculations, not -1",
         "calculations: 'quota_window' is 'week'; use one of 'month', '30 days'",
         "calculations: 'audit_channel': '#audit' is not a channel; write it as 'platform:channel "
         "id', one of: slack:C0123ABCD (the channel's id, not #name), telegram:-1001234567890 "
         "(the chat id), discord:<channel id>, matrix:!room:server.example, console:<name> "
         "(shown on the dashboard)",
+        "calculations: 'keep_results' must be a length of time such as '30d' or '12w', not "
+        "'a while'",
     ]
 
 
@@ -229,7 +231,7 @@ def test_import_hpcbot_converts_its_config_into_one_that_checks(tmp_path: Path) 
     converted.write_text(result.stdout)
     assert "123:abc" not in result.stdout and "password" not in result.stdout.split("# To")[0]
     assert "# - admin_name 'boss': admins are named by id here" in result.stdout
-    from chatops.job_config import load_config
+    from chatops.config_loader import load_config
 
     config = load_config(converted)
     gaussian = config.runners["run_tesla.g16"]

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from chatops.calc import store
 from chatops.calc.admin import CalcAdmin
 from chatops.calc.submit import Attachment, Submitter, register
+from chatops.config_loader import build_config
 from chatops.db import audit, jobs
 from chatops.events import Requester
-from chatops.job_config import build_config
 from chatops.queue import Queue
 from tests.support.calc import local_queue
 

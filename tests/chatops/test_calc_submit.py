@@ -14,9 +14,9 @@ from chatops import migrate
 from chatops.calc import store
 from chatops.calc.submit import Attachment, AttachmentError, Submitter
 from chatops.commands import CommandHandler, Incoming
+from chatops.config_loader import build_config
 from chatops.db import audit, calc_users, calculations, jobs, make_engine
 from chatops.events import Requester
-from chatops.job_config import build_config
 from tests.support.calc import local_queue
 
 CLUSTER = {"host": "login.example.org", "user": "chatops", "key_file": "/k",

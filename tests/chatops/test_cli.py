@@ -5,20 +5,23 @@ running job, `prune` and `db backup`. Real processes on a private CHATOPS_HOME."
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sqlite3
+import subprocess
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
+from chatops.alarms import queue_notice
 from chatops.cli import build_parser
 from chatops.db import deliveries, jobs
 from chatops.joblogs import job_logs
 from chatops.service import open_queue
 from chatops.settings import load_settings
-from tests.support.cli import Chatops, spine_env
+from tests.support.cli import CHATOPS, TEST_CONFIG, Chatops, spine_env
 from tests.support.wait import wait_until
 
 DATE_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
@@ -67,6 +70,7 @@ def test_job_history_reads_like_times_not_numbers(chatops: Chatops) -> None:
     assert re.search(rf"^\s+created_at: {DATE_TIME} \(\d+ seconds? ago\)$", show, re.M), show
     assert re.search(r"^\s+timeout: 3600 s$", show, re.M), show
     assert not re.search(r"\d{10}\.\d", show), show  # no UNIX times
+    assert re.search(r"^\s+subscriber: alice on console, channel cli-[0-9a-f]+$", show, re.M), show
     listing = chatops("jobs", "list").stdout
     assert re.search(rf"^\s+{job_id}\s+queued\s+tests_echo\s+{DATE_TIME}\s+alice", listing,
                      re.M), listing
@@ -86,6 +90,16 @@ def test_no_such_job_is_exit_code_4_everywhere(chatops: Chatops) -> None:
         assert "no job 99999" in result.stdout + result.stderr
 
 
+def test_chat_refuses_a_user_that_is_no_login_name(chatops: Chatops) -> None:
+    for user in ("", "a b"):
+        result = chatops("chat", "--user", user, "help")
+        assert result.returncode == 2, result
+        assert result.stderr == (f"chatops chat: --user {user!r} is not a login name (letters, "
+                                 "digits, '_', '.', '-'; no spaces): name who is asking, or "
+                                 "leave --user out for your own login\n")
+    assert chatops("chat", "--user", "alice.b", "help").returncode == 0
+
+
 @pytest.mark.slow
 def test_a_number_too_big_for_any_job_is_no_job(chatops: Chatops) -> None:
     huge = "99999999999999999999999"
@@ -97,10 +111,15 @@ def test_a_number_too_big_for_any_job_is_no_job(chatops: Chatops) -> None:
         result = chatops.chat(text)
         assert (result.returncode, result.stdout, result.stderr) == (
             4, f"There is no job {huge}. `status` lists the current jobs.\n", ""), text
-    for args in (("notifications", "retry", huge), ("notifications", "drop", huge)):
-        result = chatops(*args)
-        assert result.returncode == 1 and result.stdout.startswith("0 notification(s)"), args
-        assert result.stderr == ""
+    retry, drop = chatops("notifications", "retry", huge), chatops("notifications", "drop", huge)
+    assert (retry.returncode, retry.stdout, retry.stderr) == (
+        1, "0 notification(s) queued again\n",
+        "chatops: not every id named is a dead letter, and only those are sent again "
+        "(`chatops notifications list --state dead` lists them)\n")
+    assert (drop.returncode, drop.stdout, drop.stderr) == (
+        1, "0 notification(s) dropped\n",
+        "chatops: not every id named is pending or dead, and only those can be dropped "
+        "(`chatops notifications list` shows each one's state)\n")
     for limit in (huge + "0" * 10, "-5"):
         result = chatops("jobs", "list", "--limit", limit)
         assert result.returncode == 2
@@ -131,6 +150,10 @@ def test_logs_of_a_running_job_show_what_it_wrote_so_far(running: Chatops) -> No
     assert f"(job {job_id} is still running: this is what it has written so far)" in \
         from_cli.stderr
     assert running.chat(f"cancel {job_id}").returncode == 0  # its requester stops it
+    echoed = int(re.search(r"\(job (\d+)\)", running.chat("tests echo hi").stderr)[1])
+    quiet = running("jobs", "logs", "--stderr", str(echoed))
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (
+        0, "", f"(job {echoed} wrote nothing to stderr)\n")
 
 
 @pytest.mark.slow
@@ -218,3 +241,26 @@ def test_env_file_gives_the_admin_the_services_settings(chatops: Chatops, tmp_pa
     assert (missing.returncode, missing.stderr) == (
         3, f"chatops: cannot read the settings file {tmp_path / 'none.env'}: No such file or "
         "directory\n")
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_no_traceback(tmp_path: Path) -> None:
+    # `chatops jobs list | head -1`: head exits, the next write finds the pipe closed
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run([CHATOPS, "config", "check", str(TEST_CONFIG)],
+                                env=spine_env(tmp_path), stdout=writer,
+                                stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(writer)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_notifications_list_shows_times_in_utc_and_drop_needs_ids(chatops: Chatops) -> None:
+    queue_notice(open_queue(load_settings(chatops.env)), "console:admins", "a notice")
+    listed = chatops("notifications", "list")
+    assert listed.returncode == 0
+    assert re.search(rf"^ +\d+  pending    {DATE_TIME}  ", listed.stdout, re.M), listed.stdout
+    bare = chatops("notifications", "drop")
+    assert (bare.returncode, bare.stdout, bare.stderr) == (
+        2, "", "chatops: name the ids to drop, or --all-dead\n")

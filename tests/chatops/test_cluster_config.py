@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chatops.job_config import ConfigError, build_config
+from chatops.config_loader import ConfigError, build_config
 
 CHATOPS = str(Path(sys.executable).parent / "chatops")
 
@@ -55,7 +55,7 @@ def test_cluster_errors_name_the_cluster_and_the_key() -> None:
         "cluster 'a': give 'key_file' (a private key's path) or 'agent': True",
         "cluster 'b': unknown key 'colour' (allowed: agent, command_timeout, connect_timeout, "
         "host, jump_host, keepalive, key_file, key_passphrase_env, known_hosts, max_sessions, "
-        "password_env, port, upload_path, user)",
+        "password_env, port, submit_as, submit_wrapper, upload_path, user)",
         "cluster 'b': 'key_passphrase_env' names an environment variable; 'not a name' is not "
         "one",
         "cluster 'b': 'port' must be int, not str '22'",
@@ -113,6 +113,48 @@ def test_a_slurm_job_type_has_no_concurrency_limit_unless_it_sets_one() -> None:
 
 
 @pytest.mark.slow
+def test_submit_as_is_service_or_requester() -> None:
+    config = build_config({"hpc": namespace(cluster="own")},
+                          {"main": CLUSTER, "own": {**CLUSTER, "submit_as": "requester"}})
+    assert (config.clusters["main"].submit_as, config.clusters["own"].submit_as,
+            config.clusters["own"].submit_wrapper) == (
+        "service", "requester", "/usr/local/libexec/chatops-submit")
+    assert errors({}, {"a": {**CLUSTER, "submit_as": "user"},
+                       "b": {**CLUSTER, "submit_as": "requester",
+                             "submit_wrapper": "chatops-submit --any"},
+                       "c": {**CLUSTER, "submit_wrapper": "/opt/w"}}) == [
+        "cluster 'a': 'submit_as' is 'user'; use \"service\" (every job runs as 'user') or "
+        "\"requester\" (each person's jobs run as the cluster account bound to them with "
+        "`bind`, through sudo and the site's wrapper: DEPLOY.md)",
+        "cluster 'b': 'submit_wrapper' is the absolute path of the wrapper on the cluster "
+        "(sudoers names it so), not 'chatops-submit --any'",
+        "cluster 'c': 'submit_wrapper' is used only with submit_as = \"requester\"",
+    ]
+
+
+def test_what_no_person_asks_for_cannot_run_as_the_requester() -> None:
+    own = {"own": {**CLUSTER, "submit_as": "requester"}}
+    deploy = {"deploy": {"run_args_template": "deploy {sha}"}}
+    assert errors({
+        "fab": namespace(cluster="own", fabfile="fabfile.py"),
+        "cron": {**namespace(cluster="own", default_channel="#ops"),
+                 "schedules": [{"name": "nightly", "job_type": "run", "every": "1d",
+                               "args": {"text": "hi"}}]},
+        "ship": {"cluster": "own", "jobs": deploy},  # GitHub's default rule: merged PRs
+    }, own) == [
+        "namespace 'fab': its fabfile's tasks connect as the cluster's 'user', but cluster own "
+        "has submit_as = \"requester\"; make them remote commands or batch jobs, or give it "
+        "a cluster entry without submit_as",
+        "namespace 'cron': schedule 'nightly' starts job 'run' on cluster own, which runs jobs "
+        "as the person who asks, and nobody asks for it there: run it from chat, or give it a "
+        "cluster entry without submit_as",
+        "namespace 'ship': the GitHub pull_request rule (`\"github\": []` turns it off) starts "
+        "job 'deploy' on cluster own, which runs jobs as the person who asks, and nobody asks "
+        "for it there: run it from chat, or give it a cluster entry without submit_as",
+    ]
+    build_config({"ship": {"cluster": "own", "jobs": deploy, "github": []}}, own)
+
+
 def test_config_check_reports_cluster_errors(tmp_path: Path) -> None:
     path = tmp_path / "job_configs.py"
     path.write_text(textwrap.dedent("""
@@ -127,3 +169,20 @@ def test_config_check_reports_cluster_errors(tmp_path: Path) -> None:
         f"{path}: 1 error(s):\n"
         "  cluster 'hpc': 'passphrase': secrets never live in job_configs.py; put it in an "
         "environment variable and name it with 'key_passphrase_env'\n")
+
+
+def test_a_cluster_with_errors_has_all_of_them_named_and_is_not_called_undefined() -> None:
+    broken = {"host": "login.example.org", "user": "chatops", "submit_as": "requster",
+              "upload_path": "../up"}
+    assert errors({"ns": namespace(cluster="hpc"), "job": namespace(job={"cluster": "hpc"})},
+                  {"hpc": broken}) == [
+        "cluster 'hpc': 'known_hosts' is required (text)",
+        "cluster 'hpc': give 'key_file' (a private key's path) or 'agent': True",
+        "cluster 'hpc': 'upload_path' is a folder on the cluster (relative to the login "
+        "directory, or absolute), not '../up'",
+        "cluster 'hpc': 'submit_as' is 'requster'; use \"service\" (every job runs as 'user') "
+        "or \"requester\" (each person's jobs run as the cluster account bound to them with "
+        "`bind`, through sudo and the site's wrapper: DEPLOY.md)",
+        "namespace 'ns': 'cluster' 'hpc' has errors in clusters (above); fix those",
+        "namespace 'job', job 'run': 'cluster' 'hpc' has errors in clusters (above); fix those",
+    ]

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from chatops.cluster_status import Snapshot, changes, offline, snapshot
-from chatops.job_config import build_config
+from chatops.config_loader import build_config
 from chatops.monitor_texts import Clock, board_text, change_text
-from chatops.slurm.parse import Node, parse_sinfo_json
+from chatops.slurm.listing import Node, parse_sinfo_json
 from dispatcher.monitor import Poll, advance
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "slurm"
@@ -23,7 +23,7 @@ def nodes(name: str) -> list[Node]:
 def node(name: str, state: str, flags: tuple[str, ...] = (), reason: str = "",
          since: float | None = None, cpus: int = 8, alloc: int = 0,
          partitions: tuple[str, ...] = ("batch",)) -> Node:
-    from chatops.slurm.parse import _display_state
+    from chatops.slurm.listing import _display_state
 
     return Node(name, state, flags, _display_state(state, flags), cpus=cpus, alloc_cpus=alloc,
                 partitions=partitions, reason=reason,

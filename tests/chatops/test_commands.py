@@ -208,3 +208,31 @@ def test_status_text_for_a_job_due_after_the_window() -> None:
     window = [Row(job_type="a_b", start_at=now, end_at=now + 3600)]
     assert status([], queued, window, now=now).split("\n")[2] == (
         f"• job 1 `a_b` starts {clock(now + 7200)}")
+
+
+def test_help_for_a_namespace_that_does_not_exist_says_so(service: Service) -> None:
+    reply = said(ask(service, "help exampel"))
+    assert reply == ("Sorry, I didn't understand `help exampel`. There is no namespace "
+                     "`exampel`. Did you mean `help example`? (`help` lists the commands.)")
+    assert said(ask(service, "help deploy")).startswith(
+        "Sorry, I didn't understand `help deploy`. There is no namespace `deploy`.\n"
+        "Namespaces (`<namespace> help` lists their commands):")
+    assert said(ask(service, "help example extra")).startswith(
+        "Sorry, I didn't understand `help example extra`. `help` takes at most one namespace "
+        "name.\n")
+
+
+def test_the_start_of_one_command_is_answered_with_that_command(service: Service) -> None:
+    assert said(ask(service, "example say")) == (
+        "Sorry, I didn't understand `example say`. Did you mean `example say hello [name]`? "
+        "(`example help` lists the commands.)")
+    assert said(ask(service, "example suppress sleeps from 10:00")) == (
+        "Sorry, I didn't understand `example suppress sleeps from 10:00`. Did you mean "
+        "`example suppress sleeps from [start_at] to [end_at]`? (`example help` lists the "
+        "commands.)")
+
+
+def test_a_misspelt_namespace_is_named_with_the_nearest_one(service: Service) -> None:
+    assert said(ask(service, "exampel say hi")).startswith(
+        "Sorry, I didn't understand `exampel say hi`. There is no namespace `exampel`; the "
+        "nearest is `example` (`example help` lists its commands).\nNamespaces")

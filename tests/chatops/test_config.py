@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chatops.job_config import ConfigError, build_config, load_config
+from chatops.config_loader import ConfigError, build_config, load_config
 
 BENNETTBOT_STYLE = {
     "test": {
@@ -141,7 +141,7 @@ def test_config_check_cli(chatops, tmp_path: Path) -> None:
     ok = chatops("config", "check")
     assert ok.returncode == 0
     assert "tests: 25 jobs, 29 commands" in ok.stdout
-    assert "secret: 1 jobs, 1 commands restricted allowed_users=2" in ok.stdout
+    assert "secret: 1 job, 1 command restricted allowed_users=2" in ok.stdout
     bad = tmp_path / "bad.py"
     bad.write_text(textwrap.dedent("""
         raw_config = {"ns": {"jobs": {"j": {"run_args_template": "echo {x}",
@@ -187,7 +187,8 @@ def test_parameter_types_are_validated() -> None:
                                             "zz": "int"}}}}}
     assert errors_of(raw) == [
         "namespace 'ns', job 'j', param 'a': type 'number' is not one of int, duration, "
-        "choice, regex",
+        "choice, regex (a pattern is re.compile(r'...') or {'type': 'regex', "
+        "'pattern': r'...'})",
         "namespace 'ns', job 'j', param 'b': 'pattern' is not a regular expression: missing ), "
         "unterminated subpattern at position 0",
         "namespace 'ns', job 'j', param 'c': a choice needs 'choices': a list of words",
@@ -203,7 +204,7 @@ def test_parameter_types_are_validated() -> None:
 def test_the_configuration_reference_names_every_key() -> None:
     from chatops.calc.config import CALC_KEYS, RUNNER_KEYS
     from chatops.cluster_config import CLUSTER_KEYS, SLURM_KEYS
-    from chatops.job_config import COMMAND_KEYS, JOB_KEYS, NAMESPACE_KEYS
+    from chatops.namespace_config import COMMAND_KEYS, JOB_KEYS, NAMESPACE_KEYS
     from chatops.params import KINDS, PARAM_KEYS
     from chatops.schedule_config import SCHEDULE_KEYS
 
@@ -230,7 +231,48 @@ def test_the_telemetry_section_is_checked_with_every_error_at_once() -> None:
         "telemetry: 'sasl_password_env' names an environment variable, e.g. "
         "'CHATOPS_KAFKA_PASSWORD' (the password itself never goes in this file)",
         "telemetry: 'feeds': 'fox' is not one of 'clusters'",
-        "telemetry: 'feeds': 'nowhere' is not a cluster defined in clusters (none defined)"]
+        "telemetry: 'feeds': 'nowhere' is not defined in clusters (none defined)"]
     spec = build_config({}, telemetry={"broker": "k1:9093,k2:9093", "clusters": ["fox"],
                                        "topic_prefix": "tp"}).telemetry
     assert spec.control_topic("fox", "node") == "tp.fox.control.node"
+
+
+def test_a_parameter_without_a_type_is_told_to_give_one() -> None:
+    raw = {"ns": {"jobs": {"j": {"run_args_template": "run {a}",
+                                 "params": {"a": {"regex": "[a-z]+"}}}}}}
+    assert errors_of(raw) == [
+        "namespace 'ns', job 'j', param 'a': unknown key 'regex' (allowed: choices, max, min, "
+        "pattern, type)",
+        "namespace 'ns', job 'j', param 'a': 'type' is required: one of int, duration, choice, "
+        "regex",
+    ]
+
+
+def test_a_misspelt_section_name_is_a_warning_not_silence(chatops, tmp_path: Path) -> None:
+    config = tmp_path / "job_configs.py"
+    config.write_text(textwrap.dedent("""
+        import re
+        HOSTS = ["login1"]
+        def host(name): return name
+        _cluster = {"host": "login1"}
+        raw_config = {}
+        monitor = {"hpc": {"targets": ["slack:C0123ABCD"]}}
+        admin = ["slack:U0123ABCD"]
+    """))
+    result = chatops("config", "check", str(config))
+    assert result.returncode == 0
+    warnings = [line for line in result.stderr.splitlines() if ": warning: " in line]
+    assert warnings == [
+        f"{config}: warning: 'monitor' is not a section chatops reads, and is ignored: did you "
+        "mean 'monitors'? (a name of the file's own can start with '_')",
+        f"{config}: warning: 'admin' is not a section chatops reads, and is ignored: did you "
+        "mean 'admins'? (a name of the file's own can start with '_')",
+    ]
+
+
+def test_a_folder_named_as_the_config_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert info.value.errors == [
+        f"{tmp_path}: is a folder; name the config file itself (e.g. "
+        f"{tmp_path}/job_configs.py) in CHATOPS_CONFIG or as the path"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from chatops.config_loader import build_config
 from chatops.grammar import Cancel, Help, Logs, Matched, NotUnderstood, Status, parse
-from chatops.job_config import build_config
 
 CONFIG = build_config({
     "ns": {

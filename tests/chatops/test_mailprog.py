@@ -24,35 +24,10 @@ import pytest
 
 from chatops.mailprog import encode_event, spool_event
 from chatops.slurm.events import parse_event
+from tests.support.slurm_mail import SLURM_ENV, SUBJECT
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "chatops-mailprog"
-SUBJECT = "Slurm Job_id=11 Name=fail_job Failed, Run time 00:00:01, FAILED, ExitCode 3"
-SLURM_ENV = {  # captured from slurmctld 22.05.8 (tests/test_slurm_events.py has them all)
-    "SLURM_CLUSTER_NAME": "testcluster",
-    "SLURM_JOBID": "11",
-    "SLURM_JOB_ACCOUNT": "root",
-    "SLURM_JOB_CPUS_PER_NODE": "1",
-    "SLURM_JOB_DERIVED_EC": "0",
-    "SLURM_JOB_EXIT_CODE2": "3:0",
-    "SLURM_JOB_EXIT_CODE": "768",
-    "SLURM_JOB_EXIT_CODE_MAX": "3",
-    "SLURM_JOB_GID": "0",
-    "SLURM_JOB_GROUP": "root",
-    "SLURM_JOB_ID": "11",
-    "SLURM_JOB_MAIL_TYPE": "Failed",
-    "SLURM_JOB_NAME": "fail_job",
-    "SLURM_JOB_NODELIST": "vm",
-    "SLURM_JOB_NUM_NODES": "1",
-    "SLURM_JOB_PARTITION": "debug",
-    "SLURM_JOB_RESTART_COUNT": "0",
-    "SLURM_JOB_RUN_TIME": "00:00:01",
-    "SLURM_JOB_STATE": "FAILED",
-    "SLURM_JOB_STDIN": "/dev/null",
-    "SLURM_JOB_UID": "0",
-    "SLURM_JOB_USER": "root",
-    "SLURM_JOB_WORK_DIR": "/tmp/slurm-harness/jobs",
-}
 NAME = re.compile(r"^\d{19}-\d+-[0-9a-f]{8}\.json$")
 TOKEN = "tok-s3cret-4f9a"
 SYSTEM_CONF = Path("/etc/chatops/mailprog.conf")
@@ -528,3 +503,13 @@ def test_two_writers_of_one_event_both_succeed(tmp_path: Path) -> None:
     assert failures == []
     events = spooled(spool)  # asserts no temp file is left
     assert sorted(e["id"] for e in events) == sorted(ids)
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_says_what_it_is_and_spools_nothing(tmp_path: Path, cwd: Path, flag: str) -> None:
+    spool = tmp_path / "spool"
+    proc = run([flag], _neutral({"CHATOPS_SPOOL_DIR": str(spool)}), cwd)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.startswith("usage: chatops-mailprog -s SUBJECT MAIL_USER\n\nSlurm's "
+                                  "MailProg (MailProg= in slurm.conf)")
+    assert spooled(spool) == []

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chatops.job_config import ConfigError, build_config
+from chatops.config_loader import ConfigError, build_config
 
 CHATOPS = str(Path(sys.executable).parent / "chatops")
 CLUSTERS = {"saga": {"host": "saga.example", "user": "ops", "key_file": "/k",
@@ -59,7 +59,7 @@ def test_every_error_names_the_monitor_and_the_key() -> None:
         saga={"targets": ["irc:#ops", "discord_webhook:https://discord.com/api/webhooks/1/x"],
               "timezone": "Mars/Base", "partitions": "yes", "post": "sometimes",
               "offline_after": 0, "timeout": 90, "colour": "red"})
-    assert errors[0] == ("monitor 'nowhere': 'nowhere' is not a cluster defined in clusters "
+    assert errors[0] == ("monitor 'nowhere': 'nowhere' is not defined in clusters "
                          "(saga); a monitor is named after the cluster it watches")
     rest = "\n".join(errors[1:])
     assert all(e.startswith("monitor 'saga': ") for e in errors[1:])

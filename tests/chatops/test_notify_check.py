@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chatops.job_config import ConfigError, load_config
+from chatops.config_loader import ConfigError, load_config
 from chatops.notify.check import check_notifications, check_setup, check_templates
 from chatops.settings import SetupError, load_settings
 from dispatcher.loop import Dispatcher

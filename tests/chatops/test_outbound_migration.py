@@ -1,4 +1,4 @@
-"""Migration 0100: the notifications table folds into the one outbound table."""
+"""Migration 0013: the notifications table folds into the one outbound table."""
 
 from __future__ import annotations
 

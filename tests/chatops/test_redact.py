@@ -20,7 +20,7 @@ def test_the_list_covers_tokens_url_passwords_webhook_paths_and_config_named_sec
     settings = load_settings({
         "SLACK_BOT_TOKEN": "xoxb-1234567890",
         "CHATOPS_DATABASE_URL": "postgresql://chatops:pa%2Fss-word9@db.example/chatops",
-        "CHATOPS_RESULTS_URL": "https://results:dav-secret-77@dav.example/remote.php/dav",
+        "CHATOPS_RESULTS_WEBDAV_URL": "https://results:dav-secret-77@dav.example/remote.php/dav",
         "TELEGRAM_WEBHOOK_URL": "https://chatops.example/telegram/hook-path-0123456789abcdef",
         "CHATOPS_TEAMS_WEBHOOK_URL": "https://org.webhook.office.com/webhookb2/abcdef0123456789",
         "SITE_DEPLOY_API_KEY": "deploy-key-42",
@@ -42,7 +42,7 @@ def test_the_list_covers_tokens_url_passwords_webhook_paths_and_config_named_sec
         " 'known_hosts': 'login.example ssh-ed25519 AAAA', 'agent': True,"
         " 'key_passphrase_env': 'CLUSTER_KEY_PHRASE'}}\n"
         "raw_config = {'ns': {'jobs': {'j': {'run_args_template': 'true'}}}}\n")
-    from chatops.job_config import load_config
+    from chatops.config_loader import load_config
 
     config = load_config(tmp_path / "cfg.py")
     assert "passphrase-of-the-cluster-key" in redact.secret_values(settings, config)

@@ -8,8 +8,8 @@ import pytest
 
 from chatops import migrate
 from chatops.commands import CommandHandler, Incoming
+from chatops.config_loader import build_config
 from chatops.events import Requester
-from chatops.job_config import build_config
 from chatops.service import open_queue
 from chatops.settings import load_settings
 from tests.support.cli import spine_env
@@ -27,7 +27,8 @@ def handler(tmp_path: Path) -> CommandHandler:
         "allowed_users": ["slack:U1"], "default_channel": "slack:C1",
         "jobs": {"check": {"run_args_template": "echo checked"}},
         "schedules": [{"name": "nightly", "job_type": "check", "cron": "0 2 * * *",
-                       "timezone": "Europe/Oslo"}]}})
+                       "timezone": "Europe/Oslo"}]},
+        "quiet": {"jobs": {"check": {"run_args_template": "true"}}}})
     return CommandHandler(settings, config, queue)
 
 
@@ -60,6 +61,8 @@ def test_others_may_not_pause_and_bad_input_is_explained(handler: CommandHandler
         "Namespace `ops` has no schedule `daily` (its schedules: `nightly`).")
     assert say(handler, "resume schedule web nightly")[1] == (
         "There is no namespace `web`. `schedules` lists every schedule.")
+    assert say(handler, "pause schedule quiet nightly")[1] == (
+        "Namespace `quiet` has no schedules: job_configs.py lists them under its `schedules`.")
     response, text = say(handler, "pause nightly")
     assert not response.understood and text.startswith(
         "Sorry, I didn't understand `pause nightly`. Use `pause schedule <namespace> <name>` "

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chatops.job_config import ConfigError, build_config
+from chatops.config_loader import ConfigError, build_config
 from chatops.schedule_config import report_target
 
 CHANNELS = ("write it as 'platform:channel id', one of: slack:C0123ABCD (the channel's id, not "
@@ -78,7 +78,9 @@ def test_every_error_names_the_namespace_schedule_and_key() -> None:
         "name like Europe/Oslo, or UTC)",
         "namespace 'ops', schedule 'a': two schedules have this name; a name is unique in its "
         "namespace",
-        "namespace 'ops', schedule 9: 'name' is required: letters, digits, '_' and '-'",
+        "namespace 'ops', schedule 10: 'name' is required: letters, digits, '_' and '-'",
+        "namespace 'ops', schedule 10: unknown key 'colour' (allowed: args, cron, every, "
+        "job_type, misfire, name, report_to, timezone)",
     ]
 
 

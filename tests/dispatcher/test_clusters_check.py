@@ -58,6 +58,23 @@ def test_clusters_check_runs_sinfo_on_each_cluster(tmp_path: Path, closed_port: 
         2, f"chatops: no cluster named nowhere in {config} (it has: test, closed)\n")
 
 
+def test_clusters_check_looks_for_the_sudo_rule_of_jobs_as_the_person(tmp_path: Path) -> None:
+    env = cluster_env()
+    config = write_config(tmp_path / "job_configs.py", {
+        "agent": cluster_settings(env, user="chatops-agent", submit_as="requester"),
+        "norule": cluster_settings(env, submit_as="requester")})  # alice: no sudo rule
+    result = Chatops(tmp_path, spine_env(tmp_path, CHATOPS_CONFIG=str(config)))(
+        "clusters", "check", timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "    sudo: (%chatops-submit) NOPASSWD: /usr/local/libexec/chatops-submit"), result.stdout
+    assert result.stderr == (
+        f"norule: FAILED (alice@127.0.0.1:{env['CHATOPS_TEST_SSH_PORT']}): connected and ran "
+        "`sinfo`, but no sudo rule lets alice run /usr/local/libexec/chatops-submit without a "
+        "password, and this cluster runs jobs as the person who asks (submit_as = "
+        "\"requester\"): see DEPLOY.md, *Jobs as the person*\n")
+
+
 @pytest.fixture
 def public_dir() -> Iterator[Path]:
     """A folder every account may pass (pytest's own temporary folders are root's alone)."""

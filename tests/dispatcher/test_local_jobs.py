@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from chatops import migrate
+from chatops.config_loader import load_config
 from chatops.db import make_engine
-from chatops.job_config import load_config
 from chatops.joblogs import JobLogs
 from chatops.service import open_service
 from chatops.settings import load_settings

@@ -90,9 +90,12 @@ def test_real_slurm_events_reach_chat_with_statistics(spool_dir: Path, tmp_path:
     oom = submit("python3 -c 'import time; a = b\"x\" * (300 * 2**20); time.sleep(8)'",
                  "live-oom", **{"mail-type": "FAIL", "mem": "50M"})
     array = submit("true", "live-array", **{"mail-type": "END,ARRAY_TASKS", "array": "1-2"})
-    cancel = submit("sleep 60", "live-cancel", **{"mail-type": "END"})
+    # Cancelled once its script runs: a scancel while slurmd is still launching the batch step
+    # ends it with SIGKILL instead of SIGTERM (seen in CI), which sacct then reports truly.
+    started = jobs_dir / f"live-cancel-{uuid.uuid4().hex}"
+    cancel = submit(f"touch {started}; sleep 60", "live-cancel", **{"mail-type": "END"})
     deadline = time.time() + 30
-    while slurm.squeue([cancel])[0].state != "RUNNING" and time.time() < deadline:
+    while not started.exists() and time.time() < deadline:
         time.sleep(0.2)
     slurm.scancel(cancel)
     deadline = time.time() + 30
@@ -155,7 +158,7 @@ def test_real_slurm_events_reach_chat_with_statistics(spool_dir: Path, tmp_path:
 
 
 def test_statistics_over_the_clusters_ssh_connection(tmp_path: Path) -> None:
-    from chatops.job_config import build_config
+    from chatops.config_loader import build_config
     from tests.support.notify import event, spool
     from tests.support.remote import cluster_env, cluster_settings
 

@@ -11,13 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from chatops import migrate, schedule_store
-from chatops.db import schedule_fires
+from chatops.config_loader import build_config
 from chatops.events import Requester
-from chatops.job_config import Config, build_config
+from chatops.job_config import Config
 from chatops.plain_text import render_delivery
 from chatops.platform import Delivery
 from chatops.queue import Queue
 from chatops.report import Report
+from chatops.schedule_tables import schedule_fires
 from chatops.service import open_queue
 from chatops.settings import load_settings
 from dispatcher.schedules import Scheduler

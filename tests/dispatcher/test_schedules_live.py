@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from chatops import schedule_store
-from chatops.db import schedule_fires
-from chatops.job_config import load_config
+from chatops.config_loader import load_config
 from chatops.plain_text import render_delivery
 from chatops.platform import Delivery
 from chatops.schedule_chat import span
+from chatops.schedule_tables import schedule_fires
 from chatops.service import open_queue
 from chatops.settings import load_settings
 from tests.support.cli import Chatops, spine_env

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from chatops.job_config import build_config
+from chatops.config_loader import build_config
 from chatops.slurm.client import SlurmClient
 from dispatcher.squeue_rounds import SqueueRounds
 from dispatcher.ssh import SSHPool

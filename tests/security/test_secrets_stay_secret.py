@@ -103,6 +103,7 @@ def test_no_secret_reaches_a_log_the_database_or_a_page(tmp_path: Path, pg_url: 
     telegram_token = f"7001:{distinctive('telegram')}"
     hook_path = distinctive("hookpath")
     db_password = distinctive("dbpassword")
+    dav_password = distinctive("davpassword")
     derived = hmac.new(telegram_token.encode(), b"chatops telegram webhook",
                        hashlib.sha256).hexdigest()  # the webhook's secret token
     slack, telegram, discord, signer = FakeSlack(), FakeTelegram(telegram_token), FakeDiscord(), \
@@ -118,6 +119,7 @@ def test_no_secret_reaches_a_log_the_database_or_a_page(tmp_path: Path, pg_url: 
         "CHATOPS_WORKSPACE_DIR": str(tmp_path / "workspace"), "CHATOPS_LOG_LEVEL": "DEBUG",
         "CHATOPS_POLL_INTERVAL": "0.2", "CHATOPS_DELIVERY_ATTEMPTS": "1",
         "CHATOPS_DATABASE_URL": pg_url.replace("://root@", f"://root:{db_password}@"),
+        "CHATOPS_RESULTS_WEBDAV_URL": f"https://chatops:{dav_password}@dav.example/results",
         "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.url,
         "TELEGRAM_BOT_TOKEN": telegram_token, "TELEGRAM_API_URL": telegram.url,
@@ -132,6 +134,7 @@ def test_no_secret_reaches_a_log_the_database_or_a_page(tmp_path: Path, pg_url: 
     }
     every_secret = {**secrets, "TELEGRAM_BOT_TOKEN": telegram_token, "webhook path": hook_path,
                     "webhook secret token": derived, "database password": db_password,
+                    "WebDAV password": dav_password,
                     "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
     subprocess.run([CHATOPS, "db", "upgrade"], env=env, check=True, capture_output=True)
     out, err = tmp_path / "run.out", tmp_path / "run.err"

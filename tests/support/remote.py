@@ -15,9 +15,9 @@ from typing import Any
 
 from chatops import migrate
 from chatops.commands import CommandHandler, Incoming, Response
+from chatops.config_loader import build_config
 from chatops.db import make_engine
 from chatops.events import Requester
-from chatops.job_config import build_config
 from chatops.joblogs import job_logs
 from chatops.plain_text import render_delivery
 from chatops.platform import take_waiting

@@ -13,7 +13,7 @@ from chatops import monitor_store as store
 from chatops.cluster_status import offline, snapshot
 from chatops.commands import CommandHandler, Incoming
 from chatops.events import Requester
-from chatops.slurm.parse import Node
+from chatops.slurm.listing import Node
 from tests.support.web import web_service
 from tests.webserver.test_dashboard import browser  # noqa: F401  (the fixture)
 from webserver.app import create_app
@@ -99,6 +99,9 @@ def test_status_history_page_and_metrics_tell_the_same_story(tmp_path: Path) -> 
     assert "Uptime 90.0 % (24 h), 90.0 % (7 d)" in page
     assert "Timeline (4 changes)" in page and "c2 drained: &#39;disk replace&#39;" in page
     assert "fram: not polled yet" in page
+    unknown = client.get("/clusters?window=3d")
+    assert unknown.status_code == 400
+    assert "<p>There is no window &#39;3d&#39;; the windows are 24h, 7d.</p>" in unknown.text
 
     metrics = client.get("/metrics").text
     assert 'chatops_cluster_up{cluster="saga"} 1.0' in metrics

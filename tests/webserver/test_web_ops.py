@@ -161,9 +161,10 @@ def test_an_old_login_link_says_the_token_changed(tmp_path):
     client = create_app(service).test_client()
     old_link = client.get(f"/login?token={before_restart}")
     assert old_link.status_code == 401
-    assert ("That token is not the current one: `chatops run` makes a new one each time it "
-            "starts. Open the login link it printed at its last start, or use the token kept "
-            "in $CHATOPS_HOME/web-token on the server.") in old_link.text
+    assert ('<p class="error">That token is not the current one: <code>chatops run</code> '
+            "makes a new one each time it starts. Open the login link it printed at its last "
+            "start, or use the token kept in $CHATOPS_HOME/web-token on the server.</p>"
+            ) in old_link.text
     assert client.get(f"/login?token={current}").status_code == 302
 
 
@@ -262,3 +263,26 @@ def test_github_jobs_report_to_slack_when_slack_is_configured(tmp_path):
         with build_web_app(service).test_request_context():
             who = report_requester(service.config.namespaces["legacy"], "octocat")
     assert (who.platform, who.channel, who.user) == ("slack", "#deploys", "github:octocat")
+
+
+def test_a_pruned_jobs_log_link_says_it_was_pruned(tmp_path):
+    from sqlalchemy import update
+
+    from chatops.db import jobs
+    from chatops.prune import prune
+
+    service = web_service(tmp_path / "home", CHATOPS_WEB_TOKEN="tok-abcdefghijklmnopqrstu")
+    job_id = service.queue.enqueue("example_hello", {"name": "x"},
+                                Requester("console", "alice", channel="c"), timeout=10).job_id
+    ended = time.time() - 7200
+    with service.queue.engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(
+            state="succeeded", started_at=ended, finished_at=ended, exit_code=0))
+    prune(service.settings, service.queue, 3600)
+    client, _ = logged_in(create_app(service), token="tok-abcdefghijklmnopqrstu")
+    page = client.get(f"/jobs/{job_id}/stdout")
+    assert page.status_code == 410
+    assert re.search(rf"<p>The logs of job {job_id} were removed by <code>chatops prune</code> "
+                     r"on \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, with those of every job that ended "
+                     r"before \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.</p>", page.text), page.text
+    assert client.get("/jobs/999/stdout").status_code == 404

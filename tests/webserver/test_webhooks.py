@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from chatops.config_loader import ConfigError, build_config
 from chatops.db import deliveries, webhook_deliveries
-from chatops.job_config import ConfigError, build_config
 from tests.support.web import EXAMPLES, hook_headers, load_examples, sign, web_service
 from webserver.app import create_app
 from webserver.auth import ensure_token

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,13 +46,15 @@ def fake():
     server.close()
 
 
-@pytest.fixture
-def telegram(fake, make_service, run_backend, tmp_path: Path, request):
+def serve(fake, make_service, run_backend, tmp_path: Path, extra: str = "",
+          **env: str) -> Iterator:
+    """A calculation service on Telegram (the bot polling, the backend running) while the
+    caller's fixture lasts; ``extra``: more config lines, ``env``: more settings."""
     upload = f"{cluster_env()['CHATOPS_TEST_JOBS_DIR']}/tgcalc-{uuid.uuid4().hex[:8]}"
     config = tmp_path / "calc_configs.py"
-    config.write_text(config_text(upload, getattr(request, "param", "")))
+    config.write_text(config_text(upload, extra))
     service = make_service(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=fake.url,
-                           CHATOPS_CONFIG=str(config))
+                           CHATOPS_CONFIG=str(config), **env)
     platform = TelegramPlatform.create(service)
     stop = threading.Event()
     handler = CommandHandler(service.settings, service.config, service.queue)
@@ -63,6 +66,11 @@ def telegram(fake, make_service, run_backend, tmp_path: Path, request):
     stop.set()
     thread.join(10)
     platform.close()
+
+
+@pytest.fixture
+def telegram(fake, make_service, run_backend, tmp_path: Path, request):
+    yield from serve(fake, make_service, run_backend, tmp_path, getattr(request, "param", ""))
 
 
 def to_chat(fake: FakeTelegram, chat: str = "42") -> list:

@@ -265,8 +265,19 @@ def test_check_warns_of_missing_files_and_keys_not_built(tmp_path):
         "  runs sample every 5m, sysinfo every 24h and at start",
         "  sends to Kafka at k.example:9093, topics c.example.<type>, control messages from "
         "c.example.control.node",
-        "  buffers up to 104857600 bytes in /var/spool/chatops-telemetry",
+        "  buffers up to 100 MiB in /var/spool/chatops-telemetry",
     ]
+
+
+def test_check_without_a_file_says_what_to_name() -> None:
+    helped = subprocess.run([CHATOPS, "telemetry", "check", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert helped.returncode == 0 and "chatops telemetry check CONFIG" in helped.stdout
+    bare = subprocess.run([CHATOPS, "telemetry", "check"], capture_output=True, text=True,
+                          timeout=60)
+    assert bare.returncode == 2
+    assert bare.stderr == ("chatops telemetry check: name one daemon ini file, as in "
+                           "`chatops telemetry check /etc/chatops/telemetry.ini`\n")
 
 
 def test_the_daemon_refuses_to_start_without_a_referenced_file(tmp_path):
