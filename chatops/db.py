@@ -359,6 +359,14 @@ def make_engine(url: str) -> Engine:
             if conn.info.pop(_HOLDS, False):
                 lock.release()
 
+        @event.listens_for(engine.pool, "reset")
+        def _sqlite_reset(_dbapi_conn, record, _state):
+            # A connection dropped in a transaction (never committed or rolled back, e.g.
+            # garbage-collected) is rolled back by the pool without the events above: the
+            # process's writers must not wait on it forever.
+            if record.info.pop(_HOLDS, False):
+                lock.release()
+
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
