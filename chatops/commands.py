@@ -177,6 +177,8 @@ class CommandHandler:
             return Response(understood=False).say(
                 "To run a file, send it with the caption `run [runner] [on cluster] [args…]` "
                 "(or no caption).")
+        if incoming.attachment is None and not self.config.runners:
+            return Response(understood=False).say(submitter_usage(self.config))
         if incoming.attachment is None:
             return Response(understood=False).say(
                 f"`run` needs an input file. {submitter_usage(self.config)}")

@@ -87,15 +87,23 @@ def parse_caption(words: list[str], config: Config) -> Asked:
     return Asked(runner, cluster, tuple(rest))
 
 
+NO_RUNNERS = ("This site has no runners configured for calculations: an admin adds them under "
+              "`runners` in job_configs.py (docs/configuration.md).")
+
+
 def usage(config: Config) -> str:
+    if not config.runners:  # "name one" and an empty list would contradict each other
+        return NO_RUNNERS
     listed = "; ".join(f"`{r.name}` on {r.cluster} ({', '.join(r.extensions) or 'by name'})"
                        for r in config.runners.values())
     return (f"Send an input file with the caption `run [runner] [on cluster] [args…]`. "
-            f"Runners: {listed or 'none are configured'}.")
+            f"Runners: {listed}.")
 
 
 def choose_runner(config: Config, asked: Asked, name: str) -> RunnerSpec | str:
     """The runner for the file, or why there is none."""
+    if not config.runners:
+        return f"Not submitted. {NO_RUNNERS}"
     candidates = [r for r in config.runners.values()
                   if (asked.cluster is None or r.cluster == asked.cluster)
                   and (r.name.lower() == asked.runner if asked.runner

@@ -103,6 +103,18 @@ def test_run_without_a_file_says_how(setup) -> None:
         "cluster] [args…]`. Runners: `shout` on hpc (.gjf); `secret` on hpc (.sec)."]
 
 
+def test_with_no_runners_run_says_the_site_has_none(tmp_path: Path) -> None:
+    settings, queue = local_queue(tmp_path)
+    handler = CommandHandler(settings, build_config({}, {"hpc": CLUSTER}), queue)
+    none = ("This site has no runners configured for calculations: an admin adds them under "
+            "`runners` in job_configs.py (docs/configuration.md).")
+    assert [r.text for r in handler.handle(Incoming(ALICE, "run")).replies] == [none]
+    data = b"H 0 0 0\n"
+    response = handler.handle(Incoming(ALICE, "run shout", Attachment("w.gjf", 8, lambda: data)))
+    assert [r.text for r in response.replies] == [f"Not submitted. {none}"]
+    assert left_behind(settings, queue) == ([], [], [])
+
+
 def test_a_file_the_platform_will_not_serve(setup) -> None:
     settings, config, queue = setup
 
@@ -231,9 +243,8 @@ def test_chat_with_a_file_on_the_console(chatops, tmp_path: Path) -> None:
     molecule.write_bytes(b"H 0 0 0\n")
     refused = chatops.chat("run", "--file", str(molecule))
     assert (refused.returncode, refused.stdout) == (1, (
-        "Not submitted: no runner takes `.gjf` files. Name one in the caption. Send an input "
-        "file with the caption `run [runner] [on cluster] [args…]`. Runners: none are "
-        "configured.\n"))
+        "Not submitted. This site has no runners configured for calculations: an admin adds "
+        "them under `runners` in job_configs.py (docs/configuration.md).\n"))
     missing = chatops.chat("run", "--file", str(tmp_path / "nope.gjf"))
     assert missing.returncode == 2
     assert missing.stderr == f"chatops: cannot read {tmp_path / 'nope.gjf'}: No such file or " \
