@@ -23,7 +23,7 @@ def add_parsers(sub: argparse._SubParsersAction, epilog: str) -> None:
     export.add_argument("--format", choices=("csv", "jsonl"), default="csv",
                         help="csv (a header line first) or jsonl (one object a line)")
     export.add_argument("--action", help="only this action (submitted, refused, quota, "
-                        "approved, blocked, ...)")
+                        "approved, blocked, ...: all are listed if you name another)")
     export.set_defaults(func=cmd_audit_export)
     organisations = sub.add_parser("orgs", help="the organisations users name in their "
                                    "profile", epilog=epilog)
@@ -60,6 +60,10 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     from chatops.calc import audit
     from chatops.settings import load_settings
 
+    if args.action is not None and args.action not in audit.ACTIONS:
+        print(f"chatops: there is no audit action {args.action!r}; the actions are "
+              f"{', '.join(audit.ACTIONS)}", file=sys.stderr)
+        return svc.EXIT_USAGE
     queue = svc.open_queue(load_settings())
     count = audit.export(audit.rows(queue.engine, args.since, args.action), sys.stdout,
                          args.format)

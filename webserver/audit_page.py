@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy import func, or_, select
 
+from chatops.calc.audit import ACTIONS
 from chatops.db import audit, reading
 from chatops.service import Service
 from webserver.auth import require_login, web_requester
@@ -16,9 +17,6 @@ from webserver.auth import require_login, web_requester
 bp = Blueprint("audit_page", __name__)
 bp.before_request(require_login)
 LIMIT = 500
-ACTIONS = ("registered", "profile", "submitted", "refused", "quota", "approved", "blocked",
-           "unblocked", "limit", "bind", "succeeded", "failed", "cancelled", "timed_out",
-           "refunded", "linked", "unlinked")
 
 
 @bp.get("/audit")

@@ -19,6 +19,10 @@ from chatops.alarms import queue_notice
 from chatops.db import audit, reading
 
 FIELDS = ("id", "at", "actor", "action", "subject", "calc_id", "detail")
+# every action ``record`` is given: `chatops audit export --action` and the Audit page accept these
+ACTIONS = ("registered", "profile", "submitted", "refused", "quota", "approved", "blocked",
+           "unblocked", "limit", "bind", "succeeded", "failed", "cancelled", "timed_out",
+           "refunded", "linked", "unlinked")
 
 
 def record(queue: Any, channel: str | None, action: str, text: str, *,

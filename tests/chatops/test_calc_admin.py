@@ -171,6 +171,14 @@ def test_audit_export_as_csv_and_jsonl(chatops) -> None:
     assert [json.loads(line)["action"] for line in lines] == ["approved", "submitted"]
     bad = chatops("audit", "export", "--since", "yesterday")
     assert bad.returncode == 2 and "'yesterday' is not a date" in bad.stderr
+    unknown = chatops("audit", "export", "--since", "2026-11-01", "--action", "bogus")
+    assert (unknown.returncode, unknown.stdout, unknown.stderr) == (2, "", (
+        "chatops: there is no audit action 'bogus'; the actions are registered, profile, "
+        "submitted, refused, quota, approved, blocked, unblocked, limit, bind, succeeded, "
+        "failed, cancelled, timed_out, refunded, linked, unlinked\n"))
+    only = chatops("audit", "export", "--since", "2026-11-01", "--action", "approved",
+                   "--format", "jsonl", check=True)
+    assert [json.loads(line)["action"] for line in only.stdout.splitlines()] == ["approved"]
 
 
 def test_calc_resends_the_results_until_retention_removes_them(env) -> None:

@@ -77,5 +77,8 @@ def test_the_audit_page_is_for_admins_and_filters(tmp_path: Path) -> None:
     only = client.get("/audit?action=refused").text
     assert "approved telegram:42" not in only and "telegram:7 (eve)" in only
     assert "telegram:7 (eve)" not in client.get("/audit?person=telegram:42").text
+    # the actions offered are those `chatops audit export --action` accepts
+    assert [f'<option value="{a}"' in page.text for a in audit.ACTIONS] == [True] * len(
+        audit.ACTIONS)
     assert client.get("/audit?action=nope").status_code == 400
     service.queue.engine.dispose()
