@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatops.calc.registration import Places, build_places
-from chatops.cluster_config import ClusterSpec, SlurmSpec, build_slurm
+from chatops.cluster_config import ClusterSpec, SlurmSpec, build_slurm, unknown_cluster
 from chatops.params import parse_duration
 from chatops.user_ids import channel_problem, user_id_problem
 
@@ -187,8 +187,7 @@ def build_runners(error: Error, raw: Any, clusters: Mapping[str, ClusterSpec],
     for cluster, items in raw.items():
         where = f"runners of cluster {cluster!r}"
         if cluster not in clusters:
-            known = ", ".join(sorted(clusters)) or "none defined"
-            error(where, f"{cluster!r} is not defined in clusters ({known})")
+            error(where, unknown_cluster(cluster, clusters))
             continue
         if not isinstance(items, Mapping):
             error(where, "must be a dict: runner name -> {...}")
@@ -219,9 +218,10 @@ def _build_runner(error: Error, where: str, cluster: str, name: str, raw: Mappin
     for key in sorted(set(raw) - RUNNER_KEYS):
         error(where, f"unknown key {key!r} (allowed: {', '.join(sorted(RUNNER_KEYS))})")
     program = raw.get("program")
-    if not isinstance(program, str) or not program.strip():
+    missing = not isinstance(program, str) or not program.strip()
+    if missing:  # the other keys are still checked: every error at once
         error(where, "'program' is required (the command the batch script runs)")
-        return None
+        program = ""
     fields = template_fields(program) - {"", "args"}
     if fields:
         error(where, f"'program' may hold {{}} (the input file) and {{args}}, not "
@@ -252,7 +252,7 @@ def _build_runner(error: Error, where: str, cluster: str, name: str, raw: Mappin
     if not isinstance(description, str):
         error(where, "'description' must be text (shown by `help`)")
         description = ""
-    return RunnerSpec(
+    spec = RunnerSpec(
         cluster=cluster, name=name, program=program, extensions=extensions,
         allowed_args=rules, default_args=defaults, description=description, slurm=slurm,
         results=_strings(error, where, raw, "results", ()),
@@ -261,6 +261,7 @@ def _build_runner(error: Error, where: str, cluster: str, name: str, raw: Mappin
         timeout=float(_positive(error, where, raw, "timeout", 7 * 86400.0, (int, float))),
         concurrency=_positive(error, where, raw, "concurrency", 1000),
     )
+    return None if missing else spec
 
 
 def build_calc_settings(error: Error, raw: Any) -> CalcSettings:

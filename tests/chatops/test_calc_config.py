@@ -96,6 +96,14 @@ def test_every_runner_error_is_reported_at_once() -> None:
         "cluster 'hpc', runner 'b': extension '.gjf' is claimed by runner 'a' too; on one "
         "cluster an extension picks one runner",
         "cluster 'hpc', runner 'c': 'program' is required (the command the batch script runs)",
+        "cluster 'hpc', runner 'c': 'allowed_users': 'bob' is a name, and anyone can give "
+        "themselves a name; access rules use the id each platform gives a person, written "
+        "'platform:id': slack:U0123ABCD (in Slack: the person's profile → ⋮ → Copy member ID), "
+        "telegram:123456789 (the numeric user id; a refused user is told theirs), discord:<user "
+        "id> (Developer Mode on, right-click the user → Copy User ID), "
+        "matrix:@name:server.example, console:<login name>, web:<dashboard user> (web:admin for "
+        "the token login). Someone refused is told their id",
+        "cluster 'hpc', runner 'c': 'max_input_bytes' must be a positive number, not 0",
         "cluster 'hpc', runner 'd': 'program' may hold {} (the input file) and {args}, not "
         "{file}",
         "cluster 'hpc', runner 'd': 'timeout' must be a positive number, not -1",
@@ -110,6 +118,31 @@ def test_every_runner_error_is_reported_at_once() -> None:
         "(shown on the dashboard)",
         "calculations: 'keep_results' must be a length of time such as '30d' or '12w', not "
         "'a while'",
+    ]
+
+
+def test_a_runner_without_program_has_its_other_errors_reported_too() -> None:
+    runners = {"hpc": {"c": {"extensions": ["c"], "slurm": {"cpus": 0}, "results": "*.log",
+                             "max_input_bytes": 0, "timeout": "soon"}}}
+    with pytest.raises(ConfigError) as caught:
+        build_config({}, {"hpc": CLUSTER}, runners=runners)
+    assert caught.value.errors == [
+        "cluster 'hpc', runner 'c': 'program' is required (the command the batch script runs)",
+        "cluster 'hpc', runner 'c': 'extensions': 'c' is not an extension such as '.gjf'",
+        "cluster 'hpc', runner 'c', key 'slurm': 'cpus' must be at least 1",
+        "cluster 'hpc', runner 'c': 'results' must be a list of strings, not '*.log'",
+        "cluster 'hpc', runner 'c': 'max_input_bytes' must be a positive number, not 0",
+        "cluster 'hpc', runner 'c': 'timeout' must be a positive number, not 'soon'",
+    ]
+
+
+def test_a_runner_on_a_cluster_with_errors_points_at_them() -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config({}, {"hpc": {**CLUSTER, "host": ""}}, runners={"hpc": {"g": {
+            "program": "g16"}}})
+    assert caught.value.errors == [
+        "cluster 'hpc': 'host' is required (text)",
+        "runners of cluster 'hpc': 'hpc' has errors in clusters (above); fix those",
     ]
 
 
