@@ -89,9 +89,9 @@ def convert(config: dict[str, Any]) -> str:
                      ("db", "the service uses its own database (CHATOPS_DATABASE_URL)")):
         if key in config:
             notes.append(f"{key}: {why}")
-    lines = ['"""Converted from HPC_bot\'s config.json by `chatops import-hpcbot`."""', "",
-             "# To check by hand:"]
-    lines += [f"# - {note}" for note in notes]
+    lines = ['"""Converted from HPC_bot\'s config.json by `chatops import-hpcbot`."""']
+    if notes:  # no heading over nothing
+        lines += ["", "# To check by hand:", *(f"# - {note}" for note in notes)]
     lines += ["", "admins = []", "raw_config = {}",
               f"clusters = {pprint.pformat(clusters, sort_dicts=False)}",
               f"runners = {pprint.pformat(runners, sort_dicts=False)}",

@@ -274,3 +274,24 @@ def test_import_hpcbot_converts_its_config_into_one_that_checks(tmp_path: Path) 
     assert config.clusters["tesla"].upload_path == "/home/hpcbot/calcs"
     assert (config.calc.quota, config.calc.approved_quota, config.calc.quota_window,
             config.audit_channel) == (5, 25, "30 days", "telegram:-1001234")
+
+
+def test_import_hpcbot_with_nothing_to_check_by_hand_has_no_such_heading(tmp_path: Path
+                                                                          ) -> None:
+    source = tmp_path / "config.json"
+    source.write_text('{"bot": {"log_chat_id": -1001234}}')
+    result = subprocess.run([CHATOPS, "import-hpcbot", str(source)], capture_output=True,
+                            text=True, env={"CHATOPS_HOME": str(tmp_path), "PATH": "/usr/bin"})
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        '"""Converted from HPC_bot\'s config.json by `chatops import-hpcbot`."""\n'
+        "\n"
+        "admins = []\n"
+        "raw_config = {}\n"
+        "clusters = {}\n"
+        "runners = {}\n"
+        "calculations = {'quota': 5,\n"
+        " 'approved_quota': 25,\n"
+        " 'quota_window': '30 days',\n"
+        " 'audit_channel': 'telegram:-1001234'}\n")
+
