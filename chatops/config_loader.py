@@ -59,6 +59,10 @@ def build_config(raw_config: Mapping[str, Any], clusters: Any = None, *, admins:
     namespaces = build_namespaces(check, raw_config, cluster_specs)
     runner_specs = build_runners(check.error, runners, cluster_specs, set(raw_config))
     calc = build_calc_settings(check.error, calculations)
+    if calc.register_from is not None and not runner_specs:
+        check.warn("calculations", "'register_from' is set, but no `runners` are configured: "
+                   "there are no calculations to register for; add runners (docs/"
+                   "configuration.md) or remove 'register_from'")
     submit_as.check_namespaces(check.error, namespaces, cluster_specs)
     if check.errors:
         raise ConfigError(check.errors)

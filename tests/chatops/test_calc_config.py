@@ -192,7 +192,8 @@ def test_config_check_validates_runners(tmp_path: Path) -> None:
 
 def test_register_from_names_places_and_config_check_says_what_is_wrong(tmp_path: Path
                                                                         ) -> None:
-    config = build_config({}, {"hpc": CLUSTER}, calculations={"register_from": [
+    config = build_config({}, {"hpc": CLUSTER}, runners={"hpc": {"g": {"program": "g16"}}},
+                          calculations={"register_from": [
         "telegram:-1001234567890", "slack:T0123ABCD", "slack:C0123ABCD", "discord:81234",
         "matrix:!hpc:example.org", "console"]})
     assert dict(config.calc.register_from) == {
@@ -201,6 +202,11 @@ def test_register_from_names_places_and_config_check_says_what_is_wrong(tmp_path
     named = build_config({}, {}, calculations={"register_from": {
         "telegram:-1009": "the HPC users group"}})
     assert named.calc.register_from == {"telegram:-1009": "the HPC users group"}
+    assert named.warnings == (
+        "calculations: 'register_from' is set, but no `runners` are configured: there are no "
+        "calculations to register for; add runners (docs/configuration.md) or remove "
+        "'register_from'",)
+    assert config.warnings == ()  # with runners, nothing to say
     assert build_config({}, {}).calc.register_from is None  # left out: anyone, anywhere
     bad = tmp_path / "bad.py"
     bad.write_text(textwrap.dedent("""
@@ -295,3 +301,13 @@ def test_import_hpcbot_with_nothing_to_check_by_hand_has_no_such_heading(tmp_pat
         " 'quota_window': '30 days',\n"
         " 'audit_channel': 'telegram:-1001234'}\n")
 
+
+def test_config_check_warns_of_register_from_without_runners(tmp_path: Path) -> None:
+    path = tmp_path / "job_configs.py"
+    path.write_text('raw_config = {}\ncalculations = {"register_from": ["telegram:-1009"]}\n')
+    result = subprocess.run([CHATOPS, "config", "check", str(path)], capture_output=True,
+                            text=True, env={"CHATOPS_HOME": str(tmp_path), "PATH": "/usr/bin"})
+    assert result.returncode == 0, result.stderr
+    assert (f"{path}: warning: calculations: 'register_from' is set, but no `runners` are "
+            "configured: there are no calculations to register for; add runners "
+            "(docs/configuration.md) or remove 'register_from'\n") in result.stderr
