@@ -297,10 +297,14 @@ _HOLDS = "chatops_write_lock"
 WRITE_WAIT = 30.0  # as SQLite's busy_timeout: then "database is locked", not a hang
 
 
-def begin_writing(engine: Engine, raw: Any) -> None:
-    """``BEGIN IMMEDIATE`` on a SQLite driver connection, after this process's other writers;
-    the caller releases ``_WRITERS[engine]`` when the transaction ends (``end_writing``)."""
-    lock = _WRITERS.get(engine)
+def writers_lock(engine: Engine) -> threading.Lock | None:
+    """The turn lock of a SQLite engine's writers in this process (None: not SQLite)."""
+    return _WRITERS.get(engine)
+
+
+def begin_writing(lock: threading.Lock | None, raw: Any) -> None:
+    """``BEGIN IMMEDIATE`` on a SQLite driver connection, after this process's other writers
+    (``lock``: ``writers_lock(engine)``); the caller calls ``end_writing`` when it ends."""
     if lock is not None and not lock.acquire(timeout=WRITE_WAIT):
         raise sqlite3.OperationalError("database is locked (by this process's writers)")
     try:
@@ -311,8 +315,7 @@ def begin_writing(engine: Engine, raw: Any) -> None:
         raise
 
 
-def end_writing(engine: Engine) -> None:
-    lock = _WRITERS.get(engine)
+def end_writing(lock: threading.Lock | None) -> None:
     if lock is not None:
         lock.release()
 
@@ -350,7 +353,7 @@ def make_engine(url: str) -> Engine:
             if conn.get_execution_options().get(READ_ONLY, False):
                 conn.connection.driver_connection.execute("BEGIN")
                 return
-            begin_writing(engine, conn.connection.driver_connection)
+            begin_writing(lock, conn.connection.driver_connection)
             conn.info[_HOLDS] = True
 
         @event.listens_for(engine, "commit")

@@ -45,6 +45,7 @@ from chatops.db import (
     storable_int,
     subscribers,
     suppressions,
+    writers_lock,
 )
 from chatops.events import Requester
 from chatops.job_end import merge_report
@@ -112,6 +113,7 @@ class Queue:
             "report": sql.REPORT_TO_SUBSCRIBERS}.items()}
         self._finish_sql: dict[tuple[str, ...], str] = {}
         self._folder = storage.database_folder(engine)  # SQLite: where free space is checked
+        self._write_lock = writers_lock(engine)  # SQLite: this process's writers take turns
 
     @contextmanager
     def atomic(self) -> Iterator[Connection]:
@@ -532,7 +534,7 @@ class _Hot:
             return self.raw
         raw = self.raw = queue._connection().connection.driver_connection
         if not queue.is_postgres:
-            begin_writing(queue.engine, raw)  # take the write lock now (see chatops.db)
+            begin_writing(queue._write_lock, raw)  # take the write lock now (see chatops.db)
         return raw
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
@@ -549,4 +551,4 @@ class _Hot:
                 raise
         finally:
             if not self.queue.is_postgres:
-                end_writing(self.queue.engine)
+                end_writing(self.queue._write_lock)
