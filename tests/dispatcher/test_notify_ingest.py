@@ -265,13 +265,13 @@ def test_cancelled_unaccounted_and_failing_sacct_never_hold_up_the_notification(
     started = time.monotonic()
     ingest.scan()
     # the signal on its batch step is looked for within stats_wait, no longer
-    assert time.monotonic() - started < 2.0 and len(cancelled.calls) >= 2
+    assert time.monotonic() - started < 3.0 and len(cancelled.calls) >= 2
     unaccounted = Sacct(provisional("12"))
     ingest = stack.ingest(unaccounted, stats_wait=0.6)
     spool(stack.spool, event(job_id=12))
     started = time.monotonic()
     ingest.scan()
-    assert time.monotonic() - started < 2.0 and len(unaccounted.calls) >= 2
+    assert time.monotonic() - started < 3.0 and len(unaccounted.calls) >= 2
     broken = stack.ingest(Sacct(TimeoutError("sacct did not finish within 5s")))
     spool(stack.spool, event(job_id=13))
     broken.scan()
