@@ -203,8 +203,8 @@ class BatchRun(ThreadRun):
                               "was cancelled; check `squeue` on the cluster")
                 return
             try:
-                queued = self.executor.rounds(self.connection).squeue(self.client,
-                                                                      self.slurm_id)
+                queued = self.executor.rounds(self.connection, self.account.name).squeue(
+                    self.client, self.slurm_id)
                 if not queued or queued[0].state in TERMINAL:
                     return
                 self._seen(queued[0].state)
@@ -342,7 +342,7 @@ class BatchExecutor:
         self.queue = queue
         self.pool = pool
         self.stopping = stopping or threading.Event()  # set while the dispatcher shuts down
-        self._rounds: dict[int, tuple[ClusterConnection, SqueueRounds]] = {}
+        self._rounds: dict[tuple[int, str], tuple[ClusterConnection, SqueueRounds]] = {}
         self._rounds_lock = threading.Lock()
 
     def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], logs: JobLogs,
@@ -357,12 +357,14 @@ class BatchExecutor:
         run.start_thread(lambda: run.resume(record))
         return run
 
-    def rounds(self, connection: ClusterConnection) -> SqueueRounds:
-        """The runs on ``connection`` poll their jobs together (dispatcher/squeue_rounds.py)."""
+    def rounds(self, connection: ClusterConnection, account: str) -> SqueueRounds:
+        """The runs on ``connection`` that query Slurm as the same ``account`` poll their jobs
+        together (dispatcher/squeue_rounds.py): a site with PrivateData shows each person only
+        their own jobs, so one person's squeue must never answer for another's."""
         with self._rounds_lock:
-            held = self._rounds.get(id(connection))
+            held = self._rounds.get((id(connection), account))
             if held is None or held[0] is not connection:
-                held = self._rounds[id(connection)] = (connection, SqueueRounds())
+                held = self._rounds[(id(connection), account)] = (connection, SqueueRounds())
             return held[1]
 
     def record(self, job_id: int, cluster: str, **paths: str):
