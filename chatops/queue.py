@@ -36,21 +36,19 @@ from chatops import storage
 from chatops.db import (
     READ_ONLY,
     args_digest,
-    begin_writing,
     deliveries,
     dispatchers,
-    end_writing,
     jobs,
     slurm_submissions,
     storable_int,
     subscribers,
     suppressions,
-    writers_lock,
 )
 from chatops.events import Requester
 from chatops.job_end import merge_report
 from chatops.params import args_problem
 from chatops.redact import redact, redact_payload
+from chatops.sqlite_engine import begin_writing, end_writing, writers_lock
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
 STALE_AFTER_SECONDS = 30.0  # a dispatcher whose heartbeat is older than this is dead
