@@ -41,7 +41,7 @@ test: venv
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
-## The tests that need no cluster, Synapse or browser (about two minutes).
+## The tests that need no cluster, Synapse or browser (under a minute).
 test-fast: venv
 	bash scripts/test-setup.sh --fast
 	$(BIN)/ruff check .

@@ -24,6 +24,7 @@ import pytest
 
 from chatops.mailprog import encode_event, spool_event
 from chatops.slurm.events import parse_event
+from tests.support.serving import serve_in_thread
 from tests.support.slurm_mail import SLURM_ENV, SUBJECT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -354,7 +355,7 @@ class Intake:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slurm/events"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_thread(self.server)
 
 
 @pytest.fixture

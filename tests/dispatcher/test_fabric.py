@@ -6,13 +6,13 @@ from __future__ import annotations
 import http.server
 import re
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.remote import Harness, cluster_env, cluster_settings
+from tests.support.serving import serve_in_thread
 
 pytestmark = pytest.mark.slow  # needs the test cluster, Synapse or a browser
 
@@ -35,8 +35,7 @@ class FabfileServer:
             *a, directory=str(folder))
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fabfile.py"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.server)
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -16,6 +15,8 @@ from typing import Any
 
 from nacl.encoding import HexEncoder
 from nacl.signing import SigningKey
+
+from tests.support.serving import serve_in_thread
 
 APP_ID = "555000111"
 
@@ -69,7 +70,7 @@ class FakeDiscord:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}/api/v10"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_thread(self.server)
 
     def attach(self, attachment_id: str, name: str, data: bytes) -> dict[str, Any]:
         """A file sent with a slash command: its entry in ``data.resolved.attachments``."""

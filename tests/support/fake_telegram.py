@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from tests.support.serving import serve_in_thread
+
 BOT_ID = 999
 BOT_USERNAME = "chatops_test_bot"
 JSON_FIELDS = {"reply_parameters", "allowed_updates", "reaction", "reply_markup", "entities",
@@ -84,7 +86,7 @@ class FakeTelegram:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_thread(self.server)
 
     def close(self) -> None:
         self.server.shutdown()

@@ -23,6 +23,7 @@ from chatops import migrate
 from chatops.db import notify_events, reading
 from chatops.service import Service, open_service
 from chatops.settings import load_settings
+from tests.support.serving import serve_in_thread
 
 TELEGRAM_TOKEN = "123456:notify-test-token-abcdef"
 SLACK_TOKEN = "xoxb-notify-test-token-0123456789"
@@ -155,7 +156,7 @@ class FakeChatApi:
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_thread(self.server)
 
     def close(self) -> None:
         self.server.shutdown()

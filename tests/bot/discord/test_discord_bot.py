@@ -5,7 +5,6 @@ Dispatcher and the Sender delivering the reports."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +22,7 @@ from chatops.commands import CommandHandler
 from chatops.platform import Delivery, DeliveryError
 from chatops.report import notice
 from tests.support.fake_discord import APP_ID, FakeDiscord, Signer, interaction
+from tests.support.serving import serve_in_thread
 from tests.support.wait import generated
 
 pytestmark = pytest.mark.slow  # whole stacks and real processes: seconds per test
@@ -72,7 +72,7 @@ def discord_site(fake, make_service, run_backend):
         platform = DiscordPlatform.create(service)
         app.register_blueprint(platform.http_blueprint(handler))
         server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        serve_in_thread(server)
         if backend:
             run_backend(service, platform)
         made.append((server, platform))

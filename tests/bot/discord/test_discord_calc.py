@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import urllib.request
 import uuid
 from pathlib import Path
@@ -19,6 +18,7 @@ from bot.discord import DiscordPlatform
 from chatops.commands import CommandHandler
 from tests.support.fake_discord import APP_ID, FakeDiscord, Signer, interaction
 from tests.support.remote import cluster_env, cluster_settings
+from tests.support.serving import serve_in_thread
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow  # the test cluster, the web server, the dispatcher
@@ -48,7 +48,7 @@ runners = {{"test": {{"shout": {{
     platform = DiscordPlatform.create(service)
     app.register_blueprint(platform.http_blueprint(handler))
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     run_backend(service, platform)
 
     def post(payload: dict) -> int:

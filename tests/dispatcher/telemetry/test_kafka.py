@@ -10,7 +10,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from dispatcher.telemetry.kafka import KafkaSink
 from dispatcher.telemetry.sender import Sender
 from tests.chatops.slurm.test_client_live import cluster  # noqa: F401 - the fixture
 from tests.support.kafka import Broker, Proxy, Reader
+from tests.support.serving import serve_in_thread
 from tests.support.sonar_format import problems
 from tests.support.wait import wait_until
 
@@ -375,7 +375,7 @@ class Collector(http.server.BaseHTTPRequestHandler):
 
 def test_the_http_sink_posts_each_envelope(tmp_path, daemons):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     password_file = tmp_path / "password"
     password_file.write_text("wrong\n")
     config = (f"[global]\ncluster = http.example\nrole = node\ntopic-prefix = tp\n"
