@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select, update
 
 from chatops.db import deliveries, jobs
-from chatops.redact import redact_payload
+from chatops.redact import redacted_json
 from chatops.report import live, notice
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def merge_report(run: Any, job_id: int, report: dict[str, Any], now: float) -> i
             run(_DROP, {"id": end[0]})
         elif end[4] in ("sending", "delivered") and editable:
             run(_EDIT, {"id": end[0], "now": now,
-                        "payload": json.dumps(redact_payload(end_notice(job_id, text)))})
+                        "payload": redacted_json(end_notice(job_id, text))})
             for row, p in parsed:
                 if p.get("kind") == "report" and row[1:4] == where and row[4] == "pending":
                     run(_DROP, {"id": row[0]})

@@ -12,7 +12,6 @@ whose sender died comes due again when the lease ends, and resumes after the ste
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, bindparam, func, or_, select, update
 
 from chatops.db import deliveries, jobs, reading, storable_int
-from chatops.redact import redact, redact_payload
+from chatops.redact import redact, redacted_json
 
 STATES = ("pending", "sending", "delivered", "dead", "suppressed", "summarised", "dropped")
 LEASE_SECONDS = 600.0  # a row "sending" longer than this: its sender died
@@ -105,7 +104,7 @@ def revise(engine: Engine, row_id: int, payload: dict[str, Any],
                            ).first()
         if row is None or row.state not in ("pending", "sending", "delivered"):
             return False
-        values: dict[str, Any] = {"payload": json.dumps(redact_payload(payload)),
+        values: dict[str, Any] = {"payload": redacted_json(payload),
                                   "revision": _d.c.revision + 1}
         if row.state == "delivered":
             values.update(state="pending", next_attempt_at=now)

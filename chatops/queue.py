@@ -16,8 +16,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -47,15 +46,14 @@ from chatops.db import (
 from chatops.events import Requester
 from chatops.job_end import merge_report
 from chatops.params import args_problem
-from chatops.redact import redact, redact_payload
+from chatops.redact import redact, redacted_json
 from chatops.sqlite_engine import begin_writing, end_writing, writers_lock
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
 STALE_AFTER_SECONDS = 30.0  # a dispatcher whose heartbeat is older than this is dead
 
 
-@dataclass(frozen=True)
-class Finish:
+class Finish(NamedTuple):
     """A job's end, as the dispatcher records it (with its report, if any)."""
 
     job_id: int
@@ -67,8 +65,7 @@ class Finish:
     only_from: tuple[str, ...] = ("queued", "running")
 
 
-@dataclass(frozen=True)
-class Enqueued:
+class Enqueued(NamedTuple):
     job_id: int
     joined: bool  # True when the request joined an equal pending job
     start_after: float
@@ -110,7 +107,8 @@ class Queue:
             "claim_take": sql.CLAIM_TAKE, "record_process": sql.RECORD_PROCESS,
             "report": sql.REPORT_TO_SUBSCRIBERS}.items()}
         self._finish_sql: dict[tuple[str, ...], str] = {}
-        self._folder = storage.database_folder(engine)  # SQLite: where free space is checked
+        folder = storage.database_folder(engine)  # SQLite: where free space is checked
+        self._space = None if folder is None else storage.SpaceWatch(folder)
         self._write_lock = writers_lock(engine)  # SQLite: this process's writers take turns
 
     @contextmanager
@@ -194,7 +192,7 @@ class Queue:
             raise ArgumentsTooLarge(problem)
         # A (nearly) full disk refuses new jobs, whoever asks: SQLite could still squeeze a
         # row into its log's free room, but the job could not write its output.
-        low = None if self._folder is None else storage.low_space_in(self._folder)
+        low = None if self._space is None else self._space.low_space()
         if low is not None:
             raise storage.NoRoom(low)
         now = time.time() if now is None else now
@@ -298,7 +296,7 @@ class Queue:
                         end.payload is None):
                     queued.append(0)
                     continue
-                params["body"] = json.dumps(redact_payload(end.payload))
+                params["body"] = redacted_json(end.payload)
                 queued.append(sql.run(conn, self._sql["report"], params).rowcount)
                 if end.payload.get("details", {}).get("slurm_job_id"):  # see chatops.job_end
                     merge_report(lambda text, values, c=conn: sql.run(
@@ -490,7 +488,7 @@ class Queue:
         with self._begin() as conn:
             return conn.execute(insert(deliveries).values(
                 job_id=job_id, platform=platform, channel=channel, thread=thread,
-                message=message, is_direct=is_direct, payload=json.dumps(redact_payload(payload)),
+                message=message, is_direct=is_direct, payload=redacted_json(payload),
                 state="pending", attempts=0, next_attempt_at=now, created_at=now,
             )).inserted_primary_key[0]
 

@@ -124,15 +124,21 @@ class Redactor:
         self._lock = threading.Lock()
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        # Whether masking a JSON text stays inside its strings (``json``): no secret holds a
+        # quote or a backslash, so no match can take in the quote that ends a string.
+        self._json_safe = True
         self.add(values)
 
     def add(self, values: Iterable[str]) -> None:
-        new = {v for value in values if value and len(value) >= MIN_LENGTH
+        values = [value for value in values if value and len(value) >= MIN_LENGTH]
+        new = {v for value in values
                for v in (value, quote(value, safe=""), json.dumps(value)[1:-1])}
         with self._lock:
             if new <= self._values:
                 return
             self._values |= new
+            self._json_safe = self._json_safe and not any('"' in v or "\\" in v
+                                                           for v in values)
             # Longest first: a secret that contains another is masked whole.
             ordered = sorted(self._values, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
@@ -142,6 +148,28 @@ class Redactor:
         if pattern is None or not text:
             return text
         return pattern.sub(MASK, text)
+
+    def json(self, value: Any) -> str:
+        """A JSON-able value as JSON text, every secret in its strings masked.
+
+        The text is masked at once (each secret's JSON-escaped form is known too, and JSON
+        escapes character by character, so a string holding a secret shows it whole); each
+        string is masked on its own instead when a secret could span a string's end, or if a
+        mask broke the text (a match that began inside an escape)."""
+        text = json.dumps(value)
+        pattern = self._pattern
+        if pattern is None:
+            return text
+        if self._json_safe:
+            masked = pattern.sub(MASK, text)
+            if masked == text:
+                return text
+            try:
+                json.loads(masked)
+                return masked
+            except ValueError:
+                pass
+        return json.dumps(self.payload(value))
 
     def payload(self, value: Any) -> Any:
         """A JSON-able value with every string redacted."""
@@ -171,8 +199,9 @@ def redact(text: str) -> str:
     return _redactor(text)
 
 
-def redact_payload(payload: Any) -> Any:
-    return _redactor.payload(payload)
+def redacted_json(payload: Any) -> str:
+    """``payload`` as JSON text with every secret masked, for the database."""
+    return _redactor.json(payload)
 
 
 class RedactingFormatter(logging.Formatter):

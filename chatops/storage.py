@@ -136,20 +136,36 @@ def low_space(engine: Engine) -> Fault | None:
     """A SQLite database whose disk is (nearly) full: SQLite may still reuse the room its
     write-ahead log has, but the next write that needs more fails, and so do jobs' logs."""
     folder = database_folder(engine)
-    return None if folder is None else low_space_in(folder)
+    return None if folder is None else SpaceWatch(folder).low_space()
 
 
-def low_space_in(folder: str) -> Fault | None:
-    """``low_space`` for a folder found once (the queue checks before every enqueue: one
-    statvfs, no path parsing)."""
-    try:
-        found = os.statvfs(folder)
-    except OSError:
-        return None  # the next write says what is wrong
-    free = found.f_bavail * found.f_frsize  # what shutil.disk_usage calls free
-    if free < MIN_FREE_BYTES:
-        return Fault(FULL, f"{free // 1024} kB free in {folder}")
-    return None
+class SpaceWatch:
+    """``low_space`` of one folder, for a caller that asks before every write (the queue,
+    before every enqueue): with plenty free, the next look is due a second later rather than
+    one statvfs per job. A disk that fills faster than that fails the write itself, which
+    ``fault`` reads as full."""
+
+    PLENTY_BYTES = 256 * 2**20
+    LOOK_AGAIN_AFTER = 1.0  # seconds, while there is plenty
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._next_look = 0.0
+
+    def low_space(self) -> Fault | None:
+        now = time.monotonic()
+        if now < self._next_look:
+            return None
+        try:
+            found = os.statvfs(self.folder)
+        except OSError:
+            return None  # the next write says what is wrong
+        free = found.f_bavail * found.f_frsize  # what shutil.disk_usage calls free
+        if free >= self.PLENTY_BYTES:
+            self._next_look = now + self.LOOK_AGAIN_AFTER
+        if free < MIN_FREE_BYTES:
+            return Fault(FULL, f"{free // 1024} kB free in {self.folder}")
+        return None
 
 
 def probe(engine: Engine) -> Fault | None:

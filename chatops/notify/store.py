@@ -8,7 +8,6 @@ message). Every event therefore ends delivered, suppressed-with-count, or dead-l
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select, update
 
 from chatops.db import deliveries, notify_events, reading
-from chatops.redact import redact_payload
+from chatops.redact import redacted_json
 
 
 def seen(engine: Engine, event_ids: Iterable[str]) -> set[str]:
@@ -32,7 +31,7 @@ def seen(engine: Engine, event_ids: Iterable[str]) -> set[str]:
 def _values(rows: Iterable[Mapping[str, Any]], now: float) -> list[dict[str, Any]]:
     return [{"event_id": r.get("event_id"), "platform": r["connector"], "channel": r["target"],
              "cluster_user": r.get("cluster_user"), "is_direct": False,
-             "payload": json.dumps(redact_payload(r["payload"])),
+             "payload": redacted_json(r["payload"]),
              "state": r.get("state", "pending"), "attempts": 0, "next_attempt_at": now,
              "created_at": now} for r in rows]
 

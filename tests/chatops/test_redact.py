@@ -108,3 +108,29 @@ def test_the_queue_stores_reports_summaries_and_errors_masked(tmp_path) -> None:
     assert "site-api-token-31415" not in stored
     assert "token=***" in stored and "failed: *** refused" in stored
     assert "HTTP 401 for /bot***/sendMessage" in stored
+
+
+def test_stored_json_masks_a_secret_in_any_string_and_stays_json() -> None:
+    import json
+
+    secrets = ["bot-token-123456", "pässwort-with-ümlaut", "tab\tin-the-secret"]
+    redactor = redact.Redactor(secrets)
+    value = {"kind": "report", "text": "token bot-token-123456 and pässwort-with-ümlaut here",
+             "details": {"lines": ["x tab\tin-the-secret y", "clean"], "n": 3, "ok": True}}
+    stored = redactor.json(value)
+    assert json.loads(stored) == {
+        "kind": "report", "text": "token *** and *** here",
+        "details": {"lines": ["x *** y", "clean"], "n": 3, "ok": True}}
+    assert redactor.json({"text": "nothing secret"}) == '{"text": "nothing secret"}'
+    # A string that merely looks like an escape next to a secret is masked, and stays JSON.
+    assert json.loads(redactor.json({"t": "\\bot-token-123456\nbot-token-123456"})) == {
+        "t": "\\***\n***"}
+
+
+def test_a_secret_with_quotes_is_masked_string_by_string() -> None:
+    import json
+
+    redactor = redact.Redactor(['pass", "word-42'])
+    value = {"a": 'x pass", "word-42 y', "list": ["pass", "word-42"]}
+    # Masking the text at once would join the two strings of the list into one.
+    assert json.loads(redactor.json(value)) == {"a": "x *** y", "list": ["pass", "word-42"]}
