@@ -44,6 +44,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     engine = _engine()
     counts = outbound.counts(engine)
     print("  ".join(f"{state}: {counts.get(state, 0)}" for state in SHOWN))
+    on_console = outbound.counts(engine, "console").get("pending", 0)
+    if on_console:  # nothing sends these: they stay pending, and the dashboard shows them
+        print(f"({on_console} of the pending are for console channels, which nothing sends: "
+              "a `chatops chat` session or the web console takes its own, and the dashboard's "
+              "queue page shows the others)")
     for row in outbound.listing(engine, args.state, args.limit):
         when = clock(row.created_at, date=True)  # UTC, as `chatops jobs list` shows times
         error = f"  ({row.last_error[:100]})" if row.last_error else ""
