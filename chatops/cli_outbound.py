@@ -46,7 +46,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("  ".join(f"{state}: {counts.get(state, 0)}" for state in SHOWN))
     on_console = outbound.counts(engine, "console").get("pending", 0)
     if on_console:  # nothing sends these: they stay pending, and the dashboard shows them
-        print(f"({on_console} of the pending are for console channels, which nothing sends: "
+        verb = "is" if on_console == 1 else "are"
+        print(f"({on_console} of the pending {verb} for console channels, which nothing sends: "
               "a `chatops chat` session or the web console takes its own, and the dashboard's "
               "queue page shows the others)")
     for row in outbound.listing(engine, args.state, args.limit):

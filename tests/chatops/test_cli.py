@@ -261,7 +261,7 @@ def test_notifications_list_shows_times_in_utc_and_drop_needs_ids(chatops: Chato
     listed = chatops("notifications", "list")
     assert listed.returncode == 0
     assert re.search(rf"^ +\d+  pending    {DATE_TIME}  ", listed.stdout, re.M), listed.stdout
-    assert ("(1 of the pending are for console channels, which nothing sends: a `chatops chat` "
+    assert ("(1 of the pending is for console channels, which nothing sends: a `chatops chat` "
             "session or the web console takes its own, and the dashboard's queue page shows "
             "the others)\n") in listed.stdout
     bare = chatops("notifications", "drop")
