@@ -266,8 +266,10 @@ class CommandHandler:
                          f"{texts.clock(result.start_after)} "
                          f"(in {texts.ago(result.start_after - now)}).")
         elif spec.concurrency is not None and result.running_ahead >= spec.concurrency:
-            response.say(f"A `{job_type}` job is already running; job {result.job_id} will "
-                         "start when it finishes.")
+            ahead = ("the one running now" if result.running_ahead == 1 else
+                     f"one of the {result.running_ahead} running now")
+            response.say(f"Job {result.job_id} (`{job_type}`) will start when {ahead} "
+                         "finishes.")
         held = texts.held_until(job_type, max(now, result.start_after),
                                 self.queue.suppressions(now))
         if held is not None:

@@ -158,7 +158,8 @@ def test_equal_requests_join_one_job_and_every_requester_gets_the_report(
     ids = {name: job_id_of(subprocess.CompletedProcess([], 0, out, err))
            for name, (out, err) in outputs.items()}
     assert ids["ben"] == ids["cat"] != ids["dan"] != ids["ann"]
-    assert "A `tests_hold` job is already running" in outputs["ben"][0]
+    assert (f"Job {ids['ben']} (`tests_hold`) will start when the one running now "
+            "finishes.") in outputs["ben"][0]
     assert (f"Job {ids['ben']} (`tests_hold`) with the same arguments is already scheduled; "
             "you will get its report too.") in outputs["cat"][0]
     for name in outputs:
