@@ -92,11 +92,20 @@ def canonical_args(args: Mapping[str, Any]) -> str:
     return _CANONICAL.encode(dict(args))
 
 
+class _ThreadState(threading.local):
+    """What one thread of a Queue holds: its connection, and the transaction of an ``atomic``
+    block (defaults on the class: no getattr with a default, which raises inside when the
+    attribute is missing, three times a job)."""
+
+    conn: Connection | None = None
+    atomic: Connection | None = None
+
+
 class Queue:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
-        self._local = threading.local()
+        self._local = _ThreadState()
         style = engine.dialect.paramstyle
         lock = "FOR UPDATE SKIP LOCKED" if self.is_postgres else ""
         self._sql = {name: sql.for_driver(text_, style) for name, text_ in {
@@ -116,7 +125,7 @@ class Queue:
         """One writing transaction for everything this thread does on the queue inside it
         (enqueue, add_delivery, … and the caller's own statements on the connection it
         yields): all of it is stored, or none of it."""
-        outer = getattr(self._local, "atomic", None)
+        outer = self._local.atomic
         if outer is not None:  # nested: part of the enclosing one
             yield outer
             return
@@ -129,7 +138,7 @@ class Queue:
 
     def _connection(self) -> Connection:
         """This thread's own connection, kept open: checkouts cost more than the statements."""
-        conn = getattr(self._local, "conn", None)
+        conn = self._local.conn
         if conn is None or conn.closed:
             conn = self._local.conn = self.engine.connect()
         if conn.in_transaction():  # a previous caller failed mid-way
@@ -140,7 +149,7 @@ class Queue:
         """Give this thread's connection back to the pool: for threads that live long and use
         the queue only now and then (a Slurm job's tracker, a burst of submissions), so that
         many of them never exhaust the pool."""
-        conn = getattr(self._local, "conn", None)
+        conn = self._local.conn
         if conn is not None:
             self._local.conn = None
             conn.close()
@@ -148,7 +157,7 @@ class Queue:
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
         """A transaction that writes (on SQLite: BEGIN IMMEDIATE, see chatops.db)."""
-        outer = getattr(self._local, "atomic", None)
+        outer = self._local.atomic
         if outer is not None:
             yield outer
             return
@@ -158,7 +167,7 @@ class Queue:
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """A read-only transaction: it never takes (or waits for) the write lock."""
-        outer = getattr(self._local, "atomic", None)
+        outer = self._local.atomic
         if outer is not None:  # reads inside ``atomic`` see its writes
             yield outer
             return
@@ -523,7 +532,7 @@ class _Hot:
 
     def __enter__(self) -> Any:
         queue = self.queue
-        outer = getattr(queue._local, "atomic", None)
+        outer = queue._local.atomic
         self.own = outer is None
         if not self.own:  # the statements join the enclosing transaction
             self.raw = outer.connection.driver_connection
