@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.support.serving import POLL_SECONDS
+from tests.support.serving import server_thread
 
 BOT_TOKEN = "xoxb-test-bot-token-0123456789"
 APP_TOKEN = "xapp-test-app-token-0123456789"
@@ -69,8 +69,7 @@ class FakeSlack:
         self._files = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.url = f"http://127.0.0.1:{self.server.server_port}/"
-        self._thread = threading.Thread(target=self.server.serve_forever,
-                                         kwargs={"poll_interval": POLL_SECONDS}, daemon=True)
+        self._thread = server_thread(self.server)
 
     def __enter__(self) -> FakeSlack:
         self._thread.start()

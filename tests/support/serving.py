@@ -10,9 +10,15 @@ import threading
 POLL_SECONDS = 0.02
 
 
+def server_thread(server: socketserver.BaseServer) -> threading.Thread:
+    """A daemon thread (not started) that serves ``server``; ``server.shutdown()`` returns
+    within POLL_SECONDS."""
+    return threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_SECONDS},
+                            daemon=True)
+
+
 def serve_in_thread(server: socketserver.BaseServer) -> threading.Thread:
-    """Start ``server`` on a daemon thread; ``server.shutdown()`` returns within POLL_SECONDS."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_SECONDS},
-                              daemon=True)
+    """``server_thread``, started."""
+    thread = server_thread(server)
     thread.start()
     return thread

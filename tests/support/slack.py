@@ -26,7 +26,7 @@ from chatops.service import Service, open_queue, open_service
 from chatops.settings import load_settings
 from dispatcher.loop import Dispatcher
 from tests.support.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
-from tests.support.serving import POLL_SECONDS
+from tests.support.serving import server_thread
 from webserver.app import create_app
 
 WORKSPACE = Path(__file__).resolve().parents[1] / "bot" / "slack" / "workspace"
@@ -101,8 +101,7 @@ class Stack:
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.server.serve_forever,
-                                         kwargs={"poll_interval": POLL_SECONDS}, daemon=True),
+        self.threads = [server_thread(self.server),
                         threading.Thread(target=Sender.for_service(self.service, self.platform).run,
                                          args=(self.stop,), daemon=True)]
         self.dispatcher = Dispatcher(self.service.settings, self.service.config, self.queue)

@@ -17,7 +17,7 @@ from chatops import migrate
 from chatops.service import Service, open_service
 from chatops.settings import load_settings
 from dispatcher.loop import Dispatcher
-from tests.support.serving import POLL_SECONDS
+from tests.support.serving import server_thread
 from tests.support.wait import wait_until
 from webserver.app import create_app
 
@@ -66,8 +66,7 @@ class LiveWeb:
         self.service = service
         self.server = make_server("127.0.0.1", 0, create_app(service), threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.threads = [threading.Thread(target=self.server.serve_forever,
-                                         kwargs={"poll_interval": POLL_SECONDS}, daemon=True)]
+        self.threads = [server_thread(self.server)]
         self.dispatcher = None
         if dispatcher:
             self.dispatcher = Dispatcher(service.settings, service.config, service.queue)
