@@ -4,18 +4,17 @@ A claim takes as many due jobs as the dispatcher has free slots in one transacti
 enforces the per-type concurrency limits and suppressions, so several dispatchers never run a
 job twice; the jobs that ended in one turn of the dispatcher's loop are finished in one
 transaction too. On SQLite writers take the write lock at BEGIN (IMMEDIATE) and readers never
-do (see ``chatops.db.reading``); on PostgreSQL claims are serialised by a transaction-level
-advisory lock, because counting the running jobs of a type is not safe under READ COMMITTED
-otherwise.
+do (``chatops.queue_tx`` holds the transactions); on PostgreSQL claims are serialised by a
+transaction-level advisory lock, because counting the running jobs of a type is not safe under
+READ COMMITTED otherwise.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -33,7 +32,6 @@ from sqlalchemy import (
 from chatops import queue_sql as sql
 from chatops import storage
 from chatops.db import (
-    READ_ONLY,
     args_digest,
     deliveries,
     dispatchers,
@@ -46,8 +44,8 @@ from chatops.db import (
 from chatops.events import Requester
 from chatops.job_end import merge_report
 from chatops.params import args_problem
+from chatops.queue_tx import Transactions
 from chatops.redact import redact, redacted_json
-from chatops.sqlite_engine import begin_writing, end_writing, writers_lock
 
 _CLAIM_LOCK = 4242_0001  # advisory lock id for claims on PostgreSQL
 STALE_AFTER_SECONDS = 30.0  # a dispatcher whose heartbeat is older than this is dead
@@ -92,20 +90,11 @@ def canonical_args(args: Mapping[str, Any]) -> str:
     return _CANONICAL.encode(dict(args))
 
 
-class _ThreadState(threading.local):
-    """What one thread of a Queue holds: its connection, and the transaction of an ``atomic``
-    block (defaults on the class: no getattr with a default, which raises inside when the
-    attribute is missing, three times a job)."""
-
-    conn: Connection | None = None
-    atomic: Connection | None = None
-
-
 class Queue:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
-        self._local = _ThreadState()
+        self._tx = Transactions(engine)
         style = engine.dialect.paramstyle
         lock = "FOR UPDATE SKIP LOCKED" if self.is_postgres else ""
         self._sql = {name: sql.for_driver(text_, style) for name, text_ in {
@@ -118,70 +107,18 @@ class Queue:
         self._finish_sql: dict[tuple[str, ...], str] = {}
         folder = storage.database_folder(engine)  # SQLite: where free space is checked
         self._space = None if folder is None else storage.SpaceWatch(folder)
-        self._write_lock = writers_lock(engine)  # SQLite: this process's writers take turns
 
-    @contextmanager
-    def atomic(self) -> Iterator[Connection]:
+    def atomic(self) -> AbstractContextManager[Connection]:
         """One writing transaction for everything this thread does on the queue inside it
         (enqueue, add_delivery, … and the caller's own statements on the connection it
         yields): all of it is stored, or none of it."""
-        outer = self._local.atomic
-        if outer is not None:  # nested: part of the enclosing one
-            yield outer
-            return
-        with self._begin() as conn:
-            self._local.atomic = conn
-            try:
-                yield conn
-            finally:
-                self._local.atomic = None
-
-    def _connection(self) -> Connection:
-        """This thread's own connection, kept open: checkouts cost more than the statements."""
-        conn = self._local.conn
-        if conn is None or conn.closed:
-            conn = self._local.conn = self.engine.connect()
-        if conn.in_transaction():  # a previous caller failed mid-way
-            conn.rollback()
-        return conn
+        return self._tx.atomic()
 
     def release_connection(self) -> None:
         """Give this thread's connection back to the pool: for threads that live long and use
         the queue only now and then (a Slurm job's tracker, a burst of submissions), so that
         many of them never exhaust the pool."""
-        conn = self._local.conn
-        if conn is not None:
-            self._local.conn = None
-            conn.close()
-
-    @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        """A transaction that writes (on SQLite: BEGIN IMMEDIATE, see chatops.db)."""
-        outer = self._local.atomic
-        if outer is not None:
-            yield outer
-            return
-        with self._connection().begin() as transaction:
-            yield transaction.connection
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        """A read-only transaction: it never takes (or waits for) the write lock."""
-        outer = self._local.atomic
-        if outer is not None:  # reads inside ``atomic`` see its writes
-            yield outer
-            return
-        conn = self._connection()
-        conn.execution_options(**{READ_ONLY: True})
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            conn.execution_options(**{READ_ONLY: False})
-
-    def _hot(self) -> _Hot:
-        """A writing transaction straight on the driver connection, for the hot path."""
-        return _Hot(self)
+        self._tx.release()
 
     # -- jobs -------------------------------------------------------------------------------
 
@@ -216,7 +153,7 @@ class Queue:
             "channel": requester.channel, "thread": requester.thread, "user": requester.user,
             "message": requester.message, "is_direct": requester.is_direct, "false": False,
         }
-        with self._hot() as conn:
+        with self._tx.hot() as conn:
             # The partial unique index on pending (type, args hash) decides: new row, or join.
             if self.is_postgres:
                 new = sql.one(conn, self._sql["insert_job"], params)
@@ -251,7 +188,7 @@ class Queue:
         if slots <= 0:
             return taken
         params = {"now": now, "worker": worker}
-        with self._hot() as conn:
+        with self._tx.hot() as conn:
             if self.is_postgres:
                 sql.run(conn, "SELECT pg_advisory_xact_lock(%(k)s)", {"k": _CLAIM_LOCK})
             while len(taken) < slots:
@@ -292,7 +229,7 @@ class Queue:
         """
         now = time.time() if now is None else now
         queued = []
-        with self._hot() as conn:
+        with self._tx.hot() as conn:
             for job_id, pid, pid_start in processes:
                 sql.run(conn, self._sql["record_process"],
                         {"job_id": job_id, "pid": pid, "pid_start": pid_start})
@@ -327,7 +264,7 @@ class Queue:
         ``by`` (who asked) is kept for the report. A queued job is ended by the caller with
         ``finish(..., only_from=("queued",))`` so that its report says who cancelled it.
         """
-        with self._begin() as conn:
+        with self._tx.begin() as conn:
             state = conn.execute(select(jobs.c.state).where(jobs.c.id == job_id)).scalar()
             if state == "running":
                 conn.execute(update(jobs).where(jobs.c.id == job_id)
@@ -336,13 +273,13 @@ class Queue:
 
     def cancel_requested(self, worker: str) -> dict[int, str | None]:
         """The running jobs of ``worker`` someone asked to cancel: job id -> who asked."""
-        with self._read() as conn:
+        with self._tx.read() as conn:
             return dict(conn.execute(select(jobs.c.id, jobs.c.cancelled_by).where(
                 jobs.c.claimed_by == worker, jobs.c.state == "running",
                 jobs.c.cancel_requested.is_(True))).all())
 
     def pending_of_type(self, job_type: str) -> list[int]:
-        with self._read() as conn:
+        with self._tx.read() as conn:
             return list(conn.execute(select(jobs.c.id).where(
                 jobs.c.job_type == job_type, jobs.c.state == "queued")).scalars())
 
@@ -350,11 +287,11 @@ class Queue:
         """The job, or None (also for numbers too big to be any job's id)."""
         if not storable_int(job_id):
             return None
-        with self._read() as conn:
+        with self._tx.read() as conn:
             return conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
 
     def jobs_in(self, states: tuple[str, ...]) -> list[Row]:
-        with self._read() as conn:
+        with self._tx.read() as conn:
             return list(conn.execute(select(jobs).where(jobs.c.state.in_(states))
                                      .order_by(jobs.c.start_after, jobs.c.id)))
 
@@ -367,12 +304,12 @@ class Queue:
             query = query.where(jobs.c.state == state)
         if user:
             query = query.where(jobs.c.requested_by == user)
-        with self._read() as conn:
+        with self._tx.read() as conn:
             return list(conn.execute(query))
 
     def subscribers_of(self, job_id: int) -> list[Row]:
         """Everyone who asked for the job: its requester first, then those who joined."""
-        with self._read() as conn:
+        with self._tx.read() as conn:
             first = conn.execute(select(
                 jobs.c.id.label("job_id"), jobs.c.platform, jobs.c.channel, jobs.c.thread,
                 jobs.c.requested_by.label("user"), jobs.c.message, jobs.c.is_direct,
@@ -386,7 +323,7 @@ class Queue:
 
     def next_start(self, now: float) -> float | None:
         """When the next queued job becomes due (or a suppression ends), for the dispatcher."""
-        with self._read() as conn:
+        with self._tx.read() as conn:
             due = conn.execute(select(func.min(jobs.c.start_after))
                                .where(jobs.c.state == "queued", jobs.c.start_after > now)).scalar()
             ends = conn.execute(select(func.min(suppressions.c.end_at))
@@ -399,28 +336,28 @@ class Queue:
     def suppress(self, job_type: str, start_at: float, end_at: float, by: str,
                  now: float | None = None) -> int:
         now = time.time() if now is None else now
-        with self._begin() as conn:
+        with self._tx.begin() as conn:
             conn.execute(delete(suppressions).where(suppressions.c.end_at <= now))
             return conn.execute(insert(suppressions).values(
                 job_type=job_type, start_at=start_at, end_at=end_at, created_by=by,
                 created_at=now)).inserted_primary_key[0]
 
     def unsuppress(self, job_type: str) -> int:
-        with self._begin() as conn:
+        with self._tx.begin() as conn:
             return conn.execute(delete(suppressions)
                                 .where(suppressions.c.job_type == job_type)).rowcount
 
     def suppressions(self, now: float | None = None) -> list[Row]:
         """Current and future suppressions (a read: expired ones go when one is added)."""
         now = time.time() if now is None else now
-        with self._read() as conn:
+        with self._tx.read() as conn:
             return list(conn.execute(select(suppressions).where(suppressions.c.end_at > now)
                                      .order_by(suppressions.c.start_at)))
 
     # -- dispatchers ------------------------------------------------------------------------
 
     def register_dispatcher(self, worker: str, host: str, pid: int, now: float) -> None:
-        with self._begin() as conn:
+        with self._tx.begin() as conn:
             conn.execute(insert(dispatchers).values(id=worker, host=host, pid=pid,
                                                     started_at=now, heartbeat_at=now))
 
@@ -429,14 +366,14 @@ class Queue:
         values: dict[str, Any] = {"heartbeat_at": now}
         if stopped:
             values["stopped_at"] = now
-        with self._begin() as conn:
+        with self._tx.begin() as conn:
             conn.execute(update(dispatchers).where(dispatchers.c.id == worker).values(**values))
 
     def slurm_jobs_of(self, job_ids: list[int]) -> dict[int, tuple[int, str]]:
         """job id -> (Slurm job id, cluster) for the jobs submitted to Slurm."""
         if not job_ids:
             return {}
-        with self._read() as conn:
+        with self._tx.read() as conn:
             rows = conn.execute(select(slurm_submissions.c.job_id, slurm_submissions.c.slurm_job_id,
                                        slurm_submissions.c.cluster)
                                 .where(slurm_submissions.c.job_id.in_(job_ids),
@@ -445,12 +382,12 @@ class Queue:
 
     def slurm_submission(self, job_id: int) -> Row | None:
         """The submission record of a Slurm batch job (None for any other job)."""
-        with self._read() as conn:
+        with self._tx.read() as conn:
             return conn.execute(select(slurm_submissions)
                                 .where(slurm_submissions.c.job_id == job_id)).first()
 
     def dispatchers(self) -> list[Row]:
-        with self._read() as conn:
+        with self._tx.read() as conn:
             return list(conn.execute(select(dispatchers).where(dispatchers.c.stopped_at.is_(None))
                                      .order_by(dispatchers.c.heartbeat_at.desc())))
 
@@ -464,26 +401,26 @@ class Queue:
         whose = jobs.c.claimed_by.is_(None)
         if dead_workers:
             whose = or_(whose, jobs.c.claimed_by.in_(dead_workers))
-        with self._read() as conn:
+        with self._tx.read() as conn:
             return list(conn.execute(select(jobs).where(jobs.c.state == "running", whose)))
 
     def adopt(self, job_id: int, from_worker: str | None, worker: str) -> bool:
         """Take over a running job from a dead (or stopped) dispatcher; False if another did."""
         whose = (jobs.c.claimed_by.is_(None) if from_worker is None
                  else jobs.c.claimed_by == from_worker)
-        with self._begin() as conn:
+        with self._tx.begin() as conn:
             return conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == "running",
                                                    whose)
                                 .values(claimed_by=worker)).rowcount == 1
 
     def release(self, job_id: int, worker: str) -> None:
         """Leave a running job for the next dispatcher to adopt (a Slurm job still running)."""
-        with self._begin() as conn:
+        with self._tx.begin() as conn:
             conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.claimed_by == worker)
                          .values(claimed_by=None))
 
     def retire_dispatchers(self, workers: list[str], now: float) -> None:
-        with self._begin() as conn:
+        with self._tx.begin() as conn:
             conn.execute(update(dispatchers).where(dispatchers.c.id.in_(workers))
                          .values(stopped_at=now))
 
@@ -494,7 +431,7 @@ class Queue:
                      is_direct: bool = False, job_id: int | None = None,
                      now: float | None = None) -> int:
         now = time.time() if now is None else now
-        with self._begin() as conn:
+        with self._tx.begin() as conn:
             return conn.execute(insert(deliveries).values(
                 job_id=job_id, platform=platform, channel=channel, thread=thread,
                 message=message, is_direct=is_direct, payload=redacted_json(payload),
@@ -506,10 +443,10 @@ class Queue:
         now = time.time()
         waiting = (deliveries.c.platform == platform, deliveries.c.channel == channel,
                    deliveries.c.state == "pending")
-        with self._read() as conn:  # mostly nothing: then never wait for the write lock
+        with self._tx.read() as conn:  # mostly nothing: then never wait for the write lock
             if conn.execute(select(deliveries.c.id).where(*waiting).limit(1)).first() is None:
                 return []
-        with self._begin() as conn:
+        with self._tx.begin() as conn:
             rows = list(conn.execute(select(deliveries).where(*waiting)
                                      .order_by(deliveries.c.id)))
             if rows:
@@ -517,43 +454,3 @@ class Queue:
                              .where(deliveries.c.id.in_([r.id for r in rows]))
                              .values(state="delivered", delivered_at=now, attempts=1))
             return rows
-
-
-class _Hot:
-    """``Queue._hot``: BEGIN (IMMEDIATE on SQLite) on this thread's driver connection, COMMIT at
-    the end, ROLLBACK on any error (a failed COMMIT too: a full disk must not leave it open);
-    inside ``Queue.atomic`` the enclosing transaction's. A class, not a generator: it runs
-    three times a job."""
-
-    __slots__ = ("queue", "raw", "own")
-
-    def __init__(self, queue: Queue):
-        self.queue = queue
-
-    def __enter__(self) -> Any:
-        queue = self.queue
-        outer = queue._local.atomic
-        self.own = outer is None
-        if not self.own:  # the statements join the enclosing transaction
-            self.raw = outer.connection.driver_connection
-            return self.raw
-        raw = self.raw = queue._connection().connection.driver_connection
-        if not queue.is_postgres:
-            begin_writing(queue._write_lock, raw)  # take the write lock now (see chatops.db)
-        return raw
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if not self.own:
-            return
-        try:
-            if kind is not None:
-                self.raw.rollback()
-                return
-            try:
-                self.raw.commit()
-            except BaseException:
-                self.raw.rollback()
-                raise
-        finally:
-            if not self.queue.is_postgres:
-                end_writing(self.queue._write_lock)
