@@ -121,7 +121,8 @@ def test_a_batch_job_outlives_a_killed_dispatcher_and_is_reported(
     job_id, slurm_id = found.group(1), found.group(2)
     kill_dispatcher(dispatcher)
     chatops.start_dispatcher()
-    report = waiter.until(r"`hpc_short` \(job \d+\) completed\..*```", 120).string
+    # the whole report: its output block closed (lines arrive one at a time)
+    report = waiter.until(r"`hpc_short` \(job \d+\) completed\..*```\n.*```", 120).string
     assert re.search(rf"Slurm job {slurm_id} on cluster test: COMPLETED, exit code 0, "
                      r"elapsed 0:00:1\d of 0:05:00\.", report), report
     assert re.search(r"```\nstarted\nfinished\n```", report), report
