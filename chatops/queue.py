@@ -98,7 +98,7 @@ class Queue:
         style = engine.dialect.paramstyle
         lock = "FOR UPDATE SKIP LOCKED" if self.is_postgres else ""
         self._sql = {name: sql.for_driver(text_, style) for name, text_ in {
-            "insert_job": sql.INSERT_JOB + (sql.RETURNING_NEW if self.is_postgres else ""),
+            "insert_job": sql.INSERT_JOB + (sql.RETURNING_ID if self.is_postgres else ""),
             "find_pending": sql.FIND_PENDING,
             "insert_subscriber": sql.INSERT_SUBSCRIBER, "count_running": sql.COUNT_RUNNING,
             "claim": sql.CLAIM.format(lock=lock), "claim_pick": sql.CLAIM_PICK,
@@ -143,30 +143,29 @@ class Queue:
             raise storage.NoRoom(low)
         now = time.time() if now is None else now
         canonical = canonical_args(args)
-        params = {
-            "namespace": job_type.partition("_")[0], "job_type": job_type, "args": canonical,
-            "args_hash": args_digest(canonical + (f"\n{requester.qualified_user}"
-                                                  if personal else "")),
-            "concurrency": stored_concurrency(concurrency),
-            "timeout": timeout,
-            "now": now, "start_after": now + delay, "platform": requester.platform,
-            "channel": requester.channel, "thread": requester.thread, "user": requester.user,
-            "message": requester.message, "is_direct": requester.is_direct, "false": False,
-        }
+        digest = args_digest(canonical + (f"\n{requester.qualified_user}" if personal else ""))
+        start_after = now + delay
         with self._tx.hot() as conn:
             # The partial unique index on pending (type, args hash) decides: new row, or join.
+            new = sql.run(conn, self._sql["insert_job"], (
+                job_type.partition("_")[0], job_type, canonical, digest,
+                stored_concurrency(concurrency), timeout, now, start_after, requester.platform,
+                requester.channel, requester.thread, requester.user, requester.message,
+                requester.is_direct, False))
             if self.is_postgres:
-                new = sql.one(conn, self._sql["insert_job"], params)
-                job_id, start_after = (None, None) if new is None else new
+                row = new.fetchone()
+                job_id = None if row is None else row[0]
             else:
-                cursor = sql.run(conn, self._sql["insert_job"], params)
-                job_id, start_after = ((cursor.lastrowid, params["start_after"])
-                                       if cursor.rowcount == 1 else (None, None))
+                job_id = new.lastrowid if new.rowcount == 1 else None
             joined = job_id is None
+            params = {"job_type": job_type, "args_hash": digest}
             if joined:  # the first requester lives on the job row; later ones subscribe
                 job_id, start_after = sql.one(conn, self._sql["find_pending"], params)
-                params["job_id"] = job_id
-                sql.run(conn, self._sql["insert_subscriber"], params)
+                sql.run(conn, self._sql["insert_subscriber"], {
+                    "job_id": job_id, "platform": requester.platform,
+                    "channel": requester.channel, "thread": requester.thread,
+                    "user": requester.user, "message": requester.message,
+                    "is_direct": requester.is_direct, "now": now})
             running = (sql.run(conn, self._sql["count_running"], params).fetchone()[0]
                        if count_running else 0)
         return Enqueued(job_id, joined, start_after, running)

@@ -23,6 +23,7 @@ class _ThreadState(threading.local):
     is missing, three times a job)."""
 
     conn: Connection | None = None
+    raw: Any = None  # conn's driver connection, for the hot path (None: find it again)
     atomic: Connection | None = None
 
 
@@ -54,6 +55,7 @@ class Transactions:
         conn = self._local.conn
         if conn is None or conn.closed:
             conn = self._local.conn = self.engine.connect()
+            self._local.raw = None
         if conn.in_transaction():  # a previous caller failed mid-way
             conn.rollback()
         return conn
@@ -62,7 +64,7 @@ class Transactions:
         """Give this thread's connection back to the pool."""
         conn = self._local.conn
         if conn is not None:
-            self._local.conn = None
+            self._local.conn = self._local.raw = None
             conn.close()
 
     @contextmanager
@@ -113,7 +115,10 @@ class _Hot:
         if not self.own:  # the statements join the enclosing transaction
             self.raw = outer.connection.driver_connection
             return self.raw
-        raw = self.raw = tx.connection().connection.driver_connection
+        raw = tx._local.raw
+        if raw is None or tx._local.conn.invalidated:  # (a lost connection is replaced)
+            raw = tx._local.raw = tx.connection().connection.driver_connection
+        self.raw = raw
         if not tx.is_postgres:
             begin_writing(tx._write_lock, raw)  # take the write lock now (see chatops.db)
         return raw
