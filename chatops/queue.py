@@ -11,7 +11,6 @@ READ COMMITTED otherwise.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -29,8 +28,8 @@ from sqlalchemy import (
     update,
 )
 
+from chatops import json_text, storage
 from chatops import queue_sql as sql
-from chatops import storage
 from chatops.db import (
     args_digest,
     deliveries,
@@ -83,11 +82,8 @@ def stored_concurrency(limit: int | None) -> int:
     return NO_LIMIT if limit is None else limit
 
 
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # made once, not per call
-
-
 def canonical_args(args: Mapping[str, Any]) -> str:
-    return _CANONICAL.encode(dict(args))
+    return json_text.canonical(args if type(args) is dict else dict(args))
 
 
 class Queue:

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
+from chatops import json_text
+
 if TYPE_CHECKING:
     from chatops.job_config import Config
     from chatops.settings import Settings
@@ -156,7 +158,7 @@ class Redactor:
         escapes character by character, so a string holding a secret shows it whole); each
         string is masked on its own instead when a secret could span a string's end, or if a
         mask broke the text (a match that began inside an escape)."""
-        text = json.dumps(value)
+        text = json_text.dumps(value)
         pattern = self._pattern
         if pattern is None:
             return text
@@ -169,7 +171,7 @@ class Redactor:
                 return masked
             except ValueError:
                 pass
-        return json.dumps(self.payload(value))
+        return json_text.dumps(self.payload(value))
 
     def payload(self, value: Any) -> Any:
         """A JSON-able value with every string redacted."""
