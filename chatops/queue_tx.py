@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from chatops.db import READ_ONLY
-from chatops.sqlite_engine import begin_writing, end_writing, writers_lock
+from chatops.sqlite_engine import begin_writing, writers_lock
 
 
 class _ThreadState(threading.local):
@@ -103,38 +103,40 @@ class _Hot:
     open); inside ``atomic`` the enclosing transaction's. A class, not a generator: it runs
     three times a job."""
 
-    __slots__ = ("tx", "raw", "own")
+    __slots__ = ("tx", "raw")
 
     def __init__(self, tx: Transactions):
         self.tx = tx
 
     def __enter__(self) -> Any:
         tx = self.tx
-        outer = tx._local.atomic
-        self.own = outer is None
-        if not self.own:  # the statements join the enclosing transaction
-            self.raw = outer.connection.driver_connection
-            return self.raw
-        raw = tx._local.raw
-        if raw is None or tx._local.conn.invalidated:  # (a lost connection is replaced)
-            raw = tx._local.raw = tx.connection().connection.driver_connection
-        self.raw = raw
+        local = tx._local  # (one thread-local lookup, not three)
+        outer = local.atomic
+        if outer is not None:  # the statements join the enclosing transaction
+            self.raw = None
+            return outer.connection.driver_connection
+        raw = local.raw
+        if raw is None or local.conn.invalidated:  # (a lost connection is replaced)
+            raw = local.raw = tx.connection().connection.driver_connection
         if not tx.is_postgres:
             begin_writing(tx._write_lock, raw)  # take the write lock now (see chatops.db)
+        self.raw = raw
         return raw
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if not self.own:
+        raw = self.raw
+        if raw is None:  # inside ``atomic``: the enclosing transaction ends
             return
+        lock = self.tx._write_lock
         try:
             if kind is not None:
-                self.raw.rollback()
+                raw.rollback()
                 return
             try:
-                self.raw.commit()
+                raw.commit()
             except BaseException:
-                self.raw.rollback()
+                raw.rollback()
                 raise
         finally:
-            if not self.tx.is_postgres:
-                end_writing(self.tx._write_lock)
+            if lock is not None:
+                lock.release()  # this process's next writer may begin

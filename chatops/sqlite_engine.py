@@ -30,7 +30,8 @@ def writers_lock(engine: Engine) -> threading.Lock | None:
 
 def begin_writing(lock: threading.Lock | None, raw: Any) -> None:
     """``BEGIN IMMEDIATE`` on a SQLite driver connection, after this process's other writers
-    (``lock``: ``writers_lock(engine)``); the caller calls ``end_writing`` when it ends."""
+    (``lock``: ``writers_lock(engine)``); the caller releases ``lock`` when the transaction
+    ends."""
     if lock is not None and not lock.acquire(timeout=WRITE_WAIT):
         raise sqlite3.OperationalError("database is locked (by this process's writers)")
     try:
@@ -39,11 +40,6 @@ def begin_writing(lock: threading.Lock | None, raw: Any) -> None:
         if lock is not None:
             lock.release()
         raise
-
-
-def end_writing(lock: threading.Lock | None) -> None:
-    if lock is not None:
-        lock.release()
 
 
 def sqlite_engine(url: str, read_only_option: str) -> Engine:
