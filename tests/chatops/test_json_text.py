@@ -4,6 +4,7 @@ joins equal requests, including those queued before an upgrade) and a report's p
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 
 import pytest
 
@@ -39,6 +40,7 @@ def test_arguments_hash_as_before_so_requests_join_jobs_queued_before_an_upgrade
     before = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode(args)
     assert canonical_args(args) == before == '{"n":"1","who":"Zo\\u00eb"}'
     assert args_digest(canonical_args(args)) == args_digest(before)
+    assert canonical_args(MappingProxyType(args)) == before  # any mapping, not only a dict
 
 
 def test_what_json_cannot_hold_is_refused_as_json_dumps_refuses_it() -> None:
