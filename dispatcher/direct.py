@@ -95,7 +95,7 @@ def plan(line: str, env: Mapping[str, str], cwd: Path) -> Direct | None:
     if command in _BASH_OWN:
         if command not in _SAME_AS_PROGRAM or any(w.startswith("-") for w in words[1:]):
             return None
-    executable = _find(command, env.get("PATH", ""), cwd)
+    executable = find(command, env.get("PATH", ""), cwd)
     if executable is None:
         return None  # bash says what is wrong ("command not found", "Permission denied")
     full = {**env, "PWD": os.path.realpath(cwd), "SHLVL": "0",
@@ -103,8 +103,9 @@ def plan(line: str, env: Mapping[str, str], cwd: Path) -> Direct | None:
     return Direct(executable, words, full)
 
 
-def _find(command: str, path: str, cwd: Path) -> str | None:
-    """The file bash would exec for ``command`` (its PATH search), or None."""
+def find(command: str, path: str, cwd: Path) -> str | None:
+    """The file bash would exec for ``command`` (its PATH search), or None when that takes
+    bash (a relative PATH entry, a script without ``#!``) or nothing is found."""
     if "/" in command:
         candidates = [command if command.startswith("/") else str(cwd / command)]
     else:

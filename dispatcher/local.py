@@ -13,13 +13,14 @@ dispatcher can stop what a dead one left running.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shlex
 import shutil
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +30,13 @@ from chatops.joblogs import JobLogs
 from chatops.privileges import Account
 from chatops.report import Report
 from chatops.settings import REPO_ROOT, Settings
-from dispatcher import direct
+from dispatcher import direct, spawn
 
 log = logging.getLogger("chatops.dispatcher")
 
 BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
 CHUNK = 65536
+Started = tuple[int, Callable[[], int]]  # a started process: pid, how to wait for its exit code
 
 
 class PrepareError(Exception):
@@ -172,15 +174,13 @@ class LocalRun:
     idle_wait = False
     handed_over = False
 
-    def __init__(self, job_id: int, process: subprocess.Popen, outputs: list[Output],
-                 direct_exec: bool):
+    def __init__(self, job_id: int, started: Started, outputs: list[Output], direct_exec: bool):
         self.job_id = job_id
-        self.process = process
+        self.pid, self._exit_code = started
         self.outputs = outputs
-        self.pid = process.pid
-        self.pid_start = process_start_time(process.pid)
+        self.pid_start = process_start_time(self.pid)
         self.direct = direct_exec
-        self._pidfd = os.pidfd_open(process.pid)
+        self._pidfd = os.pidfd_open(self.pid)
 
     def fileno(self) -> int:
         return self._pidfd
@@ -191,7 +191,7 @@ class LocalRun:
 
     def wait(self) -> int:
         """The exit code (negative: killed by that signal); call once fileno() is readable."""
-        return self.process.wait()
+        return self._exit_code()
 
     def signal(self, sig: int) -> None:
         try:
@@ -249,7 +249,7 @@ class LocalExecutor:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         try:
-            process, used_direct = self._popen(launch, out_w, err_w)
+            started, used_direct = self._start_process(launch, out_w, err_w)
         except BaseException:
             os.close(out_r)
             os.close(err_r)
@@ -261,7 +261,7 @@ class LocalExecutor:
             os.set_blocking(fd, False)
         outputs = [Output(out_r, launch.logs.path("stdout"), self._log_owner),
                    Output(err_r, launch.logs.path("stderr"), self._log_owner)]
-        return LocalRun(launch.job_id, process, outputs, used_direct)
+        return LocalRun(launch.job_id, started, outputs, used_direct)
 
     def popen_account(self) -> dict:
         """Popen's arguments that run the child as the job account (none without one)."""
@@ -283,20 +283,31 @@ class LocalExecutor:
                 "--clear-groups", "--"]
         return drop + argv, self._setpriv, {}  # setpriv finds argv[0] on the job's PATH
 
-    def _popen(self, launch: Launch, out: int, err: int) -> tuple[subprocess.Popen, bool]:
-        common = dict(cwd=launch.cwd, stdin=self._devnull, stdout=out, stderr=err,
-                      start_new_session=True, close_fds=True)
+    def _start_process(self, launch: Launch, out: int, err: int) -> tuple[Started, bool]:
+        """Start the job: directly when bash is not needed (and the program still execs), else
+        under ``bash -c``; also whether bash was skipped."""
         if launch.direct is not None:
             plan = launch.direct
-            argv, executable, account = self._as_account(plan.argv, plan.executable)
             try:
-                return subprocess.Popen(argv, executable=executable, env=plan.env, **common,
-                                        **account), True
+                return self._exec(plan.argv, plan.executable, plan.env, launch.cwd, out, err), True
             except OSError:
                 pass  # gone since, or not executable by the job account: ask bash
-        argv, executable, account = self._as_account(["bash", "-c", launch.command], None)
-        return subprocess.Popen(argv, executable=executable, env=launch.env, **common,
-                                **account), False
+        bash = ["bash", "-c", launch.command]
+        return self._exec(bash, None, launch.env, launch.cwd, out, err), False
+
+    def _exec(self, argv: list[str], executable: str | None, env: dict[str, str], cwd: Path,
+              out: int, err: int) -> Started:
+        """Start ``argv`` with the GIL free (dispatcher/spawn.py), or through ``Popen`` where
+        glibc cannot, or where ``Popen(user=)`` drops the privileges."""
+        argv, executable, account = self._as_account(argv, executable)
+        program = executable or direct.find(argv[0], env.get("PATH", ""), cwd)
+        if spawn.available and not account and program is not None:
+            pid = spawn.spawn(program, argv, env, str(cwd), self._devnull, out, err)
+            return pid, functools.partial(spawn.exit_code, pid)
+        process = subprocess.Popen(argv, executable=executable, env=env, cwd=cwd,
+                                   stdin=self._devnull, stdout=out, stderr=err,
+                                   start_new_session=True, close_fds=True, **account)
+        return process.pid, process.wait
 
     def start(self, job_id: int, spec: JobSpec, args: Mapping[str, str], logs: JobLogs,
               has_fabfile: bool = False) -> LocalRun:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import signal
 import sqlite3
 import time
 from pathlib import Path
@@ -18,7 +20,7 @@ from chatops.db import make_engine
 from chatops.joblogs import JobLogs
 from chatops.service import open_service
 from chatops.settings import load_settings
-from dispatcher.local import Launch, LocalExecutor
+from dispatcher.local import Launch, LocalExecutor, LocalRun
 from tests.dispatcher.test_loop import job_id_of
 from tests.support.cli import TEST_CONFIG, Chatops, spine_env
 from webserver.app import create_app
@@ -35,13 +37,31 @@ HOSTILE = [
 
 def run_to_end(executor: LocalExecutor, launch: Launch) -> tuple[bool, str]:
     """Start a prepared job, wait for it, and return (ran without bash, its stdout)."""
+    run, _ = finished(executor, launch)
+    return run.direct, launch.logs.path("stdout").read_text()
+
+
+def finished(executor: LocalExecutor, launch: Launch) -> tuple[LocalRun, int]:
+    """Start a prepared job and wait for it: the run and its exit code."""
     run = executor.spawn(launch)
-    run.wait()
+    exit_code = run.wait()
     for output in run.outputs:
         output.pump(drain=True)
         output.close()
     run.close()
-    return run.direct, launch.logs.path("stdout").read_text()
+    return run, exit_code
+
+
+def what_it_was_given(executor: LocalExecutor, job_type: str, with_bash: bool, logs: JobLogs
+                      ) -> tuple[int, str]:
+    """Run one of the tests namespace's self* jobs, directly or under bash: (pid, stdout)."""
+    launch = executor.prepare(logs.job_id, load_config(TEST_CONFIG).job(job_type), {}, logs)
+    assert launch.direct is not None, job_type
+    if with_bash:
+        launch = dataclasses.replace(launch, direct=None)
+    run, exit_code = finished(executor, launch)
+    assert (exit_code, run.direct) == (0, not with_bash)
+    return run.pid, launch.logs.path("stdout").read_text()
 
 
 def test_argv_and_environment_without_bash_are_those_bash_gives(tmp_path: Path) -> None:
@@ -58,6 +78,54 @@ def test_argv_and_environment_without_bash_are_those_bash_gives(tmp_path: Path) 
         assert (ran_direct, ran_with_bash) == (True, False)
         assert json.loads(direct) == json.loads(with_bash), launch.command
         assert json.loads(direct)[0] == ["-c", words]
+
+
+def test_a_job_has_its_own_session_its_folder_and_nothing_else_of_the_dispatcher(
+        tmp_path: Path) -> None:
+    """What Popen(start_new_session=True, close_fds=True, restore_signals=True) gives, with or
+    without bash: this process ignores SIGPIPE and SIGXFSZ (as Python does), blocks SIGUSR1 and
+    holds an inheritable file; a job sees none of it."""
+    settings = load_settings(spine_env(tmp_path))
+    executor = LocalExecutor(settings)
+    leak, other_end = os.pipe()
+    os.set_inheritable(leak, True)
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        for n, with_bash in enumerate((False, True)):
+            pid, stat = what_it_was_given(executor, "tests_selfstat", with_bash,
+                                          JobLogs(tmp_path, 10 * n + 1))
+            fields = stat.split(")", 1)[1].split()
+            assert (fields[2], fields[3]) == (str(pid), str(pid))  # process group, session
+            status = dict(line.split(":\t", 1) for line in stat.splitlines() if ":\t" in line)
+            ignored, blocked = int(status["SigIgn"], 16), int(status["SigBlk"], 16)
+            for number in (signal.SIGPIPE, signal.SIGXFSZ):
+                assert not ignored & 1 << (number - 1), (with_bash, number)
+            assert blocked == 0, with_bash
+            _, fds = what_it_was_given(executor, "tests_selffds", with_bash,
+                                       JobLogs(tmp_path, 10 * n + 2))
+            assert fds == "0\n1\n2\n3\n"  # 3: the folder ls reads
+            _, cwd = what_it_was_given(executor, "tests_selfcwd", with_bash,
+                                       JobLogs(tmp_path, 10 * n + 3))
+            assert cwd == f"{settings.workspace_dir / 'tests'}\n/dev/null\n"
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
+        os.close(leak)
+        os.close(other_end)
+
+
+def test_a_job_whose_folder_is_gone_fails_to_start_naming_the_folder(tmp_path: Path) -> None:
+    settings = load_settings(spine_env(tmp_path))
+    executor = LocalExecutor(settings)
+    gone = tmp_path / "gone"
+    launch = executor.prepare(1, load_config(TEST_CONFIG).job("tests_quick"), {},
+                              JobLogs(tmp_path, 1))
+    assert launch.direct is not None
+    for moved in (dataclasses.replace(launch, cwd=gone),
+                  dataclasses.replace(launch, cwd=gone, direct=None)):
+        with pytest.raises(OSError) as failed:
+            executor.spawn(moved)
+        assert str(failed.value) == f"[Errno 2] No such file or directory: '{gone}'"
 
 
 def test_command_lines_that_need_bash_get_bash(tmp_path: Path) -> None:

@@ -43,6 +43,10 @@ raw_config = {
             "argv": {"run_args_template": "python3 -c 'import json, os, sys; "
                      "print(json.dumps([sys.argv, dict(os.environ)]))' {words}",
                      "report_stdout": True},
+            # What a job's process was given: its session and signals, open files, folder.
+            "selfstat": {"run_args_template": "cat /proc/self/stat /proc/self/status"},
+            "selffds": {"run_args_template": "ls /proc/self/fd"},
+            "selfcwd": {"run_args_template": "readlink /proc/self/cwd /proc/self/fd/0"},
             "late": {"run_args_template": "(sleep 1; echo late) & echo early",
                      "report_stdout": True},
             "emptyfile": {"run_args_template": "true", "report_format": "file"},
