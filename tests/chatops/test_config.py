@@ -140,7 +140,7 @@ def test_loading_runs_only_the_module(tmp_path: Path) -> None:
 def test_config_check_cli(chatops, tmp_path: Path) -> None:
     ok = chatops("config", "check")
     assert ok.returncode == 0
-    assert "tests: 25 jobs, 29 commands" in ok.stdout
+    assert "tests: 28 jobs, 29 commands" in ok.stdout
     assert "secret: 1 job, 1 command restricted allowed_users=2" in ok.stdout
     bad = tmp_path / "bad.py"
     bad.write_text(textwrap.dedent("""
