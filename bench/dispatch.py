@@ -10,7 +10,8 @@ hits every contender alike), 2000 `true` jobs through: this code; the code of --
 the commit before issue 18, checked out into a temporary `git worktree`); huey 3.5.4's SqliteHuey
 consumer with 8 worker threads whose task is `subprocess.run(["true"])` (installed into a
 throwaway venv under /tmp, not a project dependency); and the floors, Python `Popen(["bash",
-"-c", "true"])` and `Popen(["true"])` from 8 threads. Then 2000 `sleep 0.01; seq 100` jobs
+"-c", "true"])` and `Popen(["true"])` from 8 threads, and `true` started through
+dispatcher/spawn.py's `posix_spawn` from 8 threads. Then 2000 `sleep 0.01; seq 100` jobs
 (100 lines of output each) through this code and the code before. It prints every round, the
 medians, and the ratios measured within each round.
 """
@@ -234,11 +235,24 @@ def huey_rate(jobs: int) -> float:
     return float(out.split()[-1])
 
 
-def floor(argv: list[str], jobs: int) -> float:
-    """Python's own `Popen(argv).wait()` from 8 threads: no queue, no logs, no reports."""
+def floor(name: str, jobs: int) -> float:
+    """Python's own `Popen(argv).wait()` from 8 threads, or (``spawn``) `true` started through
+    dispatcher/spawn.py's `posix_spawn`: no queue, no logs, no reports."""
+    if name == "spawn":
+        sys.path.insert(0, str(REPO))
+        from dispatcher import spawn
+
+        true, here, env = shutil.which("true"), os.getcwd(), dict(os.environ)
+        devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+        def start(_: int) -> int:
+            return spawn.exit_code(spawn.spawn(true, ["true"], env, here, devnull, 1, 2))
+    else:
+        def start(_: int) -> int:
+            return subprocess.Popen(FLOORS[name]).wait()
     started = time.time()
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda _: subprocess.Popen(argv).wait(), range(jobs)))
+        list(pool.map(start, range(jobs)))
     return jobs / (time.time() - started)
 
 
@@ -247,7 +261,7 @@ def floor_rate(name: str, jobs: int) -> float:
     return json.loads(output_of(argv).splitlines()[-1])["rate"]
 
 
-FLOORS = {"bash": ["bash", "-c", "true"], "true": ["true"]}
+FLOORS = {"bash": ["bash", "-c", "true"], "true": ["true"], "spawn": None}
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
@@ -320,6 +334,7 @@ def side_by_side(args: argparse.Namespace) -> None:
             "huey SqliteHuey -w 8": lambda: huey_rate(jobs),
             "floor Popen(bash -c true), 8 threads": lambda: floor_rate("bash", jobs),
             "floor Popen(true), 8 threads": lambda: floor_rate("true", jobs),
+            "floor posix_spawn(true), 8 threads": lambda: floor_rate("spawn", jobs),
         }
         with_user = f"hpc-chatops, CHATOPS_JOB_USER={args.job_user}"
         if args.job_user:
@@ -379,7 +394,7 @@ def main() -> None:
         print(json.dumps({"rate": rate}))
         return
     if args.floor:
-        print(json.dumps({"rate": floor(FLOORS[args.floor], args.jobs)}))
+        print(json.dumps({"rate": floor(args.floor, args.jobs)}))
         return
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; load average {load()}")
