@@ -4,8 +4,8 @@ Python 3.11's ``subprocess`` (and ``os.posix_spawn``) keep the GIL while the vfo
 execs (CPython gh-104372, fixed in 3.12), so the dispatcher's loop and every other starter
 thread stop for each job's start. glibc's ``posix_spawn`` does the same vfork and exec; called
 through ``ctypes``, which releases the GIL around a foreign call, the other threads run on
-meanwhile. From 8 threads this machine kind starts 2 460 ``true`` processes a second this way
-against ``Popen``'s 1 450 (bench/dispatch.py's side-by-side shows what it gives a dispatcher).
+meanwhile. From 8 threads this machine kind starts 2 300-2 500 ``true`` processes a second this
+way against ``Popen``'s 1 200-1 260 (``bench/dispatch.py --floor spawn`` / ``--floor true``).
 
 The child gets what ``Popen(cwd=, stdin=, stdout=, stderr=, start_new_session=True,
 close_fds=True)`` gives it: the three streams, the folder, its own session, no other open
